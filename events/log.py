@@ -1,0 +1,113 @@
+"""The event log port: what ingest, backfill, projections and the CLI need of the store.
+
+Two adapters implement it (``events.store``): SQLite (the embedded default) and
+PostgreSQL. Both sit on the ``eventsourcing`` library's application recorders, specialised
+by subclassing (see ``docs/adr/0002-event-store-recorders.md``). A contract suite in
+``tests/test_store.py`` runs against both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from events.model import LogEvent, Logged
+
+
+@dataclass(frozen=True, slots=True)
+class CursorUpdate:
+    """An ingest source's position, written in the same transaction as the events it
+    covers. ``value`` is the source's cursor (Jetstream ``time_us``). The stored cursor
+    never moves backwards: a rewind re-delivers, the stored value keeps its maximum."""
+
+    source: str
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class CursorState:
+    source: str
+    value: int
+    updated_at: int  # unix microseconds of the write
+
+
+@dataclass(slots=True)
+class AppendResult:
+    """What one batched append did.
+
+    ``appended`` events were stored; ``duplicates`` were already in the log (same
+    originator and version); ``stale`` were older revisions of a record the log already
+    holds at a newer rev (not stored: an older rev is never applied over a newer one);
+    ``dropped`` were not ``space.atbb.*`` records (never stored). ``positions`` are the
+    log positions given to the appended events, in order.
+    """
+
+    appended: int = 0
+    duplicates: int = 0
+    stale: int = 0
+    dropped: int = 0
+    positions: list[int] = field(default_factory=list)
+
+    def merge(self, other: AppendResult) -> None:
+        self.appended += other.appended
+        self.duplicates += other.duplicates
+        self.stale += other.stale
+        self.dropped += other.dropped
+        self.positions.extend(other.positions)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordHead:
+    """The newest state of one record the log holds (for backfill's comparison)."""
+
+    uri: str
+    rev: str
+    cid: str | None
+    deleted: bool
+
+
+class EventLog(Protocol):
+    """The append-only log of everything observed. Thread-safe; blocking (call it from a
+    worker thread under asyncio)."""
+
+    def append(
+        self, events: Sequence[LogEvent], cursor: CursorUpdate | None = None
+    ) -> AppendResult:
+        """Append a batch in one transaction, with the cursor (if any) in the same one.
+        Duplicates and stale revisions are skipped, never an error."""
+        ...
+
+    def read(self, after: int, limit: int, until: int | None = None) -> list[Logged]:
+        """Up to ``limit`` events with position > ``after`` (and <= ``until``), in order."""
+        ...
+
+    def iter_from(
+        self, after: int = 0, until: int | None = None, page: int = 2000
+    ) -> Iterator[Logged]:
+        """Every event after ``after`` (up to ``until``), read in pages."""
+        ...
+
+    def head(self) -> int:
+        """The highest position in the log, 0 when empty."""
+        ...
+
+    def count(self) -> int:
+        """How many events the log holds."""
+        ...
+
+    def cursor(self, source: str) -> CursorState | None: ...
+
+    def history(self, uri: str) -> list[Logged]:
+        """Every stored event of one record (at-uri), oldest rev first."""
+        ...
+
+    def repo_heads(self, did: str) -> dict[str, RecordHead]:
+        """The newest state of every record of a repo the log holds, by at-uri."""
+        ...
+
+    def known_dids(self) -> list[str]:
+        """Every DID that wrote a record the log holds."""
+        ...
+
+    def close(self) -> None: ...

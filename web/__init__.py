@@ -1,0 +1,1 @@
+"""The aiohttp application: HTML pages and the JSON API. The top layer."""

@@ -1,0 +1,335 @@
+"""The event log on ``eventsourcing``'s application recorders: what both adapters share.
+
+``open_event_log`` picks the adapter from the URL (``events.store_sqlite``,
+``events.store_postgres``). Both store rows with the library's columns plus indexed,
+queryable ones (did, collection, rkey, rev, cid, kind, valid, source, source_cursor,
+observed_at). An append is planned here, in memory, before the database is touched:
+encode, drop what is not ``space.atbb.*``, drop in-batch duplicates, then (inside the
+adapter's transaction, after one set-based query for the newest stored version of each
+record in the batch) drop stale revisions. See ``docs/adr/0002-event-store-recorders.md``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol, TypeAlias
+from uuid import UUID
+
+from eventsourcing.persistence import Notification, StoredEvent
+
+from events.codec import CodecError, decode, encode
+from events.log import AppendResult, CursorState, CursorUpdate, EventLog, RecordHead
+from events.model import IdentityChanged, LogEvent, Logged, RecordEvent, is_atbb_collection
+
+EVENTS_TABLE = "stored_events"
+CURSOR_TABLE = "ingest_cursors"
+
+# The stored columns in insert order: the library's four, then ours.
+COLUMNS: tuple[str, ...] = (
+    "originator_id",
+    "originator_version",
+    "topic",
+    "state",
+    "did",
+    "collection",
+    "rkey",
+    "rev",
+    "cid",
+    "kind",
+    "valid",
+    "source",
+    "source_cursor",
+    "observed_at",
+)
+KIND_IDENTITY = "identity"
+KIND_ACCOUNT = "account"
+KIND_DELETE = "delete"
+
+# One row per event, ordered as COLUMNS.
+Row: TypeAlias = tuple[
+    str,
+    int,
+    str,
+    bytes,
+    str,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    str,
+    bool | None,
+    str,
+    int | None,
+    int,
+]
+_ORIGINATOR: Final = 0
+_VERSION: Final = 1
+_COLLECTION: Final = 5
+
+
+def row_of(event: LogEvent) -> Row:
+    """The stored row of ``event``; raises :class:`CodecError` if it cannot be stored."""
+    stored = encode(event)
+    oid = str(stored.originator_id)
+    if isinstance(event, RecordEvent):
+        return (
+            oid,
+            stored.originator_version,
+            stored.topic,
+            stored.state,
+            event.did,
+            event.collection,
+            event.rkey,
+            event.rev,
+            event.cid,
+            event.operation,
+            event.valid,
+            event.source,
+            event.source_cursor,
+            event.observed_at,
+        )
+    kind = KIND_IDENTITY if isinstance(event, IdentityChanged) else KIND_ACCOUNT
+    return (
+        oid,
+        stored.originator_version,
+        stored.topic,
+        stored.state,
+        event.did,
+        None,
+        None,
+        None,
+        None,
+        kind,
+        None,
+        event.source,
+        event.source_cursor,
+        event.observed_at,
+    )
+
+
+@dataclass(slots=True)
+class BatchPlan:
+    """A batch after the in-memory checks, before the database's.
+
+    ``rows`` are the candidates in batch order; ``newest`` the highest version of each
+    record (at-uri) in the batch, raised by :meth:`without_stale` to what the log holds.
+    ``result`` already counts what was dropped, duplicated or stale within the batch.
+    """
+
+    rows: list[Row] = field(default_factory=list)
+    newest: dict[str, int] = field(default_factory=dict)
+    result: AppendResult = field(default_factory=AppendResult)
+
+    @property
+    def record_uris(self) -> list[str]:
+        return list(self.newest)
+
+    def without_stale(self, stored_newest: Iterable[tuple[str, int]]) -> list[Row]:
+        """The rows to insert, given the newest version the log holds per at-uri.
+
+        A record row older than the newest known version of its at-uri (in the log or in
+        this batch) is stale; an equal version goes on to the insert, where the primary
+        key's ON CONFLICT DO NOTHING makes it a duplicate.
+        """
+        newest = self.newest
+        for uri, version in stored_newest:
+            if version > newest.get(uri, -1):
+                newest[uri] = version
+        keep: list[Row] = []
+        stale = 0
+        for row in self.rows:
+            if row[_COLLECTION] is not None and row[_VERSION] < newest[row[_ORIGINATOR]]:
+                stale += 1
+            else:
+                keep.append(row)
+        self.result.stale += stale
+        return keep
+
+    def finish(self, inserted: int, positions: Sequence[int]) -> AppendResult:
+        """Account for an insert of ``inserted`` candidates that stored ``positions``."""
+        result = self.result
+        result.appended = len(positions)
+        result.duplicates += inserted - len(positions)
+        result.positions = sorted(positions)
+        return result
+
+
+def plan_batch(events: Sequence[LogEvent]) -> BatchPlan:
+    """Encode a batch and drop what never reaches the database: records outside
+    ``space.atbb.*`` and repeats of an (originator, version) already in the batch (the
+    first one wins). Raises :class:`CodecError` before anything is written."""
+    plan = BatchPlan()
+    rows = plan.rows
+    newest = plan.newest
+    seen: set[tuple[str, int]] = set()
+    dropped = duplicates = 0
+    for event in events:
+        if isinstance(event, RecordEvent) and not is_atbb_collection(event.collection):
+            dropped += 1
+            continue
+        row = row_of(event)
+        key = (row[_ORIGINATOR], row[_VERSION])
+        if key in seen:
+            duplicates += 1
+            continue
+        seen.add(key)
+        rows.append(row)
+        if row[_COLLECTION] is not None and row[_VERSION] > newest.get(row[_ORIGINATOR], -1):
+            newest[row[_ORIGINATOR]] = row[_VERSION]
+    plan.result.dropped = dropped
+    plan.result.duplicates = duplicates
+    return plan
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def decode_rows(rows: Iterable[Any]) -> list[Logged]:
+    """``(position, topic, state)`` rows as :class:`Logged` events."""
+    logged: list[Logged] = []
+    append = logged.append
+    for position, topic, state in rows:
+        try:
+            append(Logged(position, decode(topic, bytes(state))))
+        except CodecError as exc:
+            raise CodecError(f"log position {position}: {exc}") from exc
+    return logged
+
+
+def head_of(uri: str, rev: str, cid: str | None, kind: str) -> RecordHead:
+    return RecordHead(uri=uri, rev=rev, cid=cid, deleted=kind == KIND_DELETE)
+
+
+class LogRecorder(Protocol):
+    """What the event log needs of its subclassed ``eventsourcing`` recorder (beside the
+    library's own notification-log methods, kept intact)."""
+
+    def append_plan(self, plan: BatchPlan, cursor: CursorUpdate | None) -> AppendResult:
+        """Insert the planned rows and upsert the cursor in one transaction."""
+        ...
+
+    def select_logged(self, after: int, limit: int, until: int | None) -> list[Logged]: ...
+
+    def head(self) -> int: ...
+
+    def count(self) -> int: ...
+
+    def select_cursor(self, source: str) -> CursorState | None: ...
+
+    def select_history(self, uri: str) -> list[Logged]: ...
+
+    def select_repo_heads(self, did: str) -> dict[str, RecordHead]: ...
+
+    def select_known_dids(self) -> list[str]: ...
+
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]: ...
+
+    def max_notification_id(self) -> int | None: ...
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]: ...
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None: ...
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+class RecorderEventLog:
+    """An :class:`~events.log.EventLog` on a subclassed ``eventsourcing`` recorder.
+    ``recorder`` is exposed: its notification log is this log (same positions)."""
+
+    def __init__(self, recorder: LogRecorder, datastore: Closable) -> None:
+        self.recorder = recorder
+        self._datastore = datastore
+
+    def append(
+        self, events: Sequence[LogEvent], cursor: CursorUpdate | None = None
+    ) -> AppendResult:
+        plan = plan_batch(events)
+        if not plan.rows and cursor is None:
+            return plan.result
+        return self.recorder.append_plan(plan, cursor)
+
+    def read(self, after: int, limit: int, until: int | None = None) -> list[Logged]:
+        return self.recorder.select_logged(after, limit, until)
+
+    def iter_from(
+        self, after: int = 0, until: int | None = None, page: int = 2000
+    ) -> Iterator[Logged]:
+        position = after
+        while True:
+            batch = self.read(position, page, until)
+            yield from batch
+            if len(batch) < page:
+                return
+            position = batch[-1].position
+
+    def head(self) -> int:
+        return self.recorder.head()
+
+    def count(self) -> int:
+        return self.recorder.count()
+
+    def cursor(self, source: str) -> CursorState | None:
+        return self.recorder.select_cursor(source)
+
+    def history(self, uri: str) -> list[Logged]:
+        return self.recorder.select_history(uri)
+
+    def repo_heads(self, did: str) -> dict[str, RecordHead]:
+        return self.recorder.select_repo_heads(did)
+
+    def known_dids(self) -> list[str]:
+        return self.recorder.select_known_dids()
+
+    def close(self) -> None:
+        self._datastore.close()
+
+
+def newest_by_uri(rows: Iterable[Any]) -> dict[str, RecordHead]:
+    """``(uri, rev, cid, kind)`` rows, one per at-uri, as heads."""
+    return {uri: head_of(uri, rev, cid, kind) for uri, rev, cid, kind in rows}
+
+
+def open_event_log(url: str, *, schema: str | None = None, create: bool = True) -> EventLog:
+    """The event log at ``url``: ``sqlite:///<path>`` (parent directories are created) or
+    ``postgresql://user@host:port/db`` (always TCP; ``schema`` defaults to ``public``).
+    ``create`` makes the tables, indexes and (on PostgreSQL) the schema if missing."""
+    # Imported here so that a SQLite deployment never loads psycopg and its pool.
+    if url.startswith("sqlite:"):
+        from events.store_sqlite import open_sqlite_event_log
+
+        if schema not in (None, ""):
+            raise ValueError(f"a schema ({schema!r}) means nothing to SQLite; drop it")
+        return open_sqlite_event_log(url, create=create)
+    if url.startswith(("postgresql:", "postgres:")):
+        from events.store_postgres import open_postgres_event_log
+
+        return open_postgres_event_log(url, schema=schema or "public", create=create)
+    scheme = url.split(":", 1)[0] if ":" in url else url
+    raise ValueError(
+        f"unsupported event log URL scheme {scheme!r}: use sqlite:///<path> or "
+        "postgresql://user@host:port/db"
+    )

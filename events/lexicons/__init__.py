@@ -1,0 +1,1 @@
+"""The Lexicon JSON documents, shipped inside the package (read with importlib.resources)."""

@@ -1,0 +1,1 @@
+"""Getting observations into the event log: Jetstream v1 lines (live or from a file)."""

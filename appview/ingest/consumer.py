@@ -1,0 +1,250 @@
+"""The Jetstream v1 consumer: follows `/subscribe` and appends what it reads.
+
+The SDK's Jetstream client speaks only the newer wire, so this one is ours, on aiohttp.
+It resumes from the stored cursor minus a rewind (re-deliveries are harmless: the log
+refuses duplicates), appends in batches bounded by count and by time (a quiet stream still
+commits promptly), and never reads ahead of the database: while a batch is being written
+no frame is read, so a slow database slows the reader instead of growing a queue.
+Reconnects back off exponentially with jitter; a receive timeout detects a silent stall;
+after repeated failures the circuit opens for a cool-down, and health shows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlencode
+
+import aiohttp
+import zstandard
+
+from appview.clock import Clock
+from appview.ingest.appender import LineAppender
+from events.log import EventLog
+
+log = logging.getLogger(__name__)
+
+CURSOR_SOURCE = "jetstream"
+WANTED_COLLECTIONS = ("space.atbb.*",)
+# Frames larger than this are refused by the parser with a reason; the websocket itself
+# accepts more so one oversize frame does not tear the connection down.
+WEBSOCKET_MAX_MESSAGE = 16 * 1024 * 1024
+
+BreakerState = Literal["closed", "open", "half-open"]
+
+
+@dataclass
+class ConsumerStatus:
+    """What health reports about the firehose."""
+
+    connected: bool = False
+    last_event_at: int | None = None  # unix µs of the last frame's time_us
+    last_received_at: int | None = None  # unix µs when we last received a frame
+    cursor: int | None = None
+    connects: int = 0
+    failures_in_a_row: int = 0
+    breaker: BreakerState = "closed"
+    last_error: str | None = None
+    frames: int = 0
+    bad_frames: Counter[str] = field(default_factory=Counter)
+
+    def lag_seconds(self, now_us: int) -> float | None:
+        if self.last_event_at is None:
+            return None
+        return max(0.0, (now_us - self.last_event_at) / 1_000_000)
+
+
+@dataclass(frozen=True)
+class ReconnectPolicy:
+    initial_delay: float = 0.5
+    max_delay: float = 30.0
+    factor: float = 2.0
+    jitter: float = 0.3  # fraction of the delay added or removed at random
+    breaker_threshold: int = 8  # failures in a row that open the circuit
+    breaker_cooldown: float = 60.0
+
+    def delay(self, failures: int, rng: random.Random) -> float:
+        base = min(self.max_delay, self.initial_delay * self.factor ** max(0, failures - 1))
+        return max(0.0, base * (1 + rng.uniform(-self.jitter, self.jitter)))
+
+
+class JetstreamConsumer:
+    def __init__(
+        self,
+        *,
+        url: str,
+        event_log: EventLog,
+        appender: LineAppender,
+        clock: Clock,
+        batch_size: int = 500,
+        batch_seconds: float = 0.25,
+        rewind_seconds: float = 5.0,
+        receive_timeout: float = 30.0,
+        compress: bool = False,
+        policy: ReconnectPolicy | None = None,
+        rng: random.Random | None = None,
+        on_batch: Callable[[], None] | None = None,
+        initial_cursor: int | None = None,
+    ) -> None:
+        self._url = url
+        self._log = event_log
+        self._appender = appender
+        self._clock = clock
+        self._batch_size = batch_size
+        self._batch_seconds = batch_seconds
+        self._rewind_us = int(rewind_seconds * 1_000_000)
+        self._receive_timeout = receive_timeout
+        self._compress = compress
+        self._policy = policy or ReconnectPolicy()
+        self._rng = rng or random.Random()
+        self._on_batch = on_batch
+        self._initial_cursor = initial_cursor
+        self._line_number = 0
+        self.status = ConsumerStatus()
+
+    def subscribe_url(self, cursor: int | None) -> str:
+        params: list[tuple[str, str]] = [("wantedCollections", c) for c in WANTED_COLLECTIONS]
+        if cursor is not None:
+            params.append(("cursor", str(cursor)))
+        if self._compress:
+            params.append(("compress", "true"))
+        separator = "&" if "?" in self._url else "?"
+        return f"{self._url}{separator}{urlencode(params)}"
+
+    async def resume_cursor(self) -> int | None:
+        state = await asyncio.to_thread(self._log.cursor, CURSOR_SOURCE)
+        if state is None:
+            # No cursor: start where we were told (the demo replays its network's whole
+            # history from 0), else live; gaps before it are full_sync's job.
+            return self._initial_cursor
+        return max(0, state.value - self._rewind_us)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow the stream until ``stop`` is set; never raises for network faults."""
+        async with aiohttp.ClientSession() as session:
+            while not stop.is_set():
+                try:
+                    await self._connect_and_read(session, stop)
+                    self.status.failures_in_a_row = 0
+                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                    self._note_failure(f"{type(exc).__name__}: {exc}")
+                finally:
+                    self.status.connected = False
+                    await self._flush()
+                if stop.is_set():
+                    break
+                await self._wait_before_reconnect(stop)
+
+    def _note_failure(self, reason: str) -> None:
+        self.status.failures_in_a_row += 1
+        self.status.last_error = reason
+        log.warning("jetstream connection failed (%d in a row): %s",
+                    self.status.failures_in_a_row, reason)
+
+    async def _wait_before_reconnect(self, stop: asyncio.Event) -> None:
+        failures = self.status.failures_in_a_row
+        if failures >= self._policy.breaker_threshold:
+            self.status.breaker = "open"
+            delay = self._policy.breaker_cooldown
+            log.error("jetstream circuit open after %d failures; cooling down %.0fs",
+                      failures, delay)
+        else:
+            delay = self._policy.delay(max(1, failures), self._rng)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        if self.status.breaker == "open":
+            self.status.breaker = "half-open"
+
+    async def _connect_and_read(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
+        cursor = await self.resume_cursor()
+        url = self.subscribe_url(cursor)
+        log.info("connecting to %s", url)
+        async with session.ws_connect(
+            url, max_msg_size=WEBSOCKET_MAX_MESSAGE, heartbeat=None, autoping=True
+        ) as ws:
+            self.status.connected = True
+            self.status.connects += 1
+            self.status.breaker = "closed"
+            self.status.failures_in_a_row = 0
+            batch_started = time.monotonic()
+            stop_task = asyncio.ensure_future(stop.wait())
+            try:
+                while not stop.is_set():
+                    timeout = self._receive_timeout
+                    if self._appender.pending:
+                        remaining = self._batch_seconds - (time.monotonic() - batch_started)
+                        timeout = max(0.0, min(timeout, remaining))
+                    receive = asyncio.ensure_future(ws.receive())
+                    done, _ = await asyncio.wait(
+                        {receive, stop_task}, timeout=timeout,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    if stop_task in done:
+                        receive.cancel()
+                        return
+                    if receive not in done:
+                        receive.cancel()
+                        if self._appender.pending:
+                            await self._flush()
+                            batch_started = time.monotonic()
+                            continue
+                        raise TimeoutError(
+                            f"no frame for {self._receive_timeout:.0f}s (stalled stream)"
+                        )
+                    message = receive.result()
+                    if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                                        aiohttp.WSMsgType.CLOSING):
+                        raise aiohttp.ClientConnectionError("server closed the stream")
+                    if message.type == aiohttp.WSMsgType.ERROR:
+                        raise aiohttp.ClientConnectionError(f"websocket error: {ws.exception()}")
+                    if not self._appender.pending:
+                        batch_started = time.monotonic()
+                    self._handle_frame(message)
+                    if self._appender.pending >= self._batch_size:
+                        await self._flush()
+                        batch_started = time.monotonic()
+            finally:
+                stop_task.cancel()
+
+    def _handle_frame(self, message: aiohttp.WSMessage) -> None:
+        self._line_number += 1
+        self.status.frames += 1
+        self.status.last_received_at = self._clock.now_us()
+        data: str | bytes
+        if message.type == aiohttp.WSMsgType.BINARY:
+            data = self._decompress(message.data)
+        elif message.type == aiohttp.WSMsgType.TEXT:
+            data = message.data
+        else:
+            self.status.bad_frames[f"unexpected frame type {message.type.name}"] += 1
+            return
+        parsed = self._appender.feed(data, self._line_number)
+        if parsed.error is not None:
+            self.status.bad_frames[parsed.error.split(":")[0]] += 1
+        if parsed.time_us is not None:
+            self.status.last_event_at = parsed.time_us
+
+    def _decompress(self, payload: bytes) -> bytes:
+        try:
+            return zstandard.ZstdDecompressor().decompress(
+                payload, max_output_size=WEBSOCKET_MAX_MESSAGE
+            )
+        except zstandard.ZstdError as exc:
+            return f"<undecodable zstd frame: {exc}>".encode()
+
+    async def _flush(self) -> None:
+        if not self._appender.pending and not self._appender.has_pending_cursor:
+            return
+        await asyncio.to_thread(self._appender.flush)
+        state = await asyncio.to_thread(self._log.cursor, CURSOR_SOURCE)
+        if state is not None:
+            self.status.cursor = state.value
+        if self._on_batch is not None:
+            self._on_batch()

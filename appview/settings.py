@@ -1,0 +1,155 @@
+"""Every setting the appview reads, in one typed object, read once at startup.
+
+Settings come from the environment (and CLI flags that override it); nothing reads the
+environment anywhere else. ``SETTINGS_DOC`` names each one with its meaning; a test checks
+that each is documented in ``docs/configuration.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_JETSTREAM_URL = "wss://jetstream2.us-east.bsky.network/subscribe"
+DEFAULT_PLC_URL = "https://plc.directory"
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    database_url: str = ""  # empty: SQLite under data_dir
+    database_schema: str = "public"
+    forum_did: str = ""
+    jetstream_url: str = DEFAULT_JETSTREAM_URL
+    jetstream_compress: bool = False
+    plc_url: str = DEFAULT_PLC_URL
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_level: str = "INFO"
+    ingest_batch_size: int = 500
+    ingest_batch_seconds: float = 0.25
+    ingest_rewind_seconds: float = 5.0
+    projection_batch_size: int = 2000
+    backfill_cursor_max_age_hours: float = 48.0
+    backfill_concurrency: int = 10
+    backfill_rate_limit: float = 10.0
+
+    @property
+    def event_log_url(self) -> str:
+        """Where the event log lives: DATABASE_URL, else a SQLite file under data_dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'events.sqlite3').resolve()}"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.event_log_url.startswith(("postgresql://", "postgres://"))
+
+    @property
+    def read_model_url(self) -> str:
+        """Where read-model generations live: the same PostgreSQL database (one schema
+        per generation), or a directory of SQLite files under data_dir."""
+        if self.is_postgres:
+            return self.event_log_url
+        return f"sqlite:///{(self.data_dir / 'readmodels').resolve()}"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with the given fields changed (None values are ignored), for CLI flags."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+# Environment variable -> (field name, meaning). Order is the documentation's order.
+SETTINGS_DOC: dict[str, tuple[str, str]] = {
+    "DATA_DIR": ("data_dir", "Directory of the embedded SQLite files (default ./data)."),
+    "DATABASE_URL": (
+        "database_url",
+        "postgresql://user@host:port/db to use PostgreSQL; empty for embedded SQLite.",
+    ),
+    "DATABASE_SCHEMA": (
+        "database_schema",
+        "PostgreSQL schema of the event log (default public); generations get their own.",
+    ),
+    "FORUM_DID": ("forum_did", "DID of the Forum account; forum-owned records count only from it."),
+    "JETSTREAM_URL": ("jetstream_url", "Jetstream v1 /subscribe websocket URL."),
+    "JETSTREAM_COMPRESS": ("jetstream_compress", "Ask Jetstream for zstd-compressed frames."),
+    "PLC_URL": ("plc_url", "PLC directory used to resolve did:plc identities."),
+    "HOST": ("host", "Address the web server listens on (default 127.0.0.1)."),
+    "PORT": ("port", "Port the web server listens on (default 8080)."),
+    "LOG_LEVEL": ("log_level", "Python logging level name (default INFO)."),
+    "INGEST_BATCH_SIZE": ("ingest_batch_size", "Most events per ingest transaction."),
+    "INGEST_BATCH_SECONDS": (
+        "ingest_batch_seconds",
+        "Longest wait before a partial ingest batch is committed.",
+    ),
+    "INGEST_REWIND_SECONDS": (
+        "ingest_rewind_seconds",
+        "How far before the stored cursor ingest resumes (re-deliveries are harmless).",
+    ),
+    "PROJECTION_BATCH_SIZE": ("projection_batch_size", "Events per projection transaction."),
+    "BACKFILL_CURSOR_MAX_AGE_HOURS": (
+        "backfill_cursor_max_age_hours",
+        "A cursor older than this triggers catch_up in gap detection (default 48).",
+    ),
+    "BACKFILL_CONCURRENCY": ("backfill_concurrency", "Repos fetched at once by full_sync."),
+    "BACKFILL_RATE_LIMIT": ("backfill_rate_limit", "Requests per second per PDS host."),
+}
+
+_BOOL_TRUE = {"1", "true", "yes", "on"}
+_BOOL_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _convert(name: str, raw: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            lowered = raw.strip().lower()
+            if lowered in _BOOL_TRUE:
+                return True
+            if lowered in _BOOL_FALSE:
+                return False
+            raise ValueError(f"not a boolean: {raw!r}")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, Path):
+            return Path(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r}: {exc}") from None
+    return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read every setting from ``environ`` (default: the process environment)."""
+    env = os.environ if environ is None else environ
+    defaults = Settings()
+    values: dict[str, Any] = {}
+    for var, (attr, _meaning) in SETTINGS_DOC.items():
+        if var in env:
+            values[attr] = _convert(var, env[var], getattr(defaults, attr))
+    settings = replace(defaults, **values)
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    url = settings.event_log_url
+    if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise SettingsError(
+            f"DATABASE_URL={settings.database_url!r}: expected postgresql://... or empty"
+        )
+    if settings.forum_did and not settings.forum_did.startswith("did:"):
+        raise SettingsError(f"FORUM_DID={settings.forum_did!r}: not a DID")
+    for name, value in (
+        ("INGEST_BATCH_SIZE", settings.ingest_batch_size),
+        ("PROJECTION_BATCH_SIZE", settings.projection_batch_size),
+        ("BACKFILL_CONCURRENCY", settings.backfill_concurrency),
+    ):
+        if value < 1:
+            raise SettingsError(f"{name}={value}: must be at least 1")

@@ -1,0 +1,1 @@
+"""Benchmarks: runnable scripts printing their figures beside a same-run baseline."""

@@ -1,0 +1,129 @@
+"""The `atbb` commands that need no web front end, run through click on both backends."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from appview.cli import cli
+from events.jetstream import to_line
+from events.model import RecordEvent
+from tests.conftest import CAPTURE, Backend
+
+FORUM_DID = "did:plc:forumforumforumforumforu"
+
+
+def _env(backend: Backend) -> dict[str, str]:
+    env = {"DATA_DIR": str(backend.tmp / "data"), "FORUM_DID": FORUM_DID, "DATABASE_URL": ""}
+    if backend.name == "postgresql":
+        env["DATABASE_URL"] = backend.url
+        assert backend.schema is not None
+        env["DATABASE_SCHEMA"] = backend.schema
+    return env
+
+
+def _run(backend: Backend, *args: str, input: str | None = None) -> tuple[int, str, str]:
+    runner = CliRunner()
+    result = runner.invoke(cli, list(args), env=_env(backend), input=input,
+                           catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _post_line(did: str, rkey: str, rev: str, time_us: int, text: str = "hello") -> str:
+    event = RecordEvent(
+        operation="create", did=did, collection="space.atbb.post", rkey=rkey, rev=rev,
+        cid="bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm",
+        record={
+            "$type": "space.atbb.post", "text": text, "title": "A topic",
+            "forum": {"uri": f"at://{FORUM_DID}/space.atbb.forum.forum/self",
+                      "cid": "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"},
+            "board": {"uri": f"at://{FORUM_DID}/space.atbb.forum.board/3kboard2222222",
+                      "cid": "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"},
+            "createdAt": "2026-11-28T10:00:00.000Z",
+        },
+        valid=True, reason=None, source="jetstream", source_cursor=time_us, observed_at=0,
+    )
+    return to_line(event, time_us)
+
+
+def test_the_real_capture_appends_nothing_and_reports_the_manifest_counts(
+    backend: Backend,
+) -> None:
+    manifest = json.loads((CAPTURE / "manifest.json").read_text())
+    code, out, _ = _run(backend, "events", "append", "--json",
+                        str(CAPTURE / "expected_v1.jsonl"))
+    assert code == 0
+    report = json.loads(out)
+    assert report["lines"] == manifest["v1_events"] == 152
+    assert report["by_kind"] == {
+        "commit.create": manifest["creates"],
+        "commit.update": manifest["updates"],
+        "commit.delete": manifest["deletes"],
+        "identity": manifest["identity"],
+        "account": manifest["account"],
+    }
+    assert report["stored"] == 0
+    assert report["errors"] == 0
+    code, out, _ = _run(backend, "status", "--json")
+    assert json.loads(out)["event_log"]["events"] == 0
+
+
+def test_bad_lines_are_reported_by_number_and_the_rest_is_appended(backend: Backend) -> None:
+    did = "did:plc:memberaaaaaaaaaaaaaaaaaa"
+    good_1 = _post_line(did, "3kaaaaaaaaaa2", "3kaaaaaaaaaa2", 1_000)
+    good_2 = _post_line(did, "3kaaaaaaaaab2", "3kaaaaaaaaab2", 2_000)
+    huge = _post_line(did, "3kaaaaaaaaac2", "3kaaaaaaaaac2", 3_000, text="x" * 2_000_000)
+    lines = [
+        good_1,
+        "{not json",
+        good_2[: len(good_2) // 2],  # truncated
+        '{"did": "did:plc:x", "time_us": 5, "kind": "commit", "commit": []}',  # wrong shape
+        huge,
+        good_2,
+        good_1,  # a re-delivery
+    ]
+    code, out, err = _run(backend, "events", "append", "-", input="\n".join(lines) + "\n")
+    assert code == 0
+    for number in (2, 3, 4, 5):
+        assert f"line {number}:" in err
+    assert "line 1:" not in err and "line 6:" not in err
+    assert "stored 2" in out
+    assert "duplicates 1" in out
+    assert "rejected lines 4" in out
+
+    code, _, _ = _run(backend, "events", "append", "--strict", "-", input="{oops\n")
+    assert code == 1
+
+
+def test_project_then_status_reports_positions_and_rows(backend: Backend) -> None:
+    did = "did:plc:memberaaaaaaaaaaaaaaaaaa"
+    lines = [_post_line(did, f"3kaaaaaaaaa{c}2", f"3kaaaaaaaaa{c}2", i)
+             for i, c in enumerate("abcdefg", start=1)]
+    _run(backend, "events", "append", "-", input="\n".join(lines))
+    code, out, _ = _run(backend, "project")
+    assert code == 0
+    assert "applied 7 events" in out
+    code, out, _ = _run(backend, "status", "--json")
+    status = json.loads(out)
+    assert status["event_log"]["head"] >= 7
+    for info in status["projections"].values():
+        assert info["lag"] == 0
+        assert info["position"] == status["event_log"]["head"]
+    assert sum(status["rows"].values()) > 0
+
+
+def test_a_bad_setting_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["status"], env={"PORT": "eighty",
+                                                      "DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 2
+    assert "PORT" in result.output
+
+
+@pytest.mark.parametrize("url", ["postgresql://alice:s3cret@db:5432/x"])
+def test_status_never_prints_a_password(url: str) -> None:
+    from appview.cli import _redact
+
+    assert _redact(url) == "postgresql://alice@db:5432/x"

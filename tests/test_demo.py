@@ -1,0 +1,92 @@
+"""`atbb demo` in a subprocess: a newcomer's first command serves the seeded forum."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appview.devnet.forum_summary import summarize
+from appview.devnet.scenario import build_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+@pytest.mark.slow
+def test_demo_serves_the_seeded_forum_within_30_seconds(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT)}
+    env.pop("DATABASE_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "web", "demo", "--port", str(port), "--seed", "3"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        scenario = build_scenario(3, "small", pds_names=("pds1",))
+        expected = summarize(scenario.operations(), scenario.forum.did,
+                             as_of_us=time.time_ns() // 1000)
+        deadline = time.monotonic() + 30
+        served: dict[str, int] = {}
+        while time.monotonic() < deadline:
+            try:
+                served = _topic_totals(base)
+            except OSError:
+                served = {}
+            if served and served == expected.board_topics:
+                break
+            time.sleep(0.5)
+        assert served == expected.board_topics, "boards' topic counts within 30 s"
+
+        health = _get(f"{base}/api/health")
+        assert health["services"]["firehose"]["connected"] is True
+        categories = _get(f"{base}/api/categories")
+        assert categories["total"] == expected.categories
+        forum = _get(f"{base}/api/forum")
+        assert forum["name"] == expected.forum_name
+
+        # Each visible topic's replies as a reader sees them.
+        replies = {t.uri: t.visible_replies for t in expected.topics if t.visible}
+        for board_uri in expected.board_topics:
+            page = _get(f"{base}/api/boards/{board_uri.rsplit('/', 1)[1]}/topics?limit=100")
+            for topic in page["topics"]:
+                assert topic["replyCount"] == replies[topic["uri"]], topic["uri"]
+        with urllib.request.urlopen(f"{base}/", timeout=5) as response:
+            assert expected.forum_name in response.read().decode()
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            output, _ = process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+    assert process.returncode == 0, output
+    assert "open http://127.0.0.1:" in output
+
+
+def _topic_totals(base: str) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for category in _get(f"{base}/api/categories?limit=100")["categories"]:
+        for board in _get(f"{base}/api/categories/{category['id']}/boards?limit=100")["boards"]:
+            totals[board["uri"]] = board["topicCount"]
+    return totals

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from appview.settings import SETTINGS_DOC, Settings, SettingsError, load_settings
+
+
+def test_defaults_are_the_embedded_sqlite_on_localhost() -> None:
+    settings = load_settings({})
+    assert settings.host == "127.0.0.1"
+    assert settings.port == 8080
+    assert settings.event_log_url == f"sqlite:///{(Path('data') / 'events.sqlite3').resolve()}"
+    assert not settings.is_postgres
+    assert settings.backfill_cursor_max_age_hours == 48
+    assert settings.backfill_concurrency == 10
+    assert settings.backfill_rate_limit == 10
+
+
+def test_environment_values_are_converted_to_their_types() -> None:
+    settings = load_settings({
+        "PORT": "9000",
+        "JETSTREAM_COMPRESS": "true",
+        "INGEST_BATCH_SECONDS": "0.5",
+        "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test",
+        "FORUM_DID": "did:plc:abc",
+        "DATA_DIR": "/tmp/x",
+    })
+    assert settings.port == 9000
+    assert settings.jetstream_compress is True
+    assert settings.ingest_batch_seconds == 0.5
+    assert settings.is_postgres
+    assert settings.read_model_url == settings.event_log_url
+    assert settings.data_dir == Path("/tmp/x")
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"PORT": "eighty"}, "PORT"),
+        ({"JETSTREAM_COMPRESS": "maybe"}, "JETSTREAM_COMPRESS"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"FORUM_DID": "alice"}, "FORUM_DID"),
+        ({"INGEST_BATCH_SIZE": "0"}, "INGEST_BATCH_SIZE"),
+    ],
+)
+def test_unusable_values_name_the_variable(env: dict[str, str], names: str) -> None:
+    with pytest.raises(SettingsError, match=names):
+        load_settings(env)
+
+
+def test_overrides_ignore_missing_flags() -> None:
+    settings = Settings().with_overrides(port=None, host="0.0.0.0")
+    assert settings.port == 8080
+    assert settings.host == "0.0.0.0"
+
+
+def test_every_documented_variable_maps_to_a_field() -> None:
+    fields = set(Settings.__dataclass_fields__)
+    assert {attr for attr, _ in SETTINGS_DOC.values()} <= fields

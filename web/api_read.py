@@ -1,0 +1,179 @@
+"""The public read endpoints of the JSON API (api.md, "Reading"): moderation applied for
+the viewer, lists paged with offset/limit/total."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from projections.queries import Queries
+from projections.views import Page, Viewer
+from web import urls
+from web.errors import bad_request, not_found
+from web.jsonview import to_json
+from web.keys import SERVICES
+
+T = TypeVar("T")
+
+THEME_CACHE_CONTROL = "public, max-age=300"
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get(urls.API_FORUM, forum)
+    router.add_get(urls.API_CATEGORIES, categories)
+    router.add_get(urls.API_CATEGORY, category)
+    router.add_get(urls.API_CATEGORY_BOARDS, category_boards)
+    router.add_get(urls.API_BOARD, board)
+    router.add_get(urls.API_BOARD_TOPICS, board_topics)
+    router.add_get(urls.API_TOPIC, topic)
+    router.add_get(urls.API_THEMES, themes)
+    router.add_get(urls.API_THEME, theme)
+    router.add_get(urls.API_THEME_POLICY, theme_policy)
+
+
+def _queries(request: web.Request) -> Queries:
+    return request.app[SERVICES].queries
+
+
+def _now(request: web.Request) -> datetime:
+    return datetime.fromtimestamp(request.app[SERVICES].clock.now_us() / 1e6, UTC)
+
+
+def _viewer(request: web.Request) -> Viewer:
+    # Sign-in arrives with the web UI; until then every API reader is anonymous.
+    return Viewer.anonymous()
+
+
+def _int_param(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"{name} must be an integer, got {raw!r}") from None
+    if value < 0:
+        raise bad_request(f"{name} must not be negative, got {value}")
+    return value
+
+
+async def _read(func: Callable[[], T]) -> T:
+    # Queries block on the database; keep them off the event loop.
+    return await asyncio.to_thread(func)
+
+
+def _paged(key: str, page: Page[Any]) -> dict[str, Any]:
+    return {key: [to_json(item) for item in page.items], "total": page.total,
+            "offset": page.offset, "limit": page.limit}
+
+
+async def forum(request: web.Request) -> web.Response:
+    result = await _read(_queries(request).forum)
+    if result is None:
+        raise not_found("The forum record has not been indexed yet.")
+    return web.json_response(to_json(result))
+
+
+async def categories(request: web.Request) -> web.Response:
+    offset, limit = _int_param(request, "offset"), _int_param(request, "limit")
+    page = await _read(lambda: _queries(request).categories(offset=offset, limit=limit))
+    return web.json_response(_paged("categories", page))
+
+
+async def category(request: web.Request) -> web.Response:
+    category_id = request.match_info["id"]
+    result = await _read(lambda: _queries(request).category(category_id))
+    if result is None:
+        raise not_found(f"No category {category_id!r}.")
+    return web.json_response(to_json(result))
+
+
+async def category_boards(request: web.Request) -> web.Response:
+    category_id = request.match_info["id"]
+    offset, limit = _int_param(request, "offset"), _int_param(request, "limit")
+    viewer, now = _viewer(request), _now(request)
+    page = await _read(lambda: _queries(request).category_boards(
+        category_id, viewer=viewer, now=now, offset=offset, limit=limit))
+    if page is None:
+        raise not_found(f"No category {category_id!r}.")
+    return web.json_response(_paged("boards", page))
+
+
+async def board(request: web.Request) -> web.Response:
+    board_id = request.match_info["id"]
+    viewer, now = _viewer(request), _now(request)
+    result = await _read(lambda: _queries(request).board(board_id, viewer=viewer, now=now))
+    if result is None:
+        raise not_found(f"No board {board_id!r}.")
+    return web.json_response(to_json(result))
+
+
+async def board_topics(request: web.Request) -> web.Response:
+    board_id = request.match_info["id"]
+    offset, limit = _int_param(request, "offset"), _int_param(request, "limit")
+    viewer, now = _viewer(request), _now(request)
+    page = await _read(lambda: _queries(request).board_topics(
+        board_id, viewer=viewer, now=now, offset=offset, limit=limit))
+    if page is None:
+        raise not_found(f"No board {board_id!r}.")
+    return web.json_response(_paged("topics", page))
+
+
+async def topic(request: web.Request) -> web.Response:
+    topic_id = request.match_info["id"]
+    offset, limit = _int_param(request, "offset"), _int_param(request, "limit")
+    viewer, now = _viewer(request), _now(request)
+    result = await _read(lambda: _queries(request).topic(
+        topic_id, viewer=viewer, now=now, offset=offset, limit=limit))
+    if result is None:
+        raise not_found(f"No topic {topic_id!r}.")
+    return web.json_response({
+        "topicId": result.topic.id,
+        "locked": result.locked,
+        "pinned": result.pinned,
+        "replyCount": result.reply_count,
+        "total": result.replies.total,
+        "offset": result.replies.offset,
+        "limit": result.replies.limit,
+        "post": to_json(result.topic),
+        "replies": [to_json(reply) for reply in result.replies.items],
+    })
+
+
+async def themes(request: web.Request) -> web.Response:
+    page = await _read(lambda: _queries(request).themes())
+    response = web.json_response(_paged("themes", page))
+    response.headers["Cache-Control"] = THEME_CACHE_CONTROL
+    return response
+
+
+async def theme(request: web.Request) -> web.Response:
+    rkey = request.match_info["rkey"]
+    result = await _read(lambda: _queries(request).theme(rkey))
+    if result is None:
+        raise not_found(f"No theme {rkey!r}.")
+    return _cached(request, to_json(result), result.cid)
+
+
+async def theme_policy(request: web.Request) -> web.Response:
+    result = await _read(_queries(request).theme_policy)
+    if result is None:
+        raise not_found("The theme policy has not been indexed yet.")
+    return _cached(request, to_json(result), result.cid)
+
+
+def _cached(request: web.Request, body: Any, cid: str | None) -> web.Response:
+    """ETag = the record's CID: a client holding it gets a 304."""
+    etag = f'"{cid}"' if cid else None
+    if etag is not None and etag in request.headers.get("If-None-Match", ""):
+        response = web.Response(status=304)
+    else:
+        response = web.json_response(body)
+    if etag is not None:
+        response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = THEME_CACHE_CONTROL
+    return response

@@ -1,0 +1,49 @@
+"""The aiohttp application factory.
+
+``create_app(services, live=...)`` builds the app around services from
+``appview.bootstrap``; when ``live`` is given, the Jetstream consumer and the projector run
+for the app's lifetime (a ``cleanup_ctx`` starts them and stops them cleanly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from appview.bootstrap import Services
+from appview.live import LiveIngest
+from web import api_read, pages, urls
+from web.errors import json_errors
+from web.health import health
+from web.keys import LIVE, SERVICES
+
+log = logging.getLogger(__name__)
+
+
+def create_app(services: Services, *, live: LiveIngest | None = None) -> web.Application:
+    app = web.Application(middlewares=[json_errors])
+    app[SERVICES] = services
+    pages.setup_templates(app)
+    if live is not None:
+        app[LIVE] = live
+        app.cleanup_ctx.append(_run_live)
+    app.router.add_get(urls.API_HEALTH, health)
+    api_read.add_routes(app.router)
+    pages.add_routes(app.router)
+    return app
+
+
+async def _run_live(app: web.Application) -> AsyncIterator[None]:
+    live = app[LIVE]
+    stop = asyncio.Event()
+    task = asyncio.create_task(live.run(stop), name="live-ingest")
+    yield
+    stop.set()
+    try:
+        await asyncio.wait_for(task, timeout=10)
+    except TimeoutError:
+        log.warning("live ingest did not stop within 10s; cancelling")
+        task.cancel()

@@ -1,0 +1,120 @@
+"""The `atbb` console script: the appview's commands plus the ones that serve pages.
+
+See ADR 0001: the commands needing no web front end live in ``appview.cli``; this module
+adds ``serve`` and ``demo`` to that group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+from pathlib import Path
+
+import click
+from aiohttp import web
+
+from appview.bootstrap import bootstrap
+from appview.cli import cli
+from appview.devnet.network import DevNetwork
+from appview.live import LiveIngest
+from appview.settings import Settings
+from web.app import create_app
+
+
+async def _serve_until_signalled(app: web.Application, host: str, port: int,
+                                 on_ready: str | None = None) -> None:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    if on_ready:
+        click.echo(on_ready)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        click.echo("stopping...")
+        await runner.cleanup()
+
+
+@cli.command()
+@click.option("--host", help="Overrides HOST.")
+@click.option("--port", type=int, help="Overrides PORT.")
+@click.option("--no-ingest", is_flag=True, help="Serve only; do not follow Jetstream.")
+@click.pass_obj
+def serve(settings: Settings, host: str | None, port: int | None, no_ingest: bool) -> None:
+    """Serve the web pages and the JSON API, following Jetstream and projecting live."""
+    settings = settings.with_overrides(host=host, port=port)
+
+    async def main() -> None:
+        services = bootstrap(settings)
+        try:
+            live = None if no_ingest else LiveIngest(services)
+            app = create_app(services, live=live)
+            await _serve_until_signalled(
+                app, settings.host, settings.port,
+                f"serving on http://{settings.host}:{settings.port}/",
+            )
+        finally:
+            services.close()
+
+    asyncio.run(main())
+
+
+@cli.command()
+@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--size", type=click.Choice(["small", "large"]), default="small",
+              show_default=True)
+@click.pass_obj
+def demo(settings: Settings, port: int, seed: int, size: str) -> None:
+    """Start a local AT Protocol network with a seeded forum and the appview following it.
+
+    The demo keeps its own embedded SQLite files under DATA_DIR/demo, started afresh each
+    time, so it never mixes with a real forum's data.
+    """
+    demo_dir = settings.data_dir / "demo"
+
+    async def main() -> None:
+        _reset(demo_dir)
+        async with DevNetwork() as network:
+            click.echo("seeding the forum on the local network...")
+            # A large forum is written straight into the repos (seconds, not minutes); the
+            # small one goes through XRPC like any client's writes.
+            seeded = await network.seed(
+                seed=seed, size="large" if size == "large" else "small",
+                via="direct" if size == "large" else "xrpc",
+            )
+            demo_settings = settings.with_overrides(
+                data_dir=demo_dir, forum_did=seeded.forum_did, port=port,
+                jetstream_url=network.jetstream_url, plc_url=network.plc_url,
+                database_url="",  # the demo always runs on the embedded SQLite default
+            )
+            services = bootstrap(demo_settings)
+            try:
+                # The appview joins after the seeding: it replays the network's history.
+                app = create_app(services, live=LiveIngest(services, initial_cursor=0))
+                await _serve_until_signalled(
+                    app, demo_settings.host, port,
+                    f"the forum is running: open http://{demo_settings.host}:{port}/\n"
+                    f"(local network: PLC {network.plc_url}, Jetstream "
+                    f"{network.jetstream_url}; Ctrl-C stops everything)",
+                )
+            finally:
+                services.close()
+
+    asyncio.run(main())
+
+
+def _reset(directory: Path) -> None:
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+
+
+def main() -> None:
+    cli()

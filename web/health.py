@@ -1,0 +1,73 @@
+"""`GET /api/health`: always 200, says what works and what does not, no secrets."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from web.keys import LIVE, SERVICES
+
+# Beyond this many seconds without a Jetstream event the firehose counts as lagging.
+LAG_DEGRADED_SECONDS = 300.0
+
+
+async def health(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    now_us = services.clock.now_us()
+    body: dict[str, Any] = {
+        "status": "healthy",
+        "timestamp": datetime.fromtimestamp(now_us / 1e6, UTC).isoformat().replace("+00:00", "Z"),
+        "services": {},
+    }
+    problems: list[str] = []
+
+    try:
+        head = await asyncio.to_thread(services.event_log.head)
+        positions = {p.name: await asyncio.to_thread(p.position) for p in services.projections}
+        body["services"]["database"] = {"status": "up"}
+        body["services"]["projections"] = {
+            name: {"position": pos, "lag_events": max(0, head - pos)}
+            for name, pos in positions.items()
+        }
+    except Exception as exc:  # health reports the failure instead of failing itself
+        body["services"]["database"] = {"status": "down", "error": type(exc).__name__}
+        body["services"]["projections"] = {}
+        problems.append("database")
+
+    live = request.app.get(LIVE)
+    if live is None:
+        body["services"]["firehose"] = {
+            "status": "disabled", "connected": False, "last_event_at": None,
+            "lag_seconds": None,
+        }
+    else:
+        status = live.consumer.status
+        lag = status.lag_seconds(now_us)
+        body["services"]["firehose"] = {
+            "status": "connected" if status.connected else "disconnected",
+            "connected": status.connected,
+            "last_event_at": None if status.last_event_at is None else datetime.fromtimestamp(
+                status.last_event_at / 1e6, UTC).isoformat().replace("+00:00", "Z"),
+            "lag_seconds": lag,
+            "cursor": None if status.cursor is None else str(status.cursor),
+            "circuit_breaker": status.breaker,
+            "reconnects": max(0, status.connects - 1),
+            "bad_frames": sum(status.bad_frames.values()),
+            "last_error": status.last_error,
+        }
+        if not status.connected:
+            problems.append("firehose")
+        if live.projector.last_error is not None:
+            problems.append("projections")
+    body["services"]["forumAgent"] = {
+        "status": "configured" if services.settings.forum_did else "not_configured",
+        "forumDid": services.settings.forum_did or None,
+    }
+    if "database" in problems:
+        body["status"] = "unhealthy"
+    elif problems:
+        body["status"] = "degraded"
+    return web.json_response(body)

@@ -84,9 +84,10 @@ def bootstrap(
     models = read_models or open_read_models(
         settings.read_model_url, location=read_model_location(settings)
     )
-    projections = all_projections(settings.forum_did)
-    for projection in projections:
+    forum_projections = all_projections(settings.forum_did)
+    for projection in forum_projections:
         projection.attach(models)
+    projections: list[Projection] = list(forum_projections)
     return Services(
         settings=settings,
         clock=clock or SystemClock(),

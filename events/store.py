@@ -129,21 +129,31 @@ class BatchPlan:
     def without_stale(self, stored_newest: Iterable[tuple[str, int]]) -> list[Row]:
         """The rows to insert, given the newest version the log holds per at-uri.
 
-        A record row older than the newest known version of its at-uri (in the log or in
-        this batch) is stale; an equal version goes on to the insert, where the primary
-        key's ON CONFLICT DO NOTHING makes it a duplicate.
+        A record row older than the newest version seen BEFORE it (in the log, or earlier
+        in this batch) is stale; later rows never make an earlier one stale, so how a
+        stream is cut into batches does not change what is stored (a create followed by
+        its delete keeps both, in one batch or two). An equal version goes on to the
+        insert, where the primary key's ON CONFLICT DO NOTHING makes it a duplicate.
         """
-        newest = self.newest
+        high: dict[str, int] = {}
         for uri, version in stored_newest:
-            if version > newest.get(uri, -1):
-                newest[uri] = version
+            if version > high.get(uri, -1):
+                high[uri] = version
+        for uri, version in high.items():
+            if version > self.newest.get(uri, -1):
+                self.newest[uri] = version
         keep: list[Row] = []
         stale = 0
         for row in self.rows:
-            if row[_COLLECTION] is not None and row[_VERSION] < newest[row[_ORIGINATOR]]:
-                stale += 1
-            else:
+            if row[_COLLECTION] is None:
                 keep.append(row)
+                continue
+            uri, version = row[_ORIGINATOR], row[_VERSION]
+            if version < high.get(uri, -1):
+                stale += 1
+                continue
+            high[uri] = version
+            keep.append(row)
         self.result.stale += stale
         return keep
 

@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import signal
 import sys
 import threading
 from collections.abc import Iterator
@@ -19,8 +21,9 @@ import click
 from tqdm import tqdm
 
 from appview.bootstrap import Services, bootstrap
-from appview.devnet.network import run_devnet
 from appview.ingest.appender import LineError
+from appview.leader import LeaderLock
+from appview.live import LiveIngest
 from appview.settings import Settings, SettingsError, load_settings
 from projections.runner import follow, project_to_head
 
@@ -148,6 +151,59 @@ def project(settings: Settings, follow_log: bool, batch_size: int | None) -> Non
 
 
 @cli.command()
+@click.option("--jetstream-url", help="Overrides JETSTREAM_URL.")
+@click.option("--no-project", is_flag=True,
+              help="Only append to the log; run `atbb project --follow` elsewhere.")
+@click.option("--from-start", is_flag=True,
+              help="With no stored cursor, replay all the host keeps instead of going live.")
+@click.pass_obj
+def ingest(settings: Settings, jetstream_url: str | None, no_project: bool,
+           from_start: bool) -> None:
+    """Follow Jetstream into the event log (and project it) until SIGINT or SIGTERM.
+
+    One process writes at a time: a second one waits for the leader lock and takes over
+    when the first one dies."""
+    settings = settings.with_overrides(jetstream_url=jetstream_url)
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    leader = LeaderLock(settings)
+    try:
+        if not leader.acquire(stop):
+            return
+        click.echo(f"ingest leader ({leader.description}); following {settings.jetstream_url}",
+                   err=True)
+        with services_for(settings) as services:
+            asyncio.run(_ingest(services, stop, leader, project=not no_project,
+                                initial_cursor=0 if from_start else None))
+    finally:
+        leader.release()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+async def _ingest(services: Services, stop_flag: threading.Event, leader: LeaderLock, *,
+                  project: bool, initial_cursor: int | None) -> None:
+    stop = asyncio.Event()
+
+    async def watch() -> None:
+        # Signals land on a threading.Event (set before the loop existed); the lock's
+        # connection is checked too: without it another process may already lead.
+        while not stop_flag.is_set():
+            await asyncio.sleep(0.2)
+            if not await asyncio.to_thread(leader.alive):
+                logging.getLogger(__name__).error("lost the leader lock; stopping ingest")
+                break
+        stop.set()
+
+    live = LiveIngest(services, project=project, initial_cursor=initial_cursor)
+    await asyncio.gather(live.run(stop), watch())
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def status(settings: Settings, as_json: bool) -> None:
@@ -206,6 +262,10 @@ def devnet(seed: int, size: str, empty: bool, pds_hosts: int, plc_port: int,
            jetstream_port: int) -> None:
     """Run the local AT Protocol network alone (PLC, PDS hosts, Jetstream v1), print its
     URLs and the accounts' handles and app passwords, until Ctrl-C."""
+    # Imported here: the devnet pulls in the atproto client (about 1.5 s), which every
+    # other command (and each `atbb ingest` restart) does without.
+    from appview.devnet.network import run_devnet
+
     run_devnet(
         seed=None if empty else seed,
         size="large" if size == "large" else "small",

@@ -6,10 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from dataclasses import dataclass
 
 from appview.bootstrap import Services
-from appview.ingest.consumer import CURSOR_SOURCE, JetstreamConsumer
+from appview.ingest.consumer import (
+    CURSOR_SOURCE,
+    WANTED_COLLECTIONS,
+    JetstreamConsumer,
+    ReconnectPolicy,
+)
 from projections.runner import project_to_head
 
 log = logging.getLogger(__name__)
@@ -27,9 +33,14 @@ class LiveIngest:
     a slow poll catches events appended by another process."""
 
     def __init__(self, services: Services, *, jetstream_url: str | None = None,
-                 poll_seconds: float = 0.5, initial_cursor: int | None = None) -> None:
+                 poll_seconds: float = 0.5, initial_cursor: int | None = None,
+                 receive_timeout: float = 30.0, policy: ReconnectPolicy | None = None,
+                 rng: random.Random | None = None,
+                 wanted_collections: tuple[str, ...] = WANTED_COLLECTIONS,
+                 project: bool = True) -> None:
         settings = services.settings
         self.services = services
+        self._project = project
         self._poll_seconds = poll_seconds
         self._new_events = asyncio.Event()
         self.consumer = JetstreamConsumer(
@@ -43,10 +54,17 @@ class LiveIngest:
             compress=settings.jetstream_compress,
             on_batch=self._new_events.set,
             initial_cursor=initial_cursor,
+            receive_timeout=receive_timeout,
+            policy=policy,
+            rng=rng,
+            wanted_collections=wanted_collections,
         )
         self.projector = ProjectorStatus()
 
     async def run(self, stop: asyncio.Event) -> None:
+        if not self._project:  # projections run in their own process (`atbb project -f`)
+            await self.consumer.run(stop)
+            return
         await asyncio.gather(self.consumer.run(stop), self._project_loop(stop))
 
     async def _project_loop(self, stop: asyncio.Event) -> None:

@@ -9,7 +9,7 @@ line is counted and reported with its number; it never stops the rest.
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,6 +22,10 @@ from events.model import LogEvent, RecordEvent
 log = logging.getLogger(__name__)
 
 MAX_REPORTED_ERRORS = 1000
+# Identity and account events of DIDs not (yet) known are parked, the latest of each kind
+# per DID, for this many DIDs: a member's handle event usually comes before their first
+# space.atbb.* record, and must not be lost for that.
+MAX_PARKED_DIDS = 50_000
 
 
 @dataclass
@@ -95,6 +99,7 @@ class LineAppender:
         if forum_did:
             self._known_dids.add(forum_did)
         self._pending_cursor: int | None = None
+        self._parked: OrderedDict[str, dict[str, LogEvent]] = OrderedDict()
         self.stats = AppendStats()
 
     @property
@@ -123,7 +128,9 @@ class LineAppender:
         elif parsed.event is not None:
             event = parsed.event
             if isinstance(event, RecordEvent):
-                self._known_dids.add(event.did)
+                if event.did not in self._known_dids:
+                    self._known_dids.add(event.did)
+                    self._pending.extend(self._parked.pop(event.did, {}).values())
                 if not event.valid:
                     self.stats.invalid += 1
                     log.info("line %d: invalid record kept in the log: %s", line_number,
@@ -132,6 +139,7 @@ class LineAppender:
             elif event.did in self._known_dids:
                 self._pending.append(event)
             else:
+                self._park(event)
                 self.stats.ignored += 1
         if parsed.time_us is not None and self._cursor_source is not None:
             current = self._pending_cursor
@@ -143,7 +151,8 @@ class LineAppender:
         return parsed
 
     def flush(self) -> AppendResult:
-        """Append what is pending (and the cursor) in one transaction."""
+        """Append what is pending and the cursor in one transaction. Nothing pending is
+        dropped until it is stored, so a failed flush can simply be retried."""
         cursor = None
         if self._cursor_source is not None and self._pending_cursor is not None:
             cursor = CursorUpdate(self._cursor_source, self._pending_cursor)
@@ -157,6 +166,16 @@ class LineAppender:
         self.stats.result.positions.clear()
         return result
 
+    def _park(self, event: LogEvent) -> None:
+        parked = self._parked.get(event.did)
+        if parked is None:
+            parked = self._parked[event.did] = {}
+            if len(self._parked) > MAX_PARKED_DIDS:
+                self._parked.popitem(last=False)
+        else:
+            self._parked.move_to_end(event.did)
+        parked[type(event).__name__] = event
+
     def _record_error(self, error: LineError) -> None:
         self.stats.errors += 1
         if len(self.stats.error_samples) < MAX_REPORTED_ERRORS:
@@ -164,3 +183,4 @@ class LineAppender:
         log.warning("line %d: %s", error.line, error.reason)
         if self._on_error is not None:
             self._on_error(error)
+

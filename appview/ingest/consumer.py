@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -23,7 +24,9 @@ from typing import Literal
 from urllib.parse import urlencode
 
 import aiohttp
+import psycopg
 import zstandard
+from eventsourcing.persistence import InterfaceError, OperationalError
 
 from appview.clock import Clock
 from appview.ingest.appender import LineAppender
@@ -39,6 +42,16 @@ WEBSOCKET_MAX_MESSAGE = 16 * 1024 * 1024
 
 BreakerState = Literal["closed", "open", "half-open"]
 
+# Errors a database gives while it restarts, fails over or drops a connection: the batch
+# is retried (appends are idempotent and the cursor moves with the batch), not lost.
+TRANSIENT_DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    sqlite3.OperationalError,
+)
+
 
 @dataclass
 class ConsumerStatus:
@@ -53,6 +66,9 @@ class ConsumerStatus:
     breaker: BreakerState = "closed"
     last_error: str | None = None
     frames: int = 0
+    batches: int = 0
+    stored: int = 0
+    database_retries: int = 0
     bad_frames: Counter[str] = field(default_factory=Counter)
 
     def lag_seconds(self, now_us: int) -> float | None:
@@ -92,8 +108,12 @@ class JetstreamConsumer:
         rng: random.Random | None = None,
         on_batch: Callable[[], None] | None = None,
         initial_cursor: int | None = None,
+        wanted_collections: tuple[str, ...] = WANTED_COLLECTIONS,
     ) -> None:
         self._url = url
+        # Empty asks for every collection (a diagnostic; the appender still keeps only
+        # space.atbb.* records).
+        self._wanted_collections = wanted_collections
         self._log = event_log
         self._appender = appender
         self._clock = clock
@@ -107,10 +127,17 @@ class JetstreamConsumer:
         self._on_batch = on_batch
         self._initial_cursor = initial_cursor
         self._line_number = 0
+        self._stopping: asyncio.Event | None = None
         self.status = ConsumerStatus()
 
+    @property
+    def appender(self) -> LineAppender:
+        return self._appender
+
     def subscribe_url(self, cursor: int | None) -> str:
-        params: list[tuple[str, str]] = [("wantedCollections", c) for c in WANTED_COLLECTIONS]
+        params: list[tuple[str, str]] = [
+            ("wantedCollections", c) for c in self._wanted_collections
+        ]
         if cursor is not None:
             params.append(("cursor", str(cursor)))
         if self._compress:
@@ -128,6 +155,7 @@ class JetstreamConsumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the stream until ``stop`` is set; never raises for network faults."""
+        self._stopping = stop
         async with aiohttp.ClientSession() as session:
             while not stop.is_set():
                 try:
@@ -173,32 +201,33 @@ class JetstreamConsumer:
             self.status.connects += 1
             self.status.breaker = "closed"
             self.status.failures_in_a_row = 0
+            # Stopping closes the socket, which ends a pending receive at once; one receive
+            # per frame (no extra tasks) keeps the per-frame cost low.
+            closer = asyncio.create_task(self._close_on_stop(ws, stop))
             batch_started = time.monotonic()
-            stop_task = asyncio.ensure_future(stop.wait())
             try:
                 while not stop.is_set():
                     timeout = self._receive_timeout
                     if self._appender.pending:
                         remaining = self._batch_seconds - (time.monotonic() - batch_started)
-                        timeout = max(0.0, min(timeout, remaining))
-                    receive = asyncio.ensure_future(ws.receive())
-                    done, _ = await asyncio.wait(
-                        {receive, stop_task}, timeout=timeout,
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
-                    if stop_task in done:
-                        receive.cancel()
-                        return
-                    if receive not in done:
-                        receive.cancel()
+                        if remaining <= 0:
+                            await self._flush()
+                            batch_started = time.monotonic()
+                            continue
+                        # aiohttp reads a timeout of 0 as "none": never pass 0.
+                        timeout = min(timeout, remaining)
+                    try:
+                        message = await ws.receive(timeout=timeout)
+                    except TimeoutError:
                         if self._appender.pending:
                             await self._flush()
                             batch_started = time.monotonic()
                             continue
                         raise TimeoutError(
                             f"no frame for {self._receive_timeout:.0f}s (stalled stream)"
-                        )
-                    message = receive.result()
+                        ) from None
+                    if stop.is_set():
+                        return
                     if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
                                         aiohttp.WSMsgType.CLOSING):
                         raise aiohttp.ClientConnectionError("server closed the stream")
@@ -211,7 +240,12 @@ class JetstreamConsumer:
                         await self._flush()
                         batch_started = time.monotonic()
             finally:
-                stop_task.cancel()
+                closer.cancel()
+
+    @staticmethod
+    async def _close_on_stop(ws: aiohttp.ClientWebSocketResponse, stop: asyncio.Event) -> None:
+        await stop.wait()
+        await ws.close()
 
     def _handle_frame(self, message: aiohttp.WSMessage) -> None:
         self._line_number += 1
@@ -240,9 +274,30 @@ class JetstreamConsumer:
             return f"<undecodable zstd frame: {exc}>".encode()
 
     async def _flush(self) -> None:
+        """Append the pending batch with its cursor; a transient database error is retried
+        with backoff while the reader waits (backpressure), so nothing is read ahead."""
         if not self._appender.pending and not self._appender.has_pending_cursor:
             return
-        await asyncio.to_thread(self._appender.flush)
+        failures = 0
+        while True:
+            try:
+                result = await asyncio.to_thread(self._appender.flush)
+                break
+            except TRANSIENT_DATABASE_ERRORS as exc:
+                failures += 1
+                self.status.database_retries += 1
+                self.status.last_error = f"database: {type(exc).__name__}: {exc}"
+                if self._stopping is not None and self._stopping.is_set():
+                    # Shutting down: the stored cursor did not move, so the next start
+                    # reads this batch again.
+                    log.error("giving up a batch on shutdown after a database error: %s", exc)
+                    return
+                delay = self._policy.delay(failures, self._rng)
+                log.warning("appending a batch failed (%d in a row), retrying in %.2fs: %s",
+                            failures, delay, exc)
+                await asyncio.sleep(delay)
+        self.status.batches += 1
+        self.status.stored += result.appended
         state = await asyncio.to_thread(self._log.cursor, CURSOR_SOURCE)
         if state is not None:
             self.status.cursor = state.value

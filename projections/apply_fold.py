@@ -1,0 +1,155 @@
+"""Folding a batch of log events in memory before anything is written.
+
+Per record (at-uri) only two events matter: the one with the greatest rev (it decides
+``rev``, ``deleted`` and ``indexed_at``) and the non-delete one with the greatest rev (it
+supplies the fields). Both are maxima, so folding commutes: any order of the same events,
+any split into batches, gives the same rows. Identity and account events keep the one
+with the greatest seq per DID. Events that do not count are collected with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from events.model import AccountStatusChanged, IdentityChanged, Logged, RecordEvent
+
+NS = "space.atbb."
+FORUM = "space.atbb.forum.forum"
+CATEGORY = "space.atbb.forum.category"
+BOARD = "space.atbb.forum.board"
+ROLE = "space.atbb.forum.role"
+ROLE_ASSIGNMENT = "space.atbb.forum.roleAssignment"
+THEME = "space.atbb.forum.theme"
+THEME_POLICY = "space.atbb.forum.themePolicy"
+MOD_ACTION = "space.atbb.modAction"
+MEMBERSHIP = "space.atbb.membership"
+POST = "space.atbb.post"
+REACTION = "space.atbb.reaction"
+
+FORUM_OWNED = frozenset(
+    {FORUM, CATEGORY, BOARD, ROLE, ROLE_ASSIGNMENT, THEME, THEME_POLICY, MOD_ACTION}
+)
+MEMBER_OWNED = frozenset({MEMBERSHIP, POST, REACTION})
+SINGLETONS = frozenset({FORUM, THEME_POLICY})
+
+
+@dataclass(slots=True)
+class RecordFold:
+    """The two events of one record that decide its row."""
+
+    top: RecordEvent
+    live: RecordEvent | None
+
+
+@dataclass(slots=True)
+class Rejection:
+    position: int
+    uri: str
+    did: str
+    collection: str
+    reason: str
+
+
+@dataclass
+class FoldedBatch:
+    records: dict[str, dict[str, RecordFold]] = field(default_factory=dict)
+    identities: dict[str, IdentityChanged] = field(default_factory=dict)
+    accounts: dict[str, AccountStatusChanged] = field(default_factory=dict)
+    # every live theme version: (uri, cid) -> the event with the smallest rev carrying it
+    theme_versions: dict[tuple[str, str], RecordEvent] = field(default_factory=dict)
+    rejected: list[Rejection] = field(default_factory=list)
+    last_position: int = 0
+
+
+def structural_problem(event: RecordEvent) -> str | None:
+    """Why a live record cannot take part in the read models even though ingest let it
+    through (defence in depth), or None."""
+    record = event.record
+    if not isinstance(record, dict):
+        return "the record is not a JSON object"
+    if event.collection == POST:
+        reply = record.get("reply")
+        if reply is None:
+            if not _ref_uri(record.get("board")):
+                return "a topic (a post without reply) needs a board strongRef"
+            if not isinstance(record.get("title"), str) or not record["title"]:
+                return "a topic (a post without reply) needs a title"
+        elif not (
+            isinstance(reply, dict)
+            and _ref_uri(reply.get("root"))
+            and _ref_uri(reply.get("parent"))
+        ):
+            return "a reply needs reply.root and reply.parent strongRefs"
+    return None
+
+
+def _ref_uri(value: Any) -> str | None:
+    if isinstance(value, dict):
+        uri = value.get("uri")
+        if isinstance(uri, str) and uri.startswith("at://"):
+            return uri
+    return None
+
+
+def rejection_reason(event: RecordEvent, forum_did: str) -> str | None:
+    """Why a record event does not count, or None when it does."""
+    if not event.valid:
+        return event.reason or "marked invalid at ingest"
+    collection = event.collection
+    if collection in FORUM_OWNED:
+        if event.did != forum_did:
+            return f"{collection} is forum-owned and only counts from {forum_did}"
+        if collection in SINGLETONS and event.rkey != "self":
+            return f"{collection} has the record key 'self', not {event.rkey!r}"
+    elif collection not in MEMBER_OWNED:
+        return f"unknown collection {collection}"
+    if event.operation != "delete":
+        return structural_problem(event)
+    return None
+
+
+def fold(batch: Sequence[Logged], forum_did: str) -> FoldedBatch:
+    folded = FoldedBatch()
+    for logged in batch:
+        folded.last_position = max(folded.last_position, logged.position)
+        event = logged.event
+        if isinstance(event, RecordEvent):
+            reason = rejection_reason(event, forum_did)
+            if reason is not None:
+                folded.rejected.append(
+                    Rejection(logged.position, event.uri, event.did, event.collection, reason)
+                )
+                continue
+            _fold_record(folded, event)
+        elif isinstance(event, IdentityChanged):
+            known = folded.identities.get(event.did)
+            if known is None or event.seq > known.seq:
+                folded.identities[event.did] = event
+        else:
+            seen = folded.accounts.get(event.did)
+            if seen is None or event.seq > seen.seq:
+                folded.accounts[event.did] = event
+    return folded
+
+
+def _fold_record(folded: FoldedBatch, event: RecordEvent) -> None:
+    by_uri = folded.records.setdefault(event.collection, {})
+    uri = event.uri
+    live = event if event.operation != "delete" else None
+    current = by_uri.get(uri)
+    if current is None:
+        by_uri[uri] = RecordFold(event, live)
+    else:
+        # On an equal rev the first event applied wins: the log never holds two events
+        # of one record at one rev.
+        if event.rev > current.top.rev:
+            current.top = event
+        if live is not None and (current.live is None or live.rev > current.live.rev):
+            current.live = live
+    if live is not None and event.collection == THEME and event.cid:
+        key = (uri, event.cid)
+        known = folded.theme_versions.get(key)
+        if known is None or event.rev < known.rev:
+            folded.theme_versions[key] = event

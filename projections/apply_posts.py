@@ -1,0 +1,422 @@
+"""Posts: the derived state of every post a batch touched, and the counts it moves.
+
+A post's derived columns (state, hidden, suspended, counted, locked, pinned, a reply's
+board) are a function of its own row, its root and parent rows, its board's row, its
+author's account state and the mod actions on it. A batch re-derives the posts it changed
+plus those whose inputs it changed, then moves each count by the difference between the
+post's old and new contribution, so the materialised counts always equal a recount.
+"Last post" fields are re-read with an indexed top-1 query for the boards and threads
+whose contributions moved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from projections import apply_fold as c
+from projections.apply_records import TABLES, MergedTable, Row, chunks, load_rows, write_rows
+from projections.db import Session, placeholders
+
+POSTS = TABLES[c.POST]
+
+Contribution = tuple[str, str, str, str, str]  # kind, board, thread, did, created_at
+
+
+@dataclass
+class PostInputs:
+    """What else in the batch bears on posts."""
+
+    merged: MergedTable | None
+    boards_changed: set[str] = field(default_factory=set)
+    account_dids: set[str] = field(default_factory=set)
+    mod_subjects: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Deltas:
+    boards: dict[str, list[int]] = field(default_factory=dict)
+    board_authors: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    threads: dict[str, int] = field(default_factory=dict)
+    thread_authors: dict[tuple[str, str], int] = field(default_factory=dict)
+    members: dict[str, int] = field(default_factory=dict)
+    dirty_boards: set[str] = field(default_factory=set)
+    dirty_threads: set[str] = field(default_factory=set)
+
+    def add(self, contribution: Contribution | None, sign: int) -> None:
+        if contribution is None:
+            return
+        kind, board, thread, did, _created = contribution
+        topic = 1 if kind == "topic" else 0
+        counts = self.boards.setdefault(board, [0, 0])
+        counts[0] += sign * topic
+        counts[1] += sign
+        pair = self.board_authors.setdefault((board, did), [0, 0])
+        pair[0] += sign * topic
+        pair[1] += sign
+        if not topic:
+            self.threads[thread] = self.threads.get(thread, 0) + sign
+            key = (thread, did)
+            self.thread_authors[key] = self.thread_authors.get(key, 0) + sign
+        self.members[did] = self.members.get(did, 0) + sign
+        self.dirty_boards.add(board)
+        self.dirty_threads.add(thread)
+
+
+def contribution(row: Row | None) -> Contribution | None:
+    if row is None or not row["counted"]:
+        return None
+    return (row["kind"], row["board_uri"], row["thread_uri"], row["did"], row["created_at"])
+
+
+def signature(row: Row | None) -> tuple[Any, ...]:
+    """What a post's dependents (its replies, and replies naming it as parent) read."""
+    if row is None:
+        return ()
+    return (row["kind"], row["thread_uri"], row["board_uri"], row["state"], row["did"])
+
+
+class _Context:
+    """Rows and facts the derivation reads, loaded in bulk."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.rows: dict[str, Row] = {}  # posts being derived (new versions)
+        self.others: dict[str, Row] = {}  # posts only read (stored versions)
+        self.account: dict[str, str] = {}
+        self.live_boards: set[str] = set()
+        self.known_boards: set[str] = set()
+
+    def post(self, uri: str | None) -> Row | None:
+        if uri is None:
+            return None
+        return self.rows.get(uri) or self.others.get(uri)
+
+    def load_others(self, uris: Iterable[str]) -> None:
+        missing = {u for u in uris if u and u not in self.rows and u not in self.others}
+        self.others.update(load_rows(self.session, POSTS, missing))
+
+    def load_accounts(self, dids: Iterable[str]) -> None:
+        missing = sorted({d for d in dids if d not in self.account})
+        for part in chunks(missing):
+            for did, state in self.session.query(
+                f"SELECT did, account_state FROM members WHERE did IN ({placeholders(len(part))})",
+                part,
+            ):
+                self.account[did] = state
+        for did in missing:
+            self.account.setdefault(did, "active")
+
+    def load_boards(self, uris: Iterable[str]) -> None:
+        missing = sorted({u for u in uris if u and u not in self.known_boards})
+        self.known_boards.update(missing)
+        for part in chunks(missing):
+            for (uri,) in self.session.query(
+                f"SELECT uri FROM boards WHERE deleted = 0 AND uri IN ({placeholders(len(part))})",
+                part,
+            ):
+                self.live_boards.add(uri)
+
+    def prepare(self, rows: Iterable[Row]) -> None:
+        """Load what deriving ``rows`` reads."""
+        rows = list(rows)
+        refs = set()
+        for row in rows:
+            if row["kind"] == "reply":
+                refs.add(row["root_uri"])
+                refs.add(row["parent_uri"])
+        self.load_others(refs)
+        dids = {row["did"] for row in rows}
+        dids.update(r["did"] for u in refs if (r := self.post(u)) is not None)
+        self.load_accounts(dids)
+        self.load_boards(row["board_uri"] for row in rows if row["kind"] == "topic")
+
+
+def _mod_flags(session: Session, uris: Iterable[str]) -> dict[str, dict[str, bool]]:
+    """Per post: whether the latest live action of each post family is the enforcing
+    one ('hide' -> hidden, 'lock' -> locked, 'pin' -> pinned)."""
+    latest: dict[tuple[str, str], tuple[str, str]] = {}
+    for part in chunks(sorted(set(uris))):
+        for subject, family, action, rkey in session.query(
+            "SELECT subject_uri, family, action, rkey FROM mod_actions"
+            " WHERE deleted = 0 AND family IN ('hide', 'lock', 'pin')"
+            f" AND subject_uri IN ({placeholders(len(part))})",
+            part,
+        ):
+            key = (subject, family)
+            known = latest.get(key)
+            if known is None or rkey > known[0]:
+                latest[key] = (rkey, action)
+    flags: dict[str, dict[str, bool]] = {}
+    for (subject, family), (_rkey, action) in latest.items():
+        name = action.removeprefix("space.atbb.modAction.")
+        flags.setdefault(subject, {})[family] = name in ("delete", "lock", "pin")
+    return flags
+
+
+def _derive_topic(row: Row, ctx: _Context) -> None:
+    if ctx.account.get(row["did"]) == "removed":
+        row["state"], row["state_reason"] = "removed", "the author's account is deleted"
+    elif row["kind"] is None:
+        row["state"], row["state_reason"] = "pending", "only the deletion was observed"
+    elif row["board_uri"] in ctx.live_boards:
+        row["state"], row["state_reason"] = "ok", None
+    else:
+        row["state"] = "pending"
+        row["state_reason"] = f"board {row['board_uri']} is not known yet"
+
+
+def _unknown(row: Row | None, ctx: _Context) -> bool:
+    return row is None or row["kind"] is None or ctx.account.get(row["did"]) == "removed"
+
+
+def _derive_reply(row: Row, ctx: _Context) -> None:
+    state, reason = "ok", None
+    root = ctx.post(row["root_uri"])
+    parent = ctx.post(row["parent_uri"])
+    if ctx.account.get(row["did"]) == "removed":
+        state, reason = "removed", "the author's account is deleted"
+    elif row["kind"] is None:
+        state, reason = "pending", "only the deletion was observed"
+    elif _unknown(root, ctx):
+        state, reason = "pending", f"root {row['root_uri']} is not known yet"
+    elif root is not None and root["kind"] == "reply":
+        state, reason = "invalid", f"root {row['root_uri']} is a reply, not a topic"
+    elif root is not None and root["state"] != "ok":
+        state, reason = "pending", f"topic {row['root_uri']} is pending"
+    elif parent is None or ctx.account.get(parent["did"]) == "removed":
+        state, reason = "pending", f"parent {row['parent_uri']} is not known yet"
+    elif parent["kind"] is None:
+        # known only as a tombstone (its deletion was seen, never its record): its thread
+        # cannot be checked and its body is gone anyway, so the reply attaches to its root
+        pass
+    elif parent["kind"] == "topic" and parent["uri"] != row["root_uri"]:
+        state, reason = "invalid", f"parent {row['parent_uri']} is another topic"
+    elif parent["kind"] == "reply" and parent["root_uri"] != row["root_uri"]:
+        state, reason = "invalid", f"parent {row['parent_uri']} is in another thread"
+    row["state"], row["state_reason"] = state, reason
+    row["board_uri"] = root["board_uri"] if root is not None and state == "ok" else None
+
+
+def _finish(row: Row, ctx: _Context) -> None:
+    row["suspended"] = 1 if ctx.account.get(row["did"]) == "suspended" else 0
+    row["counted"] = (
+        1
+        if row["state"] == "ok"
+        and not row["deleted"]
+        and not row["hidden"]
+        and not row["suspended"]
+        else 0
+    )
+
+
+def _derive(rows: Iterable[Row], ctx: _Context) -> None:
+    rows = list(rows)
+    for row in rows:
+        if row["kind"] != "reply":
+            _derive_topic(row, ctx)
+    for row in rows:
+        if row["kind"] == "reply":
+            _derive_reply(row, ctx)
+    for row in rows:
+        _finish(row, ctx)
+
+
+def _select_uris(session: Session, sql: str, keys: Iterable[str]) -> set[str]:
+    found: set[str] = set()
+    for part in chunks(sorted(set(keys))):
+        found.update(uri for (uri,) in session.query(sql.format(placeholders(len(part))), part))
+    return found
+
+
+def project_posts(session: Session, inputs: PostInputs) -> set[str]:
+    """Re-derive and write the posts the batch bears on, move the counts; returns the
+    DIDs whose counted posts changed (their member rows need re-deriving)."""
+    ctx = _Context(session)
+    before: dict[str, Row] = {}
+    if inputs.merged is not None:
+        before.update(inputs.merged.before)
+        ctx.rows.update({uri: dict(row) for uri, row in inputs.merged.after.items()})
+
+    extra = set(inputs.mod_subjects)
+    extra |= _select_uris(session, "SELECT uri FROM posts WHERE did IN ({})", inputs.account_dids)
+    extra |= _select_uris(
+        session,
+        "SELECT uri FROM posts WHERE kind = 'topic' AND board_uri IN ({})",
+        inputs.boards_changed,
+    )
+    extra -= set(ctx.rows)
+    stored = load_rows(session, POSTS, extra)
+    before.update(stored)
+    ctx.rows.update({uri: dict(row) for uri, row in stored.items()})
+
+    flags = _mod_flags(session, ctx.rows)
+    for uri, row in ctx.rows.items():
+        post_flags = flags.get(uri, {})
+        row["hidden"] = int(post_flags.get("hide", False))
+        row["locked"] = int(post_flags.get("lock", False))
+        row["pinned"] = int(post_flags.get("pin", False))
+
+    ctx.prepare(ctx.rows.values())
+    _derive(ctx.rows.values(), ctx)
+
+    moved = [uri for uri, row in ctx.rows.items() if signature(before.get(uri)) != signature(row)]
+    if moved:
+        # replies naming a moved post as their root (thread_uri = root_uri), whatever
+        # its kind: a reply whose root turns out to be a reply must become invalid
+        dependents = _select_uris(
+            session, "SELECT uri FROM posts WHERE kind = 'reply' AND thread_uri IN ({})", moved
+        )
+        dependents |= _select_uris(
+            session,
+            "SELECT uri FROM posts WHERE parent_uri IN ({}) AND parent_uri <> root_uri",
+            moved,
+        )
+        dependents -= set(ctx.rows)
+        dependent_rows = load_rows(session, POSTS, dependents)
+        before.update(dependent_rows)
+        fresh = {uri: dict(row) for uri, row in dependent_rows.items()}
+        ctx.rows.update(fresh)
+        ctx.prepare(fresh.values())
+        # only replies name a root or a parent, so every dependent is a reply
+        for row in fresh.values():
+            _derive_reply(row, ctx)
+            _finish(row, ctx)
+
+    changed = [row for uri, row in ctx.rows.items() if before.get(uri) != row]
+    write_rows(session, POSTS, changed)
+
+    deltas = _Deltas()
+    for row in changed:
+        old, new = contribution(before.get(row["uri"])), contribution(row)
+        if old != new:
+            deltas.add(old, -1)
+            deltas.add(new, +1)
+        if row["kind"] == "topic":
+            deltas.dirty_threads.add(row["uri"])
+    _write_deltas(session, deltas)
+    _refresh_last_posts(session, deltas)
+    return set(deltas.members)
+
+
+def _write_deltas(session: Session, deltas: _Deltas) -> None:
+    session.execute_values(
+        "WITH v (uri, topics, posts) AS (VALUES {values})"
+        " UPDATE boards SET topic_count = boards.topic_count + v.topics,"
+        " post_count = boards.post_count + v.posts FROM v WHERE boards.uri = v.uri",
+        ((board, t, p) for board, (t, p) in sorted(deltas.boards.items()) if t or p),
+    )
+    pairs = sorted((k, v) for k, v in deltas.board_authors.items() if v[0] or v[1])
+    session.upsert(
+        "board_author_counts",
+        ("board_uri", "did", "topics", "posts"),
+        ((board, did, t, p) for (board, did), (t, p) in pairs),
+        conflict="board_uri, did",
+        action="UPDATE SET topics = board_author_counts.topics + excluded.topics,"
+        " posts = board_author_counts.posts + excluded.posts",
+    )
+    # only a decrement can bring a pair to zero
+    session.execute_values(
+        "WITH v (board_uri, did) AS (VALUES {values})"
+        " DELETE FROM board_author_counts WHERE posts = 0"
+        " AND (board_uri, did) IN (SELECT board_uri, did FROM v)",
+        (key for key, (_t, p) in pairs if p < 0),
+    )
+    # a thread's reply_count moves with its last reply, in _refresh_threads
+    authors = sorted((k, n) for k, n in deltas.thread_authors.items() if n)
+    session.upsert(
+        "thread_author_counts",
+        ("thread_uri", "did", "replies"),
+        ((thread, did, n) for (thread, did), n in authors),
+        conflict="thread_uri, did",
+        action="UPDATE SET replies = thread_author_counts.replies + excluded.replies",
+    )
+    session.execute_values(
+        "WITH v (thread_uri, did) AS (VALUES {values})"
+        " DELETE FROM thread_author_counts WHERE replies = 0"
+        " AND (thread_uri, did) IN (SELECT thread_uri, did FROM v)",
+        (key for key, n in authors if n < 0),
+    )
+    session.execute_values(
+        "WITH v (did, n) AS (VALUES {values})"
+        " UPDATE members SET post_count = members.post_count + v.n FROM v"
+        " WHERE members.did = v.did",
+        sorted((did, n) for did, n in deltas.members.items() if n),
+    )
+
+
+def _refresh_last_posts(session: Session, deltas: _Deltas) -> None:
+    """Re-read the last counted reply of each dirty thread and the last counted post of
+    each dirty board (indexed top-1 lookups), and write the ones that moved, with the
+    threads' moved reply counts."""
+    threads: list[tuple[Any, ...]] = []
+    for part in chunks(sorted(deltas.dirty_threads)):
+        for uri, created, count, old_uri, old_at, old_activity, last_uri, last_at in session.query(
+            "SELECT t.uri, t.created_at, t.reply_count, t.last_reply_uri, t.last_reply_at,"
+            " t.last_activity_at, r.uri, r.created_at FROM posts t"
+            " LEFT JOIN posts r ON r.uri = (SELECT x.uri FROM posts x"
+            " WHERE x.thread_uri = t.uri AND x.kind = 'reply' AND x.counted = 1"
+            " ORDER BY x.kind DESC, x.created_at DESC, x.uri DESC LIMIT 1)"
+            f" WHERE t.kind = 'topic' AND t.uri IN ({placeholders(len(part))})",
+            part,
+        ):
+            activity = last_at if last_at is not None and last_at > created else created
+            replies = count + deltas.threads.get(uri, 0)
+            if (count, old_uri, old_at, old_activity) != (replies, last_uri, last_at, activity):
+                threads.append((uri, replies, last_uri, last_at, activity))
+    # one write per topic row: on PostgreSQL every UPDATE is a new row version
+    session.execute_values(
+        "WITH v (uri, replies, last_uri, last_at, activity) AS (VALUES {values})"
+        " UPDATE posts SET reply_count = v.replies, last_reply_uri = v.last_uri,"
+        " last_reply_at = v.last_at, last_activity_at = v.activity"
+        " FROM v WHERE posts.uri = v.uri",
+        threads,
+    )
+    for part in chunks(sorted(deltas.dirty_boards)):
+        marks = placeholders(len(part))
+        session.execute(
+            "UPDATE boards SET last_post_uri = (SELECT p.uri FROM posts p"
+            " WHERE p.board_uri = boards.uri AND p.counted = 1"
+            " ORDER BY p.created_at DESC, p.uri DESC LIMIT 1)"
+            f" WHERE uri IN ({marks})",
+            part,
+        )
+        session.execute(
+            "UPDATE boards SET"
+            " last_post_thread_uri = (SELECT p.thread_uri FROM posts p"
+            " WHERE p.uri = boards.last_post_uri),"
+            " last_post_did = (SELECT p.did FROM posts p WHERE p.uri = boards.last_post_uri),"
+            " last_post_at = (SELECT p.created_at FROM posts p"
+            " WHERE p.uri = boards.last_post_uri)"
+            f" WHERE uri IN ({marks})",
+            part,
+        )
+
+
+def mod_subject_changes(merged: MergedTable) -> tuple[set[str], set[str]]:
+    """(post uris, DIDs) whose moderation state a batch's mod-action changes may move."""
+    posts: set[str] = set()
+    dids: set[str] = set()
+    for uri in merged.changed():
+        for row in (merged.before.get(uri), merged.after[uri]):
+            if row is None:
+                continue
+            if row["family"] == "ban" and row["subject_did"]:
+                dids.add(row["subject_did"])
+            elif row["family"] and row["subject_uri"]:
+                posts.add(row["subject_uri"])
+    return posts, dids
+
+
+def existence_changes(merged: MergedTable) -> set[str]:
+    """Records whose existence (a live row) changed in the batch."""
+    return {
+        uri
+        for uri, row in merged.after.items()
+        if (before := merged.before.get(uri)) is None or before["deleted"] != row["deleted"]
+    }
+
+
+def by_did(rows: Mapping[str, Row]) -> set[str]:
+    return {row["did"] for row in rows.values()}

@@ -1,0 +1,192 @@
+"""The forum projection: structure, posts, members, roles, moderation, reactions, themes.
+
+These are coupled through visibility (a ban, a hidden post or a suspended account changes
+what every count shows), so they are one projection with one tracked position. Each
+``apply`` is one transaction: fold the batch in memory, merge it into the record tables,
+re-derive what it touched, record the position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from events.model import Logged, at_uri
+from projections import apply_fold as c
+from projections.apply_fold import FoldedBatch, fold
+from projections.apply_members import (
+    reaction_keys,
+    refresh_bans,
+    refresh_board_listing,
+    refresh_default_role,
+    refresh_member_roles,
+    refresh_members,
+    refresh_reaction_counts,
+    role_subjects,
+    update_member_base,
+)
+from projections.apply_posts import (
+    PostInputs,
+    by_did,
+    existence_changes,
+    mod_subject_changes,
+    project_posts,
+)
+from projections.apply_records import TABLES, MergedTable, merge_table, theme_fields, write_rows
+from projections.db import Session
+from projections.readmodel import ReadModelStore
+
+# events applied before the first refresh of the planner's statistics (then doubling)
+_FIRST_STATISTICS = 3000
+
+
+class ForumProjection:
+    """Folds the log into the forum's read models. ``attach`` it to a store first."""
+
+    NAME = "forum"
+    VERSION = 1
+
+    def __init__(self, forum_did: str) -> None:
+        self.forum_did = forum_did
+        self.forum_uri = at_uri(forum_did, c.FORUM, "self")
+        self.name = self.NAME
+        self.version = self.VERSION
+        self._store: ReadModelStore | None = None
+        self._version_recorded = False
+        self._applied_since_statistics = 0
+        self._statistics_every = _FIRST_STATISTICS
+
+    def attach(self, store: ReadModelStore) -> None:
+        self._store = store
+        self._version_recorded = False
+        self._applied_since_statistics = 0
+        self._statistics_every = _FIRST_STATISTICS
+
+    @property
+    def store(self) -> ReadModelStore:
+        if self._store is None:
+            raise RuntimeError(f"projection {self.name!r} is not attached to a read-model store")
+        return self._store
+
+    def position(self) -> int:
+        return self.store.position(self.name)
+
+    def apply(self, batch: Sequence[Logged]) -> None:
+        """Apply the events of ``batch`` past the tracked position, and the position,
+        in one transaction. A batch entirely at or below the position changes nothing."""
+        store = self.store
+        with store.transaction() as session:
+            start = store.position_in(session, self.name)
+            fresh = [logged for logged in batch if logged.position > start]
+            if not fresh:
+                return
+            folded = fold(fresh, self.forum_did)
+            self._apply_folded(session, folded)
+            if not self._version_recorded:
+                store.set_version(session, self.name, self.version)
+            store.track(session, self.name, folded.last_position)
+            self._applied_since_statistics += len(fresh)
+            if self._applied_since_statistics >= self._statistics_every:
+                # at doubling intervals: a rebuild's tables grow fast, then settle
+                store.refresh_statistics(session)
+                self._applied_since_statistics = 0
+                self._statistics_every *= 2
+        self._version_recorded = True
+
+    def _apply_folded(self, session: Session, folded: FoldedBatch) -> None:
+        session.execute_values(
+            "INSERT INTO rejected (position, uri, did, collection, reason)"
+            " VALUES {values} ON CONFLICT (position) DO NOTHING",
+            ((r.position, r.uri, r.did, r.collection, r.reason) for r in folded.rejected),
+        )
+        merged: dict[str, MergedTable] = {}
+        for collection, folds in folded.records.items():
+            table = merge_table(session, TABLES[collection], folds)
+            merged[collection] = table
+            if collection != c.POST:
+                write_rows(session, table.spec, (table.after[u] for u in table.changed()))
+        self._write_theme_versions(session, folded)
+
+        posts = merged.get(c.POST)
+        memberships = merged.get(c.MEMBERSHIP)
+        reactions = merged.get(c.REACTION)
+        assignments = merged.get(c.ROLE_ASSIGNMENT)
+        member_dids: set[str] = set()
+        for owned in (posts, memberships, reactions):
+            if owned is not None:
+                member_dids |= by_did(owned.after)
+        if assignments is not None:
+            member_dids |= {row["subject_did"] for row in assignments.after.values()}
+        account_dids = update_member_base(
+            session, member_dids, folded.identities, folded.accounts
+        )
+
+        boards = merged.get(c.BOARD)
+        categories = merged.get(c.CATEGORY)
+        refresh_board_listing(
+            session,
+            boards.changed() if boards else (),
+            categories.changed() if categories else (),
+        )
+
+        mod_posts: set[str] = set()
+        ban_dids: set[str] = set()
+        mod_actions = merged.get(c.MOD_ACTION)
+        if mod_actions is not None:
+            mod_posts, ban_dids = mod_subject_changes(mod_actions)
+        counted_dids = project_posts(
+            session,
+            PostInputs(
+                merged=posts,
+                boards_changed=existence_changes(boards) if boards else set(),
+                account_dids=account_dids,
+                mod_subjects=mod_posts,
+            ),
+        )
+        refresh_bans(session, ban_dids)
+
+        roles = merged.get(c.ROLE)
+        changed_roles = roles.changed() if roles else []
+        if changed_roles:
+            refresh_default_role(session)
+        refresh_member_roles(
+            session, role_subjects(session, assignments, changed_roles), self.forum_did
+        )
+
+        keys = reaction_keys(session, reactions, account_dids)
+        if keys:
+            refresh_reaction_counts(session, keys)
+
+        dirty_members = counted_dids | account_dids
+        if memberships is not None:
+            dirty_members |= {memberships.after[u]["did"] for u in memberships.changed()}
+        refresh_members(session, dirty_members, self.forum_uri)
+
+    def _write_theme_versions(self, session: Session, folded: FoldedBatch) -> None:
+        rows = []
+        for (uri, cid), event in sorted(folded.theme_versions.items()):
+            fields = theme_fields(event.record)
+            rows.append(
+                (
+                    uri,
+                    cid,
+                    event.rev,
+                    fields["name"],
+                    fields["color_scheme"],
+                    fields["tokens"],
+                    fields["css_overrides"],
+                    fields["font_urls"],
+                    fields["created_at"],
+                )
+            )
+        session.execute_values(
+            "INSERT INTO theme_versions (uri, cid, rev, name, color_scheme, tokens,"
+            " css_overrides, font_urls, created_at) VALUES {values}"
+            " ON CONFLICT (uri, cid) DO UPDATE SET rev = excluded.rev"
+            " WHERE excluded.rev < theme_versions.rev",
+            rows,
+        )
+
+
+def all_projections(forum_did: str) -> list[ForumProjection]:
+    """Every projection of the appview, for ``forum_did``'s forum."""
+    return [ForumProjection(forum_did)]

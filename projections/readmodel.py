@@ -1,0 +1,159 @@
+"""Opening a read-model location: a SQLite file or a PostgreSQL schema.
+
+Nothing assumes a fixed file or schema name: a rebuild opens a new location per
+generation, builds it, and swaps readers to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+from psycopg.conninfo import conninfo_to_dict
+
+from projections.db import (
+    Dialect,
+    PostgresReadModelDatastore,
+    PostgresReadModelRecorder,
+    ReadModelRecorder,
+    Session,
+    SQLiteReadModelDatastore,
+    SQLiteReadModelRecorder,
+    to_dialect,
+)
+from projections.schema import TABLES, all_statements
+
+_SQLITE_PREFIX = "sqlite:///"
+
+
+class ReadModelStore:
+    """The read models of one location.
+
+    ``transaction()`` is a write transaction (rows and tracking commit together or not at
+    all); ``read()`` a read-only one in which every statement sees the same snapshot
+    (one per request). Both yield a :class:`projections.db.Session` taking ``?`` SQL.
+    """
+
+    def __init__(self, recorder: ReadModelRecorder, location: str) -> None:
+        self._recorder = recorder
+        self.location = location
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._recorder.dialect
+
+    def sql(self, text: str) -> str:
+        """``text`` written with ``?`` placeholders, in this dialect's form (a Session
+        converts by itself; this is for code holding a raw driver cursor)."""
+        return to_dialect(text, self.dialect)
+
+    def transaction(self) -> AbstractContextManager[Session]:
+        return self._recorder.write()
+
+    def read(self) -> AbstractContextManager[Session]:
+        return self._recorder.read()
+
+    def track(self, session: Session, name: str, position: int) -> None:
+        """Record ``name``'s position in ``session``'s transaction. Raises the library's
+        IntegrityError (rolling the transaction back) if it does not advance."""
+        self._recorder.track(session, name, position)
+
+    def position(self, name: str) -> int:
+        """The last log position ``name`` applied here; 0 when it never ran."""
+        return self._recorder.max_tracking_id(name) or 0
+
+    def position_in(self, session: Session, name: str) -> int:
+        """``name``'s position as seen inside ``session``'s transaction."""
+        value = session.scalar(
+            f"SELECT notification_id FROM {self._recorder.tracking_table}"
+            " WHERE application_name = ?",
+            (name,),
+        )
+        return int(value or 0)
+
+    def refresh_statistics(self, session: Session) -> None:
+        """Refresh the planner's statistics. PostgreSQL plans a freshly filled table as if
+        it were tiny (sequential scans, hash joins over the whole table) until it is
+        analysed, and autovacuum comes too late for a rebuild; SQLite's planner needs no
+        statistics for these indexed lookups."""
+        if self.dialect == "postgresql":
+            # name the tables: a bare ANALYZE would visit every schema of the database
+            session.execute("ANALYZE " + ", ".join(TABLES))
+
+    def versions(self) -> dict[str, int]:
+        """The version of each projection that built this location."""
+        with self.read() as session:
+            rows = session.query("SELECT name, version FROM projection_versions")
+        return {str(name): int(version) for name, version in rows}
+
+    def set_version(self, session: Session, name: str, version: int) -> None:
+        session.execute(
+            "INSERT INTO projection_versions (name, version) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET version = excluded.version",
+            (name, version),
+        )
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows per read-model table (for ``atbb status``)."""
+        with self.read() as session:
+            return {
+                table: int(session.scalar(f"SELECT COUNT(*) FROM {table}") or 0)
+                for table in TABLES
+            }
+
+    def close(self) -> None:
+        self._recorder.datastore.close()
+
+
+def sqlite_path(url: str, location: str) -> Path:
+    """The database file of a SQLite location: ``location`` itself when absolute, else
+    relative to the url's directory (the url may name a directory or a file in it)."""
+    path = Path(location)
+    if path.is_absolute():
+        return path
+    base = Path(url.removeprefix(_SQLITE_PREFIX) or ".")
+    if base.suffix:
+        base = base.parent
+    return base / path
+
+
+def open_read_models(url: str, *, location: str) -> ReadModelStore:
+    """Open (creating tables if needed) the read models at ``location``: a SQLite file
+    path for a ``sqlite:///`` url, a schema name for a ``postgresql://`` url."""
+    recorder: ReadModelRecorder
+    if url.startswith("sqlite:"):
+        path = sqlite_path(url, location)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        recorder = SQLiteReadModelRecorder(
+            SQLiteReadModelDatastore(str(path)), all_statements()
+        )
+    elif url.startswith(("postgresql:", "postgres:")):
+        params = conninfo_to_dict(url)
+        recorder = PostgresReadModelRecorder(
+            PostgresReadModelDatastore(
+                dbname=str(params.get("dbname", "postgres")),
+                host=str(params.get("host", "127.0.0.1")),
+                port=str(params.get("port", 5432)),
+                user=str(params.get("user", "postgres")),
+                password=str(params.get("password", "")),
+                schema=location,
+                pool_size=2,
+                max_overflow=8,
+            ),
+            all_statements(),
+        )
+    else:
+        raise ValueError(f"unsupported read-model url {url!r}: use sqlite:/// or postgresql://")
+    recorder.create_table()
+    return ReadModelStore(recorder, location)
+
+
+@contextmanager
+def opened(url: str, *, location: str) -> Iterator[ReadModelStore]:
+    """``open_read_models`` as a context manager that closes the store."""
+    store = open_read_models(url, location=location)
+    try:
+        yield store
+    finally:
+        store.close()

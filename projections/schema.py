@@ -1,0 +1,499 @@
+"""The read-model tables of one location (a SQLite file or a PostgreSQL schema).
+
+The same DDL text runs on both dialects: only ``TEXT``, ``BIGINT`` and ``INTEGER`` columns,
+booleans stored as ``INTEGER`` 0/1 (so ``WHERE counted = 1`` reads the same everywhere),
+JSON stored as ``TEXT``. Datetimes (``*_at`` TEXT columns) are normalised by
+``projections.timestamps.normalize_datetime`` to UTC ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` so
+string order is time order on both dialects; ``indexed_at`` columns are the winning
+event's ``observed_at`` in unix microseconds (BIGINT).
+
+Conventions shared by every *record table* (one row per at-uri, tombstones included):
+
+- ``uri`` primary key; ``did``, ``rkey``; ``id`` the read model's string id
+  (``projections.ids``: the rkey for forum-owned records, ``post_id(uri)`` for posts).
+- ``rev``: the newest commit rev (TID text, so string order is rev order) applied to the
+  row, create/update or delete. Only a strictly newer rev replaces it.
+- ``deleted``: 1 when the newest rev is a delete (a tombstone). Readers skip tombstones
+  except where a rule says otherwise (posts: "[deleted by author]").
+- ``live_rev``: the rev of the newest NON-delete version seen; the field columns hold
+  that version's fields (NULL when no live version was ever seen). Both maxima commute,
+  so the row is the same whatever order the events arrive in. On posts the text and
+  title of a tombstone are cleared; its structure (kind, board, root, parent, createdAt)
+  is kept so it keeps its place in its thread.
+- ``cid``: the CID of the ``live_rev`` version (kept on a tombstone; check ``deleted``).
+
+Only events with ``valid`` true count, and forum-owned collections only from FORUM_DID;
+everything else lands in ``rejected``. Tables marked *derived* are recomputed by the
+projection for the keys a batch touched; nothing else writes them.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+PROJECTION_VERSIONS: Final = """
+CREATE TABLE IF NOT EXISTS projection_versions (
+    name TEXT PRIMARY KEY,
+    version INTEGER NOT NULL
+)"""
+"""Which version of each projection built this location (name -> version). A location
+built by another version is rebuilt into a new generation, never migrated in place."""
+
+REJECTED: Final = """
+CREATE TABLE IF NOT EXISTS rejected (
+    position BIGINT PRIMARY KEY,
+    uri TEXT NOT NULL,
+    did TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    reason TEXT NOT NULL
+)"""
+"""Events the projection skipped: ``position`` in the log, the record's at-uri, and a
+human-readable ``reason`` (the ingest verdict, "forum-owned record from another DID",
+"unknown collection", ...). One row per skipped event."""
+
+FORUM: Final = """
+CREATE TABLE IF NOT EXISTS forum (
+    uri TEXT PRIMARY KEY,
+    did TEXT NOT NULL,
+    rev TEXT NOT NULL,
+    live_rev TEXT,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    cid TEXT,
+    name TEXT,
+    description TEXT,
+    created_at TEXT,
+    indexed_at BIGINT NOT NULL
+)"""
+"""The forum record (``at://FORUM_DID/space.atbb.forum.forum/self``): at most one row.
+``indexed_at`` is the observed_at (unix µs) of the event whose rev won."""
+
+CATEGORIES: Final = """
+CREATE TABLE IF NOT EXISTS categories (
+    uri TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
+    did TEXT NOT NULL,
+    rkey TEXT NOT NULL,
+    rev TEXT NOT NULL,
+    live_rev TEXT,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    cid TEXT,
+    name TEXT NOT NULL DEFAULT '',
+    description TEXT,
+    slug TEXT,
+    sort_order BIGINT NOT NULL DEFAULT 0,
+    created_at TEXT,
+    indexed_at BIGINT NOT NULL
+)"""
+"""Categories (forum-owned). ``id`` = rkey. ``sort_order`` is the record's sortOrder,
+0 when absent; list order is (sort_order, name, uri)."""
+
+BOARDS: Final = """
+CREATE TABLE IF NOT EXISTS boards (
+    uri TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
+    did TEXT NOT NULL,
+    rkey TEXT NOT NULL,
+    rev TEXT NOT NULL,
+    live_rev TEXT,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    cid TEXT,
+    name TEXT NOT NULL DEFAULT '',
+    description TEXT,
+    slug TEXT,
+    sort_order BIGINT NOT NULL DEFAULT 0,
+    category_uri TEXT,
+    category_cid TEXT,
+    created_at TEXT,
+    indexed_at BIGINT NOT NULL,
+    listed INTEGER NOT NULL DEFAULT 0,
+    topic_count BIGINT NOT NULL DEFAULT 0,
+    post_count BIGINT NOT NULL DEFAULT 0,
+    last_post_uri TEXT,
+    last_post_thread_uri TEXT,
+    last_post_did TEXT,
+    last_post_at TEXT
+)"""
+"""Boards (forum-owned). ``id`` = rkey; ``category_uri``/``category_cid`` the category
+strongRef. Derived: ``listed`` = 1 when the board is live and its category row exists and
+is live (else the board is pending: not listed, shown once the category arrives).
+``topic_count`` / ``post_count`` (topics + replies) count *counted* posts (see posts)
+whose ``board_uri`` is this board; ``last_post_*`` is the counted post with the greatest
+(created_at, uri) there: its uri, its thread (topic) uri, author DID, created_at. Bans are
+NOT applied here (they expire): subtract ``board_author_counts`` of the authors banned
+now, and re-query the last post when its author is banned now."""
+
+POSTS: Final = """
+CREATE TABLE IF NOT EXISTS posts (
+    uri TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
+    did TEXT NOT NULL,
+    rkey TEXT NOT NULL,
+    rev TEXT NOT NULL,
+    live_rev TEXT,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    cid TEXT,
+    kind TEXT,
+    title TEXT,
+    text TEXT,
+    board_uri TEXT,
+    root_uri TEXT,
+    parent_uri TEXT,
+    thread_uri TEXT,
+    created_at TEXT,
+    updated_at TEXT,
+    langs TEXT,
+    indexed_at BIGINT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    state_reason TEXT,
+    hidden INTEGER NOT NULL DEFAULT 0,
+    suspended INTEGER NOT NULL DEFAULT 0,
+    counted INTEGER NOT NULL DEFAULT 0,
+    locked INTEGER NOT NULL DEFAULT 0,
+    pinned INTEGER NOT NULL DEFAULT 0,
+    reply_count BIGINT NOT NULL DEFAULT 0,
+    last_reply_uri TEXT,
+    last_reply_at TEXT,
+    last_activity_at TEXT
+)"""
+"""Posts: topics and replies, tombstones included. ``id`` = ``post_id(uri)``.
+
+Record fields: ``kind`` 'topic' (no ``reply``) or 'reply' (NULL on a tombstone whose
+live version was never seen), ``title``/``text`` (NULL on a tombstone), ``board_uri``
+(topic: the record's board; reply: derived, the root topic's board), ``root_uri`` /
+``parent_uri`` (replies only), ``thread_uri`` (topic: its own uri; reply: root_uri),
+``created_at`` (the record's, else the time of its TID rkey), ``updated_at``, ``langs``
+(JSON array text).
+
+Derived: ``state`` and ``state_reason``:
+- 'removed': the author's account is deleted (the post is treated as absent);
+- topic: 'pending' while its board row is missing or a tombstone; else 'ok' (a topic
+  record without a board or a title is rejected at fold time, see ``rejected``);
+- reply: 'pending' while its root is missing, structure-less, removed or a pending
+  topic, or its parent is missing or removed; 'invalid' when the root is a reply, the
+  parent is another topic, or the parent is a reply of another thread; else 'ok' (a
+  parent known only as a structure-less tombstone does not block: the reply attaches);
+- a structure-less tombstone: 'pending'.
+``hidden`` = the latest (greatest rkey) live delete/undelete modAction on this post is
+delete; ``locked``/``pinned`` likewise for lock/unlock and pin/unpin (topics).
+``suspended`` = the author's account is takendown, suspended or deactivated.
+``counted`` = state 'ok' and not deleted, not hidden, not suspended (bans are applied at
+query time). A post's own flags decide; a reply is not uncounted because its topic is.
+Topic aggregates (topics only): ``reply_count`` counted replies of the thread,
+``last_reply_uri``/``last_reply_at`` the counted reply with greatest (created_at, uri),
+``last_activity_at`` = max(created_at, last_reply_at)."""
+
+THREAD_AUTHOR_COUNTS: Final = """
+CREATE TABLE IF NOT EXISTS thread_author_counts (
+    thread_uri TEXT NOT NULL,
+    did TEXT NOT NULL,
+    replies BIGINT NOT NULL,
+    PRIMARY KEY (thread_uri, did)
+)"""
+"""Derived: counted replies per (topic, author); rows with 0 are deleted. Query time
+subtracts the banned authors' rows from ``posts.reply_count``."""
+
+BOARD_AUTHOR_COUNTS: Final = """
+CREATE TABLE IF NOT EXISTS board_author_counts (
+    board_uri TEXT NOT NULL,
+    did TEXT NOT NULL,
+    topics BIGINT NOT NULL,
+    posts BIGINT NOT NULL,
+    PRIMARY KEY (board_uri, did)
+)"""
+"""Derived: counted topics and counted posts (topics + replies) per (board, author); rows
+with 0 posts are deleted. Query time subtracts banned authors from the board counts."""
+
+MEMBERSHIPS: Final = """
+CREATE TABLE IF NOT EXISTS memberships (
+    uri TEXT PRIMARY KEY,
+    did TEXT NOT NULL,
+    rkey TEXT NOT NULL,
+    rev TEXT NOT NULL,
+    live_rev TEXT,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    cid TEXT,
+    forum_uri TEXT,
+    forum_cid TEXT,
+    created_at TEXT,
+    indexed_at BIGINT NOT NULL
+)"""
+"""Membership records (member-owned). Only a live one whose ``forum_uri`` is
+``at://FORUM_DID/space.atbb.forum.forum/self`` makes its author a member."""
+
+MEMBERS: Final = """
+CREATE TABLE IF NOT EXISTS members (
+    did TEXT PRIMARY KEY,
+    handle TEXT,
+    handle_seq BIGINT,
+    account_active INTEGER NOT NULL DEFAULT 1,
+    account_status TEXT,
+    account_seq BIGINT,
+    account_state TEXT NOT NULL DEFAULT 'active',
+    is_member INTEGER NOT NULL DEFAULT 0,
+    membership_uri TEXT,
+    joined_at TEXT,
+    first_post_at TEXT,
+    post_count BIGINT NOT NULL DEFAULT 0
+)"""
+"""One row per DID the forum knows of (identity, account, membership, post, reaction,
+role assignment). ``handle``: of the IdentityChanged with the greatest seq (None until
+known, or when that event had none); ``account_*``: the AccountStatusChanged with the
+greatest seq. Derived: ``account_state`` 'removed' (not active, status deleted),
+'suspended' (not active, status takendown/suspended/deactivated or none) or 'active';
+``membership_uri``/``joined_at`` the live forum membership with the earliest
+(created_at, uri); ``first_post_at`` the earliest created_at of their counted posts;
+``post_count`` their counted posts (bans applied at query time); ``is_member`` = not
+removed and (a live membership or post_count > 0); ``joined_at`` falls back to
+``first_post_at``."""
+
+ROLES: Final = """
+CREATE TABLE IF NOT EXISTS roles (
+    uri TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
+    did TEXT NOT NULL,
+    rkey TEXT NOT NULL,
+    rev TEXT NOT NULL,
+    live_rev TEXT,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    cid TEXT,
+    name TEXT NOT NULL DEFAULT '',
+    description TEXT,
+    permissions TEXT NOT NULL DEFAULT '[]',
+    priority BIGINT,
+    created_at TEXT,
+    indexed_at BIGINT NOT NULL,
+    is_default INTEGER NOT NULL DEFAULT 0
+)"""
+"""Roles (forum-owned). ``permissions`` JSON array of full tokens
+(``space.atbb.permission.*`` or ``*``). Derived: ``is_default`` = 1 on the one live role
+named "Member" (case-insensitive; the smallest rkey if several), the role of every DID
+without an assignment."""
+
+ROLE_ASSIGNMENTS: Final = """
+CREATE TABLE IF NOT EXISTS role_assignments (
+    uri TEXT PRIMARY KEY,
+    did TEXT NOT NULL,
+    rkey TEXT NOT NULL,
+    rev TEXT NOT NULL,
+    live_rev TEXT,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    cid TEXT,
+    subject_did TEXT,
+    role_uri TEXT,
+    role_cid TEXT,
+    created_by TEXT,
+    created_at TEXT,
+    indexed_at BIGINT NOT NULL
+)"""
+"""Role assignments (forum-owned, rkey = the member's DID)."""
+
+MEMBER_ROLES: Final = """
+CREATE TABLE IF NOT EXISTS member_roles (
+    did TEXT PRIMARY KEY,
+    role_uri TEXT,
+    permissions TEXT NOT NULL,
+    authority BIGINT
+)"""
+"""Derived: the effective role of every DID with a live assignment to a live role, and of
+FORUM_DID (role_uri NULL, permissions '["*"]', authority -1). ``authority`` = the role's
+priority (lower = more). A DID with no row here holds the default role
+(``roles.is_default = 1``) if there is one, else no permission."""
+
+MOD_ACTIONS: Final = """
+CREATE TABLE IF NOT EXISTS mod_actions (
+    uri TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
+    did TEXT NOT NULL,
+    rkey TEXT NOT NULL,
+    rev TEXT NOT NULL,
+    live_rev TEXT,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    cid TEXT,
+    action TEXT,
+    family TEXT,
+    subject_did TEXT,
+    subject_uri TEXT,
+    subject_cid TEXT,
+    reason TEXT,
+    created_by TEXT,
+    created_at TEXT,
+    expires_at TEXT,
+    indexed_at BIGINT NOT NULL
+)"""
+"""The mod log (forum-owned modAction records). ``action`` the full token
+(``space.atbb.modAction.ban`` ...); ``family`` groups an action with its reversal:
+'ban' (ban/unban), 'lock', 'pin', 'hide' (delete/undelete); NULL for an unknown action.
+``subject_did`` for user subjects, ``subject_uri``/``subject_cid`` for post subjects.
+The latest live action per (family, subject) = the greatest rkey."""
+
+BANS: Final = """
+CREATE TABLE IF NOT EXISTS bans (
+    did TEXT PRIMARY KEY,
+    action_uri TEXT NOT NULL,
+    expires_at TEXT,
+    created_at TEXT,
+    reason TEXT
+)"""
+"""Derived: the DIDs whose latest live ban/unban action is a ban, with that action.
+A ban is in force at ``now`` iff ``expires_at`` IS NULL or ``expires_at`` > now
+(normalised text compare). The projection never reads the clock."""
+
+REACTIONS: Final = """
+CREATE TABLE IF NOT EXISTS reactions (
+    uri TEXT PRIMARY KEY,
+    did TEXT NOT NULL,
+    rkey TEXT NOT NULL,
+    rev TEXT NOT NULL,
+    live_rev TEXT,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    cid TEXT,
+    subject_uri TEXT,
+    subject_cid TEXT,
+    reaction TEXT,
+    created_at TEXT,
+    indexed_at BIGINT NOT NULL
+)"""
+"""Reaction records (member-owned)."""
+
+REACTION_COUNTS: Final = """
+CREATE TABLE IF NOT EXISTS reaction_counts (
+    post_uri TEXT NOT NULL,
+    reaction TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (post_uri, reaction)
+)"""
+"""Derived: distinct reactor DIDs per (post, reaction) among live reactions whose
+author's account_state is 'active'; rows with 0 are deleted."""
+
+THEMES: Final = """
+CREATE TABLE IF NOT EXISTS themes (
+    uri TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
+    did TEXT NOT NULL,
+    rkey TEXT NOT NULL,
+    rev TEXT NOT NULL,
+    live_rev TEXT,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    cid TEXT,
+    name TEXT NOT NULL DEFAULT '',
+    color_scheme TEXT,
+    tokens TEXT NOT NULL DEFAULT '{}',
+    css_overrides TEXT,
+    font_urls TEXT NOT NULL DEFAULT '[]',
+    created_at TEXT,
+    indexed_at BIGINT NOT NULL
+)"""
+"""Themes (forum-owned), latest version. ``tokens`` JSON object, ``font_urls`` JSON
+array. ``cid`` is the latest version's CID (the ETag)."""
+
+THEME_VERSIONS: Final = """
+CREATE TABLE IF NOT EXISTS theme_versions (
+    uri TEXT NOT NULL,
+    cid TEXT NOT NULL,
+    rev TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    color_scheme TEXT,
+    tokens TEXT NOT NULL DEFAULT '{}',
+    css_overrides TEXT,
+    font_urls TEXT NOT NULL DEFAULT '[]',
+    created_at TEXT,
+    PRIMARY KEY (uri, cid)
+)"""
+"""Every live version of every theme ever seen, by (uri, cid), so a policy entry can pin
+a cid. ``rev`` = the smallest rev that carried this cid."""
+
+THEME_POLICY: Final = """
+CREATE TABLE IF NOT EXISTS theme_policy (
+    uri TEXT PRIMARY KEY,
+    did TEXT NOT NULL,
+    rev TEXT NOT NULL,
+    live_rev TEXT,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    cid TEXT,
+    available_themes TEXT NOT NULL DEFAULT '[]',
+    default_light_theme TEXT,
+    default_dark_theme TEXT,
+    allow_user_choice INTEGER NOT NULL DEFAULT 1,
+    updated_at TEXT,
+    indexed_at BIGINT NOT NULL
+)"""
+"""The themePolicy singleton (rkey self, forum-owned). ``available_themes`` JSON array
+of ``{"uri": ..., "cid": ...?}`` as in the record."""
+
+TABLES: Final[dict[str, str]] = {
+    "projection_versions": PROJECTION_VERSIONS,
+    "rejected": REJECTED,
+    "forum": FORUM,
+    "categories": CATEGORIES,
+    "boards": BOARDS,
+    "posts": POSTS,
+    "thread_author_counts": THREAD_AUTHOR_COUNTS,
+    "board_author_counts": BOARD_AUTHOR_COUNTS,
+    "memberships": MEMBERSHIPS,
+    "members": MEMBERS,
+    "roles": ROLES,
+    "role_assignments": ROLE_ASSIGNMENTS,
+    "member_roles": MEMBER_ROLES,
+    "mod_actions": MOD_ACTIONS,
+    "bans": BANS,
+    "reactions": REACTIONS,
+    "reaction_counts": REACTION_COUNTS,
+    "themes": THEMES,
+    "theme_versions": THEME_VERSIONS,
+    "theme_policy": THEME_POLICY,
+}
+"""Every read-model table by name, in creation order."""
+
+INDEXES: Final[tuple[str, ...]] = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS categories_id ON categories (id)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS boards_id ON boards (id)",
+    "CREATE INDEX IF NOT EXISTS boards_category ON boards (category_uri)",
+    # not unique: the id's DID digest is short, and a crafted collision must not stop
+    # the projection (a query by id then sees both rows and can tell them by uri)
+    "CREATE INDEX IF NOT EXISTS posts_id ON posts (id)",
+    # thread page: replies of a thread in (created_at, uri) order; also rank in thread
+    "CREATE INDEX IF NOT EXISTS posts_thread ON posts (thread_uri, kind, created_at, uri)",
+    # children by parent, for the replies whose parent is not their root (the others
+    # are found through posts_thread): most replies never enter it
+    "CREATE INDEX IF NOT EXISTS posts_parent ON posts (parent_uri) WHERE parent_uri <> root_uri",
+    # board page: pinned first, then last activity; partial (topics only) so the many
+    # replies never enter it: a query uses it when it says `kind = 'topic'`
+    "CREATE INDEX IF NOT EXISTS posts_board_topics"
+    " ON posts (board_uri, pinned, last_activity_at, uri) WHERE kind = 'topic'",
+    # last post of a board (also the fallback when its author is banned now)
+    "CREATE INDEX IF NOT EXISTS posts_board_last ON posts (board_uri, counted, created_at, uri)",
+    "CREATE INDEX IF NOT EXISTS posts_author ON posts (did, counted, created_at)",
+    "CREATE INDEX IF NOT EXISTS board_author_counts_did ON board_author_counts (did)",
+    "CREATE INDEX IF NOT EXISTS thread_author_counts_did ON thread_author_counts (did)",
+    "CREATE INDEX IF NOT EXISTS memberships_did ON memberships (did)",
+    "CREATE INDEX IF NOT EXISTS members_handle ON members (handle)",
+    # the members list: is_member = 1, paged by (joined_at, did)
+    "CREATE INDEX IF NOT EXISTS members_list ON members (is_member, joined_at, did)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS roles_id ON roles (id)",
+    "CREATE INDEX IF NOT EXISTS role_assignments_role ON role_assignments (role_uri)",
+    "CREATE INDEX IF NOT EXISTS role_assignments_subject ON role_assignments (subject_did)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS mod_actions_id ON mod_actions (id)",
+    "CREATE INDEX IF NOT EXISTS mod_actions_post ON mod_actions (subject_uri, family, rkey)",
+    "CREATE INDEX IF NOT EXISTS mod_actions_did ON mod_actions (subject_did, family, rkey)",
+    "CREATE INDEX IF NOT EXISTS mod_actions_log ON mod_actions (deleted, rkey)",
+    "CREATE INDEX IF NOT EXISTS reactions_subject ON reactions (subject_uri, reaction, did)",
+    "CREATE INDEX IF NOT EXISTS reactions_did ON reactions (did)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS themes_id ON themes (id)",
+)
+"""Secondary indexes, created with the tables."""
+
+DERIVED_TABLES: Final[frozenset[str]] = frozenset(
+    {
+        "thread_author_counts",
+        "board_author_counts",
+        "member_roles",
+        "bans",
+        "reaction_counts",
+    }
+)
+"""Tables holding only derived rows (recomputed from the record tables)."""
+
+
+def all_statements() -> list[str]:
+    """The DDL of a fresh location, tables first, then indexes."""
+    return [*TABLES.values(), *INDEXES]

@@ -1,0 +1,302 @@
+"""What the read-model queries return: frozen dataclasses, plain values only.
+
+Datetimes are the stored canonical text (``projections.timestamps``: UTC
+``YYYY-MM-DDTHH:MM:SS.ffffffZ``); the web layer renders them. Field names are Python's;
+the JSON API maps them to the camelCase of ``docs/api``. Ids are the read model's string
+ids (``projections.ids``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Generic, TypeVar
+
+T = TypeVar("T")
+
+PERMISSION_PREFIX: Final = "space.atbb.permission."
+WILDCARD: Final = "*"
+DELETED_TEXT: Final = "[deleted by author]"
+
+MODERATION_PERMISSIONS: Final = frozenset(
+    PERMISSION_PREFIX + name for name in ("moderatePosts", "banUsers", "lockTopics", "pinTopics")
+)
+
+
+def permission(name: str) -> str:
+    """The full token of a permission given its short name (``moderatePosts``)."""
+    return (
+        name
+        if name == WILDCARD or name.startswith(PERMISSION_PREFIX)
+        else (PERMISSION_PREFIX + name)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is asking: a DID (None when anonymous) and its resolved permissions (full
+    tokens or ``*``). Queries decide visibility from this alone."""
+
+    did: str | None
+    permissions: frozenset[str] = frozenset()
+
+    @staticmethod
+    def anonymous() -> Viewer:
+        return Viewer(None, frozenset())
+
+    def has(self, name: str) -> bool:
+        return WILDCARD in self.permissions or permission(name) in self.permissions
+
+    @property
+    def is_moderator(self) -> bool:
+        # FORUM_DID resolves to {"*"} (see Queries.viewer), so it needs no special case.
+        return WILDCARD in self.permissions or bool(self.permissions & MODERATION_PERMISSIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list in its stable order: ``items`` are the entries at
+    [offset, offset + limit) of a list ``total`` long. ``limit`` is the clamped one."""
+
+    items: tuple[T, ...]
+    total: int
+    offset: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    did: str
+    handle: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Forum:
+    id: str
+    uri: str
+    did: str
+    name: str | None
+    description: str | None
+    created_at: str | None
+    indexed_at: str
+    cid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    id: str
+    uri: str
+    cid: str | None
+    name: str
+    description: str | None
+    slug: str | None
+    sort_order: int
+    created_at: str | None
+    board_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class LastPost:
+    """The newest publicly visible post of a board. ``topic_title`` is None when the
+    thread's topic is not visible to the viewer (deleted, hidden, banned)."""
+
+    id: str
+    uri: str
+    topic_id: str
+    topic_uri: str
+    topic_title: str | None
+    author: Author
+    created_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Board:
+    id: str
+    uri: str
+    cid: str | None
+    name: str
+    description: str | None
+    slug: str | None
+    sort_order: int
+    category_id: str
+    category_uri: str
+    created_at: str | None
+    topic_count: int
+    post_count: int
+    last_post: LastPost | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionCount:
+    post_uri: str
+    reaction: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """A topic's opening post or a reply, as one viewer may see it.
+
+    The four moderation marks are separate on purpose: a moderator sees each reason that
+    applies. A non-moderator only ever receives posts with the first three false; a post
+    deleted by its author keeps its place as ``DELETED_TEXT`` with no title.
+    ``position`` is the reply's 1-based rank in its thread by (createdAt, uri) among every
+    reply that exists there (tombstones and hidden replies included), 0 for a topic.
+    """
+
+    id: str
+    uri: str
+    cid: str | None
+    author: Author
+    kind: str
+    title: str | None
+    text: str
+    created_at: str | None
+    updated_at: str | None
+    board_id: str | None
+    topic_id: str
+    topic_uri: str
+    parent_uri: str | None
+    position: int
+    reactions: tuple[ReactionCount, ...]
+    hidden_by_moderator: bool
+    author_banned: bool
+    author_suspended: bool
+    deleted_by_author: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSummary:
+    """A topic in a board's list. ``reply_count`` / ``last_reply_at`` count publicly
+    visible replies as of ``now``; ``last_activity_at`` orders the list."""
+
+    id: str
+    uri: str
+    did: str
+    rkey: str
+    cid: str | None
+    board_id: str | None
+    title: str | None
+    text: str
+    author: Author
+    created_at: str | None
+    reply_count: int
+    last_reply_at: str | None
+    last_activity_at: str | None
+    locked: bool
+    pinned: bool
+    hidden_by_moderator: bool
+    author_banned: bool
+    author_suspended: bool
+    deleted_by_author: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TopicPage:
+    """A topic and one page of its replies. ``replies.total`` is the length of the reply
+    list this viewer gets (placeholders included); ``reply_count`` counts the publicly
+    visible replies as of ``now``."""
+
+    topic: Post
+    locked: bool
+    pinned: bool
+    reply_count: int
+    replies: Page[Post]
+
+
+@dataclass(frozen=True, slots=True)
+class PostLocation:
+    """Where a permalink lands: the topic, and the offset of the page (of ``limit``
+    replies) holding the post; ``offset`` 0 for the topic itself."""
+
+    topic_id: str
+    post_id: str
+    offset: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    id: str
+    uri: str
+    cid: str | None
+    name: str
+    description: str | None
+    permissions: frozenset[str]
+    priority: int | None
+    is_default: bool
+    created_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberPermissions:
+    """A DID's effective permissions (full tokens or ``*``) and authority (the role's
+    priority, lower is more; -1 for FORUM_DID; None without any role)."""
+
+    did: str
+    permissions: frozenset[str]
+    authority: int | None
+    role: Role | None
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    did: str
+    handle: str | None
+    joined_at: str | None
+    post_count: int
+    role_id: str | None
+    role_name: str | None
+    banned: bool
+    suspended: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MemberProfile:
+    member: Member
+    recent_topics: tuple[TopicSummary, ...]
+    recent_posts: tuple[Post, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ModLogEntry:
+    id: str
+    uri: str
+    action: str
+    moderator: Author | None
+    subject_did: str | None
+    subject_uri: str | None
+    reason: str | None
+    created_at: str | None
+    expires_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Theme:
+    id: str
+    uri: str
+    cid: str
+    name: str
+    color_scheme: str | None
+    tokens: Mapping[str, str]
+    css_overrides: str | None
+    font_urls: tuple[str, ...]
+    created_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ThemeRef:
+    """A policy entry: a theme uri, pinned to ``cid`` when given."""
+
+    uri: str
+    cid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ThemePolicy:
+    cid: str | None
+    available_themes: tuple[ThemeRef, ...]
+    default_light_theme: str | None
+    default_dark_theme: str | None
+    allow_user_choice: bool
+    updated_at: str | None

@@ -1,0 +1,163 @@
+"""The read-model database layer: locations, sessions, tracking, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from projections.db import placeholders, to_dialect
+from projections.readmodel import open_read_models, sqlite_path
+from projections.schema import TABLES
+from tests.fakes import open_test_store
+
+
+def test_placeholders_convert_for_psycopg_and_escape_percent() -> None:
+    sql = "SELECT ? WHERE name LIKE 'a%' AND x IN (" + placeholders(2) + ")"
+    assert to_dialect(sql, "sqlite") == sql
+    assert to_dialect(sql, "postgresql") == (
+        "SELECT %s WHERE name LIKE 'a%%' AND x IN (%s, %s)"
+    )
+
+
+def test_sqlite_location_is_absolute_or_relative_to_the_url(tmp_path: Path) -> None:
+    absolute = tmp_path / "a" / "gen.sqlite3"
+    assert sqlite_path("sqlite:///ignored", str(absolute)) == absolute
+    assert sqlite_path(f"sqlite:///{tmp_path}", "g2.sqlite3") == tmp_path / "g2.sqlite3"
+    assert sqlite_path(f"sqlite:///{tmp_path}/events.sqlite3", "g3.sqlite3") == (
+        tmp_path / "g3.sqlite3"
+    )
+
+
+def test_an_unknown_url_scheme_is_refused_with_a_reason() -> None:
+    with pytest.raises(ValueError, match="unsupported read-model url"):
+        open_read_models("mysql://x", location="y")
+
+
+def test_a_new_location_has_every_table_empty_and_no_position(backend) -> None:
+    store = open_test_store(backend)
+    try:
+        assert store.dialect == backend.name
+        assert store.row_counts() == dict.fromkeys(TABLES, 0)
+        assert store.position("forum") == 0
+        assert store.versions() == {}
+    finally:
+        store.close()
+
+
+def test_rows_and_position_commit_together_and_a_stale_position_is_refused(backend) -> None:
+    store = open_test_store(backend)
+    try:
+        with store.transaction() as session:
+            session.execute("INSERT INTO forum (uri, did, rev, indexed_at) VALUES (?, ?, ?, ?)",
+                            ("at://f/c/self", "did:plc:f", "3kaaaaaaaaaa2", 1))
+            store.set_version(session, "forum", 3)
+            store.track(session, "forum", 10)
+        assert store.position("forum") == 10
+        assert store.versions() == {"forum": 3}
+
+        with pytest.raises(IntegrityError), store.transaction() as session:
+            session.execute("INSERT INTO rejected VALUES (?, ?, ?, ?, ?)",
+                            (11, "at://x/y/z", "did:plc:x", "y", "r"))
+            store.track(session, "forum", 10)
+        assert store.row_counts()["rejected"] == 0
+        assert store.position("forum") == 10
+    finally:
+        store.close()
+
+
+def test_an_exception_rolls_back_the_whole_transaction(backend) -> None:
+    store = open_test_store(backend)
+    try:
+        with pytest.raises(RuntimeError), store.transaction() as session:
+            session.execute("INSERT INTO rejected VALUES (?, ?, ?, ?, ?)",
+                            (1, "at://x/y/z", "did:plc:x", "y", "r"))
+            store.track(session, "forum", 1)
+            raise RuntimeError("boom")
+        assert store.row_counts()["rejected"] == 0
+        assert store.position("forum") == 0
+    finally:
+        store.close()
+
+
+def test_session_helpers_on_both_dialects(backend) -> None:
+    store = open_test_store(backend)
+    try:
+        rows = [(i, f"at://did:plc:x/c/{i}", "did:plc:x", "c", f"reason {i}%")
+                for i in range(1, 151)]
+        with store.transaction() as session:
+            session.upsert("rejected", ("position", "uri", "did", "collection", "reason"), rows,
+                           conflict="position", action="NOTHING")
+            # an upsert of a few rows takes the small-batch path on PostgreSQL
+            session.upsert("rejected", ("position", "uri", "did", "collection", "reason"),
+                           [(1, "u", "d", "c", "changed")], conflict="position",
+                           action="UPDATE SET reason = excluded.reason")
+            session.execute_values(
+                "INSERT INTO projection_versions (name, version) VALUES {values}",
+                [("a", 1), ("b", 2)],
+            )
+        with store.read() as session:
+            assert session.scalar("SELECT COUNT(*) FROM rejected") == 150
+            assert session.scalar("SELECT reason FROM rejected WHERE position = ?", (1,)) == (
+                "changed"
+            )
+            assert session.query_one("SELECT reason FROM rejected WHERE position = ?", (7,)) == (
+                "reason 7%",
+            )
+            assert session.query_dicts(
+                "SELECT name, version FROM projection_versions ORDER BY name"
+            ) == [{"name": "a", "version": 1}, {"name": "b", "version": 2}]
+            assert session.query(
+                f"SELECT position FROM rejected WHERE position IN ({placeholders(3)})"
+                " ORDER BY position", (3, 2, 999)) == [(2,), (3,)]
+    finally:
+        store.close()
+
+
+def test_a_read_sees_one_snapshot_while_a_writer_commits(backend) -> None:
+    store = open_test_store(backend)
+    try:
+        written = threading.Event()
+        with store.read() as session:
+            assert session.scalar("SELECT COUNT(*) FROM rejected") == 0
+
+            def writer() -> None:
+                with store.transaction() as other:
+                    other.execute("INSERT INTO rejected VALUES (?, ?, ?, ?, ?)",
+                                  (1, "at://x/y/z", "did:plc:x", "y", "r"))
+                written.set()
+
+            thread = threading.Thread(target=writer)
+            thread.start()
+            assert written.wait(10)
+            thread.join()
+            assert session.scalar("SELECT COUNT(*) FROM rejected") == 0
+        assert store.row_counts()["rejected"] == 1
+    finally:
+        store.close()
+
+
+def test_locations_are_independent(backend) -> None:
+    one, two = open_test_store(backend, "g1"), open_test_store(backend, "g2")
+    try:
+        with one.transaction() as session:
+            one.track(session, "forum", 5)
+        assert (one.position("forum"), two.position("forum")) == (5, 0)
+        assert one.location != two.location
+    finally:
+        one.close()
+        two.close()
+
+
+def test_reopening_a_location_keeps_its_rows(backend) -> None:
+    store = open_test_store(backend)
+    with store.transaction() as session:
+        store.track(session, "forum", 42)
+    store.close()
+    again = open_test_store(backend)
+    try:
+        assert again.position("forum") == 42
+    finally:
+        again.close()

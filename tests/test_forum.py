@@ -1,0 +1,618 @@
+"""The forum projection: each read-side rule, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from events.model import (
+    AccountStatusChanged,
+    IdentityChanged,
+    LogEvent,
+    Logged,
+    RecordEvent,
+)
+from projections.forum import ForumProjection, all_projections
+from projections.ids import post_id
+from tests.fakes import (
+    Repo,
+    TidClock,
+    as_logged,
+    dump_tables,
+    forum_workload,
+    open_test_store,
+    recount_mismatches,
+)
+
+F = "did:plc:forumowner"
+POST = "space.atbb.post"
+MOD = "space.atbb.modAction"
+
+
+def ref(event: RecordEvent) -> dict[str, str]:
+    return {"uri": event.uri, "cid": event.cid or ""}
+
+
+class Forum:
+    """A forum under test: repos writing events, applied to a projection in order."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.clock = TidClock()
+        self.owner = Repo(F, self.clock)
+        self.alice = Repo("did:plc:alice", self.clock)
+        self.bob = Repo("did:plc:bob", self.clock)
+        self.projection = ForumProjection(F)
+        self.projection.attach(store)
+        self.position = 0
+
+    def apply(self, *events: LogEvent) -> None:
+        batch = as_logged(events, start=self.position + 1)
+        self.position += len(events)
+        self.projection.apply(batch)
+
+    def find(self, table: str, key: str, value: str) -> dict[str, Any] | None:
+        with self.store.read() as session:
+            rows = session.query_dicts(f"SELECT * FROM {table} WHERE {key} = ?", (value,))
+        return rows[0] if rows else None
+
+    def row(self, table: str, key: str, value: str) -> dict[str, Any]:
+        found = self.find(table, key, value)
+        assert found is not None, (table, value)
+        return found
+
+    def post(self, event: RecordEvent) -> dict[str, Any]:
+        return self.row("posts", "uri", event.uri)
+
+    def board_counts(self, board: RecordEvent) -> tuple[int, int]:
+        row = self.row("boards", "uri", board.uri)
+        return row["topic_count"], row["post_count"]
+
+    def category(self, name: str = "General") -> RecordEvent:
+        return self.owner.create(
+            "space.atbb.forum.category", {"name": name, "createdAt": self.clock.iso()}
+        )
+
+    def board(self, category: RecordEvent, name: str = "Chat") -> RecordEvent:
+        return self.owner.create(
+            "space.atbb.forum.board",
+            {"name": name, "category": ref(category), "createdAt": self.clock.iso()},
+        )
+
+    def structure(self) -> RecordEvent:
+        category = self.category()
+        board = self.board(category)
+        self.apply(category, board)
+        return board
+
+    def topic(self, repo: Repo, board: RecordEvent, title: str = "Hello") -> RecordEvent:
+        return repo.create(
+            POST,
+            {"text": "body", "title": title, "board": ref(board), "createdAt": self.clock.iso()},
+        )
+
+    def reply(
+        self, repo: Repo, root: RecordEvent, parent: RecordEvent | None = None
+    ) -> RecordEvent:
+        return repo.create(
+            POST,
+            {
+                "text": "a reply",
+                "reply": {"root": ref(root), "parent": ref(parent or root)},
+                "createdAt": self.clock.iso(),
+            },
+        )
+
+    def mod(self, action: str, subject: RecordEvent | str, **extra: Any) -> RecordEvent:
+        target = {"did": subject} if isinstance(subject, str) else {"post": ref(subject)}
+        return self.owner.create(
+            MOD,
+            {
+                "action": f"space.atbb.modAction.{action}",
+                "subject": target,
+                "reason": "rule 1",
+                "createdBy": F,
+                "createdAt": self.clock.iso(),
+                **extra,
+            },
+        )
+
+    def assert_recount(self) -> None:
+        assert recount_mismatches(self.store) == {}
+
+
+@pytest.fixture
+def forum(backend):
+    store = open_test_store(backend)
+    try:
+        yield Forum(store)
+    finally:
+        store.close()
+
+
+def test_reply_before_topic_is_pending_then_appears(forum: Forum) -> None:
+    board = forum.structure()
+    topic = forum.topic(forum.alice, board)
+    reply = forum.reply(forum.bob, topic)
+    forum.apply(reply)
+    pending = forum.post(reply)
+    assert (pending["state"], pending["counted"]) == ("pending", 0)
+    assert "not known yet" in pending["state_reason"]
+    assert forum.board_counts(board) == (0, 0)
+
+    forum.apply(topic)
+    assert forum.post(reply)["state"] == "ok"
+    assert forum.post(topic)["reply_count"] == 1
+    assert forum.post(topic)["last_reply_uri"] == reply.uri
+    assert forum.board_counts(board) == (1, 2)
+    forum.assert_recount()
+
+
+def test_board_before_category_is_unlisted_until_the_category_arrives(forum: Forum) -> None:
+    category = forum.category()
+    board = forum.board(category)
+    forum.apply(board)
+    assert forum.row("boards", "uri", board.uri)["listed"] == 0
+    forum.apply(category)
+    assert forum.row("boards", "uri", board.uri)["listed"] == 1
+    forum.apply(forum.owner.delete("space.atbb.forum.category", category.rkey))
+    assert forum.row("boards", "uri", board.uri)["listed"] == 0
+
+
+def test_topic_in_unknown_board_is_pending_with_its_replies(forum: Forum) -> None:
+    category = forum.category()
+    board = forum.board(category)
+    topic = forum.topic(forum.alice, board)
+    reply = forum.reply(forum.bob, topic)
+    forum.apply(category, topic, reply)
+    assert forum.post(topic)["state"] == "pending"
+    assert forum.post(reply)["state"] == "pending"
+    forum.apply(board)
+    assert [forum.post(e)["counted"] for e in (topic, reply)] == [1, 1]
+    assert forum.board_counts(board) == (1, 2)
+    forum.assert_recount()
+
+
+def test_update_before_create_after_a_rewind_keeps_the_update(forum: Forum) -> None:
+    board = forum.structure()
+    topic = forum.topic(forum.alice, board, title="first")
+    update = forum.alice.update(
+        POST, topic.rkey, {**(topic.record or {}), "title": "second"}
+    )
+    forum.apply(update)
+    forum.apply(topic, update)  # the rewind re-delivers both
+    row = forum.post(topic)
+    assert (row["title"], row["rev"], row["cid"]) == ("second", update.rev, update.cid)
+    assert forum.board_counts(board) == (1, 1)
+
+
+def test_a_late_create_never_resurrects_a_tombstone(forum: Forum) -> None:
+    board = forum.structure()
+    topic = forum.topic(forum.alice, board)
+    delete = forum.alice.delete(POST, topic.rkey)
+    forum.apply(delete)
+    forum.apply(topic)
+    row = forum.post(topic)
+    assert (row["deleted"], row["rev"], row["text"], row["title"]) == (1, delete.rev, None, None)
+    assert row["counted"] == 0
+    assert forum.board_counts(board) == (0, 0)
+
+
+def test_tombstone_is_the_same_whatever_order_and_keeps_its_place(backend) -> None:
+    dumps = []
+    for name, order in (("a", "create-first"), ("b", "delete-first")):
+        store = open_test_store(backend, name)
+        try:
+            forum = Forum(store)
+            board = forum.structure()
+            topic = forum.topic(forum.alice, board)
+            first = forum.reply(forum.bob, topic)
+            second = forum.reply(forum.bob, topic)
+            delete = forum.bob.delete(POST, first.rkey)
+            forum.apply(topic, second)
+            forum.apply(*((first, delete) if order == "create-first" else (delete, first)))
+            dumps.append(dump_tables(store))
+            if order == "create-first":
+                tomb = forum.post(first)
+                # structure kept, body gone: it keeps its place in the thread
+                assert (tomb["kind"], tomb["thread_uri"], tomb["text"]) == (
+                    "reply", topic.uri, None,
+                )
+                assert tomb["created_at"] is not None
+                assert forum.post(topic)["reply_count"] == 1
+        finally:
+            store.close()
+    # the delete-first order never saw the live version with its rev... and yet the late
+    # create supplies the structure, so both orders give the same rows
+    assert dumps[0] == dumps[1]
+
+
+def test_a_reply_to_a_parent_its_author_deleted_stays_attached(forum: Forum) -> None:
+    board = forum.structure()
+    topic = forum.topic(forum.alice, board)
+    parent = forum.reply(forum.alice, topic)
+    child = forum.reply(forum.bob, topic, parent)
+    forum.apply(topic, parent, child, forum.alice.delete(POST, parent.rkey))
+    tomb = forum.post(parent)
+    assert (tomb["deleted"], tomb["thread_uri"], tomb["state"]) == (1, topic.uri, "ok")
+    assert (forum.post(child)["state"], forum.post(child)["counted"]) == ("ok", 1)
+    assert forum.post(topic)["reply_count"] == 1
+    forum.assert_recount()
+
+
+def test_a_reply_whose_parent_is_known_only_as_a_tombstone_attaches(forum: Forum) -> None:
+    board = forum.structure()
+    topic = forum.topic(forum.alice, board)
+    parent = forum.reply(forum.alice, topic)
+    child = forum.reply(forum.bob, topic, parent)
+    # the parent was created and deleted before we watched: only its deletion is seen
+    forum.apply(topic, forum.alice.delete(POST, parent.rkey), child)
+    assert forum.post(parent)["kind"] is None
+    assert (forum.post(child)["state"], forum.post(child)["counted"]) == ("ok", 1)
+    assert forum.board_counts(board) == (1, 2)
+    forum.assert_recount()
+
+
+def test_forged_forum_records_from_another_did_have_no_effect(forum: Forum) -> None:
+    board = forum.structure()
+    topic = forum.topic(forum.alice, board)
+    forged_board = forum.bob.create(
+        "space.atbb.forum.board", {"name": "Mine", "category": {"uri": "at://x/y/z"}}
+    )
+    forged_ban = forum.bob.create(
+        MOD,
+        {"action": "space.atbb.modAction.delete", "subject": {"post": ref(topic)},
+         "reason": "mine", "createdBy": forum.bob.did, "createdAt": forum.clock.iso()},
+    )
+    forged_role = forum.bob.create(
+        "space.atbb.forum.roleAssignment",
+        {"subject": forum.bob.did, "role": {"uri": "at://x/y/z"}}, rkey=forum.bob.did,
+    )
+    forum.apply(topic, forged_board, forged_ban, forged_role)
+    assert forum.find("boards", "uri", forged_board.uri) is None
+    assert forum.find("mod_actions", "uri", forged_ban.uri) is None
+    assert forum.find("role_assignments", "uri", forged_role.uri) is None
+    assert forum.post(topic)["hidden"] == 0
+    assert "forum-owned" in forum.row("rejected", "uri", forged_board.uri)["reason"]
+
+
+def test_invalid_events_are_recorded_with_their_reason_and_skipped(forum: Forum) -> None:
+    board = forum.structure()
+    bad = forum.alice.create(
+        POST, {"title": "x", "board": ref(board)}, valid=False, reason="text is required"
+    )
+    no_title = forum.alice.create(POST, {"text": "x", "board": ref(board)})
+    forum.apply(bad, no_title)
+    assert forum.find("posts", "uri", bad.uri) is None
+    assert forum.row("rejected", "uri", bad.uri)["reason"] == "text is required"
+    assert "title" in forum.row("rejected", "uri", no_title.uri)["reason"]
+
+
+def test_a_reply_whose_root_is_a_reply_is_invalid_with_a_reason(forum: Forum) -> None:
+    board = forum.structure()
+    topic = forum.topic(forum.alice, board)
+    reply = forum.reply(forum.bob, topic)
+    other = forum.topic(forum.alice, board, "other")
+    elsewhere = forum.reply(forum.bob, other)
+    bad_root = forum.reply(forum.alice, reply)
+    bad_parent = forum.reply(forum.alice, topic, elsewhere)
+    forum.apply(topic, reply, other, bad_root, bad_parent)
+    assert forum.post(bad_root)["state"] == "invalid"
+    assert "is a reply, not a topic" in forum.post(bad_root)["state_reason"]
+    assert forum.post(bad_parent)["state"] == "pending"  # its parent is not known yet
+    forum.apply(elsewhere)
+    assert forum.post(bad_parent)["state"] == "invalid"
+    assert "another thread" in forum.post(bad_parent)["state_reason"]
+    assert forum.post(topic)["reply_count"] == 1
+    forum.assert_recount()
+
+
+def test_ban_then_unban_never_resurrects_an_author_deleted_post(forum: Forum) -> None:
+    board = forum.structure()
+    topic = forum.topic(forum.alice, board)
+    kept = forum.reply(forum.bob, topic)
+    gone = forum.reply(forum.bob, topic)
+    forum.apply(topic, kept, gone, forum.bob.delete(POST, gone.rkey))
+    ban = forum.mod("ban", forum.bob.did)
+    forum.apply(ban)
+    assert forum.row("bans", "did", forum.bob.did)["action_uri"] == ban.uri
+    forum.apply(forum.mod("unban", forum.bob.did))
+    assert forum.find("bans", "did", forum.bob.did) is None
+    assert (forum.post(gone)["deleted"], forum.post(gone)["counted"]) == (1, 0)
+    assert forum.post(kept)["counted"] == 1
+    assert forum.post(topic)["reply_count"] == 1
+    forum.assert_recount()
+
+
+def test_a_temporary_ban_keeps_its_expiry_and_the_projection_never_reads_the_clock(
+    forum: Forum,
+) -> None:
+    forum.apply(forum.mod("ban", forum.bob.did, expiresAt="2030-01-01T00:00:00+01:00"))
+    assert forum.row("bans", "did", forum.bob.did)["expires_at"] == (
+        "2029-12-31T23:00:00.000000Z"
+    )
+
+
+def test_hide_and_undelete(forum: Forum) -> None:
+    board = forum.structure()
+    topic = forum.topic(forum.alice, board)
+    reply = forum.reply(forum.bob, topic)
+    forum.apply(topic, reply, forum.mod("delete", reply))
+    assert (forum.post(reply)["hidden"], forum.post(reply)["counted"]) == (1, 0)
+    assert forum.board_counts(board) == (1, 1)
+    assert forum.post(topic)["last_reply_uri"] is None
+    forum.apply(forum.mod("undelete", reply))
+    assert (forum.post(reply)["hidden"], forum.post(reply)["counted"]) == (0, 1)
+    assert forum.board_counts(board) == (1, 2)
+    forum.assert_recount()
+
+
+def test_hiding_before_the_post_arrives_still_hides_it(forum: Forum) -> None:
+    board = forum.structure()
+    topic = forum.topic(forum.alice, board)
+    forum.apply(forum.mod("delete", topic))
+    forum.apply(topic)
+    assert forum.post(topic)["hidden"] == 1
+    assert forum.board_counts(board) == (0, 0)
+
+
+def test_lock_and_pin_latest_action_wins_by_record_key(forum: Forum) -> None:
+    board = forum.structure()
+    topic = forum.topic(forum.alice, board)
+    lock, unlock = forum.mod("lock", topic), forum.mod("unlock", topic)
+    pin, unpin, pin_again = (forum.mod(a, topic) for a in ("pin", "unpin", "pin"))
+    # applied newest first: the order of arrival does not matter, the rkey does
+    forum.apply(topic, unlock, pin_again)
+    forum.apply(lock, unpin, pin)
+    row = forum.post(topic)
+    assert (row["locked"], row["pinned"]) == (0, 1)
+    # pinning does not unhide, hiding does not unlock: one family per action pair
+    forum.apply(forum.mod("lock", topic), forum.mod("delete", topic))
+    row = forum.post(topic)
+    assert (row["locked"], row["pinned"], row["hidden"]) == (1, 1, 1)
+
+
+def test_a_deleted_mod_action_restores_the_previous_state(forum: Forum) -> None:
+    board = forum.structure()
+    topic = forum.topic(forum.alice, board)
+    hide, unhide = forum.mod("delete", topic), forum.mod("undelete", topic)
+    forum.apply(topic, hide, unhide)
+    assert forum.post(topic)["hidden"] == 0
+    forum.apply(forum.owner.delete(MOD, unhide.rkey))
+    assert forum.post(topic)["hidden"] == 1
+    forum.apply(forum.owner.delete(MOD, hide.rkey))
+    assert forum.post(topic)["hidden"] == 0
+    ban, unban = forum.mod("ban", forum.bob.did), forum.mod("unban", forum.bob.did)
+    forum.apply(ban, unban, forum.owner.delete(MOD, unban.rkey))
+    assert forum.row("bans", "did", forum.bob.did)["action_uri"] == ban.uri
+
+
+def test_roles_default_member_role_assignments_and_the_forum_account(forum: Forum) -> None:
+    def role(name: str, permissions: list[str], priority: int) -> RecordEvent:
+        return forum.owner.create(
+            "space.atbb.forum.role",
+            {"name": name, "permissions": permissions, "priority": priority,
+             "createdAt": forum.clock.iso()},
+        )
+
+    moderator = role("Moderator", ["space.atbb.permission.moderatePosts"], 20)
+    member = role("MEMBER", ["space.atbb.permission.createPosts"], 30)
+    assign = forum.owner.create(
+        "space.atbb.forum.roleAssignment",
+        {"subject": forum.alice.did, "role": ref(moderator), "createdBy": F,
+         "createdAt": forum.clock.iso()},
+        rkey=forum.alice.did,
+    )
+    forum.apply(assign)  # before its role: no effective role yet
+    assert forum.find("member_roles", "did", forum.alice.did) is None
+    forum.apply(moderator, member)
+    alice = forum.row("member_roles", "did", forum.alice.did)
+    assert (alice["role_uri"], alice["authority"]) == (moderator.uri, 20)
+    assert alice["permissions"] == '["space.atbb.permission.moderatePosts"]'
+    owner = forum.row("member_roles", "did", F)
+    assert (owner["permissions"], owner["authority"]) == ('["*"]', -1)
+    assert forum.row("roles", "uri", member.uri)["is_default"] == 1
+    assert forum.row("roles", "uri", moderator.uri)["is_default"] == 0
+    assert forum.find("member_roles", "did", forum.bob.did) is None  # default role applies
+
+    forum.apply(forum.owner.delete("space.atbb.forum.role", moderator.rkey))
+    assert forum.find("member_roles", "did", forum.alice.did) is None
+    forum.apply(forum.owner.delete("space.atbb.forum.role", member.rkey))
+    assert forum.row("roles", "uri", member.uri)["is_default"] == 0
+
+
+def test_account_takendown_then_active_hides_and_restores(forum: Forum) -> None:
+    board = forum.structure()
+    topic = forum.topic(forum.alice, board)
+    reply = forum.reply(forum.bob, topic)
+    forum.apply(topic, reply)
+    forum.apply(AccountStatusChanged(forum.bob.did, False, "takendown", 5, None, "local",
+                                     None, 0))
+    assert (forum.post(reply)["suspended"], forum.post(reply)["counted"]) == (1, 0)
+    assert forum.board_counts(board) == (1, 1)
+    assert forum.row("members", "did", forum.bob.did)["account_state"] == "suspended"
+    # an older status event arriving late changes nothing
+    forum.apply(AccountStatusChanged(forum.bob.did, True, None, 4, None, "local", None, 0))
+    assert forum.post(reply)["suspended"] == 1
+    forum.apply(AccountStatusChanged(forum.bob.did, True, None, 6, None, "local", None, 0))
+    assert (forum.post(reply)["suspended"], forum.post(reply)["counted"]) == (0, 1)
+    assert forum.board_counts(board) == (1, 2)
+    forum.assert_recount()
+
+
+def test_account_deleted_removes_posts_reactions_and_membership(forum: Forum) -> None:
+    board = forum.structure()
+    forum_record = forum.owner.create(
+        "space.atbb.forum.forum", {"name": "F"}, rkey="self"
+    )
+    topic = forum.topic(forum.bob, board)
+    reply = forum.reply(forum.alice, topic)
+    joined = forum.bob.create(
+        "space.atbb.membership", {"forum": ref(forum_record), "createdAt": forum.clock.iso()}
+    )
+    reaction = forum.bob.create(
+        "space.atbb.reaction", {"subject": ref(reply), "reaction": "like",
+                                "createdAt": forum.clock.iso()}
+    )
+    forum.apply(forum_record, topic, reply, joined, reaction)
+    assert forum.row("members", "did", forum.bob.did)["is_member"] == 1
+    assert forum.row("reaction_counts", "post_uri", reply.uri)["count"] == 1
+
+    forum.apply(AccountStatusChanged(forum.bob.did, False, "deleted", 9, None, "local",
+                                     None, 0))
+    assert forum.post(topic)["state"] == "removed"
+    assert forum.post(reply)["state"] == "pending"  # its topic is gone from the models
+    assert forum.row("members", "did", forum.bob.did)["is_member"] == 0
+    assert forum.find("reaction_counts", "post_uri", reply.uri) is None
+    assert forum.board_counts(board) == (0, 0)
+    forum.assert_recount()
+
+
+def test_identity_handle_latest_seq_wins(forum: Forum) -> None:
+    did = forum.alice.did
+    forum.apply(IdentityChanged(did, "alice.test", 10, None, "local", None, 0))
+    assert forum.row("members", "did", did)["handle"] == "alice.test"
+    forum.apply(IdentityChanged(did, "old.test", 3, None, "local", None, 0))
+    assert forum.row("members", "did", did)["handle"] == "alice.test"
+    forum.apply(IdentityChanged(did, "alice2.test", 11, None, "local", None, 0))
+    assert forum.row("members", "did", did)["handle"] == "alice2.test"
+
+
+def test_membership_counts_only_for_this_forum(forum: Forum) -> None:
+    forum_record = forum.owner.create("space.atbb.forum.forum", {"name": "F"}, rkey="self")
+    other = forum.alice.create(
+        "space.atbb.membership", {"forum": {"uri": "at://did:plc:x/space.atbb.forum.forum/self"},
+                                  "createdAt": "2024-01-01T00:00:00Z"}
+    )
+    mine = forum.bob.create(
+        "space.atbb.membership", {"forum": ref(forum_record), "createdAt": "2024-02-01T00:00:00Z"}
+    )
+    forum.apply(forum_record, other, mine)
+    assert forum.row("members", "did", forum.alice.did)["is_member"] == 0
+    bob = forum.row("members", "did", forum.bob.did)
+    assert (bob["is_member"], bob["joined_at"]) == (1, "2024-02-01T00:00:00.000000Z")
+    assert forum.row("forum", "uri", forum_record.uri)["name"] == "F"
+
+
+def test_ids_are_stable_and_derived_from_the_uri(forum: Forum) -> None:
+    board = forum.structure()
+    topic = forum.topic(forum.alice, board)
+    forum.apply(topic)
+    assert forum.post(topic)["id"] == post_id(topic.uri)
+    assert forum.row("boards", "uri", board.uri)["id"] == board.rkey
+
+
+def test_reapplying_a_batch_is_a_no_op(forum: Forum) -> None:
+    events = forum_workload(F, seed=7, events=400, members=12)
+    batch = as_logged(events)
+    forum.projection.apply(batch)
+    before = dump_tables(forum.store, skip=())
+    position = forum.projection.position()
+    forum.projection.apply(batch)
+    forum.projection.apply(batch[100:250])
+    assert dump_tables(forum.store, skip=()) == before
+    assert forum.projection.position() == position == batch[-1].position
+
+
+def test_an_overlapping_batch_applies_only_its_newer_part(forum: Forum) -> None:
+    batch = as_logged(forum_workload(F, seed=8, events=300, members=10))
+    forum.projection.apply(batch[:200])
+    forum.projection.apply(batch[150:])
+    assert forum.projection.position() == batch[-1].position
+    forum.assert_recount()
+
+
+class ExplodingForumProjection(ForumProjection):
+    """Fails after writing its rows, before the position: a crash mid-apply."""
+
+    def _apply_folded(self, session, folded) -> None:
+        super()._apply_folded(session, folded)
+        raise RuntimeError("crash mid-apply")
+
+
+def test_rows_and_position_commit_together(forum: Forum) -> None:
+    board = forum.structure()
+    before = dump_tables(forum.store, skip=())
+    position = forum.projection.position()
+    exploding = ExplodingForumProjection(F)
+    exploding.attach(forum.store)
+    topic = forum.topic(forum.alice, board)
+    with pytest.raises(RuntimeError, match="crash mid-apply"):
+        exploding.apply([Logged(position + 1, topic)])
+    assert dump_tables(forum.store, skip=()) == before
+    assert forum.projection.position() == position
+    forum.projection.apply([Logged(position + 1, topic)])
+    assert forum.post(topic)["counted"] == 1
+
+
+def test_all_projections_are_named_and_versioned() -> None:
+    projections = all_projections(F)
+    assert [(p.name, p.version) for p in projections] == [("forum", ForumProjection.VERSION)]
+
+
+def _interleave(events: list[LogEvent], rng: random.Random, duplicates: float) -> list[LogEvent]:
+    """Any merge of the repos' streams (each kept in its own order), with re-deliveries."""
+    streams: dict[str, list[LogEvent]] = {}
+    for event in events:
+        streams.setdefault(event.did, []).append(event)
+    queues = list(streams.values())
+    out: list[LogEvent] = []
+    while queues:
+        queue = rng.choice(queues)
+        out.append(queue.pop(0))
+        if rng.random() < duplicates:
+            out.append(rng.choice(out))
+        if not queue:
+            queues.remove(queue)
+    return out
+
+
+def _build(store: Any, events: list[LogEvent], batch_size: int) -> None:
+    projection = ForumProjection(F)
+    projection.attach(store)
+    logged = as_logged(events)
+    for start in range(0, len(logged), batch_size):
+        projection.apply(logged[start : start + batch_size])
+
+
+def test_any_interleaving_and_batching_gives_the_same_tables(backend) -> None:
+    events = forum_workload(F, seed=21, events=700, members=25)
+    reference = open_test_store(backend, "ref")
+    try:
+        _build(reference, events, len(events))
+        assert recount_mismatches(reference) == {}
+        expected = dump_tables(reference)
+    finally:
+        reference.close()
+    for index, (seed, batch_size) in enumerate(((1, 5), (2, 37), (3, 400))):
+        store = open_test_store(backend, f"g{index}")
+        try:
+            _build(store, _interleave(events, random.Random(seed), 0.05), batch_size)
+            assert recount_mismatches(store) == {}
+            assert dump_tables(store) == expected
+        finally:
+            store.close()
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), order=st.integers(0, 10_000),
+       batch_size=st.integers(1, 60))
+def test_property_interleavings_agree_on_sqlite(tmp_path_factory, seed, order, batch_size):
+    from projections.readmodel import open_read_models
+
+    root = tmp_path_factory.mktemp("prop")
+    events = forum_workload(F, seed=seed, events=250, members=8)
+    one = open_read_models(f"sqlite:///{root}", location=str(root / "one.sqlite3"))
+    other = open_read_models(f"sqlite:///{root}", location=str(root / "two.sqlite3"))
+    try:
+        _build(one, events, len(events))
+        _build(other, _interleave(events, random.Random(order), 0.1), batch_size)
+        assert recount_mismatches(other) == {}
+        assert dump_tables(other) == dump_tables(one)
+    finally:
+        one.close()
+        other.close()

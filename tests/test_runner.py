@@ -1,0 +1,138 @@
+"""Running projections over the log: to the head, in batches, and following it."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from events.model import AccountStatusChanged, IdentityChanged
+from projections.forum import ForumProjection
+from projections.runner import follow, project_to_head
+from tests.fakes import (
+    MemoryEventLog,
+    Repo,
+    TidClock,
+    dump_tables,
+    forum_workload,
+    open_test_store,
+    recount_mismatches,
+)
+
+F = "did:plc:forumowner"
+
+
+def test_memory_log_is_a_faithful_event_log() -> None:
+    log = MemoryEventLog(gap=3)
+    clock = TidClock()
+    repo = Repo("did:plc:alice", clock)
+    create = repo.create("space.atbb.post", {"text": "x"})
+    update = repo.update("space.atbb.post", create.rkey, {"text": "y"})
+    other = repo.create("app.bsky.feed.post", {"text": "z"})
+    identity = IdentityChanged("did:plc:alice", "a.test", 1, None, "local", None, 0)
+    first = log.append([update, create, other, identity])
+    assert (first.appended, first.stale, first.dropped) == (2, 1, 1)
+    assert first.positions == [3, 6]
+    again = log.append([update, identity])
+    assert again.duplicates == 2
+    assert log.head() == 6 and log.count() == 2
+    assert [e.position for e in log.read(0, 10)] == [3, 6]
+    assert [e.position for e in log.read(3, 10)] == [6]
+    assert log.read(0, 10, until=5)[-1].position == 3
+    assert [e.position for e in log.iter_from(0, page=1)] == [3, 6]
+    assert [e.event for e in log.history(create.uri)] == [update]
+    assert log.repo_heads("did:plc:alice")[create.uri].rev == update.rev
+    assert log.known_dids() == ["did:plc:alice"]
+
+
+def test_memory_log_cursor_never_moves_backwards() -> None:
+    from events.log import CursorUpdate
+
+    log = MemoryEventLog()
+    log.append([], CursorUpdate("jetstream", 10))
+    log.append([], CursorUpdate("jetstream", 4))
+    state = log.cursor("jetstream")
+    assert state is not None and state.value == 10
+    assert log.cursor("other") is None
+
+
+@pytest.fixture
+def store(backend):
+    opened = open_test_store(backend)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def test_project_to_head_applies_everything_in_batches(store) -> None:
+    log = MemoryEventLog(gap=2)
+    log.append(forum_workload(F, seed=4, events=600, members=15))
+    projection = ForumProjection(F)
+    projection.attach(store)
+    seen: list[tuple[int, int]] = []
+    applied = project_to_head(log, [projection], batch_size=128,
+                              progress=lambda done, total: seen.append((done, total)))
+    assert applied == log.count()
+    assert projection.position() == log.head()
+    assert len(seen) == -(-log.count() // 128)
+    assert seen[-1] == (log.head(), log.head())
+    assert recount_mismatches(store) == {}
+    assert project_to_head(log, [projection]) == 0
+
+
+def test_project_to_head_stops_at_until_and_resumes(store) -> None:
+    log = MemoryEventLog()
+    log.append(forum_workload(F, seed=5, events=300, members=10))
+    projection = ForumProjection(F)
+    projection.attach(store)
+    assert project_to_head(log, [projection], batch_size=50, until=120) == 120
+    assert projection.position() == 120
+    assert project_to_head(log, [projection], batch_size=50) == log.count() - 120
+    assert projection.position() == log.head()
+
+
+def test_resuming_gives_the_same_tables_as_one_run(backend) -> None:
+    log = MemoryEventLog()
+    log.append(forum_workload(F, seed=6, events=400, members=10))
+    one, other = open_test_store(backend, "one"), open_test_store(backend, "other")
+    try:
+        first, second = ForumProjection(F), ForumProjection(F)
+        first.attach(one)
+        second.attach(other)
+        project_to_head(log, [first])
+        for until in (50, 51, 200, None):
+            project_to_head(log, [second], batch_size=33, until=until)
+        assert dump_tables(one) == dump_tables(other)
+    finally:
+        one.close()
+        other.close()
+
+
+def test_batch_size_must_be_positive(store) -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        project_to_head(MemoryEventLog(), [], batch_size=0)
+
+
+def test_follow_applies_new_events_until_stopped(store) -> None:
+    log = MemoryEventLog()
+    projection = ForumProjection(F)
+    projection.attach(store)
+    stop = threading.Event()
+    result: list[int] = []
+    thread = threading.Thread(
+        target=lambda: result.append(follow(log, [projection], stop=stop, poll_interval=0.01))
+    )
+    thread.start()
+    try:
+        log.append([AccountStatusChanged("did:plc:a", True, None, 1, None, "local", None, 0)])
+        deadline = time.monotonic() + 10
+        while projection.position() < log.head() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert projection.position() == log.head() == 1
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert result == [1]

@@ -56,6 +56,8 @@ async def health(request: web.Request) -> web.Response:
             "circuit_breaker": status.breaker,
             "reconnects": max(0, status.connects - 1),
             "bad_frames": sum(status.bad_frames.values()),
+            "stored": status.stored,
+            "database_retries": status.database_retries,
             "last_error": status.last_error,
         }
         if not status.connected:

@@ -13,20 +13,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from events.collections import (
+    BOARD,
+    CATEGORY,
+    FORUM,
+    MEMBERSHIP,
+    MOD_ACTION,
+    POST,
+    REACTION,
+    ROLE,
+    ROLE_ASSIGNMENT,
+    THEME,
+    THEME_POLICY,
+)
 from events.model import AccountStatusChanged, IdentityChanged, Logged, RecordEvent
-
-NS = "space.atbb."
-FORUM = "space.atbb.forum.forum"
-CATEGORY = "space.atbb.forum.category"
-BOARD = "space.atbb.forum.board"
-ROLE = "space.atbb.forum.role"
-ROLE_ASSIGNMENT = "space.atbb.forum.roleAssignment"
-THEME = "space.atbb.forum.theme"
-THEME_POLICY = "space.atbb.forum.themePolicy"
-MOD_ACTION = "space.atbb.modAction"
-MEMBERSHIP = "space.atbb.membership"
-POST = "space.atbb.post"
-REACTION = "space.atbb.reaction"
 
 FORUM_OWNED = frozenset(
     {FORUM, CATEGORY, BOARD, ROLE, ROLE_ASSIGNMENT, THEME, THEME_POLICY, MOD_ACTION}

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from projections import apply_fold as c
+from events import collections as c
 from projections.apply_records import TABLES, MergedTable, Row, chunks, load_rows, write_rows
 from projections.db import Session, placeholders
 

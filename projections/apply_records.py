@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from events import collections as c
 from events.model import RecordEvent, tid_to_int
-from projections import apply_fold as c
 from projections.apply_fold import RecordFold
 from projections.db import Session, placeholders
 from projections.ids import post_id, record_id

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from events import collections as c
 from events.model import Logged, at_uri
-from projections import apply_fold as c
 from projections.apply_fold import FoldedBatch, fold
 from projections.apply_members import (
     reaction_keys,

@@ -25,6 +25,21 @@ from typing import Any
 import libipld
 from hypothesis import strategies as st
 
+from events.collections import (
+    BOARD,
+    CATEGORY,
+    MEMBERSHIP,
+    MOD_ACTION,
+    POST,
+    REACTION,
+    ROLE,
+    ROLE_ASSIGNMENT,
+    THEME,
+    THEME_POLICY,
+)
+from events.collections import (
+    FORUM as FORUM_NSID,
+)
 from events.model import (
     AccountStatus,
     AccountStatusChanged,
@@ -47,17 +62,6 @@ MEMBER_DIDS = (
 FORGER_DID = "did:plc:mallorymallorymallory234"
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 
-FORUM_NSID = "space.atbb.forum.forum"
-CATEGORY = "space.atbb.forum.category"
-BOARD = "space.atbb.forum.board"
-ROLE = "space.atbb.forum.role"
-ROLE_ASSIGNMENT = "space.atbb.forum.roleAssignment"
-THEME = "space.atbb.forum.theme"
-THEME_POLICY = "space.atbb.forum.themePolicy"
-MOD_ACTION = "space.atbb.modAction"
-MEMBERSHIP = "space.atbb.membership"
-POST = "space.atbb.post"
-REACTION = "space.atbb.reaction"
 FORUM_URI = at_uri(FORUM_DID, FORUM_NSID, "self")
 
 PERMISSIONS = tuple(

@@ -8,16 +8,8 @@ from typing import Any
 import pytest
 
 from appview.devnet.scenario import build_scenario
-from appview.devnet.scenario_model import (
-    DEFAULT_ROLES,
-    MOD_ACTION,
-    POST,
-    REACTION,
-    ROLE,
-    ROLE_ASSIGNMENT,
-    ScenarioSize,
-    iso,
-)
+from appview.devnet.scenario_model import DEFAULT_ROLES, ScenarioSize, iso
+from events.collections import MOD_ACTION, POST, REACTION, ROLE, ROLE_ASSIGNMENT
 from events.lexicon import LexiconValidator
 
 

@@ -16,15 +16,17 @@ from datetime import datetime
 from typing import Any
 
 from appview.devnet.scenario_model import (
+    MOD_ACTION_PREFIX,
+    Operation,
+)
+from events.collections import (
     BOARD,
     CATEGORY,
     FORUM,
     MEMBERSHIP,
     MOD_ACTION,
-    MOD_ACTION_PREFIX,
     POST,
     REACTION,
-    Operation,
 )
 
 

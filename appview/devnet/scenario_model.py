@@ -15,18 +15,6 @@ import libipld
 
 from events.model import at_uri
 
-FORUM = "space.atbb.forum.forum"
-CATEGORY = "space.atbb.forum.category"
-BOARD = "space.atbb.forum.board"
-ROLE = "space.atbb.forum.role"
-ROLE_ASSIGNMENT = "space.atbb.forum.roleAssignment"
-THEME = "space.atbb.forum.theme"
-THEME_POLICY = "space.atbb.forum.themePolicy"
-MOD_ACTION = "space.atbb.modAction"
-MEMBERSHIP = "space.atbb.membership"
-POST = "space.atbb.post"
-REACTION = "space.atbb.reaction"
-
 PERMISSION = "space.atbb.permission."
 MOD_ACTION_PREFIX = "space.atbb.modAction."
 _MODERATION = ("banUsers", "lockTopics", "pinTopics", "moderatePosts")

@@ -32,20 +32,9 @@ from appview.devnet.prose import (
     excerpt,
 )
 from appview.devnet.scenario_model import (
-    BOARD,
-    CATEGORY,
     DEFAULT_ROLES,
-    FORUM,
-    MEMBERSHIP,
-    MOD_ACTION,
     MOD_ACTION_PREFIX,
     PERMISSION,
-    POST,
-    REACTION,
-    ROLE,
-    ROLE_ASSIGNMENT,
-    THEME,
-    THEME_POLICY,
     Operation,
     ScenarioAccount,
     ScenarioSize,
@@ -54,6 +43,19 @@ from appview.devnet.scenario_model import (
     record_cid,
     slug,
     tid,
+)
+from events.collections import (
+    BOARD,
+    CATEGORY,
+    FORUM,
+    MEMBERSHIP,
+    MOD_ACTION,
+    POST,
+    REACTION,
+    ROLE,
+    ROLE_ASSIGNMENT,
+    THEME,
+    THEME_POLICY,
 )
 from events.model import at_uri
 

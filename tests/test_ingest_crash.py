@@ -77,8 +77,12 @@ async def test_sigkilled_ingest_restarts_to_the_same_read_models(backend: Backen
                     process.send_signal(signal.SIGKILL)
                     process.wait(timeout=10)
             await publisher
+            await wait_for(lambda: network.jetstream.connections == 0, timeout=10)
             process = spawn(backend, forum_did, network.jetstream_url)
             try:
+                # Connected means started: its signal handlers are in place, so the SIGTERM
+                # below asks for a clean stop (the others may have caught up already).
+                await wait_for(lambda: network.jetstream.connections > 0, timeout=30)
                 await wait_for(lambda: caught_up_to(observer, newest), timeout=40)
             finally:
                 process.send_signal(signal.SIGTERM)

@@ -102,7 +102,7 @@ def caught_up_to(services: Services, newest_time_us: int) -> bool:
             and all(p.position() == head for p in services.projections))
 
 
-async def wait_for(predicate: Any, timeout: float = 20.0) -> None:
+async def wait_for(predicate: Any, timeout: float = 40.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

@@ -93,14 +93,7 @@ async def category(request: web.Request) -> web.Response:
 
 
 async def category_boards(request: web.Request) -> web.Response:
-    category_id = request.match_info["id"]
-    offset, limit = _int_param(request, "offset"), _int_param(request, "limit")
-    viewer, now = _viewer(request), _now(request)
-    page = await _read(lambda: _queries(request).category_boards(
-        category_id, viewer=viewer, now=now, offset=offset, limit=limit))
-    if page is None:
-        raise not_found(f"No category {category_id!r}.")
-    return web.json_response(_paged("boards", page))
+    return await _listing(request, "boards", "category", _queries(request).category_boards)
 
 
 async def board(request: web.Request) -> web.Response:
@@ -113,14 +106,22 @@ async def board(request: web.Request) -> web.Response:
 
 
 async def board_topics(request: web.Request) -> web.Response:
-    board_id = request.match_info["id"]
+    return await _listing(request, "topics", "board", _queries(request).board_topics)
+
+
+async def _listing(
+    request: web.Request, key: str, parent: str, query: Callable[..., Page[Any] | None]
+) -> web.Response:
+    """One page of a parent's children (a category's boards, a board's topics) for this
+    viewer; 404 when the parent is not listed."""
+    parent_id = request.match_info["id"]
     offset, limit = _int_param(request, "offset"), _int_param(request, "limit")
     viewer, now = _viewer(request), _now(request)
-    page = await _read(lambda: _queries(request).board_topics(
-        board_id, viewer=viewer, now=now, offset=offset, limit=limit))
+    page = await _read(lambda: query(parent_id, viewer=viewer, now=now, offset=offset,
+                                     limit=limit))
     if page is None:
-        raise not_found(f"No board {board_id!r}.")
-    return web.json_response(_paged("topics", page))
+        raise not_found(f"No {parent} {parent_id!r}.")
+    return web.json_response(_paged(key, page))
 
 
 async def topic(request: web.Request) -> web.Response:

@@ -16,7 +16,6 @@ from aiohttp import web
 
 from appview.bootstrap import bootstrap
 from appview.cli import cli
-from appview.devnet.network import DevNetwork
 from appview.live import LiveIngest
 from appview.settings import Settings
 from web.app import create_app
@@ -78,6 +77,9 @@ def demo(settings: Settings, port: int, seed: int, size: str) -> None:
     time, so it never mixes with a real forum's data.
     """
     demo_dir = settings.data_dir / "demo"
+
+    # The devnet pulls in the SDK's XRPC client (seconds to import): only the demo pays.
+    from appview.devnet.network import DevNetwork
 
     async def main() -> None:
         _reset(demo_dir)

@@ -99,6 +99,8 @@ class LineAppender:
         if forum_did:
             self._known_dids.add(forum_did)
         self._pending_cursor: int | None = None
+        # The cursor value the last flush wrote (None when it wrote none).
+        self.flushed_cursor: int | None = None
         self._parked: OrderedDict[str, dict[str, LogEvent]] = OrderedDict()
         self.stats = AppendStats()
 
@@ -159,6 +161,7 @@ class LineAppender:
         if not self._pending and cursor is None:
             return AppendResult()
         result = self._log.append(self._pending, cursor)
+        self.flushed_cursor = None if cursor is None else cursor.value
         self._pending = []
         self._pending_cursor = None
         self.stats.result.merge(result)

@@ -151,7 +151,14 @@ class JetstreamConsumer:
             # No cursor: start where we were told (the demo replays its network's whole
             # history from 0), else live; gaps before it are full_sync's job.
             return self._initial_cursor
+        self._note_cursor(state.value)
         return max(0, state.value - self._rewind_us)
+
+    def _note_cursor(self, value: int) -> None:
+        # The store keeps the maximum of what was written, so the status can too, without
+        # reading the cursor back after every batch.
+        current = self.status.cursor
+        self.status.cursor = value if current is None else max(current, value)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the stream until ``stop`` is set; never raises for network faults."""
@@ -298,8 +305,7 @@ class JetstreamConsumer:
                 await asyncio.sleep(delay)
         self.status.batches += 1
         self.status.stored += result.appended
-        state = await asyncio.to_thread(self._log.cursor, CURSOR_SOURCE)
-        if state is not None:
-            self.status.cursor = state.value
+        if self._appender.flushed_cursor is not None:
+            self._note_cursor(self._appender.flushed_cursor)
         if self._on_batch is not None:
             self._on_batch()

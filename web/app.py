@@ -18,13 +18,15 @@ from appview.live import LiveIngest
 from web import api_read, pages, urls
 from web.errors import json_errors
 from web.health import health
+from web.html_errors import html_errors
 from web.keys import LIVE, SERVICES
+from web.security import security_headers
 
 log = logging.getLogger(__name__)
 
 
 def create_app(services: Services, *, live: LiveIngest | None = None) -> web.Application:
-    app = web.Application(middlewares=[json_errors])
+    app = web.Application(middlewares=[security_headers, html_errors, json_errors])
     app[SERVICES] = services
     pages.setup_templates(app)
     if live is not None:

@@ -1,49 +1,64 @@
-"""HTML pages. Until the full web UI lands, a plain index page: the forum's categories and
-boards with their counts and last posts, and links to the JSON API."""
+"""The reader-facing web: template setup (autoescaping, filters) and the page routes.
+
+Handlers live in small modules (``pages_forum``, ``pages_topic``, ``pages_member``,
+``feeds``, ``pages_site``); this module wires them into an application.
+"""
 
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from pathlib import Path
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from projections.views import Viewer
-from web import urls
+from web import feeds, pages_forum, pages_member, pages_site, pages_topic, urls
+from web.conditional import Freshness, code_digest
 from web.keys import SERVICES
+from web.markdown import MarkdownRenderer
+from web.page_common import FRESHNESS, MARKDOWN
+
+WEB_DIR = Path(__file__).parent
+
+
+def when(value: str | None) -> str:
+    """A stored UTC timestamp as a reader sees it: ``2026-03-02 09:00 UTC``."""
+    if not value:
+        return "unknown time"
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _rendering_files() -> list[Path]:
+    files = list(WEB_DIR.glob("*.py"))
+    for folder in ("templates", "static"):
+        files += [p for p in (WEB_DIR / folder).rglob("*") if p.is_file()]
+    return files
 
 
 def setup_templates(app: web.Application) -> None:
+    renderer = MarkdownRenderer()
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("web", "templates"),
-        autoescape=jinja2.select_autoescape(default=True),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         context_processors=[],
     )
     env = aiohttp_jinja2.get_env(app)
     env.globals["urls"] = urls
+    env.filters["when"] = when
+    env.filters["markdown"] = renderer.render
+    app[MARKDOWN] = renderer
+    app[FRESHNESS] = Freshness(app[SERVICES].clock, code_digest(_rendering_files()))
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
-    router.add_get(urls.INDEX, index)
-
-
-async def index(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    queries = services.queries
-    now = datetime.fromtimestamp(services.clock.now_us() / 1e6, UTC)
-
-    def load() -> dict[str, Any]:
-        forum = queries.forum()
-        sections = []
-        for category in queries.categories(limit=100).items:
-            boards = queries.category_boards(category.id, viewer=Viewer.anonymous(), now=now,
-                                             limit=100)
-            sections.append((category, [] if boards is None else list(boards.items)))
-        return {"forum": forum, "sections": sections}
-
-    context = await asyncio.to_thread(load)
-    return aiohttp_jinja2.render_template("index.html", request, context)
+    pages_site.add_routes(router)
+    pages_forum.add_routes(router)
+    pages_topic.add_routes(router)
+    pages_member.add_routes(router)
+    feeds.add_routes(router)

@@ -74,3 +74,66 @@ def api_theme(rkey: str) -> str:
 
 def api_theme_policy() -> str:
     return API_THEME_POLICY
+
+
+# --- reader pages (WEB-PAGES) ----------------------------------------------------------
+STATIC = "/static/"
+ROBOTS = "/robots.txt"
+THEME_CSS = "/theme.css"
+THEME_CHOICE = "/theme"
+BOARD = "/b/{id}"
+BOARD_FEED = "/b/{id}/feed.atom"
+TOPIC = "/t/{id}"
+TOPIC_FEED = "/t/{id}/feed.atom"
+POST = "/p/{id}"
+MEMBER = "/u/{did}"
+
+
+def _page_query(page: int | None) -> str:
+    return "" if page is None or page <= 1 else f"?{urlencode({'page': str(page)})}"
+
+
+def static(path: str) -> str:
+    return STATIC + quote(path)
+
+
+def robots() -> str:
+    return ROBOTS
+
+
+def theme_css() -> str:
+    return THEME_CSS
+
+
+def theme_choice() -> str:
+    return THEME_CHOICE
+
+
+def board(board_id: str, page: int | None = None) -> str:
+    return BOARD.format(id=_q(board_id)) + _page_query(page)
+
+
+def board_feed(board_id: str) -> str:
+    return BOARD_FEED.format(id=_q(board_id))
+
+
+def topic(topic_id: str, page: int | None = None, anchor: str | None = None) -> str:
+    url = TOPIC.format(id=_q(topic_id)) + _page_query(page)
+    return url + (f"#{_q(anchor)}" if anchor else "")
+
+
+def topic_feed(topic_id: str) -> str:
+    return TOPIC_FEED.format(id=_q(topic_id))
+
+
+def post(post_id: str) -> str:
+    return POST.format(id=_q(post_id))
+
+
+def post_anchor(post_id: str) -> str:
+    """The id attribute of a post on its topic page (its permalink's fragment)."""
+    return f"p-{post_id}"
+
+
+def member(did: str) -> str:
+    return MEMBER.format(did=_q(did))

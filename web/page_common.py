@@ -1,0 +1,131 @@
+"""What every reader page handler shares: the viewer, "now", paging, the cheap state read
+behind the ETag, and rendering with the cache validators."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from appview.bootstrap import Services
+from projections.views import Viewer
+from web import conditional
+from web.conditional import Freshness, Validators
+from web.keys import SERVICES
+from web.markdown import MarkdownRenderer
+from web.themes import THEME_COOKIE, theme_choice
+
+T = TypeVar("T")
+
+
+class ViewerResolver(Protocol):
+    def __call__(self, request: web.Request) -> Viewer: ...
+
+
+FRESHNESS = web.AppKey("freshness", Freshness)
+MARKDOWN = web.AppKey("markdown", MarkdownRenderer)
+# Who is reading a page. Until sign-in (web/auth.py) lands, everyone is anonymous; an
+# application may set its own resolver (the tests read as a moderator this way).
+PAGE_VIEWER = web.AppKey("page_viewer", ViewerResolver)
+
+
+def services(request: web.Request) -> Services:
+    return request.app[SERVICES]
+
+
+def now(request: web.Request) -> datetime:
+    return datetime.fromtimestamp(services(request).clock.now_us() / 1e6, UTC)
+
+
+def page_viewer(request: web.Request) -> Viewer:
+    resolver = request.app.get(PAGE_VIEWER)
+    if resolver is not None:
+        return resolver(request)
+    return _signed_in_viewer(request)
+
+
+def _signed_in_viewer(request: web.Request) -> Viewer:
+    # Sign-in (web/auth.py) is built alongside these pages; until it is there every reader
+    # is anonymous. Looked up at call time so the pages pick it up without a change here.
+    try:
+        auth = importlib.import_module("web.auth")
+    except ModuleNotFoundError as exc:
+        if exc.name != "web.auth":
+            raise
+        return Viewer.anonymous()
+    viewer = auth.page_viewer(request)
+    assert isinstance(viewer, Viewer)
+    return viewer
+
+
+async def read(func: Callable[[], T]) -> T:
+    # Queries block on the database; keep them off the event loop.
+    return await asyncio.to_thread(func)
+
+
+def page_number(request: web.Request) -> int:
+    """The 1-based ``?page=N``; anything else is a 404 (a page that does not exist)."""
+    raw = request.query.get("page", "1")
+    if not raw.isdigit() or len(raw) > 9 or int(raw) < 1:
+        raise web.HTTPNotFound(text="No such page.")
+    return int(raw)
+
+
+def pages_for(total: int, size: int) -> int:
+    return max(1, -(-total // size))
+
+
+def _state(services: Services, viewer: Viewer, moment: datetime) -> list[str]:
+    store = services.read_models
+    parts = [f"{p.name}:{p.version}:{store.position(p.name)}" for p in services.projections]
+    # Read after the positions, so the page is never older than what the ETag says.
+    with services.queries.snapshot(viewer=viewer, now=moment) as ctx:
+        parts.append("bans:" + ",".join(ctx.banned))
+    return parts
+
+
+async def validators(request: web.Request, viewer: Viewer, moment: datetime) -> Validators:
+    parts = await read(lambda: _state(services(request), viewer, moment))
+    parts += [
+        viewer.did or "-",
+        ",".join(sorted(viewer.permissions)),
+        str(request.rel_url),
+        theme_choice(request.cookies.get(THEME_COOKIE)),
+    ]
+    return request.app[FRESHNESS].validators(parts)
+
+
+def base_context(request: web.Request, viewer: Viewer) -> dict[str, Any]:
+    return {
+        "theme": theme_choice(request.cookies.get(THEME_COOKIE)),
+        "viewer": viewer,
+        "current_path": request.path_qs,
+    }
+
+
+def render(
+    request: web.Request,
+    template: str,
+    context: Mapping[str, Any],
+    found: Validators,
+    viewer: Viewer,
+    *,
+    status: int = 200,
+) -> web.Response:
+    full = {**base_context(request, viewer), **context}
+    response = aiohttp_jinja2.render_template(template, request, full, status=status)
+    conditional.apply(response, found, private=viewer.did is not None)
+    return response
+
+
+def unchanged(request: web.Request, found: Validators) -> bool:
+    return conditional.is_not_modified(request, found)
+
+
+def not_modified(found: Validators, viewer: Viewer) -> web.Response:
+    return conditional.not_modified(found, private=viewer.did is not None)

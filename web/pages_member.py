@@ -1,0 +1,44 @@
+"""A member's profile: handle, DID, joined date, post count, recent topics and posts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from projections import queries_members, queries_structure
+from web import urls
+from web.page_common import (
+    not_modified,
+    now,
+    page_viewer,
+    read,
+    render,
+    services,
+    unchanged,
+    validators,
+)
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get(urls.MEMBER, member)
+
+
+async def member(request: web.Request) -> web.Response:
+    did = request.match_info["did"]
+    viewer, moment = page_viewer(request), now(request)
+    found = await validators(request, viewer, moment)
+    if unchanged(request, found):
+        return not_modified(found, viewer)
+    queries = services(request).queries
+
+    def load() -> dict[str, Any] | None:
+        with queries.snapshot(viewer=viewer, now=moment) as ctx:
+            profile = queries_members.member_profile(ctx, did)
+            forum = queries_structure.forum(ctx)
+        return None if profile is None else {"forum": forum, "profile": profile}
+
+    context = await read(load)
+    if context is None:
+        raise web.HTTPNotFound(text="No such member.")
+    return render(request, "member.html", context, found, viewer)

@@ -1,0 +1,67 @@
+"""Site-wide routes: the static files, ``robots.txt``, the theme stylesheet and the
+light/dark choice (a plain form POST setting a cookie, so it works without JavaScript)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from projections.views import Viewer
+from web import conditional, urls
+from web.page_common import not_modified as not_modified_response
+from web.page_common import now, read, services, unchanged, validators
+from web.themes import CHOICES, THEME_COOKIE, default_themes, theme_css
+
+STATIC_DIR = Path(__file__).parent / "static"
+ONE_YEAR = 365 * 24 * 3600
+
+ROBOTS_TXT = """User-agent: *
+Disallow: /api/
+Disallow: /theme
+Disallow: /p/
+"""
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_static(urls.STATIC, STATIC_DIR, append_version=False)
+    router.add_get(urls.ROBOTS, robots)
+    router.add_get(urls.THEME_CSS, theme_stylesheet)
+    router.add_post(urls.THEME_CHOICE, choose_theme)
+
+
+async def robots(request: web.Request) -> web.Response:
+    return web.Response(text=ROBOTS_TXT, content_type="text/plain")
+
+
+async def theme_stylesheet(request: web.Request) -> web.Response:
+    viewer = Viewer.anonymous()
+    found = await validators(request, viewer, now(request))
+    if unchanged(request, found):
+        return not_modified_response(found, viewer)
+    queries = services(request).queries
+    css = await read(lambda: theme_css(default_themes(queries)))
+    response = web.Response(text=css, content_type="text/css")
+    conditional.apply(response, found, private=False)
+    return response
+
+
+def safe_next(value: str | None) -> str:
+    """Where to go back to after the form: a path on this site, never another host."""
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return urls.index()
+    if any(ch in value for ch in "\r\n\\"):
+        return urls.index()
+    return value
+
+
+async def choose_theme(request: web.Request) -> web.Response:
+    # No CSRF token: the worst a forged POST can do is switch a reader to dark mode.
+    form = await request.post()
+    choice = str(form.get("theme", "auto"))
+    response = web.HTTPSeeOther(safe_next(str(form.get("next", "")) or None))
+    if choice in CHOICES and choice != "auto":
+        response.set_cookie(THEME_COOKIE, choice, max_age=ONE_YEAR, path="/", samesite="Lax")
+    else:
+        response.del_cookie(THEME_COOKIE, path="/")
+    raise response

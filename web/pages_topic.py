@@ -1,0 +1,88 @@
+"""A topic's pages (the opening post and its replies, numbered, with permalink anchors)
+and post permalinks, which redirect to the page holding the post."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from projections import queries_posts, queries_structure
+from projections.queries_common import TOPIC_REPLIES
+from web import urls
+from web.page_common import (
+    not_modified,
+    now,
+    page_number,
+    page_viewer,
+    pages_for,
+    read,
+    render,
+    services,
+    unchanged,
+    validators,
+)
+
+REPLIES_PER_PAGE = TOPIC_REPLIES.default
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get(urls.TOPIC, topic)
+    router.add_get(urls.POST, post_permalink)
+
+
+async def topic(request: web.Request) -> web.Response:
+    topic_id = request.match_info["id"]
+    if "post" in request.query:
+        return await _redirect_to_post(request, request.query["post"])
+    page = page_number(request)
+    viewer, moment = page_viewer(request), now(request)
+    found = await validators(request, viewer, moment)
+    if unchanged(request, found):
+        return not_modified(found, viewer)
+    queries = services(request).queries
+
+    def load() -> dict[str, Any] | None:
+        with queries.snapshot(viewer=viewer, now=moment) as ctx:
+            result = queries_posts.topic(
+                ctx, topic_id, (page - 1) * REPLIES_PER_PAGE, REPLIES_PER_PAGE
+            )
+            if result is None:
+                return None
+            board = (
+                queries_structure.board(ctx, result.topic.board_id)
+                if result.topic.board_id else None
+            )
+            forum = queries_structure.forum(ctx)
+        return {"forum": forum, "board": board, "result": result}
+
+    context = await read(load)
+    if context is None:
+        raise web.HTTPNotFound(text="No such topic.")
+    last_page = pages_for(context["result"].replies.total, REPLIES_PER_PAGE)
+    if page > last_page:
+        raise web.HTTPNotFound(text="No such page.")
+    topic_id_found = context["result"].topic.id
+    context.update(page=page, last_page=last_page,
+                   topic_page_url=lambda number: urls.topic(topic_id_found, number))
+    return render(request, "topic.html", context, found, viewer)
+
+
+async def post_permalink(request: web.Request) -> web.Response:
+    return await _redirect_to_post(request, request.match_info["id"])
+
+
+async def _redirect_to_post(request: web.Request, post_ref: str) -> web.Response:
+    """A 302 (not 301: the page a post is on moves as posts come and go) to its page."""
+    viewer, moment = page_viewer(request), now(request)
+    queries = services(request).queries
+
+    def locate() -> Any:
+        with queries.snapshot(viewer=viewer, now=moment) as ctx:
+            return queries_posts.post_location(ctx, post_ref, REPLIES_PER_PAGE)
+
+    location = await read(locate)
+    if location is None:
+        raise web.HTTPNotFound(text="No such post.")
+    page = location.offset // REPLIES_PER_PAGE + 1
+    raise web.HTTPFound(urls.topic(location.topic_id, page, urls.post_anchor(location.post_id)))

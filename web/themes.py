@@ -1,0 +1,111 @@
+"""The forum's themes as CSS custom properties, served as a stylesheet (``/theme.css``).
+
+The theme policy names a default light and a default dark theme; their ``tokens`` become
+custom properties: the light ones on ``:root``, the dark ones under
+``prefers-color-scheme: dark`` (unless the reader chose light) and under
+``[data-theme=dark]`` (the reader chose dark). Theme records come from the Forum account,
+but a compromised or careless account must not be able to inject CSS, so every token is
+checked against a strict allow-list: a name of the form ``--word-word`` and a value that is
+a colour, one to four lengths or numbers, or a list of font family names. Anything else is
+dropped. ``cssOverrides`` is dropped entirely (arbitrary CSS cannot be made safe by a
+filter short of a full CSS parser) and so are ``fontUrls`` (the CSP allows no third-party
+fonts).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from projections.queries import Queries
+from projections.views import Theme, ThemePolicy
+
+THEME_COOKIE = "theme"
+CHOICES = ("auto", "light", "dark")
+
+_NAME = re.compile(r"--[a-z][a-z0-9-]{0,62}")
+_NUMBER = r"-?(?:\d{1,6}|\d{0,6}\.\d{1,6})"
+_LENGTH = _NUMBER + r"(?:px|em|rem|%|vh|vw|vmin|vmax|ch|ex|pt|s|ms|deg)?"
+_COLOUR = (
+    r"#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})"
+    r"|(?:rgb|rgba|hsl|hsla)\(\s*" + _LENGTH + r"(?:\s*[,/\s]\s*" + _LENGTH + r"){2,3}\s*\)"
+    r"|[a-zA-Z]{3,30}"
+)
+_FAMILY = r"(?:[A-Za-z][A-Za-z0-9 -]{0,40}|\"[A-Za-z0-9 -]{1,40}\"|'[A-Za-z0-9 -]{1,40}')"
+_VALUE = re.compile(
+    rf"(?:{_COLOUR})|(?:{_LENGTH})(?:\s+{_LENGTH}){{0,3}}|{_FAMILY}(?:\s*,\s*{_FAMILY}){{0,9}}"
+)
+# Never needed by an allowed value; checked as well, so the allow-list's regexes are not
+# the only line of defence.
+_FORBIDDEN = ("url(", "expression", "javascript", ";", "}", "{", "<", ">", "\\", "@", "/*")
+
+
+def safe_token(name: str, value: str) -> bool:
+    """Whether a theme token may be emitted as a CSS custom property."""
+    if not _NAME.fullmatch(name) or len(value) > 200:
+        return False
+    lowered = value.lower()
+    if any(bad in lowered for bad in _FORBIDDEN):
+        return False
+    return _VALUE.fullmatch(value.strip()) is not None
+
+
+def safe_tokens(tokens: Mapping[str, str]) -> dict[str, str]:
+    return {
+        name: value.strip()
+        for name, value in sorted(tokens.items())
+        if isinstance(name, str) and isinstance(value, str) and safe_token(name, value)
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultThemes:
+    light: Theme | None
+    dark: Theme | None
+
+
+def _resolve(queries: Queries, policy: ThemePolicy, uri: str | None) -> Theme | None:
+    if uri is None:
+        return None
+    for ref in policy.available_themes:
+        if ref.uri == uri and ref.cid is not None:
+            return queries.theme_version(ref.uri, ref.cid)
+    return queries.theme(uri)
+
+
+def default_themes(queries: Queries) -> DefaultThemes:
+    """The policy's default light and dark themes (a pinned entry at its pinned version)."""
+    policy = queries.theme_policy()
+    if policy is None:
+        return DefaultThemes(None, None)
+    return DefaultThemes(
+        _resolve(queries, policy, policy.default_light_theme),
+        _resolve(queries, policy, policy.default_dark_theme),
+    )
+
+
+def _block(selector: str, tokens: Mapping[str, str], scheme: str) -> str:
+    lines = [f"  color-scheme: {scheme};"]
+    lines += [f"  {name}: {value};" for name, value in tokens.items()]
+    return selector + " {\n" + "\n".join(lines) + "\n}\n"
+
+
+def theme_css(themes: DefaultThemes) -> str:
+    """The stylesheet of the default themes' (checked) tokens."""
+    light = safe_tokens(themes.light.tokens) if themes.light else {}
+    dark = safe_tokens(themes.dark.tokens) if themes.dark else {}
+    parts = ["/* Generated from the forum's theme policy; tokens checked, overrides dropped. */\n"]
+    parts.append(_block(':root, :root[data-theme="light"]', light, "light"))
+    parts.append(
+        "@media (prefers-color-scheme: dark) {\n"
+        + _block(':root:not([data-theme="light"])', dark, "dark")
+        + "}\n"
+    )
+    parts.append(_block(':root[data-theme="dark"]', dark, "dark"))
+    return "".join(parts)
+
+
+def theme_choice(cookie: str | None) -> str:
+    """The reader's light/dark choice from its cookie: ``auto`` unless valid."""
+    return cookie if cookie in CHOICES else "auto"

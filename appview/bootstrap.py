@@ -14,13 +14,15 @@ from pathlib import Path
 
 from appview.clock import Clock, SystemClock
 from appview.ingest.appender import LineAppender, LineError
+from appview.rebuilds import ProjectionStatus, RebuildManager
 from appview.settings import Settings
 from events.lexicon import LexiconValidator
 from events.log import EventLog
 from events.store import open_event_log
-from projections.forum import all_projections
+from projections.forum import ForumProjection, all_projections
+from projections.generations import GenerationalReadModels, open_generations
 from projections.queries import Queries
-from projections.readmodel import ReadModelStore, open_read_models
+from projections.readmodel import ReadModels
 from projections.runner import Projection
 
 
@@ -30,9 +32,22 @@ class Services:
     clock: Clock
     event_log: EventLog
     validator: LexiconValidator
-    read_models: ReadModelStore
+    read_models: ReadModels
     queries: Queries
     projections: list[Projection] = field(default_factory=list)
+    # None when the caller passed read models of its own (no generations to switch)
+    rebuilds: RebuildManager | None = None
+
+    def projection_status(self) -> list[ProjectionStatus]:
+        if self.rebuilds is not None:
+            return self.rebuilds.status()
+        head = self.event_log.head()
+        built = self.read_models.versions()
+        return [ProjectionStatus(name=p.name, version=p.version,
+                                 built_version=built.get(p.name), generation=1,
+                                 position=p.position(), head=head,
+                                 lag=max(0, head - p.position()))
+                for p in self.projections]
 
     def appender(
         self,
@@ -56,14 +71,17 @@ class Services:
         self.event_log.close()
 
 
-def read_model_location(settings: Settings, generation: int = 1) -> str:
-    """Where generation N of the read models lives: a SQLite file under DATA_DIR, or a
-    PostgreSQL schema named after the event log's schema."""
+def generations_base(settings: Settings) -> str:
+    """Where the read-model generations live: a directory of SQLite files under DATA_DIR,
+    or the prefix of PostgreSQL schemas named after the event log's schema."""
     if settings.is_postgres:
-        base = "atbb" if settings.database_schema == "public" else settings.database_schema
-        return f"{base}_g{generation}"
-    directory = Path(settings.read_model_url.removeprefix("sqlite:///"))
-    return str(directory / f"gen-{generation}.sqlite3")
+        return "atbb" if settings.database_schema == "public" else settings.database_schema
+    return str(Path(settings.read_model_url.removeprefix("sqlite:///")))
+
+
+def open_live_read_models(settings: Settings) -> GenerationalReadModels:
+    registry = open_generations(settings.read_model_url, base=generations_base(settings))
+    return GenerationalReadModels(settings.read_model_url, registry)
 
 
 def bootstrap(
@@ -71,7 +89,7 @@ def bootstrap(
     *,
     clock: Clock | None = None,
     event_log: EventLog | None = None,
-    read_models: ReadModelStore | None = None,
+    read_models: ReadModels | None = None,
     validator: LexiconValidator | None = None,
 ) -> Services:
     """Build the services from ``settings``; any port passed in is used as given."""
@@ -81,19 +99,25 @@ def bootstrap(
         settings.event_log_url,
         schema=settings.database_schema if settings.is_postgres else None,
     )
-    models = read_models or open_read_models(
-        settings.read_model_url, location=read_model_location(settings)
-    )
+    models: ReadModels = read_models or open_live_read_models(settings)
     forum_projections = all_projections(settings.forum_did)
     for projection in forum_projections:
         projection.attach(models)
     projections: list[Projection] = list(forum_projections)
+    clock = clock or SystemClock()
+    rebuilds = None
+    if isinstance(models, GenerationalReadModels):
+        def fresh_projections() -> list[ForumProjection]:
+            return all_projections(settings.forum_did)
+
+        rebuilds = RebuildManager(settings, log, models, fresh_projections, clock)
     return Services(
         settings=settings,
-        clock=clock or SystemClock(),
+        clock=clock,
         event_log=log,
         validator=validator or LexiconValidator.load(),
         read_models=models,
         queries=Queries(models, settings.forum_did),
         projections=projections,
+        rebuilds=rebuilds,
     )

@@ -20,6 +20,7 @@ from typing import IO, Any
 import click
 from tqdm import tqdm
 
+from appview import cli_rebuild
 from appview.bootstrap import Services, bootstrap
 from appview.ingest.appender import LineError
 from appview.leader import LeaderLock
@@ -131,6 +132,8 @@ def project(settings: Settings, follow_log: bool, batch_size: int | None) -> Non
     """Run every projection up to the head of the log (and keep following with --follow)."""
     size = batch_size or settings.projection_batch_size
     with services_for(settings) as services:
+        if services.rebuilds is not None:
+            services.rebuilds.rebuild_outdated(background=False)
         head = services.event_log.head()
         start = min(p.position() for p in services.projections) if services.projections else 0
         with _progress(max(0, head - start), "ev", "projecting") as bar:
@@ -177,6 +180,8 @@ def ingest(settings: Settings, jetstream_url: str | None, no_project: bool,
         click.echo(f"ingest leader ({leader.description}); following {settings.jetstream_url}",
                    err=True)
         with services_for(settings) as services:
+            if not no_project and services.rebuilds is not None:
+                services.rebuilds.rebuild_outdated()
             asyncio.run(_ingest(services, stop, leader, project=not no_project,
                                 initial_cursor=0 if from_start else None))
     finally:
@@ -217,9 +222,10 @@ def status(settings: Settings, as_json: bool) -> None:
             "cursor": None if cursor is None else {"source": cursor.source,
                                                    "value": cursor.value},
             "projections": {
-                p.name: {"version": p.version, "position": p.position(),
-                         "lag": max(0, head - p.position())}
-                for p in services.projections
+                status.name: {"version": status.version, "built_version": status.built_version,
+                              "generation": status.generation, "position": status.position,
+                              "lag": status.lag}
+                for status in services.projection_status()
             },
             "rows": services.read_models.row_counts(),
         }
@@ -232,8 +238,8 @@ def status(settings: Settings, as_json: bool) -> None:
     click.echo(f"  jetstream cursor: {'none' if cursor is None else cursor.value}")
     click.echo("projections:")
     for name, info in data["projections"].items():
-        click.echo(f"  {name} v{info['version']}: position {info['position']}, "
-                   f"lag {info['lag']}")
+        click.echo(f"  {name} v{info['version']}: generation {info['generation']}, "
+                   f"position {info['position']}, lag {info['lag']}")
     click.echo("rows:")
     for table, count in data["rows"].items():
         click.echo(f"  {table}: {count}")
@@ -274,6 +280,10 @@ def devnet(seed: int, size: str, empty: bool, pds_hosts: int, plc_port: int,
         jetstream_port=jetstream_port,
         via="direct" if size == "large" else "xrpc",
     )
+
+
+cli.add_command(cli_rebuild.rebuild)
+cli.add_command(cli_rebuild.verify)
 
 
 def main() -> None:

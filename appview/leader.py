@@ -25,9 +25,10 @@ from appview.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def lock_key(name: str) -> int:
+def lock_key(name: str, purpose: str = "ingest") -> int:
     """A signed 64-bit advisory-lock key for ``name``."""
-    digest = hashlib.sha256(f"atbb-ingest-leader/{name}".encode()).digest()
+    prefix = "atbb-ingest-leader" if purpose == "ingest" else f"atbb-{purpose}"
+    digest = hashlib.sha256(f"{prefix}/{name}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
@@ -35,8 +36,10 @@ class LeaderLock:
     """Wait for and hold the ingest leadership. ``acquire`` blocks until the lock is ours
     (returns True) or ``stop`` is set (returns False); ``release`` gives it back."""
 
-    def __init__(self, settings: Settings, *, poll_seconds: float = 0.5) -> None:
+    def __init__(self, settings: Settings, *, poll_seconds: float = 0.5,
+                 purpose: str = "ingest") -> None:
         self._settings = settings
+        self.purpose = purpose
         self._poll_seconds = poll_seconds
         self._connection: psycopg.Connection[tuple[object, ...]] | None = None
         self._file: int | None = None
@@ -48,7 +51,7 @@ class LeaderLock:
     @property
     def description(self) -> str:
         if self._settings.is_postgres:
-            return f"pg_advisory_lock({lock_key(self._settings.database_schema)})"
+            return f"pg_advisory_lock({lock_key(self._settings.database_schema, self.purpose)})"
         return f"flock {self._lock_path()}"
 
     def acquire(self, stop: threading.Event | None = None) -> bool:
@@ -57,10 +60,11 @@ class LeaderLock:
         while True:  # one attempt even when already stopped
             if self._try_acquire():
                 if waited:
-                    log.info("took over as the ingest leader (%s)", self.description)
+                    log.info("took over the %s lock (%s)", self.purpose, self.description)
                 return True
             if not waited:
-                log.info("another ingest process is the leader; waiting (%s)", self.description)
+                log.info("another process holds the %s lock; waiting (%s)", self.purpose,
+                         self.description)
                 waited = True
             if stop.wait(self._poll_seconds):
                 return False
@@ -74,7 +78,8 @@ class LeaderLock:
         if self._connection is None or self._connection.closed:
             self._connection = psycopg.connect(self._settings.event_log_url, autocommit=True)
         row = self._connection.execute(
-            "SELECT pg_try_advisory_lock(%s)", (lock_key(self._settings.database_schema),)
+            "SELECT pg_try_advisory_lock(%s)",
+            (lock_key(self._settings.database_schema, self.purpose),)
         ).fetchone()
         if row is not None and row[0] is True:
             return True
@@ -84,7 +89,7 @@ class LeaderLock:
         return False
 
     def _lock_path(self) -> Path:
-        return self._settings.data_dir / "ingest.lock"
+        return self._settings.data_dir / f"{self.purpose}.lock"
 
     def _try_file(self) -> bool:
         path = self._lock_path()

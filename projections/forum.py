@@ -33,7 +33,7 @@ from projections.apply_posts import (
 )
 from projections.apply_records import TABLES, MergedTable, merge_table, theme_fields, write_rows
 from projections.db import Session
-from projections.readmodel import ReadModelStore
+from projections.readmodel import ReadModels
 
 # events applied before the first refresh of the planner's statistics (then doubling)
 _FIRST_STATISTICS = 3000
@@ -50,19 +50,19 @@ class ForumProjection:
         self.forum_uri = at_uri(forum_did, c.FORUM, "self")
         self.name = self.NAME
         self.version = self.VERSION
-        self._store: ReadModelStore | None = None
+        self._store: ReadModels | None = None
         self._version_recorded = False
         self._applied_since_statistics = 0
         self._statistics_every = _FIRST_STATISTICS
 
-    def attach(self, store: ReadModelStore) -> None:
+    def attach(self, store: ReadModels) -> None:
         self._store = store
         self._version_recorded = False
         self._applied_since_statistics = 0
         self._statistics_every = _FIRST_STATISTICS
 
     @property
-    def store(self) -> ReadModelStore:
+    def store(self) -> ReadModels:
         if self._store is None:
             raise RuntimeError(f"projection {self.name!r} is not attached to a read-model store")
         return self._store

@@ -1,8 +1,9 @@
 """Typed queries over the forum read models: what the web layer and the JSON API call.
 
-:class:`Queries` reads one location (``ReadModelStore``); each call reads one consistent
-snapshot. Visibility depends on who asks (``viewer``) and when (``now``: bans expire, and
-the projection never reads the clock), so the calls that show posts or counts take both.
+:class:`Queries` reads through ``ReadModels`` (one location, or whichever generation is
+live); each call reads one consistent snapshot. Visibility depends on who asks
+(``viewer``) and when (``now``: bans expire, and the projection never reads the clock), so
+the calls that show posts or counts take both.
 Several reads that must agree (a page and its counts) can share one snapshot through
 :meth:`Queries.snapshot` and the functions of the ``queries_*`` modules.
 
@@ -24,7 +25,7 @@ from projections import (
     queries_structure,
 )
 from projections.queries_common import Context
-from projections.readmodel import ReadModelStore
+from projections.readmodel import ReadModels
 from projections.views import (
     Board,
     Category,
@@ -49,7 +50,7 @@ _ANONYMOUS = Viewer.anonymous()
 
 
 class Queries:
-    def __init__(self, store: ReadModelStore, forum_did: str) -> None:
+    def __init__(self, store: ReadModels, forum_did: str) -> None:
         self._store = store
         self.forum_did = forum_did
 

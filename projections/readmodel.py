@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Protocol
 
 from psycopg.conninfo import conninfo_to_dict
 
@@ -25,6 +26,42 @@ from projections.db import (
 from projections.schema import TABLES, all_statements
 
 _SQLITE_PREFIX = "sqlite:///"
+
+
+class ReadModels(Protocol):
+    """What projections write through and queries read through: one location
+    (:class:`ReadModelStore`) or whichever generation is live
+    (:class:`projections.generations.GenerationalReadModels`)."""
+
+    @property
+    def location(self) -> str: ...
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    def sql(self, text: str) -> str: ...
+
+    def transaction(self) -> AbstractContextManager[Session]: ...
+
+    def read(self) -> AbstractContextManager[Session]: ...
+
+    def track(self, session: Session, name: str, position: int) -> None: ...
+
+    def position(self, name: str) -> int: ...
+
+    def position_in(self, session: Session, name: str) -> int: ...
+
+    def refresh_statistics(self, session: Session) -> None: ...
+
+    def versions(self) -> dict[str, int]: ...
+
+    def set_version(self, session: Session, name: str, version: int) -> None: ...
+
+    def row_counts(self) -> dict[str, int]: ...
+
+    def bulk_load(self) -> AbstractContextManager[None]: ...
+
+    def close(self) -> None: ...
 
 
 class ReadModelStore:
@@ -88,9 +125,12 @@ class ReadModelStore:
         return {str(name): int(version) for name, version in rows}
 
     def set_version(self, session: Session, name: str, version: int) -> None:
+        """Record the version of ``name`` that built this location. The first one stays:
+        newer code following an older generation must not relabel it, or a rebuild
+        interrupted after the upgrade would never be retried."""
         session.execute(
             "INSERT INTO projection_versions (name, version) VALUES (?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET version = excluded.version",
+            " ON CONFLICT (name) DO NOTHING",
             (name, version),
         )
 

@@ -52,6 +52,9 @@ def serve(settings: Settings, host: str | None, port: int | None, no_ingest: boo
     async def main() -> None:
         services = bootstrap(settings)
         try:
+            if services.rebuilds is not None:
+                # the old generation serves while the new one builds in the background
+                services.rebuilds.rebuild_outdated()
             live = None if no_ingest else LiveIngest(services)
             app = create_app(services, live=live)
             await _serve_until_signalled(

@@ -1,0 +1,248 @@
+"""Starting, running and reporting rebuilds of the read models.
+
+One rebuild at a time per appview, across processes: the rebuild lock (a PostgreSQL
+advisory lock, or a ``flock`` beside the SQLite files) is held for the whole run, so
+`atbb rebuild` in a terminal and the admin API of `atbb serve` refuse each other with a
+conflict instead of building the same generation twice.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from appview.clock import Clock
+from appview.leader import LeaderLock
+from appview.settings import Settings
+from events.log import EventLog
+from projections.generations import GenerationalReadModels
+from projections.rebuild import (
+    ProjectionFactory,
+    RebuildProgress,
+    TableDifference,
+    rebuild,
+    verify,
+)
+
+log = logging.getLogger(__name__)
+
+REBUILD_BATCH_SIZE = 10_000
+
+
+class RebuildInProgress(RuntimeError):
+    """A rebuild is already running (here or in another process)."""
+
+
+class UnknownProjection(ValueError):
+    """The name is not one of the appview's projections."""
+
+
+@dataclass
+class RebuildRun:
+    id: str
+    projection: str | None
+    reason: str
+    started_at: str
+    status: str = "in_progress"  # in_progress | completed | failed
+    generation: int | None = None
+    phase: str = "starting"
+    events_done: int = 0
+    events_total: int = 0
+    rate: float = 0.0
+    eta_seconds: float | None = None
+    finished_at: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id, "projection": self.projection, "reason": self.reason,
+            "status": self.status, "generation": self.generation, "phase": self.phase,
+            "eventsDone": self.events_done, "eventsTotal": self.events_total,
+            "rate": round(self.rate, 1),
+            "etaSeconds": None if self.eta_seconds is None else round(self.eta_seconds, 1),
+            "startedAt": self.started_at, "finishedAt": self.finished_at,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    name: str
+    version: int
+    built_version: int | None
+    generation: int
+    position: int
+    head: int
+    lag: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {"name": self.name, "version": self.version,
+                "builtVersion": self.built_version, "generation": self.generation,
+                "position": self.position, "head": self.head, "lag": self.lag}
+
+
+class RebuildManager:
+    """Runs rebuilds in a background thread (``start``) or in the caller's (``run``)."""
+
+    def __init__(self, settings: Settings, event_log: EventLog,
+                 models: GenerationalReadModels, make_projections: ProjectionFactory,
+                 clock: Clock, *, batch_size: int = REBUILD_BATCH_SIZE,
+                 keep: int = 20) -> None:
+        self._settings = settings
+        self._log = event_log
+        self._models = models
+        self._make = make_projections
+        self._clock = clock
+        self._batch_size = batch_size
+        self._keep = keep
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._runs: list[RebuildRun] = []
+        self._threads: dict[str, threading.Thread] = {}
+
+    # -- what there is ------------------------------------------------------------------
+
+    def projection_names(self) -> list[str]:
+        return [p.name for p in self._make()]
+
+    def status(self) -> list[ProjectionStatus]:
+        head = self._log.head()
+        built = self._models.versions()
+        generation = self._models.live_generation()
+        result = []
+        for projection in self._make():
+            position = self._models.position(projection.name)
+            result.append(ProjectionStatus(
+                name=projection.name, version=projection.version,
+                built_version=built.get(projection.name), generation=generation,
+                position=position, head=head, lag=max(0, head - position)))
+        return result
+
+    def outdated(self) -> list[str]:
+        """Projections whose live generation was built by another version of their code
+        (a generation that was never built has nothing to be outdated)."""
+        built = self._models.versions()
+        return [p.name for p in self._make()
+                if p.name in built and built[p.name] != p.version]
+
+    def current(self) -> RebuildRun | None:
+        with self._lock:
+            return next((r for r in self._runs if r.status == "in_progress"), None)
+
+    def get(self, run_id: str) -> RebuildRun | None:
+        with self._lock:
+            return next((r for r in self._runs if r.id == run_id), None)
+
+    def recent(self, limit: int = 10) -> list[RebuildRun]:
+        with self._lock:
+            return list(reversed(self._runs))[:limit]
+
+    # -- running ------------------------------------------------------------------------
+
+    def start(self, projection: str | None = None, *, reason: str = "manual") -> RebuildRun:
+        """Start a rebuild in a background thread. Raises RebuildInProgress when one
+        runs, UnknownProjection for a name that is not ours."""
+        run, lock = self._claim(projection, reason)
+        thread = threading.Thread(target=self._execute, args=(run, lock, None),
+                                  name=f"rebuild-{run.id}", daemon=True)
+        with self._lock:
+            self._threads[run.id] = thread
+        thread.start()
+        return run
+
+    def run(self, projection: str | None = None, *, reason: str = "manual",
+            on_progress: Callable[[RebuildRun], None] | None = None) -> RebuildRun:
+        """Rebuild in the calling thread; returns the finished run."""
+        run, lock = self._claim(projection, reason)
+        self._execute(run, lock, on_progress)
+        return run
+
+    def wait(self, run_id: str, timeout: float | None = None) -> RebuildRun | None:
+        with self._lock:
+            thread = self._threads.get(run_id)
+        if thread is not None:
+            thread.join(timeout)
+        return self.get(run_id)
+
+    def rebuild_outdated(self, *, background: bool = True) -> RebuildRun | None:
+        """At startup: rebuild when a projection's version changed. None when nothing
+        is outdated or another process is already rebuilding."""
+        names = self.outdated()
+        if not names:
+            return None
+        log.warning("projection version changed (%s); rebuilding the read models",
+                    ", ".join(names))
+        try:
+            if background:
+                return self.start(reason="version changed")
+            return self.run(reason="version changed")
+        except RebuildInProgress:
+            log.info("a rebuild is already running elsewhere")
+            return None
+
+    def verify(self, on_progress: Callable[[RebuildProgress], None] | None = None,
+               ) -> tuple[int, list[TableDifference]]:
+        lock = self._try_lock()
+        try:
+            return verify(self._log, self._models, self._make, batch_size=self._batch_size,
+                          on_progress=on_progress)
+        finally:
+            lock.release()
+
+    def _try_lock(self) -> LeaderLock:
+        lock = LeaderLock(self._settings, purpose="rebuild")
+        already = threading.Event()
+        already.set()  # one attempt: a conflict answers at once
+        if not lock.acquire(already):
+            raise RebuildInProgress("a rebuild is already running")
+        return lock
+
+    def _claim(self, projection: str | None, reason: str) -> tuple[RebuildRun, LeaderLock]:
+        if projection is not None and projection not in self.projection_names():
+            raise UnknownProjection(
+                f"unknown projection {projection!r}; known: "
+                + ", ".join(self.projection_names()))
+        with self._lock:
+            if any(r.status == "in_progress" for r in self._runs):
+                raise RebuildInProgress("a rebuild is already running")
+            lock = self._try_lock()
+            run = RebuildRun(id=str(next(self._ids)), projection=projection, reason=reason,
+                             started_at=self._now())
+            self._runs.append(run)
+            del self._runs[:-self._keep]
+        return run, lock
+
+    def _execute(self, run: RebuildRun, lock: LeaderLock,
+                 on_progress: Callable[[RebuildRun], None] | None) -> None:
+        def update(progress: RebuildProgress) -> None:
+            run.generation = progress.generation
+            run.phase = progress.phase
+            run.events_done = progress.events_done
+            run.events_total = progress.events_total
+            run.rate = progress.rate
+            run.eta_seconds = progress.eta_seconds
+            if on_progress is not None:
+                on_progress(run)
+
+        try:
+            # Every projection shares one generation, so rebuilding one rebuilds the
+            # generation; naming one only checks that it exists (ADR 0003).
+            rebuild(self._log, self._models, self._make, batch_size=self._batch_size,
+                    on_progress=update)
+            run.status = "completed"
+        except Exception as exc:  # the live generation is untouched; report and go on
+            log.exception("rebuild %s failed", run.id)
+            run.status = "failed"
+            run.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            run.finished_at = self._now()
+            run.eta_seconds = None
+            lock.release()
+
+    def _now(self) -> str:
+        when = datetime.fromtimestamp(self._clock.now_us() / 1e6, UTC)
+        return when.isoformat(timespec="seconds").replace("+00:00", "Z")

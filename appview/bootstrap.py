@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from appview.admin_tokens import AdminTokens
 from appview.clock import Clock, SystemClock
 from appview.ingest.appender import LineAppender, LineError
 from appview.rebuilds import ProjectionStatus, RebuildManager
@@ -34,6 +35,7 @@ class Services:
     validator: LexiconValidator
     read_models: ReadModels
     queries: Queries
+    admin_tokens: AdminTokens
     projections: list[Projection] = field(default_factory=list)
     # None when the caller passed read models of its own (no generations to switch)
     rebuilds: RebuildManager | None = None
@@ -118,6 +120,7 @@ def bootstrap(
         validator=validator or LexiconValidator.load(),
         read_models=models,
         queries=Queries(models, settings.forum_did),
+        admin_tokens=AdminTokens(settings, clock),
         projections=projections,
         rebuilds=rebuilds,
     )

@@ -20,7 +20,7 @@ from typing import IO, Any
 import click
 from tqdm import tqdm
 
-from appview import cli_rebuild
+from appview import cli_admin, cli_rebuild
 from appview.bootstrap import Services, bootstrap
 from appview.ingest.appender import LineError
 from appview.leader import LeaderLock
@@ -284,6 +284,7 @@ def devnet(seed: int, size: str, empty: bool, pds_hosts: int, plc_port: int,
 
 cli.add_command(cli_rebuild.rebuild)
 cli.add_command(cli_rebuild.verify)
+cli.add_command(cli_admin.admin)
 
 
 def main() -> None:

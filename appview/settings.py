@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ class Settings:
     backfill_cursor_max_age_hours: float = 48.0
     backfill_concurrency: int = 10
     backfill_rate_limit: float = 10.0
+    # empty: generated once and kept in the database; never printed
+    session_secret: str = field(default="", repr=False)
 
     @property
     def event_log_url(self) -> str:
@@ -99,6 +101,10 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     ),
     "BACKFILL_CONCURRENCY": ("backfill_concurrency", "Repos fetched at once by full_sync."),
     "BACKFILL_RATE_LIMIT": ("backfill_rate_limit", "Requests per second per PDS host."),
+    "SESSION_SECRET": (
+        "session_secret",
+        "Key that signs web sign-in cookies and CSRF tokens; empty: generated and stored.",
+    ),
 }
 
 _BOOL_TRUE = {"1", "true", "yes", "on"}

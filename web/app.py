@@ -15,7 +15,8 @@ from aiohttp import web
 
 from appview.bootstrap import Services
 from appview.live import LiveIngest
-from web import api_read, pages, urls
+from web import api_admin_projections, api_read, pages, signin, urls
+from web.auth import csrf_cookie
 from web.errors import json_errors
 from web.health import health
 from web.html_errors import html_errors
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def create_app(services: Services, *, live: LiveIngest | None = None) -> web.Application:
-    app = web.Application(middlewares=[security_headers, html_errors, json_errors])
+    app = web.Application(middlewares=[security_headers, html_errors, json_errors, csrf_cookie])
     app[SERVICES] = services
     pages.setup_templates(app)
     if live is not None:
@@ -35,6 +36,8 @@ def create_app(services: Services, *, live: LiveIngest | None = None) -> web.App
     app.router.add_get(urls.API_HEALTH, health)
     api_read.add_routes(app.router)
     pages.add_routes(app.router)
+    signin.add_routes(app)
+    api_admin_projections.add_routes(app)
     return app
 
 

@@ -4,7 +4,6 @@ behind the ETag, and rendering with the cache validators."""
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -14,7 +13,7 @@ from aiohttp import web
 
 from appview.bootstrap import Services
 from projections.views import Viewer
-from web import conditional
+from web import auth, conditional
 from web.conditional import Freshness, Validators
 from web.keys import SERVICES
 from web.markdown import MarkdownRenderer
@@ -29,8 +28,8 @@ class ViewerResolver(Protocol):
 
 FRESHNESS = web.AppKey("freshness", Freshness)
 MARKDOWN = web.AppKey("markdown", MarkdownRenderer)
-# Who is reading a page. Until sign-in (web/auth.py) lands, everyone is anonymous; an
-# application may set its own resolver (the tests read as a moderator this way).
+# Who is reading a page: the signed-in account (web/auth.py); an application may set its
+# own resolver (the tests read as a moderator this way).
 PAGE_VIEWER = web.AppKey("page_viewer", ViewerResolver)
 
 
@@ -50,17 +49,7 @@ def page_viewer(request: web.Request) -> Viewer:
 
 
 def _signed_in_viewer(request: web.Request) -> Viewer:
-    # Sign-in (web/auth.py) is built alongside these pages; until it is there every reader
-    # is anonymous. Looked up at call time so the pages pick it up without a change here.
-    try:
-        auth = importlib.import_module("web.auth")
-    except ModuleNotFoundError as exc:
-        if exc.name != "web.auth":
-            raise
-        return Viewer.anonymous()
-    viewer = auth.page_viewer(request)
-    assert isinstance(viewer, Viewer)
-    return viewer
+    return auth.page_viewer(request)
 
 
 async def read(func: Callable[[], T]) -> T:

@@ -137,3 +137,41 @@ def post_anchor(post_id: str) -> str:
 
 def member(did: str) -> str:
     return MEMBER.format(did=_q(did))
+
+
+# --- sign-in and administration ----------------------------------------------------------
+SIGNIN = "/signin"
+SIGNOUT = "/signout"
+API_ADMIN_PROJECTIONS = "/api/admin/projections"
+API_ADMIN_PROJECTIONS_REBUILD = "/api/admin/projections/rebuild"
+API_ADMIN_REBUILD = "/api/admin/projections/rebuilds/{id}"
+
+
+def signin(next_path: str | None = None) -> str:
+    return SIGNIN + (f"?{urlencode({'next': next_path})}" if next_path else "")
+
+
+def signout() -> str:
+    return SIGNOUT
+
+
+def local_path(candidate: str | None, default: str = INDEX) -> str:
+    """``candidate`` when it is a path on this site; ``default`` otherwise (no open
+    redirects through ``?next=``)."""
+    if not candidate or not candidate.startswith("/") or candidate.startswith("//") \
+            or "\\" in candidate:
+        return default
+    return candidate
+
+
+def api_admin_projections() -> str:
+    return API_ADMIN_PROJECTIONS
+
+
+def api_admin_projections_rebuild(projection: str | None = None) -> str:
+    query = f"?{urlencode({'projection': projection})}" if projection else ""
+    return API_ADMIN_PROJECTIONS_REBUILD + query
+
+
+def api_admin_rebuild(run_id: str) -> str:
+    return API_ADMIN_REBUILD.format(id=_q(run_id))

@@ -1,0 +1,177 @@
+"""Admin bearer tokens, until the web has AT Protocol sign-in.
+
+`atbb admin token create --did DID` issues a token for a DID; what the token may do is
+decided on every request by the DID's role in the read models, so revoking a role takes
+effect at once. Tokens live hashed (SHA-256) in the event-log database, beside the log
+and not in the read models, which are thrown away on every rebuild. The same table set
+keeps the secret that signs web sessions, so every web process of one appview shares it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from appview.clock import Clock
+from appview.settings import Settings
+
+TOKEN_PREFIX = "atbb_"
+# A resolved token is trusted this long before the table is asked again (revocation
+# reaches every process within it).
+CACHE_SECONDS = 5.0
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS admin_tokens ("
+    " id TEXT PRIMARY KEY, did TEXT NOT NULL, label TEXT NOT NULL,"
+    " token_hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL, revoked_at TEXT)",
+    "CREATE TABLE IF NOT EXISTS admin_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+
+
+@dataclass(frozen=True)
+class AdminToken:
+    id: str
+    did: str
+    label: str
+    created_at: str
+    revoked_at: str | None
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class AdminTokens:
+    """Issue, resolve, list and revoke admin tokens; hand out the session secret."""
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, AdminToken | None]] = {}
+        self._secret: bytes | None = None
+        with self._connection() as execute:
+            for statement in _SCHEMA:
+                execute(statement, ())
+
+    # -- storage ------------------------------------------------------------------------
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        """Yields ``execute(sql_with_?, params) -> rows`` inside one transaction."""
+        if self._settings.is_postgres:
+            with psycopg.connect(self._settings.event_log_url) as conn:
+                conn.execute(sql.SQL("SET search_path TO {}").format(
+                    sql.Identifier(self._settings.database_schema)))
+
+                def run_pg(text: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+                    cursor = conn.execute(text.replace("?", "%s").encode(), params)
+                    return cursor.fetchall() if cursor.description else []
+
+                yield run_pg
+            return
+        path = Path(self._settings.event_log_url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, timeout=30)
+        try:
+            with connection:
+                def run_sqlite(text: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+                    return connection.execute(text, params).fetchall()
+
+                yield run_sqlite
+        finally:
+            connection.close()
+
+    def _now(self) -> str:
+        when = datetime.fromtimestamp(self._clock.now_us() / 1e6, UTC)
+        return when.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+    # -- tokens -------------------------------------------------------------------------
+
+    def issue(self, did: str, label: str = "") -> tuple[AdminToken, str]:
+        """A new token for ``did``: the record, and the secret shown once."""
+        token_id = secrets.token_hex(6)
+        token = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
+        record = AdminToken(token_id, did, label, self._now(), None)
+        with self._connection() as execute:
+            execute("INSERT INTO admin_tokens (id, did, label, token_hash, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (record.id, did, label, token_hash(token), record.created_at))
+        return record, token
+
+    def resolve(self, token: str) -> AdminToken | None:
+        """The live token record for a presented token; None if unknown or revoked."""
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+            return None
+        digest = token_hash(token)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(digest)
+        if cached is not None and now - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        with self._connection() as execute:
+            rows = execute("SELECT id, did, label, created_at, revoked_at FROM admin_tokens"
+                           " WHERE token_hash = ?", (digest,))
+        record = _record(rows[0]) if rows and rows[0][4] is None else None
+        with self._lock:
+            self._cache[digest] = (now, record)
+        return record
+
+    def by_id(self, token_id: str) -> AdminToken | None:
+        """The live (unrevoked) token with this id: a web session names its token."""
+        with self._connection() as execute:
+            rows = execute("SELECT id, did, label, created_at, revoked_at FROM admin_tokens"
+                           " WHERE id = ? AND revoked_at IS NULL", (token_id,))
+        return _record(rows[0]) if rows else None
+
+    def list(self) -> list[AdminToken]:
+        with self._connection() as execute:
+            rows = execute("SELECT id, did, label, created_at, revoked_at FROM admin_tokens"
+                           " ORDER BY created_at, id", ())
+        return [_record(row) for row in rows]
+
+    def revoke(self, token_id: str) -> bool:
+        """Revoke a token by id; False when there is no live token with that id."""
+        with self._connection() as execute:
+            rows = execute("UPDATE admin_tokens SET revoked_at = ? WHERE id = ?"
+                           " AND revoked_at IS NULL RETURNING id", (self._now(), token_id))
+        with self._lock:
+            self._cache.clear()
+        return bool(rows)
+
+    # -- the web session secret ---------------------------------------------------------
+
+    def session_secret(self) -> bytes:
+        """SESSION_SECRET when set; else one generated at first use and kept in the
+        database, so every web process (and every restart) signs the same sessions."""
+        if self._settings.session_secret:
+            return self._settings.session_secret.encode()
+        if self._secret is None:
+            candidate = secrets.token_hex(32)
+            with self._connection() as execute:
+                execute("INSERT INTO admin_secrets (name, value) VALUES ('session', ?)"
+                        " ON CONFLICT (name) DO NOTHING", (candidate,))
+                rows = execute("SELECT value FROM admin_secrets WHERE name = 'session'", ())
+            self._secret = str(rows[0][0]).encode()
+        return self._secret
+
+    def sign(self, message: str) -> str:
+        return hmac.new(self.session_secret(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def _record(row: tuple[Any, ...]) -> AdminToken:
+    return AdminToken(str(row[0]), str(row[1]), str(row[2]), str(row[3]),
+                      None if row[4] is None else str(row[4]))

@@ -1,0 +1,161 @@
+"""Who is asking, and may they: bearer tokens, the sign-in cookie, permissions, CSRF.
+
+Until AT Protocol OAuth sign-in exists, an admin token (`atbb admin token create`) is the
+credential: scripts send it as ``Authorization: Bearer``, people paste it once into the
+sign-in page, which sets a signed session cookie naming the token (never the token
+itself). Either way the DID's role in the read models decides what it may do, on every
+request. Forms carry a CSRF token bound to the session (or, before sign-in, to a random
+cookie); bearer requests carry no ambient credential and need none.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from appview.admin_tokens import AdminToken, AdminTokens
+from projections.views import Viewer, permission
+from web import urls
+from web.errors import ApiError, Handler
+from web.keys import SERVICES
+
+SESSION_COOKIE = "atbb_session"
+CSRF_COOKIE = "atbb_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+SESSION_SECONDS = 7 * 24 * 3600
+
+MANAGE_FORUM = "space.atbb.permission.manageForum"
+
+# What one request learnt: its credential (looked up once), a CSRF nonce to set.
+_TOKEN = web.RequestKey("auth_token", tuple)
+_NEW_NONCE = web.RequestKey("auth_new_csrf_nonce", str)
+
+
+def _tokens(request: web.Request) -> AdminTokens:
+    return request.app[SERVICES].admin_tokens
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def session_value(tokens: AdminTokens, token_id: str, expires: int) -> str:
+    return f"{token_id}.{expires}.{tokens.sign(f'session|{token_id}|{expires}')}"
+
+
+def _session_token(request: web.Request) -> AdminToken | None:
+    raw = request.cookies.get(SESSION_COOKIE)
+    if not raw or raw.count(".") != 2:
+        return None
+    token_id, expires, signature = raw.split(".")
+    tokens = _tokens(request)
+    if not expires.isdigit() or int(expires) < time.time():
+        return None
+    expected = tokens.sign(f"session|{token_id}|{expires}")
+    if not hmac.compare_digest(expected, signature):
+        return None
+    return tokens.by_id(token_id)
+
+
+def request_token(request: web.Request) -> AdminToken | None:
+    """The token behind this request (bearer first, then the session cookie), or None.
+    A bearer header that does not resolve counts as no credential at all."""
+    if _TOKEN in request:
+        (cached,) = request[_TOKEN]
+        return cached if isinstance(cached, AdminToken) else None
+    bearer = _bearer(request)
+    token = _tokens(request).resolve(bearer) if bearer else _session_token(request)
+    request[_TOKEN] = (token,)
+    return token
+
+
+def request_did(request: web.Request) -> str | None:
+    token = request_token(request)
+    return None if token is None else token.did
+
+
+def viewer_for(request: web.Request, did: str | None) -> Viewer:
+    if did is None:
+        return Viewer.anonymous()
+    return request.app[SERVICES].queries.viewer(did)
+
+
+def page_viewer(request: web.Request) -> Viewer:
+    """The signed-in reader's permissions, for what pages show (anonymous if none)."""
+    return viewer_for(request, request_did(request))
+
+
+def require_permission(request: web.Request, name: str) -> str:
+    """The DID of a caller holding ``name`` through its role; 401 / 403 (JSON) if not."""
+    did = request_did(request)
+    if did is None:
+        raise ApiError(401, "Unauthorized", "Sign in, or send an admin token as "
+                       "'Authorization: Bearer <token>'.")
+    if not viewer_for(request, did).has(name):
+        raise ApiError(403, "Forbidden",
+                       f"This account lacks the {permission(name)} permission.")
+    return did
+
+
+def require_page_permission(request: web.Request, name: str) -> Viewer:
+    """For HTML pages: a redirect to sign-in when anonymous, 403 without ``name``."""
+    viewer = page_viewer(request)
+    if viewer.did is None:
+        raise web.HTTPSeeOther(urls.signin(next_path=request.path_qs))
+    if not viewer.has(name):
+        raise web.HTTPForbidden(text=f"This account lacks the {permission(name)} permission.")
+    return viewer
+
+
+# -- CSRF ----------------------------------------------------------------------------------
+
+def _csrf_basis(request: web.Request, *, create: bool) -> str | None:
+    token = None if _bearer(request) else request_token(request)
+    if token is not None:
+        return f"session:{token.id}"
+    nonce = request.cookies.get(CSRF_COOKIE) or request.get(_NEW_NONCE)
+    if nonce is None and create:
+        nonce = secrets.token_urlsafe(24)
+        request[_NEW_NONCE] = nonce
+    return None if nonce is None else f"nonce:{nonce}"
+
+
+def csrf_token(request: web.Request) -> str:
+    """The token a form of this page must send back (hidden field ``csrf_token``)."""
+    basis = _csrf_basis(request, create=True)
+    assert basis is not None
+    return _tokens(request).sign(f"csrf|{basis}")
+
+
+def check_csrf(request: web.Request, form: Mapping[str, str] | None = None) -> None:
+    """Accept the token from the ``X-CSRF-Token`` header or the form field; a bearer
+    request is exempt. Anything else is 403."""
+    if _bearer(request) is not None:
+        return
+    sent = request.headers.get(CSRF_HEADER) or (form or {}).get(CSRF_FIELD, "")
+    basis = _csrf_basis(request, create=False)
+    if basis is None or not sent:
+        raise web.HTTPForbidden(text="Missing CSRF token; reload the page and try again.")
+    expected = _tokens(request).sign(f"csrf|{basis}")
+    if not hmac.compare_digest(expected, str(sent)):
+        raise web.HTTPForbidden(text="Invalid CSRF token; reload the page and try again.")
+
+
+@web.middleware
+async def csrf_cookie(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Sets the pre-sign-in CSRF cookie when a page handed out a token based on it."""
+    response = await handler(request)
+    nonce = request.get(_NEW_NONCE)
+    if nonce is not None and not response.prepared:
+        response.set_cookie(CSRF_COOKIE, str(nonce), httponly=True, samesite="Lax",
+                            secure=request.secure, path="/")
+    return response

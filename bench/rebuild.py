@@ -1,0 +1,147 @@
+"""Rebuild throughput: a fresh generation from a log of realistic events.
+
+    python -m bench.rebuild [--events 1000000] [--backends sqlite,postgresql]
+
+Per backend: appends a realistic synthetic forum stream (bench/ingest.py's generator:
+structure, roles, thousands of members, Markdown bodies, edits, deletes, moderation,
+reactions, duplicates) to a fresh log and projects it into generation 1, as a running
+appview would have. Then, in a child process of its own (so its peak memory is the
+rebuild's alone), measures in the same run:
+
+- baseline: reading and decoding the whole log (``iter_from``), the floor of any rebuild;
+- rebuild: ``RebuildManager.run()``: generation 2 from position 0, catch-up, switch
+  (events/s of log events and wall time up to the switch; retiring generation 1 after
+  its grace period is not counted), peak RSS of the process.
+
+Targets (2 cores, 1,000,000 events): >= 20,000 events/s on SQLite, >= 12,000 on
+PostgreSQL, peak memory < 500 MB, rebuild rate >= 0.4 of the read-and-decode baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from appview.bootstrap import bootstrap
+from appview.rebuilds import RebuildRun
+from appview.settings import Settings
+from bench.ingest import PG_URL, _drop_schemas, generate
+from projections.runner import project_to_head
+
+TARGETS = {"sqlite": 20_000, "postgresql": 12_000}
+MEMORY_TARGET_MB = 500
+RATIO_TARGET = 0.4
+
+
+def settings_for(backend: str, workdir: Path, schema: str, forum_did: str) -> Settings:
+    if backend == "sqlite":
+        return Settings(data_dir=workdir / schema, forum_did=forum_did)
+    return Settings(data_dir=workdir / schema, database_url=PG_URL, database_schema=schema,
+                    forum_did=forum_did)
+
+
+def prepare(settings: Settings, lines: list[str]) -> int:
+    services = bootstrap(settings)
+    try:
+        appender = services.appender(batch_size=2000)
+        for number, line in enumerate(lines, start=1):
+            appender.feed(line, number)
+        appender.flush()
+        project_to_head(services.event_log, services.projections, batch_size=5000)
+        return services.event_log.count()
+    finally:
+        services.close()
+
+
+def measure(settings: Settings) -> dict[str, float]:
+    """In the child: the baseline, then the rebuild; figures as a dict."""
+    services = bootstrap(settings)
+    try:
+        started = time.perf_counter()
+        decoded = sum(1 for _ in services.event_log.iter_from(0, page=10_000))
+        decode_seconds = time.perf_counter() - started
+        assert services.rebuilds is not None
+        switched: list[float] = []
+
+        def note(run: RebuildRun) -> None:
+            # reported once readers are switched, before the old generation's retirement
+            # waits out its grace period (which is not rebuild work)
+            if run.phase == "switching" and not switched:
+                switched.append(time.perf_counter())
+
+        started = time.perf_counter()
+        run = services.rebuilds.run(reason="bench", on_progress=note)
+        rebuild_seconds = switched[0] - started
+        if run.status != "completed":
+            raise RuntimeError(f"rebuild failed: {run.error}")
+    finally:
+        services.close()
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"events": decoded, "decode_rate": decoded / decode_seconds,
+            "rebuild_rate": decoded / rebuild_seconds, "rebuild_seconds": rebuild_seconds,
+            "peak_mb": peak_kb / 1024}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)  # the child's settings
+    args = parser.parse_args(argv)
+    if args.measure:
+        given = json.loads(args.measure)
+        settings = Settings(**{**given, "data_dir": Path(given["data_dir"])})
+        print(json.dumps(measure(settings)))
+        return 0
+
+    started = time.perf_counter()
+    lines, forum_did = generate(args.events)
+    print(f"generated {len(lines):,} Jetstream lines in {time.perf_counter() - started:.1f}s")
+    failures = 0
+    with tempfile.TemporaryDirectory(prefix="atbb-bench-rebuild-") as tmp:
+        for backend in args.backends.split(","):
+            schema = f"bench_{uuid.uuid4().hex[:10]}"
+            settings = settings_for(backend, Path(tmp), schema, forum_did)
+            try:
+                started = time.perf_counter()
+                stored = prepare(settings, lines)
+                print(f"\n{backend}: {stored:,} events in the log and generation 1 "
+                      f"(prepared in {time.perf_counter() - started:.0f}s)")
+                child = subprocess.run(
+                    [sys.executable, "-m", "bench.rebuild", "--measure", json.dumps({
+                        "data_dir": str(settings.data_dir),
+                        "database_url": settings.database_url,
+                        "database_schema": settings.database_schema,
+                        "forum_did": forum_did})],
+                    capture_output=True, text=True)
+                if child.returncode != 0:
+                    raise RuntimeError(f"the measuring child failed:\n{child.stderr}")
+                f = json.loads(child.stdout.strip().splitlines()[-1])
+            finally:
+                if backend == "postgresql":
+                    _drop_schemas(schema)
+            target = TARGETS[backend]
+            ratio = f["rebuild_rate"] / f["decode_rate"]
+            verdicts = [f["rebuild_rate"] >= target, f["peak_mb"] < MEMORY_TARGET_MB,
+                        ratio >= RATIO_TARGET]
+            print(f"  rebuild                 {f['rebuild_rate']:>9,.0f} ev/s "
+                  f"target {target:,}  {'ok' if verdicts[0] else 'MISSED'}")
+            print(f"  wall time               {f['rebuild_seconds']:>9,.1f} s")
+            print(f"  peak memory (child RSS) {f['peak_mb']:>9,.0f} MB "
+                  f"target < {MEMORY_TARGET_MB}  {'ok' if verdicts[1] else 'MISSED'}")
+            print(f"  baseline read+decode    {f['decode_rate']:>9,.0f} ev/s "
+                  f"(rebuild/decode {ratio:.2f}, target >= {RATIO_TARGET}  "
+                  f"{'ok' if verdicts[2] else 'MISSED'})")
+            failures += verdicts.count(False)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,8 +6,8 @@ import libipld
 import pytest
 from atproto_core.car import CAR
 
-from appview.devnet.car import CarError, read_car, write_car
-from appview.devnet.cbor import Cid, encode
+from appview.repos.car import CarError, read_car, write_car
+from appview.repos.cbor import Cid, encode
 from tests.conftest import CAPTURE
 
 

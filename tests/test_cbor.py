@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appview.devnet.cbor import (
+from appview.repos.cbor import (
     CborError,
     Cid,
     decode,

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appview.devnet import mst
-from appview.devnet.car import read_car
-from appview.devnet.cbor import Cid, decode, encode
+from appview.repos import mst
+from appview.repos.car import read_car
+from appview.repos.cbor import Cid, decode, encode
 from tests.conftest import CAPTURE
 
 VALUE = Cid.parse("bafyreie5cvv4h45feadgeuwhbcutmh6t2ceseocckahdoe6uat64zmz454")

@@ -14,11 +14,11 @@ from atproto_core.car import CAR
 from atproto_crypto.verify import verify_signature
 from atproto_identity.resolver import AsyncIdResolver
 
-from appview.devnet import mst
-from appview.devnet.cbor import Cid, encode, record_cid
 from appview.devnet.clock import DevClock
 from appview.devnet.pds import Account, PdsHost
 from appview.devnet.plc import PlcDirectory
+from appview.repos import mst
+from appview.repos.cbor import Cid, encode, record_cid
 from tests.recording_sink import RecordingSink
 
 POST = "space.atbb.post"

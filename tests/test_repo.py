@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 from atproto_crypto.verify import verify_signature
 
-from appview.devnet import mst
-from appview.devnet.car import read_car
-from appview.devnet.cbor import Cid, encode, record_cid
 from appview.devnet.clock import DevClock
 from appview.devnet.keys import SigningKey
 from appview.devnet.repo import Repo, RepoError
 from appview.devnet.tid import TidClock
+from appview.repos import mst
+from appview.repos.car import read_car
+from appview.repos.cbor import Cid, encode, record_cid
 from events.model import tid_to_int
 from tests.recording_sink import RecordingSink
 

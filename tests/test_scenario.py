@@ -8,7 +8,6 @@ from dataclasses import asdict
 
 import pytest
 
-from appview.devnet.cbor import record_cid
 from appview.devnet.clock import DevClock
 from appview.devnet.jetstream_format import canonical_record, commit_line, go_json
 from appview.devnet.pds import PdsHost
@@ -21,6 +20,7 @@ from appview.devnet.scenario import (
     scenario_to_jetstream_lines,
 )
 from appview.devnet.sink import CommitOp
+from appview.repos.cbor import record_cid
 from events.jetstream import parse_line
 from events.lexicon import LexiconValidator
 from events.model import RecordEvent, tid_to_int

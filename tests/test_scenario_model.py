@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appview.devnet.cbor import record_cid as reference_cid
 from appview.devnet.scenario import build_scenario
 from appview.devnet.scenario_model import SIZES, ScenarioSize, iso, record_cid, slug, tid
+from appview.repos.cbor import record_cid as reference_cid
 from events.model import int_to_tid
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from appview.devnet.cbor import encode
 from appview.devnet.keys import SigningKey
+from appview.repos.cbor import encode
 
 _CONTEXT = (
     "https://www.w3.org/ns/did/v1",

@@ -9,12 +9,12 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from appview.devnet import mst
-from appview.devnet.car import write_car
-from appview.devnet.cbor import CborError, Cid, encode, encode_json
 from appview.devnet.keys import SigningKey
 from appview.devnet.sink import CommitOp, FirehoseSink
 from appview.devnet.tid import TidClock
+from appview.repos import mst
+from appview.repos.car import write_car
+from appview.repos.cbor import CborError, Cid, encode, encode_json
 
 _NSID = re.compile(
     r"^[a-zA-Z](?:[a-zA-Z0-9-]{0,62})?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)+"

@@ -116,7 +116,7 @@ class Operation:
 def record_cid(record: dict[str, Any]) -> str:
     """The record's CID (CIDv1 dag-cbor sha2-256). Scenario records are plain JSON (no
     ``$link``/``$bytes``, no floats), where libipld's encoder writes the same bytes as
-    ``appview.devnet.cbor`` (a test holds them equal) at a seventh of the cost."""
+    ``appview.repos.cbor`` (a test holds them equal) at a seventh of the cost."""
     block = libipld.encode_dag_cbor(record)
     cid: str = libipld.encode_cid(b"\x01\x71\x12\x20" + hashlib.sha256(block).digest())
     return cid

@@ -9,7 +9,7 @@ from typing import Any
 
 from atproto_core.car import CAR
 
-from appview.devnet.cbor import CborError, Cid, encode
+from appview.repos.cbor import CborError, Cid, encode
 
 
 class CarError(ValueError):

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from appview.devnet.cbor import CborError, Cid, encode
+from appview.repos.cbor import CborError, Cid, encode
 
 # Below this depth no honest tree goes (a key would need a 256-bit run of zeros).
 _MAX_LAYER = 128

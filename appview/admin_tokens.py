@@ -12,21 +12,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-
-import psycopg
-from psycopg import sql
 
 from appview.clock import Clock
 from appview.settings import Settings
+from appview.side_db import Execute, side_transaction
 
 TOKEN_PREFIX = "atbb_"
 # A resolved token is trusted this long before the table is asked again (revocation
@@ -69,31 +64,8 @@ class AdminTokens:
 
     # -- storage ------------------------------------------------------------------------
 
-    @contextmanager
-    def _connection(self) -> Iterator[Any]:
-        """Yields ``execute(sql_with_?, params) -> rows`` inside one transaction."""
-        if self._settings.is_postgres:
-            with psycopg.connect(self._settings.event_log_url) as conn:
-                conn.execute(sql.SQL("SET search_path TO {}").format(
-                    sql.Identifier(self._settings.database_schema)))
-
-                def run_pg(text: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-                    cursor = conn.execute(text.replace("?", "%s").encode(), params)
-                    return cursor.fetchall() if cursor.description else []
-
-                yield run_pg
-            return
-        path = Path(self._settings.event_log_url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(path, timeout=30)
-        try:
-            with connection:
-                def run_sqlite(text: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-                    return connection.execute(text, params).fetchall()
-
-                yield run_sqlite
-        finally:
-            connection.close()
+    def _connection(self) -> AbstractContextManager[Execute]:
+        return side_transaction(self._settings)
 
     def _now(self) -> str:
         when = datetime.fromtimestamp(self._clock.now_us() / 1e6, UTC)

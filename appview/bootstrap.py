@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from appview.admin_tokens import AdminTokens
+from appview.backfill.manager import BackfillManager
 from appview.clock import Clock, SystemClock
 from appview.ingest.appender import LineAppender, LineError
+from appview.ingest.consumer import CURSOR_SOURCE
 from appview.rebuilds import ProjectionStatus, RebuildManager
 from appview.settings import Settings
 from events.lexicon import LexiconValidator
@@ -24,7 +26,7 @@ from projections.forum import ForumProjection, all_projections
 from projections.generations import GenerationalReadModels, open_generations
 from projections.queries import Queries
 from projections.readmodel import ReadModels
-from projections.runner import Projection
+from projections.runner import Projection, project_to_head
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Services:
     projections: list[Projection] = field(default_factory=list)
     # None when the caller passed read models of its own (no generations to switch)
     rebuilds: RebuildManager | None = None
+    backfills: BackfillManager | None = None
 
     def projection_status(self) -> list[ProjectionStatus]:
         if self.rebuilds is not None:
@@ -113,7 +116,7 @@ def bootstrap(
             return all_projections(settings.forum_did)
 
         rebuilds = RebuildManager(settings, log, models, fresh_projections, clock)
-    return Services(
+    services = Services(
         settings=settings,
         clock=clock,
         event_log=log,
@@ -124,3 +127,13 @@ def bootstrap(
         projections=projections,
         rebuilds=rebuilds,
     )
+
+    def project_all() -> None:
+        project_to_head(services.event_log, services.projections,
+                        batch_size=settings.projection_batch_size)
+
+    services.backfills = BackfillManager(
+        settings, services.event_log, services.validator, clock,
+        make_appender=lambda: services.appender(cursor_source=CURSOR_SOURCE),
+        rebuilds=rebuilds, rebuild_after=project_all)
+    return services

@@ -20,7 +20,7 @@ from typing import IO, Any
 import click
 from tqdm import tqdm
 
-from appview import cli_admin, cli_rebuild, cli_replay
+from appview import cli_admin, cli_backfill, cli_rebuild, cli_replay
 from appview.bootstrap import Services, bootstrap
 from appview.ingest.appender import LineError
 from appview.leader import LeaderLock
@@ -285,6 +285,7 @@ def devnet(seed: int, size: str, empty: bool, pds_hosts: int, plc_port: int,
 cli.add_command(cli_rebuild.rebuild)
 cli.add_command(cli_rebuild.verify)
 cli.add_command(cli_admin.admin)
+cli.add_command(cli_backfill.backfill)
 cli.add_command(cli_replay.replay_command)
 events.add_command(cli_replay.export)
 events.add_command(cli_replay.import_)

@@ -103,6 +103,9 @@ class PdsHost:
             RateLimiter(rate_limit, rate_window_s, clock.now_us) if rate_limit is not None else None
         )
         self._url: str | None = None
+        # False: getRepo answers 501 like a PDS that does not serve it (a reader must fall
+        # back to listRecords)
+        self.serve_get_repo = True
         self._lock = threading.RLock()
         self._accounts: dict[str, Account] = {}
         self._by_handle: dict[str, str] = {}
@@ -419,6 +422,9 @@ class PdsHost:
     # --- sync ---
 
     async def _get_repo(self, request: web.Request) -> web.Response:
+        if not self.serve_get_repo:
+            raise XrpcError(501, "MethodNotImplemented",
+                            "Method Not Implemented: com.atproto.sync.getRepo")
         account = self._readable_account(_param(request.query, "did"), dids_only=True)
         return web.Response(
             body=self.repo(account.did).export_car(), content_type="application/vnd.ipld.car"

@@ -9,7 +9,7 @@ from typing import Any
 
 from atproto_core.car import CAR
 
-from appview.repos.cbor import CborError, Cid, encode
+from appview.repos.cbor import CborError, Cid, decode, encode
 
 
 class CarError(ValueError):
@@ -60,3 +60,58 @@ def read_car(data: bytes) -> CarFile:
         )
     except CborError as exc:
         raise CarError(f"CAR has an invalid CID: {exc}") from exc
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(data):
+            raise CarError("truncated varint")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            raise CarError("varint longer than 64 bits")
+
+
+def _cid_length(data: bytes, pos: int) -> int:
+    """The length of the binary CIDv1 at ``pos``: version, codec, hash code, digest."""
+    start = pos
+    version, pos = _read_varint(data, pos)
+    if version != 1:
+        raise CarError(f"CID version {version} in a CAR block (only CIDv1 is used)")
+    _codec, pos = _read_varint(data, pos)
+    _hash_code, pos = _read_varint(data, pos)
+    size, pos = _read_varint(data, pos)
+    return pos + size - start
+
+
+def read_car_blocks(data: bytes) -> tuple[Cid, dict[Cid, bytes]]:
+    """The first root and every block as its raw bytes, each checked against its CID
+    (sha2-256): decoding is left to the caller, so links stay links and bytes stay bytes.
+    Raises :class:`CarError` on anything malformed."""
+    try:
+        header_length, pos = _read_varint(data, 0)
+        header = decode(data[pos:pos + header_length])
+    except CborError as exc:
+        raise CarError(f"CAR header is not DAG-CBOR: {exc}") from exc
+    pos += header_length
+    roots = header.get("roots") if isinstance(header, dict) else None
+    if not isinstance(roots, list) or not roots or not isinstance(roots[0], Cid):
+        raise CarError("CAR header has no root")
+    blocks: dict[Cid, bytes] = {}
+    while pos < len(data):
+        length, pos = _read_varint(data, pos)
+        end = pos + length
+        if end > len(data):
+            raise CarError("truncated CAR block")
+        cid_end = pos + _cid_length(data, pos)
+        cid, block = Cid(data[pos:cid_end]), data[cid_end:end]
+        if cid.raw[1] == 0x71 and Cid.for_dag_cbor(block) != cid:
+            raise CarError(f"block {cid} does not match its CID")
+        blocks[cid] = block
+        pos = end
+    return roots[0], blocks

@@ -1,0 +1,165 @@
+"""full_sync: every known repo read from its PDS, compared with what the log says it
+holds, the differences appended as ``backfill`` events.
+
+Known repos are the Forum account (first, alone: forum-owned collections before anything
+that refers to them) and every DID the log holds a space.atbb.* record of (members,
+authors, reactors), plus those found on the same PDS hosts that hold space.atbb.*
+collections the log has never seen. A record the repo has and the log lacks is a create;
+a different CID is an update; a record the log holds and the repo no longer has is a
+delete. Every event
+carries the repo's commit rev, so the store's per-record rule (an older rev is never
+applied over a newer one) settles any race with live events of the same repo: a live
+write newer than the snapshot wins whichever is appended first (ADR 0004).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from appview.backfill.fetcher import FetchError, PdsFetcher, RepoSnapshot
+from appview.backfill.progress import BackfillStore
+from appview.backfill.resolver import DidResolver
+from appview.clock import Clock
+from events.lexicon import LexiconValidator
+from events.log import EventLog, RecordHead
+from events.model import (
+    ATBB_PREFIX,
+    IdentityChanged,
+    LogEvent,
+    RecordEvent,
+    RecordOperation,
+    at_uri,
+    int_to_tid,
+)
+
+log = logging.getLogger(__name__)
+
+
+def known_repos(event_log: EventLog, forum_did: str) -> list[str]:
+    """The Forum account first, then every other DID the log knows, in order."""
+    others = sorted(d for d in event_log.known_dids() if d != forum_did)
+    return ([forum_did] if forum_did else []) + others
+
+
+def differences(snapshot: RepoSnapshot, heads: dict[str, RecordHead], *,
+                validator: LexiconValidator, forum_did: str, observed_at: int,
+                fallback_rev: str) -> list[RecordEvent]:
+    """The events that bring the log's view of one repo to ``snapshot``."""
+    did = snapshot.did
+    rev = snapshot.rev or fallback_rev
+    events: list[RecordEvent] = []
+    present: set[str] = set()
+    for record in snapshot.records:
+        uri = at_uri(did, record.collection, record.rkey)
+        present.add(uri)
+        head = heads.get(uri)
+        if head is not None and not head.deleted and head.cid == record.cid:
+            continue
+        operation: RecordOperation = "create" if head is None or head.deleted else "update"
+        verdict = validator.validate(record.collection, record.rkey, record.value, did=did,
+                                     forum_did=forum_did)
+        events.append(RecordEvent(operation, did, record.collection, record.rkey, rev,
+                                  record.cid, record.value, verdict.valid, verdict.reason,
+                                  "backfill", None, observed_at))
+    for uri, head in sorted(heads.items()):
+        if head.deleted or uri in present:
+            continue
+        _, _, path = uri.removeprefix("at://").partition("/")
+        collection, _, rkey = path.partition("/")
+        if not collection.startswith(ATBB_PREFIX):
+            continue
+        verdict = validator.validate_delete(collection, rkey, did=did, forum_did=forum_did)
+        events.append(RecordEvent("delete", did, collection, rkey, rev, None, None,
+                                  verdict.valid, verdict.reason, "backfill", None,
+                                  observed_at))
+    return events
+
+
+@dataclass
+class FullSync:
+    event_log: EventLog
+    validator: LexiconValidator
+    forum_did: str
+    store: BackfillStore
+    resolver: DidResolver
+    fetcher: PdsFetcher
+    clock: Clock
+    concurrency: int
+    on_repo: Callable[[], None] | None = None
+    discover_limit: int = 10_000  # repos listed per PDS host when looking for new ones
+
+    async def run(self, run_id: str, *, resume: bool) -> None:
+        if not resume:
+            known = await asyncio.to_thread(known_repos, self.event_log, self.forum_did)
+            found = await self.discover(run_id, known)
+            await asyncio.to_thread(self.store.add_repos, run_id, known + found)
+        pending = await asyncio.to_thread(self.store.pending_repos, run_id)
+        if self.forum_did in pending:  # the forum's structure before what refers to it
+            await self.sync_repo(run_id, self.forum_did)
+            pending.remove(self.forum_did)
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(did: str) -> None:
+            async with gate:
+                await self.sync_repo(run_id, did)
+
+        await asyncio.gather(*(one(did) for did in pending))
+
+    async def discover(self, run_id: str, known: list[str]) -> list[str]:
+        """Repos the log has never seen that hold space.atbb.* records (members who
+        joined while the appview was away, past the firehose's retention), found on the
+        PDS hosts of the repos it knows. A host that cannot list its repos is skipped
+        and noted in the errors; the known repos are synced regardless."""
+        hosts: dict[str, str] = {}  # host url -> a DID it serves, for the error note
+        for did in known:
+            try:
+                hosts.setdefault(await self.resolver.pds(did), did)
+            except FetchError:
+                continue  # sync_repo records it
+        seen = set(known)
+        found: list[str] = []
+        for host, via in sorted(hosts.items()):
+            try:
+                hosted = await self.fetcher.hosted_repos(host, limit=self.discover_limit)
+                for did in hosted:
+                    if did not in seen and await self.fetcher.has_forum_records(host, did):
+                        found.append(did)
+                    seen.add(did)
+            except FetchError as exc:
+                await asyncio.to_thread(self.store.add_error, run_id, via, None,
+                                        f"could not list the repos of {host}: {exc}")
+        return sorted(found)
+
+    async def sync_repo(self, run_id: str, did: str) -> None:
+        appended, failed = 0, False
+        try:
+            pds = await self.resolver.pds(did)
+            snapshot = await self.fetcher.fetch_repo(pds, did)
+            heads = await asyncio.to_thread(self.event_log.repo_heads, did)
+            now = self.clock.now_us()
+            events: list[LogEvent] = list(differences(
+                snapshot, heads, validator=self.validator, forum_did=self.forum_did,
+                observed_at=now, fallback_rev=int_to_tid(now << 10)))
+            handle = self.resolver.handle(did)
+            if handle is not None:
+                # seq 0: any handle the firehose reported (a real seq) stays ahead of it;
+                # it fills in the handle of a member the firehose never told us about
+                events.append(IdentityChanged(did, handle, 0, None, "backfill", None, now))
+            if events:
+                result = await asyncio.to_thread(self.event_log.append, events)
+                appended = result.appended
+        except FetchError as exc:
+            failed = True
+            await asyncio.to_thread(self.store.add_error, run_id, did, None, str(exc))
+        except Exception as exc:  # one repo's surprise must not end the run
+            log.exception("full_sync of %s failed", did)
+            failed = True
+            await asyncio.to_thread(self.store.add_error, run_id, did, None,
+                                    f"{type(exc).__name__}: {exc}")
+        await asyncio.to_thread(self.store.repo_done, run_id, did, records=appended,
+                                failed=failed)
+        if self.on_repo is not None:
+            self.on_repo()

@@ -1,0 +1,231 @@
+"""Starting, running, resuming and reporting backfills (one at a time per appview).
+
+The backfill lock (a PostgreSQL advisory lock, or a ``flock`` beside the SQLite files) is
+held for a whole run, so the admin API, `atbb backfill` and startup never run two at
+once, across processes. A run whose process died stays ``in_progress`` in its table with
+the lock free: ``resume_interrupted`` picks a full_sync up with the repos it had not
+finished, and a catch_up starts again from the stored cursor (which it advanced as it
+went)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from appview.backfill.catch_up import catch_up
+from appview.backfill.fetcher import PdsFetcher
+from appview.backfill.full_sync import FullSync
+from appview.backfill.progress import KINDS, BackfillError, BackfillRun, BackfillStore
+from appview.backfill.resolver import DidResolver
+from appview.clock import Clock
+from appview.ingest.appender import LineAppender
+from appview.ingest.consumer import CURSOR_SOURCE
+from appview.leader import LeaderLock
+from appview.rebuilds import RebuildInProgress, RebuildManager
+from appview.settings import Settings
+from events.lexicon import LexiconValidator
+from events.log import EventLog
+
+log = logging.getLogger(__name__)
+
+NOT_NEEDED = "No backfill needed. Use ?force=catch_up or ?force=full_sync to override."
+
+
+class BackfillInProgress(RuntimeError):
+    """A backfill is already running (here or in another process)."""
+
+
+@dataclass
+class BackfillManager:
+    settings: Settings
+    event_log: EventLog
+    validator: LexiconValidator
+    clock: Clock
+    make_appender: Callable[[], LineAppender]
+    rebuilds: RebuildManager | None
+    rebuild_after: Callable[[], None] | None = None  # without generations: project
+
+    def __post_init__(self) -> None:
+        self.store = BackfillStore(self.settings, self.clock)
+        self._threads: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+        self.last_fetcher: PdsFetcher | None = None
+
+    # -- what to do ---------------------------------------------------------------------
+
+    def detect(self) -> str | None:
+        """Gap detection: no cursor → full_sync; a cursor older than
+        BACKFILL_CURSOR_MAX_AGE_HOURS → catch_up; otherwise nothing."""
+        state = self.event_log.cursor(CURSOR_SOURCE)
+        if state is None:
+            return "full_sync"
+        age_hours = (self.clock.now_us() - state.value) / 3_600_000_000
+        if age_hours > self.settings.backfill_cursor_max_age_hours:
+            return "catch_up"
+        return None
+
+    # -- reading ------------------------------------------------------------------------
+
+    def get(self, run_id: str) -> BackfillRun | None:
+        return self.store.get(run_id)
+
+    def errors(self, run_id: str, limit: int = 1000) -> list[BackfillError]:
+        return self.store.errors(run_id, limit)
+
+    def recent(self, limit: int = 20) -> list[BackfillRun]:
+        return self.store.recent(limit)
+
+    def running(self) -> BackfillRun | None:
+        with self._lock:
+            live = [run_id for run_id, t in self._threads.items() if t.is_alive()]
+        return self.store.get(live[0]) if live else None
+
+    # -- running ------------------------------------------------------------------------
+
+    def start(self, kind: str) -> BackfillRun:
+        """Start a backfill in a background thread; returns its run at once. Raises
+        BackfillInProgress when one runs, ValueError for an unknown kind."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown backfill type {kind!r}; expected one of {KINDS}")
+        lock = self._try_lock()
+        try:
+            run, resume = self._claim(kind)
+        except BaseException:
+            lock.release()
+            raise
+        self._spawn(run, lock, resume=resume)
+        return run
+
+    def run(self, kind: str, *, on_progress: Callable[[BackfillRun], None] | None = None,
+            ) -> BackfillRun:
+        """Run a backfill in the calling thread (the CLI); returns the finished run."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown backfill type {kind!r}; expected one of {KINDS}")
+        lock = self._try_lock()
+        try:
+            run, resume = self._claim(kind)
+            self._execute(run, resume=resume, on_progress=on_progress)
+        finally:
+            lock.release()
+        finished = self.store.get(run.id)
+        assert finished is not None
+        return finished
+
+    def resume_interrupted(self) -> BackfillRun | None:
+        """At startup: carry on with a run whose process died. None if there is none or
+        another process is running one."""
+        unfinished = self.store.unfinished()
+        if not unfinished:
+            return None
+        try:
+            return self.start(unfinished[-1].type)
+        except BackfillInProgress:
+            return None
+
+    def wait(self, run_id: str, timeout: float | None = None) -> BackfillRun | None:
+        with self._lock:
+            thread = self._threads.get(run_id)
+        if thread is not None:
+            thread.join(timeout)
+        return self.store.get(run_id)
+
+    def _try_lock(self) -> LeaderLock:
+        lock = LeaderLock(self.settings, purpose="backfill")
+        once = threading.Event()
+        once.set()
+        if not lock.acquire(once):
+            raise BackfillInProgress("a backfill is already in progress")
+        return lock
+
+    def _claim(self, kind: str) -> tuple[BackfillRun, bool]:
+        """The run to carry on (an interrupted one of this kind) or a new one. Runs of
+        another kind that were interrupted are closed as failed."""
+        resumed = None
+        for run in self.store.unfinished():
+            if run.type == kind and resumed is None:
+                resumed = run
+            else:
+                self.store.finish(run.id, status="failed",
+                                  error_message="interrupted, and superseded by a new run")
+        if resumed is not None:
+            log.info("resuming %s backfill %s", kind, resumed.id)
+            return resumed, True
+        return self.store.create(kind), False
+
+    def _spawn(self, run: BackfillRun, lock: LeaderLock, *, resume: bool) -> None:
+        def target() -> None:
+            try:
+                self._execute(run, resume=resume, on_progress=None)
+            finally:
+                lock.release()
+
+        thread = threading.Thread(target=target, name=f"backfill-{run.id}", daemon=True)
+        with self._lock:
+            self._threads[run.id] = thread
+        thread.start()
+
+    def _execute(self, run: BackfillRun, *, resume: bool,
+                 on_progress: Callable[[BackfillRun], None] | None) -> None:
+        def report() -> None:
+            if on_progress is not None:
+                current = self.store.get(run.id)
+                if current is not None:
+                    on_progress(current)
+
+        try:
+            if run.type == "full_sync":
+                asyncio.run(self._full_sync(run, resume=resume, report=report))
+                self._rebuild()
+            else:
+                asyncio.run(self._catch_up(run, report))
+            self.store.finish(run.id, status="completed")
+        except Exception as exc:  # the run fails; what it appended stays in the log
+            log.exception("backfill %s failed", run.id)
+            self.store.finish(run.id, status="failed",
+                              error_message=f"{type(exc).__name__}: {exc}")
+        report()
+
+    async def _full_sync(self, run: BackfillRun, *, resume: bool,
+                         report: Callable[[], None]) -> None:
+        async with aiohttp.ClientSession() as session:
+            fetcher = PdsFetcher(session, rate=self.settings.backfill_rate_limit)
+            self.last_fetcher = fetcher
+            sync = FullSync(self.event_log, self.validator, self.settings.forum_did,
+                            self.store, DidResolver(self.settings, session), fetcher,
+                            self.clock, self.settings.backfill_concurrency, on_repo=report)
+            await sync.run(run.id, resume=resume)
+
+    async def _catch_up(self, run: BackfillRun, report: Callable[[], None]) -> None:
+        counted = 0
+
+        def progress(stored: int) -> None:
+            nonlocal counted
+            if stored > counted:
+                self.store.add_records(run.id, stored - counted)
+                counted = stored
+                report()
+
+        stored = await catch_up(self.settings, self.event_log, self.make_appender,
+                                self.clock, on_progress=progress)
+        progress(stored)
+
+    def _rebuild(self) -> None:
+        """Fresh read models from the log the sync completed: a new generation, swapped
+        in when caught up (the forum keeps serving the old one meanwhile)."""
+        if self.rebuilds is not None:
+            while True:
+                try:
+                    result = self.rebuilds.run(reason="full_sync")
+                    break
+                except RebuildInProgress:  # someone's rebuild predates our events: redo
+                    time.sleep(1.0)
+            if result.status != "completed":
+                raise RuntimeError(f"the rebuild after full_sync failed: {result.error}")
+        elif self.rebuild_after is not None:
+            self.rebuild_after()

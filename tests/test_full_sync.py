@@ -1,0 +1,179 @@
+"""full_sync on the devnet, both backends: what changed on the PDSes while the appview
+was away is repaired; taken-down repos and 429 storms are recorded and respected; live
+writes during a sync land exactly once; a sync killed midway resumes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from appview.devnet.network import DevNetwork
+from appview.devnet.seed import SeededForum
+from events import collections as c
+from tests.backfill_support import appview_for, comparable
+from tests.conftest import Backend
+from tests.test_consumer import caught_up, running, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def change_while_away(network: DevNetwork, seeded: SeededForum) -> None:
+    """An edit, a delete and a new member, written straight into the repos."""
+    writers = []
+    for account in seeded.accounts[1:]:
+        host = next(h for h in network.pds.values() if h.account(account.did) is not None)
+        posts = host.repo(account.did).list_records(c.POST, limit=100)
+        if posts:
+            writers.append((host, account, posts))
+    (host, account, posts), (host2, account2, posts2) = writers[0], writers[1]
+    edited = dict(posts[0].value, text="edited while the appview was away")
+    host.repo(account.did).put(c.POST, posts[0].rkey, edited)
+    host2.repo(account2.did).delete(c.POST, posts2[0].rkey)
+    membership = host.repo(account.did).list_records(c.MEMBERSHIP, limit=1)[0]
+    newcomer = host.create_account("newcomer.test", "pw-newcomer-1")
+    host.repo(newcomer.did).create(c.MEMBERSHIP, dict(membership.value))
+
+
+async def test_full_sync_repairs_what_changed_while_away(backend: Backend) -> None:
+    async with DevNetwork() as network:
+        seeded = await network.seed(seed=4, size="small", via="direct")
+        appview = appview_for(backend, "away", network, seeded)
+        try:
+            async with running(appview, network.jetstream_url) as live:
+                await wait_for(lambda: caught_up(appview, network, live))
+            before = comparable(appview)
+            change_while_away(network, seeded)
+            assert appview.backfills is not None
+            run = await asyncio.to_thread(appview.backfills.run, "full_sync")
+            assert run.status == "completed", run.error_message
+            assert run.error_count == 0
+            assert run.dids_total == run.dids_processed == len(seeded.accounts) + 1
+            assert run.records_indexed >= 3
+            after = comparable(appview)
+            assert after != before
+            assert appview.projection_status()[0].generation == 2  # rebuilt from scratch
+
+            fresh = appview_for(backend, "fresh", network, seeded)
+            try:
+                assert fresh.backfills is not None
+                assert fresh.backfills.detect() == "full_sync"  # an empty database
+                done = await asyncio.to_thread(fresh.backfills.run, "full_sync")
+                assert done.status == "completed"
+                assert comparable(fresh) == after
+            finally:
+                fresh.close()
+            again = await asyncio.to_thread(appview.backfills.run, "full_sync")
+            assert again.records_indexed == 0  # nothing left to repair
+        finally:
+            appview.close()
+
+
+async def test_a_taken_down_repo_and_a_429_storm_are_recorded_and_respected(
+        backend: Backend) -> None:
+    async with DevNetwork(rate_limit=4, rate_window_s=1.0) as network:
+        seeded = await network.seed(seed=4, size="small", via="direct")
+        appview = appview_for(backend, "storm", network, seeded)
+        try:
+            async with running(appview, network.jetstream_url) as live:
+                await wait_for(lambda: caught_up(appview, network, live))
+            before = comparable(appview)
+            victim = seeded.accounts[2]
+            host = next(h for h in network.pds.values() if h.account(victim.did) is not None)
+            host.set_account_status(victim.did, "takendown")
+            assert appview.backfills is not None
+            started = time.monotonic()
+            run = await asyncio.to_thread(appview.backfills.run, "full_sync")
+            elapsed = time.monotonic() - started
+            assert run.status == "completed" and run.error_count == 1
+            [error] = appview.backfills.errors(run.id)
+            assert error.did == victim.did and "RepoTakendown" in error.error_message
+            fetcher = appview.backfills.last_fetcher
+            assert fetcher is not None
+            # the storm came (concurrent requests overran the window) and was waited
+            # out: the run took as long as the host's 4 requests/s allow, no less
+            assert fetcher.rate_limited >= 1
+            assert elapsed >= (fetcher.requests - fetcher.rate_limited) / 4 - 2
+            assert comparable(appview) == before  # the taken-down member's posts stay
+        finally:
+            appview.close()
+
+
+async def test_live_writes_during_a_full_sync_land_exactly_once(backend: Backend) -> None:
+    async with DevNetwork() as network:
+        seeded = await network.seed(seed=4, size="small", via="direct")
+        appview = appview_for(backend, "busy", network, seeded, backfill_concurrency=2,
+                              backfill_rate_limit=40.0)
+        try:
+            async with running(appview, network.jetstream_url) as live:
+                await wait_for(lambda: caught_up(appview, network, live))
+                assert appview.backfills is not None
+                run = appview.backfills.start("full_sync")
+                change_while_away(network, seeded)  # live writes, during the sync
+                finished = await asyncio.to_thread(appview.backfills.wait, run.id, 120)
+                assert finished is not None and finished.status == "completed"
+                await wait_for(lambda: caught_up(appview, network, live))
+            fresh = appview_for(backend, "fresh", network, seeded)
+            try:
+                assert fresh.backfills is not None
+                await asyncio.to_thread(fresh.backfills.run, "full_sync")
+                assert comparable(appview) == comparable(fresh)
+            finally:
+                fresh.close()
+        finally:
+            appview.close()
+
+
+async def test_a_full_sync_killed_midway_resumes_where_it_stopped(backend: Backend) -> None:
+    async with DevNetwork() as network:
+        seeded = await network.seed(seed=4, size="small", via="direct")
+        appview = appview_for(backend, "killed", network, seeded)
+        settings = appview.settings
+        appview.close()
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "DATA_DIR": str(settings.data_dir),
+               "FORUM_DID": settings.forum_did, "DATABASE_URL": settings.database_url,
+               "DATABASE_SCHEMA": settings.database_schema, "PLC_URL": network.plc_url,
+               "JETSTREAM_URL": network.jetstream_url, "BACKFILL_RATE_LIMIT": "15",
+               "BACKFILL_CONCURRENCY": "1", "LOG_LEVEL": "WARNING"}
+        watcher = appview_for(backend, "killed", network, seeded)
+        try:
+            assert watcher.backfills is not None
+            store = watcher.backfills.store
+            process = subprocess.Popen(
+                [sys.executable, "-c", "from web.cli import main; main()", "backfill",
+                 "--force", "full_sync"], env=env, cwd=settings.data_dir.parent,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                await wait_for(lambda: bool(store.recent()) and
+                               store.recent()[0].dids_processed >= 2, timeout=60)
+            finally:
+                process.send_signal(signal.SIGKILL)
+                process.wait(timeout=10)
+            [interrupted] = store.recent()
+            assert interrupted.status == "in_progress"
+            assert 2 <= interrupted.dids_processed < interrupted.dids_total
+            done_before = interrupted.dids_processed
+            # the devnet runs on this event loop: wait for the process without blocking it
+            resumed = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", "from web.cli import main; main()", "backfill",
+                env={**env, "BACKFILL_RATE_LIMIT": "0"}, cwd=settings.data_dir.parent,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            _, stderr = await asyncio.wait_for(resumed.communicate(), timeout=120)
+            assert resumed.returncode == 0, stderr.decode()
+            [finished] = store.recent()
+            assert finished.id == interrupted.id and finished.status == "completed"
+            assert finished.dids_processed == finished.dids_total > done_before
+            assert finished.error_count == 0
+            fresh = appview_for(backend, "fresh", network, seeded)
+            try:
+                assert fresh.backfills is not None
+                await asyncio.to_thread(fresh.backfills.run, "full_sync")
+                assert comparable(watcher) == comparable(fresh)
+            finally:
+                fresh.close()
+        finally:
+            watcher.close()

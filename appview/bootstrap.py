@@ -72,6 +72,11 @@ class Services:
         )
 
     def close(self) -> None:
+        # background runs first: closing a store under a running thread crashes SQLite
+        if self.backfills is not None:
+            self.backfills.shutdown()
+        if self.rebuilds is not None:
+            self.rebuilds.shutdown()
         self.read_models.close()
         self.event_log.close()
 

@@ -161,6 +161,13 @@ class RebuildManager:
         self._execute(run, lock, on_progress)
         return run
 
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Wait for rebuilds of this process to end before their stores close."""
+        with self._lock:
+            threads = list(self._threads.values())
+        for thread in threads:
+            thread.join(timeout)
+
     def wait(self, run_id: str, timeout: float | None = None) -> RebuildRun | None:
         with self._lock:
             thread = self._threads.get(run_id)

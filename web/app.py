@@ -15,7 +15,7 @@ from aiohttp import web
 
 from appview.bootstrap import Services
 from appview.live import LiveIngest
-from web import api_admin_projections, api_read, pages, signin, urls
+from web import api_admin_backfill, api_admin_projections, api_read, pages, signin, urls
 from web.auth import csrf_cookie
 from web.errors import json_errors
 from web.health import health
@@ -38,6 +38,7 @@ def create_app(services: Services, *, live: LiveIngest | None = None) -> web.App
     pages.add_routes(app.router)
     signin.add_routes(app)
     api_admin_projections.add_routes(app)
+    api_admin_backfill.add_routes(app)
     return app
 
 

@@ -44,8 +44,11 @@ async def _serve_until_signalled(app: web.Application, host: str, port: int,
 @click.option("--host", help="Overrides HOST.")
 @click.option("--port", type=int, help="Overrides PORT.")
 @click.option("--no-ingest", is_flag=True, help="Serve only; do not follow Jetstream.")
+@click.option("--no-backfill", is_flag=True,
+              help="Skip gap detection (and resuming an interrupted backfill) at startup.")
 @click.pass_obj
-def serve(settings: Settings, host: str | None, port: int | None, no_ingest: bool) -> None:
+def serve(settings: Settings, host: str | None, port: int | None, no_ingest: bool,
+          no_backfill: bool) -> None:
     """Serve the web pages and the JSON API, following Jetstream and projecting live."""
     settings = settings.with_overrides(host=host, port=port)
 
@@ -55,6 +58,8 @@ def serve(settings: Settings, host: str | None, port: int | None, no_ingest: boo
             if services.rebuilds is not None:
                 # the old generation serves while the new one builds in the background
                 services.rebuilds.rebuild_outdated()
+            if services.backfills is not None and not (no_backfill or no_ingest):
+                services.backfills.start_if_needed()
             live = None if no_ingest else LiveIngest(services)
             app = create_app(services, live=live)
             await _serve_until_signalled(

@@ -175,3 +175,21 @@ def api_admin_projections_rebuild(projection: str | None = None) -> str:
 
 def api_admin_rebuild(run_id: str) -> str:
     return API_ADMIN_REBUILD.format(id=_q(run_id))
+
+
+# --- backfill ---------------------------------------------------------------------------
+API_ADMIN_BACKFILL = "/api/admin/backfill"
+API_ADMIN_BACKFILL_RUN = "/api/admin/backfill/{id}"
+API_ADMIN_BACKFILL_ERRORS = "/api/admin/backfill/{id}/errors"
+
+
+def api_admin_backfill(force: str | None = None) -> str:
+    return API_ADMIN_BACKFILL + (f"?{urlencode({'force': force})}" if force else "")
+
+
+def api_admin_backfill_run(run_id: str) -> str:
+    return API_ADMIN_BACKFILL_RUN.format(id=_q(run_id))
+
+
+def api_admin_backfill_errors(run_id: str) -> str:
+    return API_ADMIN_BACKFILL_ERRORS.format(id=_q(run_id))

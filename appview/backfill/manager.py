@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import aiohttp
 
@@ -30,11 +31,15 @@ from appview.leader import LeaderLock
 from appview.rebuilds import RebuildInProgress, RebuildManager
 from appview.settings import Settings
 from events.lexicon import LexiconValidator
-from events.log import EventLog
+from events.log import CursorUpdate, EventLog
 
 log = logging.getLogger(__name__)
 
 NOT_NEEDED = "No backfill needed. Use ?force=catch_up or ?force=full_sync to override."
+
+
+def _iso_to_us(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1_000_000)
 
 
 class BackfillInProgress(RuntimeError):
@@ -128,12 +133,34 @@ class BackfillManager:
         except BackfillInProgress:
             return None
 
+    def start_if_needed(self) -> BackfillRun | None:
+        """At startup: resume an interrupted run, else start what gap detection asks
+        for; None when nothing is needed or another process is on it."""
+        resumed = self.resume_interrupted()
+        if resumed is not None:
+            return resumed
+        kind = self.detect()
+        if kind is None:
+            return None
+        log.warning("gap detection at startup: starting %s", kind)
+        try:
+            return self.start(kind)
+        except BackfillInProgress:
+            return None
+
     def wait(self, run_id: str, timeout: float | None = None) -> BackfillRun | None:
         with self._lock:
             thread = self._threads.get(run_id)
         if thread is not None:
             thread.join(timeout)
         return self.store.get(run_id)
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Wait for runs of this process to end before their resources close."""
+        with self._lock:
+            threads = list(self._threads.values())
+        for thread in threads:
+            thread.join(timeout)
 
     def _try_lock(self) -> LeaderLock:
         lock = LeaderLock(self.settings, purpose="backfill")
@@ -180,7 +207,11 @@ class BackfillManager:
 
         try:
             if run.type == "full_sync":
+                started_us = _iso_to_us(run.started_at)
                 asyncio.run(self._full_sync(run, resume=resume, report=report))
+                # The repos are read as of the run's start: the firehose resumes from
+                # there, so live ingest (and gap detection) carry on from the sync.
+                self.event_log.append([], CursorUpdate(CURSOR_SOURCE, started_us))
                 self._rebuild()
             else:
                 asyncio.run(self._catch_up(run, report))

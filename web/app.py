@@ -15,7 +15,15 @@ from aiohttp import web
 
 from appview.bootstrap import Services
 from appview.live import LiveIngest
-from web import api_admin_backfill, api_admin_projections, api_read, pages, signin, urls
+from web import (
+    admin_pages,
+    api_admin_backfill,
+    api_admin_projections,
+    api_read,
+    pages,
+    signin,
+    urls,
+)
 from web.auth import csrf_cookie
 from web.errors import json_errors
 from web.health import health
@@ -39,6 +47,7 @@ def create_app(services: Services, *, live: LiveIngest | None = None) -> web.App
     signin.add_routes(app)
     api_admin_projections.add_routes(app)
     api_admin_backfill.add_routes(app)
+    admin_pages.add_routes(app)
     return app
 
 

@@ -193,3 +193,27 @@ def api_admin_backfill_run(run_id: str) -> str:
 
 def api_admin_backfill_errors(run_id: str) -> str:
     return API_ADMIN_BACKFILL_ERRORS.format(id=_q(run_id))
+
+
+# --- operator and moderator pages --------------------------------------------------------
+ADMIN = "/admin"
+ADMIN_STATUS = "/admin/status"
+ADMIN_ACTION = "/admin/actions/{action}"
+ADMIN_MODLOG = "/admin/modlog"
+ADMIN_ACTIONS = ("catch_up", "full_sync", "rebuild")
+
+
+def admin() -> str:
+    return ADMIN
+
+
+def admin_status() -> str:
+    return ADMIN_STATUS
+
+
+def admin_action(action: str) -> str:
+    return ADMIN_ACTION.format(action=_q(action))
+
+
+def admin_modlog(page: int | None = None) -> str:
+    return ADMIN_MODLOG + _page_query(page)

@@ -1,0 +1,136 @@
+"""The operator's status page (manageForum) and the moderators' mod log.
+
+The status page shows the firehose, each projection's generation, position and lag, and
+the backfill runs and rebuilds with progress bars; its status section is also served
+alone (``/admin/status``), which htmx polls every two seconds; without JavaScript a
+refresh link does the same. Its buttons are POST forms with the CSRF token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from appview.backfill.manager import BackfillInProgress
+from appview.rebuilds import RebuildInProgress
+from web import urls
+from web.auth import MANAGE_FORUM, check_csrf, csrf_token, require_page_permission
+from web.keys import LIVE, SERVICES
+from web.page_common import base_context, page_number, page_viewer, pages_for
+
+MODLOG_PAGE = 50
+_RATE = web.AppKey("admin_rate_sample", list)  # [(monotonic, stored)] of the firehose
+
+
+def add_routes(app: web.Application) -> None:
+    app[_RATE] = []
+    app.router.add_get(urls.ADMIN, admin)
+    app.router.add_get(urls.ADMIN_STATUS, status_fragment)
+    app.router.add_post(urls.ADMIN_ACTION, action)
+    app.router.add_get(urls.ADMIN_MODLOG, modlog)
+
+
+def _iso(micros: int | None) -> str | None:
+    if micros is None:
+        return None
+    return datetime.fromtimestamp(micros / 1e6, UTC).isoformat(timespec="seconds")
+
+
+def _firehose(request: web.Request) -> dict[str, Any] | None:
+    live = request.app.get(LIVE)
+    if live is None:
+        return None
+    status = live.consumer.status
+    now_us = request.app[SERVICES].clock.now_us()
+    samples = request.app[_RATE]
+    samples.append((time.monotonic(), status.stored))
+    del samples[:-30]
+    first = next((s for s in samples if samples[-1][0] - s[0] <= 60), samples[-1])
+    elapsed = samples[-1][0] - first[0]
+    return {"connected": status.connected, "cursor": status.cursor,
+            "last_event_at": _iso(status.last_event_at),
+            "lag_seconds": status.lag_seconds(now_us), "stored": status.stored,
+            "rate": (samples[-1][1] - first[1]) / elapsed if elapsed > 0 else None,
+            "breaker": status.breaker, "last_error": status.last_error,
+            "projector_error": live.projector.last_error}
+
+
+def _status(request: web.Request) -> dict[str, Any]:
+    services = request.app[SERVICES]
+    rebuilds, backfills = services.rebuilds, services.backfills
+    return {
+        "firehose": _firehose(request),
+        "projections": services.projection_status(),
+        "rebuild": None if rebuilds is None else rebuilds.current(),
+        "rebuilds": [] if rebuilds is None else rebuilds.recent(5),
+        "backfills": [] if backfills is None else backfills.recent(5),
+        "backfill_errors": {} if backfills is None else {
+            run.id: backfills.errors(run.id, 20) for run in backfills.recent(5)
+            if run.error_count},
+        "can_rebuild": rebuilds is not None,
+        "can_backfill": backfills is not None,
+    }
+
+
+def _no_store(response: web.StreamResponse) -> web.StreamResponse:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def admin(request: web.Request) -> web.StreamResponse:
+    viewer = await asyncio.to_thread(require_page_permission, request, MANAGE_FORUM)
+    context = {**base_context(request, viewer), **await asyncio.to_thread(_status, request),
+               "forum": request.app[SERVICES].queries.forum(),
+               "csrf_token": csrf_token(request), "notice": request.query.get("notice")}
+    return _no_store(aiohttp_jinja2.render_template("admin/status.html", request, context))
+
+
+async def status_fragment(request: web.Request) -> web.StreamResponse:
+    await asyncio.to_thread(require_page_permission, request, MANAGE_FORUM)
+    context = {**await asyncio.to_thread(_status, request), "urls": urls}
+    return _no_store(aiohttp_jinja2.render_template("admin/_status.html", request, context))
+
+
+async def action(request: web.Request) -> web.StreamResponse:
+    await asyncio.to_thread(require_page_permission, request, MANAGE_FORUM)
+    form = await request.post()
+    check_csrf(request, {key: str(value) for key, value in form.items()})
+    name = request.match_info["action"]
+    services = request.app[SERVICES]
+    try:
+        if name == "rebuild" and services.rebuilds is not None:
+            await asyncio.to_thread(services.rebuilds.start, reason="admin page")
+            notice = "Rebuild started."
+        elif name in ("catch_up", "full_sync") and services.backfills is not None:
+            await asyncio.to_thread(services.backfills.start, name)
+            notice = f"Backfill ({name}) started."
+        else:
+            raise web.HTTPNotFound(text="No such action.")
+    except (RebuildInProgress, BackfillInProgress) as exc:
+        notice = f"Not started: {exc}."
+    raise web.HTTPSeeOther(f"{urls.admin()}?{urlencode({'notice': notice})}")
+
+
+async def modlog(request: web.Request) -> web.StreamResponse:
+    viewer = page_viewer(request)
+    if viewer.did is None:
+        raise web.HTTPSeeOther(urls.signin(next_path=request.path_qs))
+    if not viewer.is_moderator:
+        raise web.HTTPForbidden(text="The mod log is for moderators.")
+    page = page_number(request)
+    queries = request.app[SERVICES].queries
+    entries = await asyncio.to_thread(queries.modlog, offset=(page - 1) * MODLOG_PAGE,
+                                      limit=MODLOG_PAGE)
+    last_page = pages_for(entries.total, MODLOG_PAGE)
+    if page > last_page:
+        raise web.HTTPNotFound(text="No such page.")
+    context = {**base_context(request, viewer), "entries": entries, "page": page,
+               "last_page": last_page, "forum": queries.forum(),
+               "modlog_page_url": urls.admin_modlog}
+    return _no_store(aiohttp_jinja2.render_template("admin/modlog.html", request, context))

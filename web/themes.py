@@ -85,6 +85,63 @@ def default_themes(queries: Queries) -> DefaultThemes:
     )
 
 
+# Text colours checked against the background (WCAG AA for body text: 4.5:1); the
+# backgrounds our own stylesheet uses when a theme sets none.
+_FOREGROUNDS = ("--color-text", "--color-muted", "--color-accent")
+_BACKGROUND = "--color-bg"
+_DEFAULT_BG = {"light": "#fbfaf7", "dark": "#16181c"}
+MIN_CONTRAST = 4.5
+_HEX = re.compile(r"#([0-9a-fA-F]{6}|[0-9a-fA-F]{3})")
+
+
+def _rgb(value: str) -> tuple[float, float, float] | None:
+    match = _HEX.fullmatch(value.strip())
+    if match is None:
+        return None
+    digits = match.group(1)
+    if len(digits) == 3:
+        digits = "".join(c * 2 for c in digits)
+    return tuple(int(digits[i:i + 2], 16) / 255 for i in (0, 2, 4))  # type: ignore[return-value]
+
+
+def _luminance(rgb: tuple[float, float, float]) -> float:
+    def channel(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(c) for c in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def _hex(rgb: tuple[float, float, float]) -> str:
+    return "#" + "".join(f"{round(c * 255):02x}" for c in rgb)
+
+
+def readable(tokens: Mapping[str, str], scheme: str) -> dict[str, str]:
+    """``tokens`` with each text colour that is too faint on the theme's background
+    moved towards black (light) or white (dark) until it reads at 4.5:1: a forum's
+    theme may choose its colours, not make its pages unreadable."""
+    out = dict(tokens)
+    background = _rgb(out.get(_BACKGROUND, _DEFAULT_BG[scheme])) or \
+        _rgb(_DEFAULT_BG[scheme])
+    assert background is not None
+    target = (0.0, 0.0, 0.0) if _luminance(background) > 0.18 else (1.0, 1.0, 1.0)
+    for name in _FOREGROUNDS:
+        colour = _rgb(out.get(name, ""))
+        if colour is None or contrast(colour, background) >= MIN_CONTRAST:
+            continue
+        for step in range(1, 21):
+            mixed = tuple(c + (t - c) * step / 20 for c, t in zip(colour, target, strict=True))
+            if contrast(mixed, background) >= MIN_CONTRAST:  # type: ignore[arg-type]
+                break
+        out[name] = _hex(mixed)  # type: ignore[arg-type]
+    return out
+
+
 def _block(selector: str, tokens: Mapping[str, str], scheme: str) -> str:
     lines = [f"  color-scheme: {scheme};"]
     lines += [f"  {name}: {value};" for name, value in tokens.items()]
@@ -93,8 +150,8 @@ def _block(selector: str, tokens: Mapping[str, str], scheme: str) -> str:
 
 def theme_css(themes: DefaultThemes) -> str:
     """The stylesheet of the default themes' (checked) tokens."""
-    light = safe_tokens(themes.light.tokens) if themes.light else {}
-    dark = safe_tokens(themes.dark.tokens) if themes.dark else {}
+    light = readable(safe_tokens(themes.light.tokens) if themes.light else {}, "light")
+    dark = readable(safe_tokens(themes.dark.tokens) if themes.dark else {}, "dark")
     parts = ["/* Generated from the forum's theme policy; tokens checked, overrides dropped. */\n"]
     parts.append(_block(':root, :root[data-theme="light"]', light, "light"))
     parts.append(

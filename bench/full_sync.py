@@ -1,0 +1,165 @@
+"""full_sync throughput, and the per-host request rate under the default limits.
+
+    python -m bench.full_sync [--repos 1000] [--records 50] [--limited-repos 60]
+
+Starts a devnet with four PDS hosts, creates ``--repos`` member repos of ``--records``
+space.atbb.* records each (a membership, posts and reactions written straight into the
+repos), then on the embedded SQLite default:
+
+- full_sync with rate limits off (BACKFILL_RATE_LIMIT=0, concurrency 10): records/s and
+  repos/s over the whole run, beside a same-run baseline: fetching and parsing every
+  repo's CAR alone (what any full_sync must do, without the log or the rebuild);
+- full_sync of ``--limited-repos`` fresh repos with the default limits (10 requests/s per
+  host): the highest number of requests any host received in any one-second window.
+
+Targets (2 cores): >= 5,000 records/s and >= 100 repos/s; the limited run never above the
+configured rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+from appview.backfill.fetcher import PdsFetcher, snapshot_from_car
+from appview.bootstrap import bootstrap
+from appview.devnet.network import DevNetwork
+from appview.settings import Settings
+from events import collections as c
+from events.model import RecordEvent
+
+TARGET_RECORDS = 5_000
+TARGET_REPOS = 100
+def populate(network: DevNetwork, forum: str, repos: int, records: int,
+             prefix: str) -> tuple[list[str], list[RecordEvent]]:
+    """Member repos, and the membership events a firehose would have told the log."""
+    hosts = list(network.pds.values())
+    forum_ref = {"uri": f"at://{forum}/{c.FORUM}/self",
+                 "cid": "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"}
+    board_ref = {"uri": f"at://{forum}/{c.BOARD}/3kboard2222222",
+                 "cid": "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"}
+    dids, known = [], []
+    for index in range(repos):
+        host = hosts[index % len(hosts)]
+        account = host.create_account(f"{prefix}{index}.test", "password-123")
+        repo = host.repo(account.did)
+        membership = {"$type": c.MEMBERSHIP, "forum": forum_ref,
+                      "createdAt": "2026-11-01T00:00:00.000Z"}
+        write = repo.create(c.MEMBERSHIP, membership)
+        rkey = write.uri.rsplit("/", 1)[-1]
+        stored = repo.get(c.MEMBERSHIP, rkey)
+        assert stored is not None
+        known.append(RecordEvent("create", account.did, c.MEMBERSHIP, rkey, write.rev,
+                                 stored.cid, membership, True, None, "jetstream", None, 0))
+        for n in range(records - 1):
+            repo.create(c.POST, {"$type": c.POST, "title": f"Topic {n}",
+                                 "text": f"Post {n} of member {index}. " * 8,
+                                 "forum": forum_ref, "board": board_ref,
+                                 "createdAt": "2026-11-02T00:00:00.000Z"})
+        dids.append(account.did)
+    return dids, known
+
+
+async def baseline(network: DevNetwork, dids: list[str]) -> float:
+    """Seconds to fetch and parse every repo's CAR, 10 at a time."""
+    gate = asyncio.Semaphore(10)
+    urls = {did: host.url for host in network.pds.values() for did in dids
+            if host.account(did) is not None}
+    async with aiohttp.ClientSession() as session:
+        async def one(did: str) -> None:
+            async with gate, session.get(
+                    f"{urls[did]}/xrpc/com.atproto.sync.getRepo", params={"did": did}) as r:
+                snapshot_from_car(did, await r.read())
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(did) for did in dids))
+        return time.perf_counter() - started
+
+
+def max_per_second(fetcher: PdsFetcher) -> int:
+    worst = 0
+    for limiter in fetcher.limiters.values():
+        sent, start = limiter.sent, 0
+        for end, moment in enumerate(sent):
+            while moment - sent[start] >= 1.0:
+                start += 1
+            worst = max(worst, end - start + 1)
+    return worst
+
+
+async def run(args: argparse.Namespace, workdir: Path) -> int:
+    async with DevNetwork(pds_hosts=4) as network:
+        started = time.perf_counter()
+        forum = network.pds["pds1"].create_account("forum.test", "password-123").did
+        dids, known = await asyncio.to_thread(populate, network, forum, args.repos,
+                                              args.records, "m")
+        print(f"created {len(dids):,} repos x {args.records} records in "
+              f"{time.perf_counter() - started:.0f}s")
+        base_seconds = await baseline(network, dids)
+
+        settings = Settings(data_dir=workdir / "unlimited", forum_did=forum,
+                            plc_url=network.plc_url, backfill_rate_limit=0.0,
+                            backfill_concurrency=10)
+        services = bootstrap(settings)
+        try:
+            # the log knows the members (as it would from the firehose): sync them all
+            services.event_log.append(known)
+            assert services.backfills is not None
+            started = time.perf_counter()
+            result = await asyncio.to_thread(services.backfills.run, "full_sync")
+            seconds = time.perf_counter() - started
+        finally:
+            services.close()
+        records = result.records_indexed + len(known)  # the memberships were compared too
+        failures = 0
+        record_rate, repo_rate = records / seconds, result.dids_processed / seconds
+        print(f"\nfull_sync, limits off: {result.dids_processed:,} repos, {records:,} "
+              f"records in {seconds:.1f}s ({result.error_count} errors)")
+        print(f"  records/s {record_rate:>9,.0f}  target {TARGET_RECORDS:,}  "
+              f"{'ok' if record_rate >= TARGET_RECORDS else 'MISSED'}")
+        print(f"  repos/s   {repo_rate:>9,.1f}  target {TARGET_REPOS}  "
+              f"{'ok' if repo_rate >= TARGET_REPOS else 'MISSED'}")
+        print(f"  baseline fetch+parse every CAR: {len(dids) / base_seconds:,.0f} repos/s "
+              f"(full_sync/baseline {repo_rate / (len(dids) / base_seconds):.2f})")
+        failures += (record_rate < TARGET_RECORDS) + (repo_rate < TARGET_REPOS)
+
+        _, limited_known = await asyncio.to_thread(populate, network, forum,
+                                                   args.limited_repos, 5, "l")
+        settings = Settings(data_dir=workdir / "limited", forum_did=forum,
+                            plc_url=network.plc_url)
+        services = bootstrap(settings)
+        try:
+            services.event_log.append(limited_known)
+            assert services.backfills is not None
+            await asyncio.to_thread(services.backfills.run, "full_sync")
+            fetcher = services.backfills.last_fetcher
+            assert fetcher is not None
+            worst = max_per_second(fetcher)
+        finally:
+            services.close()
+        rate = settings.backfill_rate_limit
+        print(f"\nfull_sync, default limits ({rate:.0f} requests/s per host): "
+              f"{fetcher.requests} requests to {len(fetcher.limiters)} hosts, at most "
+              f"{worst} to one host in any second  {'ok' if worst <= rate else 'EXCEEDED'}")
+        failures += worst > rate
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repos", type=int, default=1000)
+    parser.add_argument("--records", type=int, default=50)
+    parser.add_argument("--limited-repos", type=int, default=60)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="atbb-bench-sync-") as tmp:
+        return asyncio.run(run(args, Path(tmp)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

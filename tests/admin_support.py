@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,6 +16,13 @@ from tests.rebuild_support import seeded
 from web.app import create_app
 
 NOBODY = "did:plc:nobodynobodynobodynobod"
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token a page's form carries."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, html
+    return match.group(1)
 
 
 @dataclass

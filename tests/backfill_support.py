@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -40,3 +41,18 @@ def comparable(services: Services) -> dict[str, list[str]]:
             cleaned.append(json.dumps(row, sort_keys=True))
         out[table] = sorted(cleaned)
     return out
+
+
+async def fresh_sync(backend: Backend, network: DevNetwork,
+                     seeded: SeededForum) -> dict[str, list[str]]:
+    """What a new appview makes of the current repos with one full_sync (an empty
+    database): the expected read models after any repair."""
+    fresh = appview_for(backend, "fresh", network, seeded)
+    try:
+        assert fresh.backfills is not None
+        assert fresh.backfills.detect() == "full_sync"
+        run = await asyncio.to_thread(fresh.backfills.run, "full_sync")
+        assert run.status == "completed", run.error_message
+        return comparable(fresh)
+    finally:
+        fresh.close()

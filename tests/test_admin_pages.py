@@ -6,15 +6,9 @@ from __future__ import annotations
 import asyncio
 import re
 
-from tests.admin_support import admin_app
+from tests.admin_support import admin_app, csrf_from
 from tests.conftest import Backend
 from web import urls
-
-
-def csrf_from(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, html
-    return match.group(1)
 
 
 async def test_the_status_page_is_for_operators(backend: Backend) -> None:

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
-from tests.admin_support import admin_app
+from tests.admin_support import admin_app, csrf_from
 from tests.conftest import Backend
 from web import urls
 
 ADMIN = urls.api_admin_projections()
-
-
-def csrf_from(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, html
-    return match.group(1)
 
 
 async def test_bearer_tokens_answer_401_403_200(backend: Backend) -> None:

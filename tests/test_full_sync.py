@@ -15,7 +15,7 @@ from pathlib import Path
 from appview.devnet.network import DevNetwork
 from appview.devnet.seed import SeededForum
 from events import collections as c
-from tests.backfill_support import appview_for, comparable
+from tests.backfill_support import appview_for, comparable, fresh_sync
 from tests.conftest import Backend
 from tests.test_consumer import caught_up, running, wait_for
 
@@ -58,15 +58,7 @@ async def test_full_sync_repairs_what_changed_while_away(backend: Backend) -> No
             assert after != before
             assert appview.projection_status()[0].generation == 2  # rebuilt from scratch
 
-            fresh = appview_for(backend, "fresh", network, seeded)
-            try:
-                assert fresh.backfills is not None
-                assert fresh.backfills.detect() == "full_sync"  # an empty database
-                done = await asyncio.to_thread(fresh.backfills.run, "full_sync")
-                assert done.status == "completed"
-                assert comparable(fresh) == after
-            finally:
-                fresh.close()
+            assert await fresh_sync(backend, network, seeded) == after
             again = await asyncio.to_thread(appview.backfills.run, "full_sync")
             assert again.records_indexed == 0  # nothing left to repair
         finally:
@@ -117,13 +109,7 @@ async def test_live_writes_during_a_full_sync_land_exactly_once(backend: Backend
                 finished = await asyncio.to_thread(appview.backfills.wait, run.id, 120)
                 assert finished is not None and finished.status == "completed"
                 await wait_for(lambda: caught_up(appview, network, live))
-            fresh = appview_for(backend, "fresh", network, seeded)
-            try:
-                assert fresh.backfills is not None
-                await asyncio.to_thread(fresh.backfills.run, "full_sync")
-                assert comparable(appview) == comparable(fresh)
-            finally:
-                fresh.close()
+            assert comparable(appview) == await fresh_sync(backend, network, seeded)
         finally:
             appview.close()
 
@@ -168,12 +154,6 @@ async def test_a_full_sync_killed_midway_resumes_where_it_stopped(backend: Backe
             assert finished.id == interrupted.id and finished.status == "completed"
             assert finished.dids_processed == finished.dids_total > done_before
             assert finished.error_count == 0
-            fresh = appview_for(backend, "fresh", network, seeded)
-            try:
-                assert fresh.backfills is not None
-                await asyncio.to_thread(fresh.backfills.run, "full_sync")
-                assert comparable(watcher) == comparable(fresh)
-            finally:
-                fresh.close()
+            assert comparable(watcher) == await fresh_sync(backend, network, seeded)
         finally:
             watcher.close()

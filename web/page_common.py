@@ -17,6 +17,7 @@ from web import auth, conditional
 from web.conditional import Freshness, Validators
 from web.keys import SERVICES
 from web.markdown import MarkdownRenderer
+from web.page_cache import PageCache
 from web.themes import THEME_COOKIE, theme_choice
 
 T = TypeVar("T")
@@ -27,6 +28,7 @@ class ViewerResolver(Protocol):
 
 
 FRESHNESS = web.AppKey("freshness", Freshness)
+PAGE_CACHE = web.AppKey("page_cache", PageCache)
 MARKDOWN = web.AppKey("markdown", MarkdownRenderer)
 # Who is reading a page: the signed-in account (web/auth.py); an application may set its
 # own resolver (the tests read as a moderator this way).
@@ -109,11 +111,29 @@ def render(
     full = {**base_context(request, viewer), **context}
     response = aiohttp_jinja2.render_template(template, request, full, status=status)
     conditional.apply(response, found, private=viewer.did is not None)
+    cache = request.app.get(PAGE_CACHE)
+    if cache is not None and status == 200 and isinstance(response.body, bytes):
+        cache.put(found.etag, response.body)
     return response
 
 
 def unchanged(request: web.Request, found: Validators) -> bool:
     return conditional.is_not_modified(request, found)
+
+
+def answer_early(request: web.Request, found: Validators,
+                 viewer: Viewer) -> web.Response | None:
+    """A 304 when the client holds the page, the page rendered before for this ETag when
+    the server does; None when the handler must render it."""
+    if unchanged(request, found):
+        return not_modified(found, viewer)
+    cache = request.app.get(PAGE_CACHE)
+    body = None if cache is None else cache.get(found.etag)
+    if body is None:
+        return None
+    response = web.Response(body=body, content_type="text/html", charset="utf-8")
+    conditional.apply(response, found, private=viewer.did is not None)
+    return response
 
 
 def not_modified(found: Validators, viewer: Viewer) -> web.Response:

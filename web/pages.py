@@ -17,7 +17,8 @@ from web import feeds, pages_forum, pages_member, pages_site, pages_topic, urls
 from web.conditional import Freshness, code_digest
 from web.keys import SERVICES
 from web.markdown import MarkdownRenderer
-from web.page_common import FRESHNESS, MARKDOWN
+from web.page_cache import PageCache
+from web.page_common import FRESHNESS, MARKDOWN, PAGE_CACHE
 
 WEB_DIR = Path(__file__).parent
 
@@ -54,6 +55,7 @@ def setup_templates(app: web.Application) -> None:
     env.filters["markdown"] = renderer.render
     app[MARKDOWN] = renderer
     app[FRESHNESS] = Freshness(app[SERVICES].clock, code_digest(_rendering_files()))
+    app[PAGE_CACHE] = PageCache()
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

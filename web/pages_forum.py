@@ -9,8 +9,8 @@ from aiohttp import web
 from projections import queries_posts, queries_structure
 from projections.queries_common import BOARD_TOPICS
 from web import urls
-from web.page_common import not_modified as not_modified_response
 from web.page_common import (
+    answer_early,
     now,
     page_number,
     page_viewer,
@@ -18,7 +18,6 @@ from web.page_common import (
     read,
     render,
     services,
-    unchanged,
     validators,
 )
 
@@ -33,8 +32,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
 async def index(request: web.Request) -> web.Response:
     viewer, moment = page_viewer(request), now(request)
     found = await validators(request, viewer, moment)
-    if unchanged(request, found):
-        return not_modified_response(found, viewer)
+    if (early := answer_early(request, found, viewer)) is not None:
+        return early
     queries = services(request).queries
 
     def load() -> dict[str, Any]:
@@ -54,8 +53,8 @@ async def board(request: web.Request) -> web.Response:
     page = page_number(request)
     viewer, moment = page_viewer(request), now(request)
     found = await validators(request, viewer, moment)
-    if unchanged(request, found):
-        return not_modified_response(found, viewer)
+    if (early := answer_early(request, found, viewer)) is not None:
+        return early
     queries = services(request).queries
 
     def load() -> dict[str, Any] | None:

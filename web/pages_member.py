@@ -9,13 +9,12 @@ from aiohttp import web
 from projections import queries_members, queries_structure
 from web import urls
 from web.page_common import (
-    not_modified,
+    answer_early,
     now,
     page_viewer,
     read,
     render,
     services,
-    unchanged,
     validators,
 )
 
@@ -28,8 +27,8 @@ async def member(request: web.Request) -> web.Response:
     did = request.match_info["did"]
     viewer, moment = page_viewer(request), now(request)
     found = await validators(request, viewer, moment)
-    if unchanged(request, found):
-        return not_modified(found, viewer)
+    if (early := answer_early(request, found, viewer)) is not None:
+        return early
     queries = services(request).queries
 
     def load() -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ from projections import queries_posts, queries_structure
 from projections.queries_common import TOPIC_REPLIES
 from web import urls
 from web.page_common import (
-    not_modified,
+    answer_early,
     now,
     page_number,
     page_viewer,
@@ -19,7 +19,6 @@ from web.page_common import (
     read,
     render,
     services,
-    unchanged,
     validators,
 )
 
@@ -38,8 +37,8 @@ async def topic(request: web.Request) -> web.Response:
     page = page_number(request)
     viewer, moment = page_viewer(request), now(request)
     found = await validators(request, viewer, moment)
-    if unchanged(request, found):
-        return not_modified(found, viewer)
+    if (early := answer_early(request, found, viewer)) is not None:
+        return early
     queries = services(request).queries
 
     def load() -> dict[str, Any] | None:

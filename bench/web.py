@@ -1,0 +1,268 @@
+"""Page latency and throughput on a large seeded forum.
+
+    python -m bench.web [--posts 1000000] [--topics 100000] [--backends sqlite,postgresql]
+                        [--seconds 10] [--connections 50]
+
+Seeds a forum of ``--posts`` posts in ``--topics`` topics over 20 boards (one topic with
+2,000 replies, the others sharing the rest) straight into the event log and projects it,
+then serves it with the real `atbb serve --no-ingest` in a process of its own and loads it
+from this one with an aiohttp client on loopback (``--connections`` at once, for
+``--seconds`` per page): the index, a board's first and 50th page, the 2,000-reply topic's
+first and last page. Baseline in the same run: an aiohttp handler in its own process
+returning a fixed page of the same size as the topic page.
+
+Targets (2 cores): p99 < 50 ms for every page at 50 connections; throughput at least a
+third of the fixed-page baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+
+from appview.bootstrap import bootstrap
+from appview.settings import Settings
+from bench.ingest import PG_URL, _drop_schemas
+from events import collections as c
+from events.model import IdentityChanged, LogEvent, RecordEvent, int_to_tid
+from projections.ids import post_id, record_id
+from projections.runner import project_to_head
+from web.pages_forum import TOPICS_PER_PAGE
+from web.pages_topic import REPLIES_PER_PAGE
+
+BOARDS = 20
+MEMBERS = 2000
+LONG_TOPIC_REPLIES = 2000
+P99_TARGET_MS = 50.0
+THROUGHPUT_RATIO = 1 / 3
+FIXED_SERVER = """
+import sys
+from aiohttp import web
+body = "x" * int(sys.argv[2])
+async def page(request):
+    return web.Response(text=body, content_type="text/html")
+app = web.Application()
+app.router.add_get("/", page)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+
+class Writer:
+    """Record events of one repo with increasing revs (a shared clock for every repo)."""
+
+    def __init__(self, clock: list[int]) -> None:
+        self.clock = clock
+
+    def event(self, did: str, collection: str, record: dict[str, object],
+              rkey: str | None = None) -> RecordEvent:
+        self.clock[0] += 1
+        rev = int_to_tid(self.clock[0] << 10)
+        return RecordEvent("create", did, collection, rkey or rev, rev, f"bafy{rev}", record,
+                           True, None, "local", None, self.clock[0])
+
+
+def when(micros: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(micros / 1e6))
+
+
+def forum_events(posts: int, topics: int, forum: str) -> tuple[list[LogEvent], str, str]:
+    """The forum's events; returns them, a board id and the long topic's id."""
+    rng = random.Random(7)
+    clock = [1_780_000_000_000_000]
+    w = Writer(clock)
+    out: list[LogEvent] = []
+    forum_rec = w.event(forum, c.FORUM, {"name": "Bench forum", "createdAt": when(clock[0])},
+                        rkey="self")
+    out.append(forum_rec)
+
+    def ref(e: RecordEvent) -> dict[str, str]:
+        return {"uri": e.uri, "cid": e.cid or ""}
+
+    category = w.event(forum, c.CATEGORY, {"name": "Everything", "sortOrder": 0,
+                                          "createdAt": when(clock[0])})
+    out.append(category)
+    boards = [w.event(forum, c.BOARD, {"name": f"Board {i}", "sortOrder": i,
+                                       "category": ref(category), "createdAt": when(clock[0])})
+              for i in range(BOARDS)]
+    out += boards
+    members = [f"did:plc:{uuid.UUID(int=rng.getrandbits(128)).hex[:24]}" for _ in range(MEMBERS)]
+    for seq, did in enumerate(members, start=1):
+        out.append(IdentityChanged(did, f"member{seq}.test", seq, None, "local", None, 0))
+        out.append(w.event(did, c.MEMBERSHIP, {"forum": ref(forum_rec),
+                                               "createdAt": when(clock[0])}))
+    opened: list[tuple[RecordEvent, dict[str, str]]] = []
+    for index in range(topics):
+        author = members[rng.randrange(MEMBERS)]
+        board = ref(boards[index % BOARDS])
+        opened.append((w.event(author, c.POST, {
+            "title": f"Topic {index}: {' '.join(rng.choice(WORDS) for _ in range(5))}",
+            "text": body(rng, 40), "board": board, "createdAt": when(clock[0])}), board))
+    out += [topic for topic, _ in opened]
+    long_topic = opened[0][0]
+    for index in range(posts - topics):
+        root, board = opened[0] if index < LONG_TOPIC_REPLIES else \
+            opened[rng.randrange(1, topics)]
+        author = members[rng.randrange(MEMBERS)]
+        out.append(w.event(author, c.POST, {
+            "text": body(rng, 60), "board": board,
+            "reply": {"root": ref(root), "parent": ref(root)},
+            "createdAt": when(clock[0])}))
+    return out, record_id(boards[1].uri), post_id(long_topic.uri)
+
+
+WORDS = ("forum", "thread", "reply", "protocol", "repo", "record", "cursor", "event",
+         "projection", "moderator", "theme", "board", "category", "markdown", "**bold**",
+         "`code`", "[link](https://example.com)")
+
+
+def body(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(words // 2, words)))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_up(url: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(300):
+            try:
+                async with session.get(url) as response:
+                    if response.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} never came up")
+
+
+async def load(url: str, seconds: float, connections: int) -> tuple[float, float, float, int]:
+    """p50 ms, p99 ms, requests/s, body bytes of ``url`` under ``connections`` clients."""
+    latencies: list[float] = []
+    size = 0
+    deadline = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def client() -> None:
+            nonlocal size
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                async with session.get(url) as response:
+                    data = await response.read()
+                    if response.status != 200:
+                        raise RuntimeError(f"{url}: HTTP {response.status}")
+                latencies.append((time.perf_counter() - started) * 1000)
+                size = len(data)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(connections)))
+        elapsed = time.perf_counter() - started
+    cuts = statistics.quantiles(latencies, n=100)
+    return cuts[49], cuts[98], len(latencies) / elapsed, size
+
+
+async def measure(settings: Settings, board_id: str, topic_id: str, args: argparse.Namespace,
+                  last_topic_page: int) -> int:
+    port, fixed_port = free_port(), free_port()
+    env = {**os.environ, "DATA_DIR": str(settings.data_dir), "FORUM_DID": settings.forum_did,
+           "DATABASE_URL": settings.database_url, "DATABASE_SCHEMA": settings.database_schema,
+           "LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen([sys.executable, "-m", "web", "serve", "--no-ingest",
+                               "--no-backfill", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    failures = 0
+    try:
+        await wait_up(base + "/")
+        board_page = min(50, -(-args.topics // BOARDS // TOPICS_PER_PAGE))
+        pages = {"index": "/", "board page 1": f"/b/{board_id}",
+                 f"board page {board_page}": f"/b/{board_id}?page={board_page}",
+                 "topic page 1": f"/t/{topic_id}",
+                 f"topic page {last_topic_page}": f"/t/{topic_id}?page={last_topic_page}"}
+        _, _, _, topic_size = await load(base + pages["topic page 1"], 1.0, 2)
+        fixed = subprocess.Popen([sys.executable, "-c", FIXED_SERVER, str(fixed_port),
+                                  str(topic_size)], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        try:
+            await wait_up(f"http://127.0.0.1:{fixed_port}/")
+            b50, b99, brate, _ = await load(f"http://127.0.0.1:{fixed_port}/", args.seconds,
+                                            args.connections)
+        finally:
+            fixed.terminate()
+            fixed.wait(10)
+        print(f"  baseline fixed page ({topic_size:,} B)  p50 {b50:6.1f} ms  p99 {b99:6.1f} ms"
+              f"  {brate:8,.0f} req/s")
+        for name, path in pages.items():
+            await load(base + path, 0.5, 2)  # warm the caches
+            p50, p99, rate, size = await load(base + path, args.seconds, args.connections)
+            ok = p99 < P99_TARGET_MS and rate >= brate * THROUGHPUT_RATIO
+            failures += not ok
+            print(f"  {name:<22} p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  {rate:8,.0f} req/s"
+                  f"  ({rate / brate:.2f} of baseline, {size:,} B)  {'ok' if ok else 'MISSED'}")
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(5)
+    return failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--posts", type=int, default=1_000_000)
+    parser.add_argument("--topics", type=int, default=100_000)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=50)
+    args = parser.parse_args(argv)
+    forum = "did:plc:benchforumbenchforumbenc"
+    started = time.perf_counter()
+    events, board_id, topic_id = forum_events(args.posts, args.topics, forum)
+    print(f"generated {len(events):,} events ({args.posts:,} posts, {args.topics:,} topics) "
+          f"in {time.perf_counter() - started:.0f}s")
+    last_topic_page = -(-LONG_TOPIC_REPLIES // REPLIES_PER_PAGE)
+    failures = 0
+    with tempfile.TemporaryDirectory(prefix="atbb-bench-web-") as tmp:
+        for backend in args.backends.split(","):
+            schema = f"bench_{uuid.uuid4().hex[:10]}"
+            settings = Settings(data_dir=Path(tmp) / schema, forum_did=forum)
+            if backend == "postgresql":
+                settings = settings.with_overrides(database_url=PG_URL, database_schema=schema)
+            try:
+                services = bootstrap(settings)
+                try:
+                    started = time.perf_counter()
+                    for start in range(0, len(events), 10_000):
+                        services.event_log.append(events[start:start + 10_000])
+                    project_to_head(services.event_log, services.projections,
+                                    batch_size=10_000)
+                finally:
+                    services.close()
+                print(f"\n{backend}: seeded in {time.perf_counter() - started:.0f}s; "
+                      f"{args.connections} connections, {args.seconds:.0f}s per page")
+                failures += asyncio.run(measure(settings, board_id, topic_id, args,
+                                                last_topic_page))
+            finally:
+                if backend == "postgresql":
+                    _drop_schemas(schema)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

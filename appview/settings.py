@@ -36,7 +36,7 @@ class Settings:
     ingest_batch_size: int = 500
     ingest_batch_seconds: float = 0.25
     ingest_rewind_seconds: float = 5.0
-    projection_batch_size: int = 2000
+    projection_batch_size: int = 10_000
     backfill_cursor_max_age_hours: float = 48.0
     backfill_concurrency: int = 10
     backfill_rate_limit: float = 10.0

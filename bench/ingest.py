@@ -11,7 +11,8 @@ backend measures, in the same run:
   lines offered, which is what an ingest sees);
 - baseline: the bare ``eventsourcing`` recorder's batched ``insert_events`` of the same
   stored events (deduplicated first, since one duplicate fails a stock batch);
-- project: every projection from position 0 to the head (events/s of log events);
+- project: every projection from position 0 to the head in transactions of
+  PROJECTION_BATCH_SIZE events, as the appview runs it (events/s of log events);
 - baseline: reading and decoding the same log (``iter_from``), the floor of any projection.
 
 Targets (2 cores, 200,000 events): append >= 10,000/s SQLite, >= 5,000/s PostgreSQL;
@@ -31,6 +32,7 @@ from pathlib import Path
 from appview.clock import SystemClock
 from appview.devnet.scenario import ScenarioSize, build_scenario, scenario_to_jetstream_lines
 from appview.ingest.appender import LineAppender
+from appview.settings import Settings
 from bench.store_baseline import bare_library_append
 from events.codec import encode
 from events.lexicon import LexiconValidator
@@ -41,6 +43,8 @@ from projections.runner import project_to_head
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 BATCH = 2000
+# projection transactions as the appview sizes them (PROJECTION_BATCH_SIZE's default)
+PROJECT_BATCH = Settings().projection_batch_size
 TARGETS = {"sqlite": (10_000, 15_000), "postgresql": (5_000, 10_000)}
 
 
@@ -98,7 +102,7 @@ def measure(backend: str, lines: list[str], forum_did: str, workdir: Path) -> Fi
         bare_rate = bare_library_append(url, schema, [encode(e) for e in stored_events], BATCH)
 
         started = time.perf_counter()
-        decoded = sum(1 for _ in log.iter_from(0, page=BATCH))
+        decoded = sum(1 for _ in log.iter_from(0, page=PROJECT_BATCH))
         decode_rate = decoded / (time.perf_counter() - started)
 
         store = open_read_models(rm_url, location=location)
@@ -107,7 +111,7 @@ def measure(backend: str, lines: list[str], forum_did: str, workdir: Path) -> Fi
             for projection in projections:
                 projection.attach(store)
             started = time.perf_counter()
-            project_to_head(log, projections, batch_size=BATCH)
+            project_to_head(log, projections, batch_size=PROJECT_BATCH)
             project_rate = decoded / (time.perf_counter() - started)
         finally:
             store.close()

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+import orjson
 from eventsourcing.persistence import StoredEvent
 
 from events.model import (
@@ -210,9 +211,14 @@ def decode(topic: str, state: bytes) -> LogEvent:
     if decoder is None:
         raise CodecError(f"unknown event topic {topic!r}")
     try:
-        fields = json.loads(state.decode("utf-8"))
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise CodecError(f"{topic} state is not UTF-8 JSON: {exc}") from exc
+        fields = orjson.loads(state)
+    except orjson.JSONDecodeError:
+        # orjson refuses a little that json accepts (integers past 64 bits, say): what
+        # the standard decoder says is the verdict, so the speed-up changes no answer
+        try:
+            fields = json.loads(state.decode("utf-8"))
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+            raise CodecError(f"{topic} state is not UTF-8 JSON: {exc}") from exc
     try:
         return decoder(fields)
     except KeyError as exc:

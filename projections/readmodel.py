@@ -146,8 +146,18 @@ class ReadModelStore:
     def bulk_load(self) -> Iterator[None]:
         """Around a rebuild's replay into a fresh location: lets the store trade
         per-batch upkeep (secondary indexes, statistics, durability) for speed, and
-        restores it on exit. Readers never read a location while it is bulk loading."""
-        yield
+        restores it on exit. Readers never read a location while it is bulk loading.
+        SQLite skips the fsync of its checkpoints meanwhile; PostgreSQL needs nothing
+        (its commits are few and large during a replay)."""
+        recorder = self._recorder
+        if not isinstance(recorder, SQLiteReadModelRecorder):
+            yield
+            return
+        recorder.bulk_loading = True
+        try:
+            yield
+        finally:
+            recorder.bulk_loading = False
 
     def close(self) -> None:
         self._recorder.datastore.close()

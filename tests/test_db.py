@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from projections.db import placeholders, to_dialect
+from projections.db import numbered, placeholders, to_dialect
 from projections.readmodel import open_read_models, sqlite_path
 from projections.schema import TABLES
 from tests.fakes import open_test_store
@@ -20,6 +20,22 @@ def test_placeholders_convert_for_psycopg_and_escape_percent() -> None:
     assert to_dialect(sql, "postgresql") == (
         "SELECT %s WHERE name LIKE 'a%%' AND x IN (%s, %s)"
     )
+
+
+def test_placeholders_are_numbered_for_the_raw_postgresql_cursor() -> None:
+    sql = "SELECT ? WHERE name LIKE 'a%' AND x IN (" + placeholders(3) + ")"
+    assert numbered(sql) == "SELECT $1 WHERE name LIKE 'a%' AND x IN ($2, $3, $4)"
+    assert numbered("SELECT 1") == "SELECT 1"
+    assert numbered("?") == "$1"
+
+
+def test_a_literal_percent_reaches_postgresql_unchanged(backend) -> None:
+    store = open_test_store(backend)
+    try:
+        with store.read() as session:
+            assert session.scalar("SELECT ? || '%'", ["50"]) == "50%"
+    finally:
+        store.close()
 
 
 def test_sqlite_location_is_absolute_or_relative_to_the_url(tmp_path: Path) -> None:
@@ -161,3 +177,16 @@ def test_reopening_a_location_keeps_its_rows(backend) -> None:
         assert again.position("forum") == 42
     finally:
         again.close()
+
+
+def test_bulk_loading_skips_sqlite_fsyncs_and_restores_them_after(tmp_path: Path) -> None:
+    store = open_read_models(f"sqlite:///{tmp_path}", location="g.sqlite3")
+    try:
+        with store.transaction() as session:
+            assert session.scalar("PRAGMA synchronous") == 1  # NORMAL
+        with store.bulk_load(), store.transaction() as session:
+            assert session.scalar("PRAGMA synchronous") == 0  # OFF
+        with store.transaction() as session:
+            assert session.scalar("PRAGMA synchronous") == 1
+    finally:
+        store.close()

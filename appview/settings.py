@@ -40,6 +40,7 @@ class Settings:
     backfill_cursor_max_age_hours: float = 48.0
     backfill_concurrency: int = 10
     backfill_rate_limit: float = 10.0
+    page_state_seconds: float = 0.25
     # empty: generated once and kept in the database; never printed
     session_secret: str = field(default="", repr=False)
 
@@ -101,6 +102,11 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     ),
     "BACKFILL_CONCURRENCY": ("backfill_concurrency", "Repos fetched at once by full_sync."),
     "BACKFILL_RATE_LIMIT": ("backfill_rate_limit", "Requests per second per PDS host."),
+    "PAGE_STATE_SECONDS": (
+        "page_state_seconds",
+        "How long pages reuse the read models' positions and bans for their ETags when"
+        " this process wrote nothing (another process's writes show within it); 0: never.",
+    ),
     "SESSION_SECRET": (
         "session_secret",
         "Key that signs web sign-in cookies and CSRF tokens; empty: generated and stored.",
@@ -159,3 +165,7 @@ def _check(settings: Settings) -> None:
     ):
         if value < 1:
             raise SettingsError(f"{name}={value}: must be at least 1")
+    if not settings.page_state_seconds >= 0:  # also refuses NaN
+        raise SettingsError(
+            f"PAGE_STATE_SECONDS={settings.page_state_seconds}: must be 0 or more"
+        )

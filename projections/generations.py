@@ -313,6 +313,10 @@ class GenerationalReadModels:
     def track(self, session: Session, name: str, position: int) -> None:
         self.current().track(session, name, position)
 
+    def change_mark(self) -> object:
+        generation = self.live_generation()
+        return generation, self.store(generation).change_mark()
+
     def position(self, name: str) -> int:
         return self.current().position(name)
 

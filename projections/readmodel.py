@@ -61,6 +61,12 @@ class ReadModels(Protocol):
 
     def bulk_load(self) -> AbstractContextManager[None]: ...
 
+    def change_mark(self) -> object:
+        """A value that differs after every write transaction this process committed
+        (what a reader's cache of derived state checks; other processes' writes do not
+        move it)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -75,6 +81,7 @@ class ReadModelStore:
     def __init__(self, recorder: ReadModelRecorder, location: str) -> None:
         self._recorder = recorder
         self.location = location
+        self._writes = 0
 
     @property
     def dialect(self) -> Dialect:
@@ -85,8 +92,14 @@ class ReadModelStore:
         converts by itself; this is for code holding a raw driver cursor)."""
         return to_dialect(text, self.dialect)
 
-    def transaction(self) -> AbstractContextManager[Session]:
-        return self._recorder.write()
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with self._recorder.write() as session:
+            yield session
+        self._writes += 1
+
+    def change_mark(self) -> object:
+        return self._writes
 
     def read(self) -> AbstractContextManager[Session]:
         return self._recorder.read()

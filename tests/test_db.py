@@ -190,3 +190,21 @@ def test_bulk_loading_skips_sqlite_fsyncs_and_restores_them_after(tmp_path: Path
             assert session.scalar("PRAGMA synchronous") == 1
     finally:
         store.close()
+
+
+def test_the_change_mark_moves_with_each_committed_write_only(backend) -> None:
+    store = open_test_store(backend)
+    try:
+        before = store.change_mark()
+        with store.read() as session:
+            session.scalar("SELECT 1")
+        assert store.change_mark() == before
+        with store.transaction() as session:
+            session.execute("DELETE FROM rejected")
+        after = store.change_mark()
+        assert after != before
+        with pytest.raises(RuntimeError), store.transaction() as session:
+            raise RuntimeError("rolled back")
+        assert store.change_mark() == after
+    finally:
+        store.close()

@@ -18,6 +18,7 @@ from web.conditional import Freshness, Validators
 from web.keys import SERVICES
 from web.markdown import MarkdownRenderer
 from web.page_cache import PageCache
+from web.page_state import PageState
 from web.themes import THEME_COOKIE, theme_choice
 
 T = TypeVar("T")
@@ -29,6 +30,7 @@ class ViewerResolver(Protocol):
 
 FRESHNESS = web.AppKey("freshness", Freshness)
 PAGE_CACHE = web.AppKey("page_cache", PageCache)
+PAGE_STATE = web.AppKey("page_state", PageState)
 MARKDOWN = web.AppKey("markdown", MarkdownRenderer)
 # Who is reading a page: the signed-in account (web/auth.py); an application may set its
 # own resolver (the tests read as a moderator this way).
@@ -81,7 +83,16 @@ def _state(services: Services, viewer: Viewer, moment: datetime) -> list[str]:
 
 
 async def validators(request: web.Request, viewer: Viewer, moment: datetime) -> Validators:
-    parts = await read(lambda: _state(services(request), viewer, moment))
+    found = services(request)
+
+    async def read_state() -> list[str]:
+        return await read(lambda: _state(found, viewer, moment))
+
+    state = request.app.get(PAGE_STATE)
+    if state is None:
+        parts = await read_state()
+    else:
+        parts = await state.parts(found.read_models.change_mark(), moment, read_state)
     parts += [
         viewer.did or "-",
         ",".join(sorted(viewer.permissions)),

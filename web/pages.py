@@ -18,7 +18,8 @@ from web.conditional import Freshness, code_digest
 from web.keys import SERVICES
 from web.markdown import MarkdownRenderer
 from web.page_cache import PageCache
-from web.page_common import FRESHNESS, MARKDOWN, PAGE_CACHE
+from web.page_common import FRESHNESS, MARKDOWN, PAGE_CACHE, PAGE_STATE
+from web.page_state import PageState
 
 WEB_DIR = Path(__file__).parent
 
@@ -56,6 +57,7 @@ def setup_templates(app: web.Application) -> None:
     app[MARKDOWN] = renderer
     app[FRESHNESS] = Freshness(app[SERVICES].clock, code_digest(_rendering_files()))
     app[PAGE_CACHE] = PageCache()
+    app[PAGE_STATE] = PageState(app[SERVICES].settings.page_state_seconds)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

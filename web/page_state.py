@@ -1,0 +1,58 @@
+"""The read-model state every page's ETag names, read once for many requests.
+
+A page's validators start from the projections' positions and the bans in force (see
+``web.page_common.validators``). Reading them costs a worker thread and two database
+reads, which was most of what a page served from the page cache still cost. They are
+kept here and read again when any of these moves:
+
+- this process committed a read-model write or switched generations
+  (``ReadModels.change_mark()``): the in-process follower's batches, a rebuild's switch
+  and every write a test makes are seen at once;
+- the forum's clock moved by ``max_age`` seconds or more (a temporary ban may expire);
+- ``max_age`` seconds passed: writes by another process (an ingest running apart from
+  the web server) show within that time.
+
+``max_age`` is ``PAGE_STATE_SECONDS``; 0 reads them on every request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class _Entry:
+    mark: object
+    moment: datetime
+    read_at: float
+    parts: list[str]
+
+
+class PageState:
+    def __init__(self, max_age: float, *,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._max_age = max_age
+        self._monotonic = monotonic
+        self._entry: _Entry | None = None
+
+    async def parts(self, mark: object, moment: datetime,
+                    read: Callable[[], Awaitable[list[str]]]) -> list[str]:
+        """The state as of ``moment``: kept, or read with ``read()`` when stale.
+        ``mark`` is the store's ``change_mark()`` when the caller asked."""
+        entry = self._entry
+        now = self._monotonic()
+        if (
+            entry is not None
+            and entry.mark == mark
+            and now - entry.read_at < self._max_age
+            and abs((moment - entry.moment).total_seconds()) < self._max_age
+        ):
+            return list(entry.parts)
+        parts = await read()
+        # kept under the mark seen before the read: a write during the read makes the
+        # next request read again rather than keep what may predate it
+        self._entry = _Entry(mark, moment, now, parts)
+        return list(parts)

@@ -77,3 +77,23 @@ async def test_a_caller_changing_its_copy_leaves_the_kept_state_alone() -> None:
     second = await state.parts(0, T0, reads)
     second.append("other viewer")
     assert await state.parts(0, T0, reads) == ["read 1"]
+
+
+async def test_requests_arriving_during_a_read_share_it() -> None:
+    import asyncio
+
+    release = asyncio.Event()
+    reads = 0
+
+    async def slow_read() -> list[str]:
+        nonlocal reads
+        reads += 1
+        await release.wait()
+        return ["state"]
+
+    state = PageState(0.25, monotonic=Ticks())
+    waiting = [asyncio.ensure_future(state.parts(0, T0, slow_read)) for _ in range(20)]
+    await asyncio.sleep(0)
+    release.set()
+    assert [await w for w in waiting] == [["state"]] * 20
+    assert reads == 1

@@ -17,6 +17,7 @@ kept here and read again when any of these moves:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,12 +32,20 @@ class _Entry:
     parts: list[str]
 
 
+@dataclass(frozen=True)
+class _Reading:
+    mark: object
+    moment: datetime
+    task: asyncio.Future[list[str]]
+
+
 class PageState:
     def __init__(self, max_age: float, *,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._max_age = max_age
         self._monotonic = monotonic
         self._entry: _Entry | None = None
+        self._reading: _Reading | None = None
 
     async def parts(self, mark: object, moment: datetime,
                     read: Callable[[], Awaitable[list[str]]]) -> list[str]:
@@ -51,7 +60,23 @@ class PageState:
             and abs((moment - entry.moment).total_seconds()) < self._max_age
         ):
             return list(entry.parts)
-        parts = await read()
+        reading = self._reading
+        if (
+            reading is not None
+            and reading.mark == mark
+            and abs((moment - reading.moment).total_seconds()) < self._max_age
+        ):
+            # a read is under way for the same state: wait for it instead of starting
+            # one more (50 requests arriving as the state expires made 50 reads, and
+            # their queue was the p99)
+            return list(await asyncio.shield(reading.task))
+        task = asyncio.ensure_future(read())
+        self._reading = _Reading(mark, moment, task)
+        try:
+            parts = await asyncio.shield(task)
+        finally:
+            if self._reading is not None and self._reading.task is task:
+                self._reading = None
         # kept under the mark seen before the read: a write during the read makes the
         # next request read again rather than keep what may predate it
         self._entry = _Entry(mark, moment, now, parts)

@@ -84,15 +84,9 @@ def _state(services: Services, viewer: Viewer, moment: datetime) -> list[str]:
 
 async def validators(request: web.Request, viewer: Viewer, moment: datetime) -> Validators:
     found = services(request)
-
-    async def read_state() -> list[str]:
-        return await read(lambda: _state(found, viewer, moment))
-
-    state = request.app.get(PAGE_STATE)
-    if state is None:
-        parts = await read_state()
-    else:
-        parts = await state.parts(found.read_models.change_mark(), moment, read_state)
+    parts = await request.app[PAGE_STATE].parts(
+        found.read_models.change_mark(), moment,
+        lambda: read(lambda: _state(found, viewer, moment)))
     parts += [
         viewer.did or "-",
         ",".join(sorted(viewer.permissions)),

@@ -25,18 +25,14 @@ from datetime import datetime
 
 
 @dataclass(frozen=True)
-class _Entry:
+class _Held:
+    """A state kept (``parts``) or being read (``task``), and what it was read under."""
+
     mark: object
     moment: datetime
     read_at: float
-    parts: list[str]
-
-
-@dataclass(frozen=True)
-class _Reading:
-    mark: object
-    moment: datetime
-    task: asyncio.Future[list[str]]
+    parts: list[str] | None = None
+    task: asyncio.Future[list[str]] | None = None
 
 
 class PageState:
@@ -44,34 +40,32 @@ class PageState:
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._max_age = max_age
         self._monotonic = monotonic
-        self._entry: _Entry | None = None
-        self._reading: _Reading | None = None
+        self._entry: _Held | None = None
+        self._reading: _Held | None = None
 
     async def parts(self, mark: object, moment: datetime,
                     read: Callable[[], Awaitable[list[str]]]) -> list[str]:
         """The state as of ``moment``: kept, or read with ``read()`` when stale.
         ``mark`` is the store's ``change_mark()`` when the caller asked."""
-        entry = self._entry
         now = self._monotonic()
+        entry = self._entry
         if (
             entry is not None
-            and entry.mark == mark
+            and entry.parts is not None
             and now - entry.read_at < self._max_age
-            and abs((moment - entry.moment).total_seconds()) < self._max_age
+            and self._covers(entry, mark, moment)
         ):
             return list(entry.parts)
         reading = self._reading
-        if (
-            reading is not None
-            and reading.mark == mark
-            and abs((moment - reading.moment).total_seconds()) < self._max_age
+        if reading is not None and reading.task is not None and self._covers(
+            reading, mark, moment
         ):
             # a read is under way for the same state: wait for it instead of starting
             # one more (50 requests arriving as the state expires made 50 reads, and
             # their queue was the p99)
             return list(await asyncio.shield(reading.task))
         task = asyncio.ensure_future(read())
-        self._reading = _Reading(mark, moment, task)
+        self._reading = _Held(mark, moment, now, task=task)
         try:
             parts = await asyncio.shield(task)
         finally:
@@ -79,5 +73,9 @@ class PageState:
                 self._reading = None
         # kept under the mark seen before the read: a write during the read makes the
         # next request read again rather than keep what may predate it
-        self._entry = _Entry(mark, moment, now, parts)
+        self._entry = _Held(mark, moment, now, parts=parts)
         return list(parts)
+
+    def _covers(self, held: _Held, mark: object, moment: datetime) -> bool:
+        """Whether ``held`` was read under this mark and near enough this moment."""
+        return held.mark == mark and abs((moment - held.moment).total_seconds()) < self._max_age

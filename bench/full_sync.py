@@ -2,9 +2,11 @@
 
     python -m bench.full_sync [--repos 1000] [--records 50] [--limited-repos 60]
 
-Starts a devnet with four PDS hosts, creates ``--repos`` member repos of ``--records``
-space.atbb.* records each (a membership, posts and reactions written straight into the
-repos), then on the embedded SQLite default:
+Starts a devnet with four PDS hosts in a child process of its own (the PDSes a real
+full_sync reads are other machines: their work must not share this process's interpreter
+lock), creates ``--repos`` member repos of ``--records`` space.atbb.* records each (a
+membership and posts written straight into the repos), then on the embedded SQLite
+default:
 
 - full_sync with rate limits off (BACKFILL_RATE_LIMIT=0, concurrency 10): records/s and
   repos/s over the whole run, beside a same-run baseline: fetching and parsing every
@@ -20,10 +22,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -36,6 +40,7 @@ from events.model import RecordEvent
 
 TARGET_RECORDS = 5_000
 TARGET_REPOS = 100
+
 def populate(network: DevNetwork, forum: str, repos: int, records: int,
              prefix: str) -> tuple[list[str], list[RecordEvent]]:
     """Member repos, and the membership events a firehose would have told the log."""
@@ -66,11 +71,9 @@ def populate(network: DevNetwork, forum: str, repos: int, records: int,
     return dids, known
 
 
-async def baseline(network: DevNetwork, dids: list[str]) -> float:
-    """Seconds to fetch and parse every repo's CAR, 10 at a time."""
+async def baseline(urls: dict[str, str]) -> float:
+    """Seconds to fetch and parse every repo's CAR, 10 at a time (``urls``: DID -> PDS)."""
     gate = asyncio.Semaphore(10)
-    urls = {did: host.url for host in network.pds.values() for did in dids
-            if host.account(did) is not None}
     async with aiohttp.ClientSession() as session:
         async def one(did: str) -> None:
             async with gate, session.get(
@@ -78,8 +81,41 @@ async def baseline(network: DevNetwork, dids: list[str]) -> float:
                 snapshot_from_car(did, await r.read())
 
         started = time.perf_counter()
-        await asyncio.gather(*(one(did) for did in dids))
+        await asyncio.gather(*(one(did) for did in urls))
         return time.perf_counter() - started
+
+
+async def serve_devnet(repos: int, records: int, limited: int) -> None:
+    """The child: a devnet with the repos, described in one JSON line on stdout, served
+    until stdin closes."""
+    async with DevNetwork(pds_hosts=4) as network:
+        started = time.perf_counter()
+        forum = network.pds["pds1"].create_account("forum.test", "password-123").did
+        dids, known = await asyncio.to_thread(populate, network, forum, repos, records, "m")
+        _, limited_known = await asyncio.to_thread(populate, network, forum, limited, 5, "l")
+        urls = {did: host.url for host in network.pds.values() for did in dids
+                if host.account(did) is not None}
+        description = {
+            "forum": forum, "plc_url": network.plc_url, "urls": urls,
+            "seconds": time.perf_counter() - started,
+            "known": [_event_json(e) for e in known],
+            "limited_known": [_event_json(e) for e in limited_known],
+        }
+        sys.stdout.write(json.dumps(description) + "\n")
+        sys.stdout.flush()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, sys.stdin.read)
+
+
+def _event_json(event: RecordEvent) -> list[object]:
+    return [event.did, event.collection, event.rkey, event.rev, event.cid, event.record]
+
+
+def _event(item: list[object]) -> RecordEvent:
+    did, collection, rkey, rev, cid, record = item
+    assert isinstance(record, dict)
+    return RecordEvent("create", str(did), str(collection), str(rkey), str(rev), str(cid),
+                       record, True, None, "jetstream", None, 0)
 
 
 def max_per_second(fetcher: PdsFetcher) -> int:
@@ -94,60 +130,67 @@ def max_per_second(fetcher: PdsFetcher) -> int:
 
 
 async def run(args: argparse.Namespace, workdir: Path) -> int:
-    async with DevNetwork(pds_hosts=4) as network:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.full_sync", "--serve-devnet", "--repos", str(args.repos),
+        "--records", str(args.records), "--limited-repos", str(args.limited_repos),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=1 << 30)
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        described = json.loads(await child.stdout.readline())
+        return await measure(args, workdir, described)
+    finally:
+        child.stdin.close()
+        await child.wait()
+
+
+async def measure(args: argparse.Namespace, workdir: Path, described: dict[str, Any]) -> int:
+    forum, plc_url, urls = described["forum"], described["plc_url"], described["urls"]
+    known = [_event(item) for item in described["known"]]
+    print(f"created {len(urls):,} repos x {args.records} records in "
+          f"{described['seconds']:.0f}s (devnet in its own process)")
+    base_seconds = await baseline(urls)
+
+    settings = Settings(data_dir=workdir / "unlimited", forum_did=forum, plc_url=plc_url,
+                        backfill_rate_limit=0.0, backfill_concurrency=10)
+    services = bootstrap(settings)
+    try:
+        # the log knows the members (as it would from the firehose): sync them all
+        services.event_log.append(known)
+        assert services.backfills is not None
         started = time.perf_counter()
-        forum = network.pds["pds1"].create_account("forum.test", "password-123").did
-        dids, known = await asyncio.to_thread(populate, network, forum, args.repos,
-                                              args.records, "m")
-        print(f"created {len(dids):,} repos x {args.records} records in "
-              f"{time.perf_counter() - started:.0f}s")
-        base_seconds = await baseline(network, dids)
+        result = await asyncio.to_thread(services.backfills.run, "full_sync")
+        seconds = time.perf_counter() - started
+    finally:
+        services.close()
+    records = result.records_indexed + len(known)  # the memberships were compared too
+    failures = 0
+    record_rate, repo_rate = records / seconds, result.dids_processed / seconds
+    print(f"\nfull_sync, limits off: {result.dids_processed:,} repos, {records:,} "
+          f"records in {seconds:.1f}s ({result.error_count} errors)")
+    print(f"  records/s {record_rate:>9,.0f}  target {TARGET_RECORDS:,}  "
+          f"{'ok' if record_rate >= TARGET_RECORDS else 'MISSED'}")
+    print(f"  repos/s   {repo_rate:>9,.1f}  target {TARGET_REPOS}  "
+          f"{'ok' if repo_rate >= TARGET_REPOS else 'MISSED'}")
+    print(f"  baseline fetch+parse every CAR: {len(urls) / base_seconds:,.0f} repos/s "
+          f"(full_sync/baseline {repo_rate / (len(urls) / base_seconds):.2f})")
+    failures += (record_rate < TARGET_RECORDS) + (repo_rate < TARGET_REPOS)
 
-        settings = Settings(data_dir=workdir / "unlimited", forum_did=forum,
-                            plc_url=network.plc_url, backfill_rate_limit=0.0,
-                            backfill_concurrency=10)
-        services = bootstrap(settings)
-        try:
-            # the log knows the members (as it would from the firehose): sync them all
-            services.event_log.append(known)
-            assert services.backfills is not None
-            started = time.perf_counter()
-            result = await asyncio.to_thread(services.backfills.run, "full_sync")
-            seconds = time.perf_counter() - started
-        finally:
-            services.close()
-        records = result.records_indexed + len(known)  # the memberships were compared too
-        failures = 0
-        record_rate, repo_rate = records / seconds, result.dids_processed / seconds
-        print(f"\nfull_sync, limits off: {result.dids_processed:,} repos, {records:,} "
-              f"records in {seconds:.1f}s ({result.error_count} errors)")
-        print(f"  records/s {record_rate:>9,.0f}  target {TARGET_RECORDS:,}  "
-              f"{'ok' if record_rate >= TARGET_RECORDS else 'MISSED'}")
-        print(f"  repos/s   {repo_rate:>9,.1f}  target {TARGET_REPOS}  "
-              f"{'ok' if repo_rate >= TARGET_REPOS else 'MISSED'}")
-        print(f"  baseline fetch+parse every CAR: {len(dids) / base_seconds:,.0f} repos/s "
-              f"(full_sync/baseline {repo_rate / (len(dids) / base_seconds):.2f})")
-        failures += (record_rate < TARGET_RECORDS) + (repo_rate < TARGET_REPOS)
-
-        _, limited_known = await asyncio.to_thread(populate, network, forum,
-                                                   args.limited_repos, 5, "l")
-        settings = Settings(data_dir=workdir / "limited", forum_did=forum,
-                            plc_url=network.plc_url)
-        services = bootstrap(settings)
-        try:
-            services.event_log.append(limited_known)
-            assert services.backfills is not None
-            await asyncio.to_thread(services.backfills.run, "full_sync")
-            fetcher = services.backfills.last_fetcher
-            assert fetcher is not None
-            worst = max_per_second(fetcher)
-        finally:
-            services.close()
-        rate = settings.backfill_rate_limit
-        print(f"\nfull_sync, default limits ({rate:.0f} requests/s per host): "
-              f"{fetcher.requests} requests to {len(fetcher.limiters)} hosts, at most "
-              f"{worst} to one host in any second  {'ok' if worst <= rate else 'EXCEEDED'}")
-        failures += worst > rate
+    settings = Settings(data_dir=workdir / "limited", forum_did=forum, plc_url=plc_url)
+    services = bootstrap(settings)
+    try:
+        services.event_log.append([_event(item) for item in described["limited_known"]])
+        assert services.backfills is not None
+        await asyncio.to_thread(services.backfills.run, "full_sync")
+        fetcher = services.backfills.last_fetcher
+        assert fetcher is not None
+        worst = max_per_second(fetcher)
+    finally:
+        services.close()
+    rate = settings.backfill_rate_limit
+    print(f"\nfull_sync, default limits ({rate:.0f} requests/s per host): "
+          f"{fetcher.requests} requests to {len(fetcher.limiters)} hosts, at most "
+          f"{worst} to one host in any second  {'ok' if worst <= rate else 'EXCEEDED'}")
+    failures += worst > rate
     return 1 if failures else 0
 
 
@@ -156,7 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repos", type=int, default=1000)
     parser.add_argument("--records", type=int, default=50)
     parser.add_argument("--limited-repos", type=int, default=60)
+    parser.add_argument("--serve-devnet", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve_devnet:
+        asyncio.run(serve_devnet(args.repos, args.records, args.limited_repos))
+        return 0
     with tempfile.TemporaryDirectory(prefix="atbb-bench-sync-") as tmp:
         return asyncio.run(run(args, Path(tmp)))
 

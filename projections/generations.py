@@ -193,6 +193,7 @@ class GenerationalReadModels:
         self._in_flight: dict[int, int] = {}
         self._live = registry.live() or 1
         self._checked = time.monotonic()
+        self._retiring: list[threading.Thread] = []
         self.store(self._live)
 
     # -- which generation ---------------------------------------------------------------
@@ -249,6 +250,18 @@ class GenerationalReadModels:
             store.close()
         self.registry.drop(generation)
         return True
+
+    def retire_later(self, generation: int, *, grace_seconds: float) -> None:
+        """:meth:`retire` in a thread of its own, so the caller (a rebuild that has just
+        switched) returns at once; :meth:`close` waits for it. A process that dies first
+        leaves the generation for the next rebuild's ``clear_unfinished``."""
+        thread = threading.Thread(target=self.retire, args=(generation,),
+                                  kwargs={"grace_seconds": grace_seconds},
+                                  name=f"retire-generation-{generation}", daemon=True)
+        with self._lock:
+            self._retiring = [t for t in self._retiring if t.is_alive()]
+            self._retiring.append(thread)
+        thread.start()
 
     def discard(self, generation: int) -> None:
         """Close and drop a generation that never went live (a scratch or failed one)."""
@@ -338,7 +351,16 @@ class GenerationalReadModels:
     def bulk_load(self) -> AbstractContextManager[None]:
         return self.current().bulk_load()
 
+    def settle(self) -> None:
+        """Wait for the retirements :meth:`retire_later` started (a grace period and this
+        process's last reads of each)."""
+        with self._lock:
+            retiring, self._retiring = self._retiring, []
+        for thread in retiring:
+            thread.join()
+
     def close(self) -> None:
+        self.settle()
         with self._lock:
             stores = list(self._stores.values())
             self._stores.clear()

@@ -8,6 +8,7 @@ from many repos, so their id adds a short digest of the author's DID.
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 _AT_PREFIX = "at://"
 
@@ -25,6 +26,7 @@ def split_uri(uri: str) -> tuple[str, str, str] | None:
 _BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
 
 
+@lru_cache(maxsize=1 << 16)  # a pure function of the DID; a forum's authors repeat
 def did_digest(did: str) -> str:
     """The first 6 characters of the lowercase base32 of sha256(did)."""
     # 6 base32 characters are the digest's first 30 bits; computed directly because

@@ -56,7 +56,9 @@ class RebuildProgress:
 def clear_unfinished(models: GenerationalReadModels) -> list[int]:
     """Drop every generation that is not live: half-built ones left by a rebuild that
     died, retired ones a crash kept from being dropped. Call only while holding the
-    rebuild lock, so no other rebuild is building one of them."""
+    rebuild lock, so no other rebuild is building one of them. A retirement still in its
+    grace period is waited for rather than cut short."""
+    models.settle()
     live = models.live_generation()
     dropped = []
     for generation in models.registry.existing():
@@ -129,7 +131,13 @@ def rebuild(log: EventLog, models: GenerationalReadModels, make: ProjectionFacto
     if on_progress is not None:
         on_progress(progress)
     grace = 2 * models.refresh_seconds + 0.5 if grace_seconds is None else grace_seconds
-    models.retire(previous, grace_seconds=grace)
+    if grace > 0:
+        # readers are on the new generation already: the old one is dropped once other
+        # processes have noticed and this one's last reads are done, without holding up
+        # the caller (a full_sync reports completion at the switch)
+        models.retire_later(previous, grace_seconds=grace)
+    else:
+        models.retire(previous, grace_seconds=0.0)
     progress.phase = "done"
     if on_progress is not None:
         on_progress(progress)

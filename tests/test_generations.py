@@ -95,3 +95,19 @@ def test_the_live_generation_cannot_be_dropped(backend: Backend) -> None:
 def test_an_unsupported_url_is_refused() -> None:
     with pytest.raises(ValueError, match="unsupported"):
         open_generations("mysql://x", base="atbb")
+
+
+def test_a_generation_retired_later_is_dropped_after_its_grace(backend: Backend) -> None:
+    models = models_for(backend)
+    try:
+        models.store(2)
+        models.switch_to(2)
+        started = time.monotonic()
+        models.retire_later(1, grace_seconds=0.3)
+        assert time.monotonic() - started < 0.2  # the caller is not held up
+        assert models.registry.existing() == [1, 2]  # still there during the grace
+        models.settle()
+        assert time.monotonic() - started >= 0.3
+        assert models.registry.existing() == [2]
+    finally:
+        models.close()

@@ -24,7 +24,7 @@ import aiohttp
 
 from appview.repos import mst
 from appview.repos.car import CarError, read_car_blocks
-from appview.repos.cbor import CborError, Cid, decode, ipld_to_json
+from appview.repos.cbor import CborError, Cid, decode, decode_json, decode_links_raw
 from events.model import ATBB_PREFIX
 
 # Longest single wait a PDS can impose before we give the repo up as an error.
@@ -294,8 +294,9 @@ def snapshot_from_car(did: str, car: bytes) -> RepoSnapshot:
         raise CarError("the commit has no rev")
 
     def load(cid: Cid) -> Any:
+        # the walk knows an MST node's links (l, v, t) and takes them as raw CID bytes
         block = blocks.get(cid)
-        return None if block is None else decode(block)
+        return None if block is None else decode_links_raw(block)
 
     snapshot = RepoSnapshot(did, rev)
     for key, cid in mst.walk(commit.get("data"), load):
@@ -305,7 +306,7 @@ def snapshot_from_car(did: str, car: bytes) -> RepoSnapshot:
         block = blocks.get(cid)
         if block is None:
             raise CarError(f"record block {cid} of {key} is missing")
-        value = ipld_to_json(decode(block))
+        value = decode_json(block)
         if isinstance(value, dict):
             snapshot.records.append(RepoRecord(collection, rkey, str(cid), value))
     snapshot.records.sort(key=lambda r: (_forum_first(r.collection), r.rkey))

@@ -19,8 +19,8 @@ from appview.repos.cbor import (
     decode_json,
     decode_links_raw,
     encode,
-    ipld_to_json,
     encode_json,
+    ipld_to_json,
     json_to_ipld,
     record_cid,
 )

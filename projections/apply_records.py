@@ -8,6 +8,7 @@ default), so a malformed record that ingest let through cannot stop the projecti
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,17 @@ ENFORCING_ACTIONS = frozenset({"ban", "lock", "pin", "delete"})
 def dumps(value: Any) -> str:
     """JSON text with a canonical form, so equal values give equal rows."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.-]*")
+
+
+def string_list_json(items: list[str]) -> str:
+    """:func:`dumps` of a list of strings; language tags need no escaping, so the common
+    case is joined directly (a post's langs, on every post)."""
+    if all(_PLAIN.fullmatch(item) for item in items):
+        return "[" + ",".join(f'"{item}"' for item in items) + "]"
+    return dumps(items)
 
 
 def text_of(value: Any) -> str | None:
@@ -118,7 +130,7 @@ def _post(uri: str, rkey: str, record: Mapping[str, Any] | None) -> Row:
         "text": text_of(record.get("text")),
         "created_at": created,
         "updated_at": normalize_datetime(record.get("updatedAt")),
-        "langs": dumps([x for x in langs if isinstance(x, str)])
+        "langs": string_list_json([x for x in langs if isinstance(x, str)])
         if isinstance(langs, list)
         else None,
     }

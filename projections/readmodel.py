@@ -23,7 +23,12 @@ from projections.db import (
     SQLiteReadModelRecorder,
     to_dialect,
 )
-from projections.schema import TABLES, all_statements
+from projections.schema import (
+    TABLES,
+    all_statements,
+    index_name,
+    read_side_index_statements,
+)
 
 _SQLITE_PREFIX = "sqlite:///"
 
@@ -160,17 +165,22 @@ class ReadModelStore:
         """Around a rebuild's replay into a fresh location: lets the store trade
         per-batch upkeep (secondary indexes, statistics, durability) for speed, and
         restores it on exit. Readers never read a location while it is bulk loading.
-        SQLite skips the fsync of its checkpoints meanwhile; PostgreSQL needs nothing
-        (its commits are few and large during a replay)."""
+        The indexes only queries read (``READ_SIDE_INDEXES``) are dropped and built once
+        at the end; SQLite also skips the fsync of its checkpoints meanwhile."""
         recorder = self._recorder
-        if not isinstance(recorder, SQLiteReadModelRecorder):
-            yield
-            return
-        recorder.bulk_loading = True
+        with self.transaction() as session:
+            for statement in read_side_index_statements():
+                session.execute(f"DROP INDEX IF EXISTS {index_name(statement)}")
+        if isinstance(recorder, SQLiteReadModelRecorder):
+            recorder.bulk_loading = True
         try:
             yield
         finally:
-            recorder.bulk_loading = False
+            if isinstance(recorder, SQLiteReadModelRecorder):
+                recorder.bulk_loading = False
+            with self.transaction() as session:
+                for statement in read_side_index_statements():
+                    session.execute(statement)
 
     def close(self) -> None:
         self._recorder.datastore.close()

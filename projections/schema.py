@@ -482,6 +482,31 @@ INDEXES: Final[tuple[str, ...]] = (
 )
 """Secondary indexes, created with the tables."""
 
+READ_SIDE_INDEXES: Final[frozenset[str]] = frozenset(
+    {
+        "posts_id",
+        "posts_board_topics",
+        "members_handle",
+        "members_list",
+        "mod_actions_log",
+        "board_author_counts_did",
+        "thread_author_counts_did",
+    }
+)
+"""Indexes only the queries read, never the projections: a bulk load into a fresh
+location drops them and builds them once at its end (one sorted build instead of an
+entry moved on every batch). Unique indexes are not among them: a violation must stop
+the write that causes it, not the index build at the end."""
+
+
+def index_name(statement: str) -> str:
+    """The index a ``CREATE [UNIQUE] INDEX IF NOT EXISTS name ON ...`` statement makes."""
+    return statement.split(" IF NOT EXISTS ", 1)[1].split(" ", 1)[0]
+
+
+def read_side_index_statements() -> list[str]:
+    return [s for s in INDEXES if index_name(s) in READ_SIDE_INDEXES]
+
 DERIVED_TABLES: Final[frozenset[str]] = frozenset(
     {
         "thread_author_counts",

@@ -10,7 +10,7 @@ from eventsourcing.persistence import IntegrityError
 
 from projections.db import numbered, placeholders, to_dialect
 from projections.readmodel import open_read_models, sqlite_path
-from projections.schema import TABLES
+from projections.schema import INDEXES, READ_SIDE_INDEXES, TABLES, index_name
 from tests.fakes import open_test_store
 
 
@@ -188,6 +188,30 @@ def test_bulk_loading_skips_sqlite_fsyncs_and_restores_them_after(tmp_path: Path
             assert session.scalar("PRAGMA synchronous") == 0  # OFF
         with store.transaction() as session:
             assert session.scalar("PRAGMA synchronous") == 1
+    finally:
+        store.close()
+
+
+def _index_names(store) -> set[str]:
+    with store.read() as session:
+        if store.dialect == "sqlite":
+            rows = session.query("SELECT name FROM sqlite_master WHERE type = 'index'")
+        else:
+            rows = session.query(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")
+    return {str(name) for (name,) in rows}
+
+
+def test_bulk_loading_builds_the_read_side_indexes_once_at_its_end(backend) -> None:
+    store = open_test_store(backend)
+    try:
+        every = {index_name(statement) for statement in INDEXES}
+        assert every <= _index_names(store)
+        with store.bulk_load():
+            during = _index_names(store)
+            assert not during & READ_SIDE_INDEXES
+            assert every - READ_SIDE_INDEXES <= during  # the projections' own lookups
+        assert every <= _index_names(store)
     finally:
         store.close()
 

@@ -131,17 +131,20 @@ class BackfillStore:
                            " state = 'pending' ORDER BY did", (int(run_id),))
         return [str(row[0]) for row in rows]
 
-    def repo_done(self, run_id: str, did: str, *, records: int, failed: bool) -> None:
-        """One repo finished (or failed for good): its row, and the run's counters, in
-        one transaction, so a resumed run neither repeats nor skips it."""
+    def repos_done(self, run_id: str, outcomes: list[tuple[str, bool]], *,
+                   records: int) -> None:
+        """Several repos finished, as ``(did, failed)``, whose events (``records`` were
+        stored) are in the log: their rows and the run's counters in one transaction."""
         with side_transaction(self._settings) as execute:
-            changed = execute("UPDATE backfill_repos SET state = ? WHERE run_id = ? AND"
-                              " did = ? AND state = 'pending' RETURNING did",
-                              ("failed" if failed else "done", int(run_id), did))
-            if changed:
-                execute("UPDATE backfill_runs SET dids_processed = dids_processed + 1,"
-                        " records_indexed = records_indexed + ? WHERE id = ?",
-                        (records, int(run_id)))
+            finished = 0
+            for did, failed in outcomes:
+                changed = execute("UPDATE backfill_repos SET state = ? WHERE run_id = ? AND"
+                                  " did = ? AND state = 'pending' RETURNING did",
+                                  ("failed" if failed else "done", int(run_id), did))
+                finished += len(changed)
+            execute("UPDATE backfill_runs SET dids_processed = dids_processed + ?,"
+                    " records_indexed = records_indexed + ? WHERE id = ?",
+                    (finished, records, int(run_id)))
 
     def add_records(self, run_id: str, records: int) -> None:
         with side_transaction(self._settings) as execute:

@@ -8,6 +8,7 @@ full_sync of thousands of repos asks the directory once per DID per day at most.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -53,38 +54,66 @@ class DidResolver:
     def __init__(self, settings: Settings, session: aiohttp.ClientSession) -> None:
         self._settings = settings
         self._session = session
-        self._memory: dict[str, str] = {}
+        self._memory: dict[str, str] = {}  # fresh answers
+        self._stale: dict[str, str] = {}  # cached past their day: used if the directory fails
+        self._read: set[str] = set()  # DIDs whose cache row (or its absence) was read
         self._handles: dict[str, str | None] = {}
         with side_transaction(settings) as execute:
             execute("CREATE TABLE IF NOT EXISTS did_cache (did TEXT PRIMARY KEY,"
                     " pds TEXT NOT NULL, document TEXT NOT NULL,"
                     " fetched_at DOUBLE PRECISION NOT NULL)", ())
 
-    async def pds(self, did: str) -> str:
-        if did in self._memory:
-            return self._memory[did]
+    def prefetch(self, dids: list[str]) -> None:
+        """Read the cached entries of ``dids`` in a few queries (blocking: call it in a
+        worker thread), so :meth:`pds` answers them from memory."""
+        missing = sorted({d for d in dids if d not in self._memory and d not in self._read})
+        for start in range(0, len(missing), 500):
+            part = missing[start:start + 500]
+            with side_transaction(self._settings) as execute:
+                rows = execute("SELECT did, pds, fetched_at, document FROM did_cache"
+                               f" WHERE did IN ({', '.join('?' * len(part))})", part)
+            for did, pds, fetched_at, document in rows:
+                self._remember(str(did), str(pds), float(fetched_at), str(document))
+            self._read.update(part)
+
+    def _remember(self, did: str, pds: str, fetched_at: float, document: str) -> None:
+        if time.time() - fetched_at < FRESH_SECONDS:
+            self._memory[did] = pds
+            self._handles[did] = handle_of(json.loads(document))
+        else:
+            self._stale[did] = pds
+
+    def _lookup(self, did: str) -> None:
         with side_transaction(self._settings) as execute:
             rows = execute("SELECT pds, fetched_at, document FROM did_cache WHERE did = ?",
                            (did,))
-        cached = (str(rows[0][0]), float(rows[0][1])) if rows else None
-        if cached is not None and time.time() - cached[1] < FRESH_SECONDS:
-            self._memory[did] = cached[0]
-            self._handles[did] = handle_of(json.loads(str(rows[0][2])))
-            return cached[0]
-        try:
-            document = await self._fetch(did)
-        except DidNotResolved:
-            if cached is not None:  # the directory is down: yesterday's answer will do
-                return cached[0]
-            raise
-        endpoint = pds_endpoint(document)
-        if endpoint is None:
-            raise DidNotResolved(f"{did}: the DID document names no #atproto_pds service")
+        if rows:
+            self._remember(did, str(rows[0][0]), float(rows[0][1]), str(rows[0][2]))
+        self._read.add(did)
+
+    def _store(self, did: str, endpoint: str, document: Any) -> None:
         with side_transaction(self._settings) as execute:
             execute("INSERT INTO did_cache (did, pds, document, fetched_at) VALUES"
                     " (?, ?, ?, ?) ON CONFLICT (did) DO UPDATE SET pds = excluded.pds,"
                     " document = excluded.document, fetched_at = excluded.fetched_at",
                     (did, endpoint, json.dumps(document), time.time()))
+
+    async def pds(self, did: str) -> str:
+        if did not in self._memory and did not in self._read:
+            await asyncio.to_thread(self._lookup, did)
+        if did in self._memory:
+            return self._memory[did]
+        try:
+            document = await self._fetch(did)
+        except DidNotResolved:
+            stale = self._stale.get(did)
+            if stale is not None:  # the directory is down: yesterday's answer will do
+                return stale
+            raise
+        endpoint = pds_endpoint(document)
+        if endpoint is None:
+            raise DidNotResolved(f"{did}: the DID document names no #atproto_pds service")
+        await asyncio.to_thread(self._store, did, endpoint, document)
         self._memory[did] = endpoint
         self._handles[did] = handle_of(document)
         return endpoint

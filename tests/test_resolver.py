@@ -1,0 +1,70 @@
+"""DID -> PDS resolution: the directory asked once, the cache that outlives the process,
+prefetching a run's DIDs, and yesterday's answer when the directory is down."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import aiohttp
+import pytest
+
+from appview.backfill.resolver import DidNotResolved, DidResolver
+from appview.bootstrap import bootstrap
+from appview.devnet.network import DevNetwork
+from appview.settings import Settings
+from appview.side_db import side_transaction
+from tests.conftest import Backend
+from tests.test_consumer import settings_for
+
+NOWHERE = "http://127.0.0.1:9"  # the discard port: connection refused
+
+
+def resolver_settings(backend: Backend, plc_url: str) -> Settings:
+    """The event-log database of a test of its own (the cache lives there)."""
+    settings = dataclasses.replace(settings_for(backend, "resolver", "did:plc:forum"),
+                                   plc_url=plc_url)
+    bootstrap(settings).close()
+    return settings
+
+
+async def test_a_did_resolves_to_its_pds_and_is_remembered_across_resolvers(
+        backend: Backend) -> None:
+    async with DevNetwork() as network:
+        host = network.pds["pds1"]
+        account = host.create_account("alice.test", "password-123")
+        settings = resolver_settings(backend, network.plc_url)
+        async with aiohttp.ClientSession() as session:
+            resolver = DidResolver(settings, session)
+            assert await resolver.pds(account.did) == host.url
+            assert resolver.handle(account.did) == "alice.test"
+    # a later run, the directory unreachable: the day-old cache still answers, prefetched
+    offline = dataclasses.replace(settings, plc_url=NOWHERE)
+    async with aiohttp.ClientSession() as session:
+        later = DidResolver(offline, session)
+        await asyncio.to_thread(later.prefetch, [account.did, "did:plc:unknownunknown22"])
+        assert await later.pds(account.did) == host.url
+        assert later.handle(account.did) == "alice.test"
+        with pytest.raises(DidNotResolved):
+            await later.pds("did:plc:unknownunknown22")
+
+
+async def test_a_stale_entry_is_refreshed_and_answers_only_when_the_directory_fails(
+        backend: Backend) -> None:
+    async with DevNetwork() as network:
+        host = network.pds["pds1"]
+        account = host.create_account("bob.test", "password-123")
+        settings = resolver_settings(backend, network.plc_url)
+        async with aiohttp.ClientSession() as session:
+            assert await DidResolver(settings, session).pds(account.did) == host.url
+        with side_transaction(settings) as execute:
+            execute("UPDATE did_cache SET pds = ?, fetched_at = 0", ("http://old.example",))
+        async with aiohttp.ClientSession() as session:
+            offline = DidResolver(dataclasses.replace(settings, plc_url=NOWHERE), session)
+            assert await offline.pds(account.did) == "http://old.example"
+            online = DidResolver(settings, session)
+            await asyncio.to_thread(online.prefetch, [account.did])
+            assert await online.pds(account.did) == host.url  # asked again, and kept
+        with side_transaction(settings) as execute:
+            rows = execute("SELECT pds FROM did_cache WHERE did = ?", (account.did,))
+        assert rows == [(host.url,)]

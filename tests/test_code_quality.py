@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ["events", "projections", "appview", "web", "bench"]
+PACKAGES = ["events", "projections", "appview", "web", "bench", "tests"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

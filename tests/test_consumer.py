@@ -4,6 +4,7 @@ writes, faults, re-ordering, the real capture, bad frames and a flaky database."
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
 import time
@@ -353,11 +354,11 @@ async def test_identity_and_account_events_update_handles_and_hide_content(
                 pds.update_handle(poster.did, "renamed-member.test")
                 await wait_for(lambda: member_row(poster.did)[0] == "renamed-member.test")
                 for status in ("takendown", "suspended", "deactivated"):
-                    pds.set_account_status(poster.did, status)  # type: ignore[arg-type]
+                    pds.set_account_status(poster.did, status)
                     await wait_for(lambda: member_row(poster.did)[2] == posts)
                     pds.set_account_status(poster.did, "active")
                     await wait_for(lambda: member_row(poster.did)[2] == 0)
-                pds.set_account_status(poster.did, "deleted")  # type: ignore[arg-type]
+                pds.set_account_status(poster.did, "deleted")
                 await wait_for(lambda: member_row(poster.did)[3] == posts)
         finally:
             services.close()
@@ -417,8 +418,7 @@ async def test_a_transient_database_error_is_retried_and_nothing_is_lost(
             network.jetstream.publish_raw(line)
         real = bootstrap(settings_for(backend, "flaky", forum_did), clock=FixedClock())
         flaky = FlakyLog(real.event_log, failures=3)
-        services = Services(real.settings, real.clock, flaky, real.validator,
-                            real.read_models, real.queries, real.projections)
+        services = dataclasses.replace(real, event_log=flaky)
         try:
             consumer = JetstreamConsumer(
                 url=network.jetstream_url, event_log=flaky,

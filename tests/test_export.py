@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from events.export import ExportError, ExportHeader, parse_header, parse_line, to_line
-from events.model import AccountStatusChanged, IdentityChanged, Logged, RecordEvent
+from events.model import AccountStatusChanged, IdentityChanged, LogEvent, Logged, RecordEvent
 
-EVENTS = [
+EVENTS: list[LogEvent] = [
     RecordEvent("create", "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "space.atbb.post", "3kabc2222222a",
                 "3kabc2222222a", "bafyrei",
                 {"text": "h\u00e9llo \U0001f600 lone \ud800", "n": [1, {"x": None}]},

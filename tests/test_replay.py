@@ -66,7 +66,7 @@ def test_export_import_replay_reproduces_the_read_models(backend: Backend,
     assert head > 0
 
 
-def bootstrap_count(settings) -> int:  # type: ignore[no-untyped-def]
+def bootstrap_count(settings) -> int:
     services = bootstrap(settings)
     try:
         return services.event_log.count()
@@ -74,7 +74,7 @@ def bootstrap_count(settings) -> int:  # type: ignore[no-untyped-def]
         services.close()
 
 
-def settings_for_dir(db: Path, forum_did: str):  # type: ignore[no-untyped-def]
+def settings_for_dir(db: Path, forum_did: str):
     from appview.settings import Settings
 
     return Settings(data_dir=db, forum_did=forum_did)

@@ -1,6 +1,7 @@
 """full_sync on the devnet, both backends: what changed on the PDSes while the appview
 was away is repaired; taken-down repos and 429 storms are recorded and respected; live
-writes during a sync land exactly once; a sync killed midway resumes."""
+writes during a sync land exactly once; a sync killed midway resumes. And the writer of
+finished repos: a repo is marked done only once its events are in the log."""
 
 from __future__ import annotations
 
@@ -10,14 +11,21 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+from appview.backfill.full_sync import RepoWriter
+from appview.backfill.progress import BackfillStore
+from appview.bootstrap import bootstrap
 from appview.devnet.network import DevNetwork
 from appview.devnet.seed import SeededForum
 from events import collections as c
+from events.log import AppendResult, CursorUpdate
+from events.model import LogEvent, RecordEvent
 from tests.backfill_support import appview_for, comparable, fresh_sync
 from tests.conftest import Backend
-from tests.test_consumer import caught_up, running, wait_for
+from tests.fakes import MemoryEventLog
+from tests.test_consumer import FixedClock, caught_up, running, settings_for, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -157,3 +165,71 @@ async def test_a_full_sync_killed_midway_resumes_where_it_stopped(backend: Backe
             assert comparable(watcher) == await fresh_sync(backend, network, seeded)
         finally:
             watcher.close()
+
+
+class RefusingLog(MemoryEventLog):
+    """Refuses its next ``refusals`` appends, as a database that went away would."""
+
+    def __init__(self, refusals: int) -> None:
+        super().__init__()
+        self.refusals = refusals
+
+    def append(self, events: Sequence[LogEvent],
+               cursor: CursorUpdate | None = None) -> AppendResult:
+        if self.refusals > 0:
+            self.refusals -= 1
+            raise RuntimeError("the database went away")
+        return super().append(events, cursor)
+
+
+def posts_of(did: str, count: int) -> list[LogEvent]:
+    return [RecordEvent("create", did, c.POST, f"3kpost{n:07d}", "3kaaaaaaaaaa2", "bafyrei",
+                        {"text": "hello"}, True, None, "backfill", None, 1)
+            for n in range(count)]
+
+
+def writer_store(backend: Backend) -> tuple[BackfillStore, str, list[str]]:
+    settings = settings_for(backend, "writer", "did:plc:forum")
+    bootstrap(settings).close()  # the event-log database the progress tables live in
+    store = BackfillStore(settings, FixedClock())
+    run = store.create("full_sync")
+    dids = [f"did:plc:member{n:018d}" for n in range(6)]
+    store.add_repos(run.id, dids)
+    return store, run.id, dids
+
+
+async def test_repos_finishing_together_are_written_and_then_marked_done(
+        backend: Backend) -> None:
+    store, run_id, dids = writer_store(backend)
+    log = MemoryEventLog()
+    writer = RepoWriter(log, store, run_id)
+    try:
+        await asyncio.gather(*(writer.finish(did, posts_of(did, 3), failed=n == 5)
+                               for n, did in enumerate(dids)))
+    finally:
+        await writer.close()
+    assert log.count() == 18
+    assert store.pending_repos(run_id) == []
+    run = store.get(run_id)
+    assert run is not None and (run.dids_processed, run.records_indexed) == (6, 18)
+
+
+async def test_a_refused_write_leaves_its_repos_pending_and_tells_each_of_them(
+        backend: Backend) -> None:
+    store, run_id, dids = writer_store(backend)
+    log = RefusingLog(refusals=1)
+    writer = RepoWriter(log, store, run_id)
+    try:
+        results = await asyncio.gather(*(writer.finish(did, posts_of(did, 2), failed=False)
+                                         for did in dids), return_exceptions=True)
+        refused = [did for did, result in zip(dids, results, strict=True)
+                   if isinstance(result, RuntimeError)]
+        assert refused and all(r is None or isinstance(r, RuntimeError) for r in results)
+        # never marked: a resumed run syncs them again
+        assert sorted(store.pending_repos(run_id)) == sorted(refused)
+        assert log.count() == 2 * (len(dids) - len(refused))
+        assert all("went away" in str(r) for r in results if r is not None)
+        await writer.finish(refused[0], [], failed=True)  # what sync_repo does next
+        assert refused[0] not in store.pending_repos(run_id)
+    finally:
+        await writer.close()

@@ -99,24 +99,20 @@ class _Context:
 
     def load_accounts(self, dids: Iterable[str]) -> None:
         missing = sorted({d for d in dids if d not in self.account})
-        for part in chunks(missing):
-            for did, state in self.session.query(
-                f"SELECT did, account_state FROM members WHERE did IN ({placeholders(len(part))})",
-                part,
-            ):
-                self.account[did] = state
+        for did, state in self.session.query_in(
+            "SELECT did, account_state FROM members WHERE did {in}", missing
+        ):
+            self.account[did] = state
         for did in missing:
             self.account.setdefault(did, "active")
 
     def load_boards(self, uris: Iterable[str]) -> None:
         missing = sorted({u for u in uris if u and u not in self.known_boards})
         self.known_boards.update(missing)
-        for part in chunks(missing):
-            for (uri,) in self.session.query(
-                f"SELECT uri FROM boards WHERE deleted = 0 AND uri IN ({placeholders(len(part))})",
-                part,
-            ):
-                self.live_boards.add(uri)
+        for (uri,) in self.session.query_in(
+            "SELECT uri FROM boards WHERE deleted = 0 AND uri {in}", missing
+        ):
+            self.live_boards.add(uri)
 
     def prepare(self, rows: Iterable[Row]) -> None:
         """Load what deriving ``rows`` reads."""
@@ -137,17 +133,15 @@ def _mod_flags(session: Session, uris: Iterable[str]) -> dict[str, dict[str, boo
     """Per post: whether the latest live action of each post family is the enforcing
     one ('hide' -> hidden, 'lock' -> locked, 'pin' -> pinned)."""
     latest: dict[tuple[str, str], tuple[str, str]] = {}
-    for part in chunks(sorted(set(uris))):
-        for subject, family, action, rkey in session.query(
-            "SELECT subject_uri, family, action, rkey FROM mod_actions"
-            " WHERE deleted = 0 AND family IN ('hide', 'lock', 'pin')"
-            f" AND subject_uri IN ({placeholders(len(part))})",
-            part,
-        ):
-            key = (subject, family)
-            known = latest.get(key)
-            if known is None or rkey > known[0]:
-                latest[key] = (rkey, action)
+    for subject, family, action, rkey in session.query_in(
+        "SELECT subject_uri, family, action, rkey FROM mod_actions"
+        " WHERE deleted = 0 AND family IN ('hide', 'lock', 'pin') AND subject_uri {in}",
+        sorted(set(uris)),
+    ):
+        key = (subject, family)
+        known = latest.get(key)
+        if known is None or rkey > known[0]:
+            latest[key] = (rkey, action)
     flags: dict[str, dict[str, bool]] = {}
     for (subject, family), (_rkey, action) in latest.items():
         name = action.removeprefix("space.atbb.modAction.")
@@ -224,10 +218,7 @@ def _derive(rows: Iterable[Row], ctx: _Context) -> None:
 
 
 def _select_uris(session: Session, sql: str, keys: Iterable[str]) -> set[str]:
-    found: set[str] = set()
-    for part in chunks(sorted(set(keys))):
-        found.update(uri for (uri,) in session.query(sql.format(placeholders(len(part))), part))
-    return found
+    return {uri for (uri,) in session.query_in(sql, sorted(set(keys)))}
 
 
 def project_posts(session: Session, inputs: PostInputs) -> set[str]:
@@ -240,10 +231,10 @@ def project_posts(session: Session, inputs: PostInputs) -> set[str]:
         ctx.rows.update({uri: dict(row) for uri, row in inputs.merged.after.items()})
 
     extra = set(inputs.mod_subjects)
-    extra |= _select_uris(session, "SELECT uri FROM posts WHERE did IN ({})", inputs.account_dids)
+    extra |= _select_uris(session, "SELECT uri FROM posts WHERE did {in}", inputs.account_dids)
     extra |= _select_uris(
         session,
-        "SELECT uri FROM posts WHERE kind = 'topic' AND board_uri IN ({})",
+        "SELECT uri FROM posts WHERE kind = 'topic' AND board_uri {in}",
         inputs.boards_changed,
     )
     extra -= set(ctx.rows)
@@ -266,11 +257,11 @@ def project_posts(session: Session, inputs: PostInputs) -> set[str]:
         # replies naming a moved post as their root (thread_uri = root_uri), whatever
         # its kind: a reply whose root turns out to be a reply must become invalid
         dependents = _select_uris(
-            session, "SELECT uri FROM posts WHERE kind = 'reply' AND thread_uri IN ({})", moved
+            session, "SELECT uri FROM posts WHERE kind = 'reply' AND thread_uri {in}", moved
         )
         dependents |= _select_uris(
             session,
-            "SELECT uri FROM posts WHERE parent_uri IN ({}) AND parent_uri <> root_uri",
+            "SELECT uri FROM posts WHERE parent_uri {in} AND parent_uri <> root_uri",
             moved,
         )
         dependents -= set(ctx.rows)

@@ -16,7 +16,7 @@ from typing import Any
 from events import collections as c
 from events.model import RecordEvent, tid_to_int
 from projections.apply_fold import RecordFold
-from projections.db import Session, placeholders
+from projections.db import Session
 from projections.ids import post_id, record_id
 from projections.timestamps import from_unix_micros, normalize_datetime
 
@@ -317,11 +317,10 @@ class RecordTable:
             *self.derived,
         )
 
-    def select_sql(self, count: int) -> str:
-        return (
-            f"SELECT {', '.join(self.columns)} FROM {self.table}"
-            f" WHERE uri IN ({placeholders(count)})"
-        )
+    @property
+    def select_in_sql(self) -> str:
+        """The rows of some uris, for :meth:`Session.query_in`."""
+        return f"SELECT {', '.join(self.columns)} FROM {self.table} WHERE uri {{in}}"
 
     @property
     def update_action(self) -> str:
@@ -485,10 +484,9 @@ def load_rows(session: Session, spec: RecordTable, uris: Iterable[str]) -> dict[
     wanted = sorted(set(uris))
     columns = spec.columns
     rows: dict[str, Row] = {}
-    for part in chunks(wanted):
-        for values in session.query(spec.select_sql(len(part)), part):
-            row = dict(zip(columns, values, strict=True))
-            rows[row["uri"]] = row
+    for values in session.query_in(spec.select_in_sql, wanted):
+        row = dict(zip(columns, values, strict=True))
+        rows[row["uri"]] = row
     return rows
 
 

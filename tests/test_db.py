@@ -232,3 +232,22 @@ def test_the_change_mark_moves_with_each_committed_write_only(backend) -> None:
         assert store.change_mark() == after
     finally:
         store.close()
+
+
+def test_query_in_asks_for_any_number_of_values_chunk_by_chunk(backend) -> None:
+    store = open_test_store(backend)
+    try:
+        with store.transaction() as session:
+            session.executemany(
+                "INSERT INTO rejected (position, uri, did, collection, reason)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(n, f"at://did:plc:x/c/{n}", "did:plc:x", "c", "why" if n % 2 else "other")
+                 for n in range(1, 12)])
+        with store.read() as session:
+            sql = "SELECT position FROM rejected WHERE reason = ? AND uri {in}"
+            wanted = [f"at://did:plc:x/c/{n}" for n in range(0, 14)]
+            found = session.query_in(sql, wanted, ["why"], chunk=4)
+            assert sorted(position for (position,) in found) == [1, 3, 5, 7, 9, 11]
+            assert session.query_in(sql, [], ["why"]) == []
+    finally:
+        store.close()

@@ -50,14 +50,11 @@ def update_member_base(
                    action="NOTHING")
     touched = sorted(set(identities) | set(accounts))
     stored: dict[str, Row] = {}
-    for part in chunks(touched):
-        for values in session.query(
-            f"SELECT {', '.join(MEMBER_COLUMNS)} FROM members"
-            f" WHERE did IN ({placeholders(len(part))})",
-            part,
-        ):
-            row = dict(zip(MEMBER_COLUMNS, values, strict=True))
-            stored[row["did"]] = row
+    for values in session.query_in(
+        f"SELECT {', '.join(MEMBER_COLUMNS)} FROM members WHERE did {{in}}", touched
+    ):
+        row = dict(zip(MEMBER_COLUMNS, values, strict=True))
+        stored[row["did"]] = row
     state_changed: set[str] = set()
     updates: list[Row] = []
     for did in touched:
@@ -146,15 +143,12 @@ def role_subjects(
     if assignments is not None:
         for uri in assignments.changed():
             dids.add(assignments.after[uri]["subject_did"])
-    for part in chunks(sorted(set(roles))):
-        dids.update(
-            did
-            for (did,) in session.query(
-                "SELECT subject_did FROM role_assignments"
-                f" WHERE role_uri IN ({placeholders(len(part))})",
-                part,
-            )
+    dids.update(
+        did
+        for (did,) in session.query_in(
+            "SELECT subject_did FROM role_assignments WHERE role_uri {in}", sorted(set(roles))
         )
+    )
     return dids
 
 
@@ -210,16 +204,14 @@ def reaction_keys(
             for row in (merged.before.get(uri), merged.after[uri]):
                 if row is not None and row["subject_uri"] and row["reaction"]:
                     keys.add((row["subject_uri"], row["reaction"]))
-    for part in chunks(sorted(set(dids))):
-        keys.update(
-            (subject, reaction)
-            for subject, reaction in session.query(
-                "SELECT subject_uri, reaction FROM reactions"
-                f" WHERE did IN ({placeholders(len(part))})"
-                " AND subject_uri IS NOT NULL AND reaction IS NOT NULL",
-                part,
-            )
+    keys.update(
+        (subject, reaction)
+        for subject, reaction in session.query_in(
+            "SELECT subject_uri, reaction FROM reactions WHERE did {in}"
+            " AND subject_uri IS NOT NULL AND reaction IS NOT NULL",
+            sorted(set(dids)),
         )
+    )
     return keys
 
 

@@ -300,6 +300,9 @@ class PostgresReadModelRecorder(PostgresTrackingRecorder):
     dialect: Dialect = "postgresql"
     tracking_table = "notification_tracking"
 
+    bulk_loading = False
+    """Set while a rebuild replays into this schema (statistics are sampled lightly)."""
+
     def __init__(self, datastore: PostgresReadModelDatastore, ddl: Sequence[str]) -> None:
         super().__init__(datastore, tracking_table_name=self.tracking_table)
         self._ddl = list(ddl)

@@ -87,7 +87,6 @@ class ReadModelStore:
         self._recorder = recorder
         self.location = location
         self._writes = 0
-        self._bulk_loading = False
 
     @property
     def dialect(self) -> Dialect:
@@ -134,7 +133,7 @@ class ReadModelStore:
         analysed, and autovacuum comes too late for a rebuild; SQLite's planner needs no
         statistics for these indexed lookups."""
         if self.dialect == "postgresql":
-            if self._bulk_loading:
+            if self._recorder.bulk_loading:
                 # the planner needs sizes, not fine histograms, while a replay fills the
                 # tables: a tenth of the sample (measured: the five ANALYZEs of a
                 # 191k-event replay took 4 s, a tenth of it); a full one follows the load
@@ -174,19 +173,14 @@ class ReadModelStore:
         The indexes only queries read (``READ_SIDE_INDEXES``) are dropped and built once
         at the end; PostgreSQL's statistics are sampled lightly meanwhile and fully at the
         end; SQLite skips the fsync of its checkpoints meanwhile."""
-        recorder = self._recorder
         with self.transaction() as session:
             for statement in read_side_index_statements():
                 session.execute(f"DROP INDEX IF EXISTS {index_name(statement)}")
-        if isinstance(recorder, SQLiteReadModelRecorder):
-            recorder.bulk_loading = True
-        self._bulk_loading = True
+        self._recorder.bulk_loading = True
         try:
             yield
         finally:
-            self._bulk_loading = False
-            if isinstance(recorder, SQLiteReadModelRecorder):
-                recorder.bulk_loading = False
+            self._recorder.bulk_loading = False
             with self.transaction() as session:
                 for statement in read_side_index_statements():
                     session.execute(statement)

@@ -28,23 +28,30 @@ def resolver_settings(backend: Backend, plc_url: str) -> Settings:
     return settings
 
 
+async def resolved_once(backend: Backend, network: DevNetwork,
+                        handle: str) -> tuple[Settings, str, str]:
+    """An account on pds1, resolved once through the directory: (settings, did, pds)."""
+    host = network.pds["pds1"]
+    account = host.create_account(handle, "password-123")
+    settings = resolver_settings(backend, network.plc_url)
+    async with aiohttp.ClientSession() as session:
+        resolver = DidResolver(settings, session)
+        assert await resolver.pds(account.did) == host.url
+        assert resolver.handle(account.did) == handle
+    return settings, account.did, host.url
+
+
 async def test_a_did_resolves_to_its_pds_and_is_remembered_across_resolvers(
         backend: Backend) -> None:
     async with DevNetwork() as network:
-        host = network.pds["pds1"]
-        account = host.create_account("alice.test", "password-123")
-        settings = resolver_settings(backend, network.plc_url)
-        async with aiohttp.ClientSession() as session:
-            resolver = DidResolver(settings, session)
-            assert await resolver.pds(account.did) == host.url
-            assert resolver.handle(account.did) == "alice.test"
+        settings, did, pds = await resolved_once(backend, network, "alice.test")
     # a later run, the directory unreachable: the day-old cache still answers, prefetched
     offline = dataclasses.replace(settings, plc_url=NOWHERE)
     async with aiohttp.ClientSession() as session:
         later = DidResolver(offline, session)
-        await asyncio.to_thread(later.prefetch, [account.did, "did:plc:unknownunknown22"])
-        assert await later.pds(account.did) == host.url
-        assert later.handle(account.did) == "alice.test"
+        await asyncio.to_thread(later.prefetch, [did, "did:plc:unknownunknown22"])
+        assert await later.pds(did) == pds
+        assert later.handle(did) == "alice.test"
         with pytest.raises(DidNotResolved):
             await later.pds("did:plc:unknownunknown22")
 
@@ -52,19 +59,15 @@ async def test_a_did_resolves_to_its_pds_and_is_remembered_across_resolvers(
 async def test_a_stale_entry_is_refreshed_and_answers_only_when_the_directory_fails(
         backend: Backend) -> None:
     async with DevNetwork() as network:
-        host = network.pds["pds1"]
-        account = host.create_account("bob.test", "password-123")
-        settings = resolver_settings(backend, network.plc_url)
-        async with aiohttp.ClientSession() as session:
-            assert await DidResolver(settings, session).pds(account.did) == host.url
+        settings, did, pds = await resolved_once(backend, network, "bob.test")
         with side_transaction(settings) as execute:
             execute("UPDATE did_cache SET pds = ?, fetched_at = 0", ("http://old.example",))
         async with aiohttp.ClientSession() as session:
             offline = DidResolver(dataclasses.replace(settings, plc_url=NOWHERE), session)
-            assert await offline.pds(account.did) == "http://old.example"
+            assert await offline.pds(did) == "http://old.example"
             online = DidResolver(settings, session)
-            await asyncio.to_thread(online.prefetch, [account.did])
-            assert await online.pds(account.did) == host.url  # asked again, and kept
+            await asyncio.to_thread(online.prefetch, [did])
+            assert await online.pds(did) == pds  # asked again, and kept
         with side_transaction(settings) as execute:
-            rows = execute("SELECT pds FROM did_cache WHERE did = ?", (account.did,))
-        assert rows == [(host.url,)]
+            rows = execute("SELECT pds FROM did_cache WHERE did = ?", (did,))
+        assert rows == [(pds,)]

@@ -26,7 +26,7 @@ from appview.ingest.appender import LineError
 from appview.leader import LeaderLock
 from appview.live import LiveIngest
 from appview.settings import Settings, SettingsError, load_settings
-from projections.runner import follow, project_to_head
+from projections.runner import follow, project_from_start
 
 
 @click.group()
@@ -141,8 +141,9 @@ def project(settings: Settings, follow_log: bool, batch_size: int | None) -> Non
                 bar.n = done
                 bar.refresh()
 
-            applied = project_to_head(services.event_log, services.projections,
-                                      batch_size=size, progress=progress)
+            applied = project_from_start(services.event_log, services.projections,
+                                         services.read_models, batch_size=size,
+                                         progress=progress)
         click.echo(f"applied {applied} events; projections at position {head}")
         if follow_log:
             stop = threading.Event()

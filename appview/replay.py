@@ -19,7 +19,7 @@ from appview.settings import Settings
 from events.export import ExportError, ExportHeader, parse_header, parse_line, to_line
 from events.log import AppendResult, EventLog
 from events.model import LogEvent
-from projections.runner import project_to_head
+from projections.runner import project_from_start
 
 IMPORT_BATCH = 2000
 
@@ -115,7 +115,8 @@ def replay(lines: Iterable[str], db: Path, *, until: int | None, forum_did: str 
 
         report = import_lines(services.event_log, with_first(), until=until,
                               on_error=on_error)
-        project_to_head(services.event_log, services.projections)
+        project_from_start(services.event_log, services.projections, services.read_models,
+                           batch_size=settings.projection_batch_size)
     finally:
         services.close()
     return settings, report

@@ -167,9 +167,11 @@ class ReadModelStore:
 
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
-        """Around a rebuild's replay into a fresh location: lets the store trade
+        """Around a replay into empty tables (a rebuild's new generation, or a first
+        projection: ``projections.runner.project_from_start``): lets the store trade
         per-batch upkeep (secondary indexes, statistics, durability) for speed, and
-        restores it on exit. Readers never read a location while it is bulk loading.
+        restores it on exit. A reader of a location meanwhile gets correct answers, only
+        slower ones (a rebuild's generation has no readers until its switch).
         The indexes only queries read (``READ_SIDE_INDEXES``) are dropped and built once
         at the end; PostgreSQL's statistics are sampled lightly meanwhile and fully at the
         end; SQLite skips the fsync of its checkpoints meanwhile."""

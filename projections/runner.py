@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
 
 from events.log import EventLog
@@ -57,6 +58,40 @@ def project_to_head(
             if progress is not None:
                 progress(done, total)
     return applied
+
+
+class BulkLoadable(Protocol):
+    """Read models that can take a replay into empty tables in bulk."""
+
+    def bulk_load(self) -> AbstractContextManager[None]: ...
+
+
+BULK_FROM_EVENTS = 20_000
+"""A first projection of at least this many events is loaded in bulk: below it the
+dropped indexes cost more to rebuild than they save."""
+
+
+def project_from_start(
+    log: EventLog,
+    projections: Sequence[Projection],
+    read_models: BulkLoadable,
+    *,
+    batch_size: int = 2000,
+    until: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    bulk_from: int = BULK_FROM_EVENTS,
+) -> int:
+    """:func:`project_to_head`, inside ``read_models.bulk_load()`` when every projection
+    is still at position 0 and the log holds at least ``bulk_from`` positions to apply: a
+    first projection of a large log (a replay, an imported export, a fresh appview's
+    ``atbb project``) is a load into empty tables, not an update, and pays its indexes
+    and statistics once at the end. Otherwise it is :func:`project_to_head` itself."""
+    head = log.head() if until is None else until
+    fresh = bool(projections) and all(p.position() == 0 for p in projections)
+    bulk = fresh and head >= bulk_from
+    with read_models.bulk_load() if bulk else nullcontext():
+        return project_to_head(log, projections, batch_size=batch_size, until=until,
+                               progress=progress)
 
 
 def follow(

@@ -9,7 +9,7 @@ import pytest
 
 from events.model import AccountStatusChanged, IdentityChanged
 from projections.forum import ForumProjection
-from projections.runner import follow, project_to_head
+from projections.runner import follow, project_from_start, project_to_head
 from tests.fakes import (
     MemoryEventLog,
     Repo,
@@ -136,3 +136,66 @@ def test_follow_applies_new_events_until_stopped(store) -> None:
         thread.join(10)
     assert not thread.is_alive()
     assert result == [1]
+
+
+class LoadWatchingStore:
+    """Read models that remember every bulk load they went through (the real store does
+    the loading)."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.loads: list[tuple[int, int]] = []  # (position at start, position at end)
+
+    def bulk_load(self):
+        from contextlib import contextmanager
+
+        @contextmanager
+        def watched():
+            start = self.store.position(ForumProjection.NAME)
+            with self.store.bulk_load():
+                yield
+            self.loads.append((start, self.store.position(ForumProjection.NAME)))
+
+        return watched()
+
+
+def test_a_first_projection_of_a_large_log_loads_in_bulk_with_the_same_result(backend) -> None:
+    log = MemoryEventLog(gap=2)
+    log.append(forum_workload(F, seed=8, events=500, members=12))
+    bulk, plain = open_test_store(backend, "bulk"), open_test_store(backend, "plain")
+    try:
+        first, second = ForumProjection(F), ForumProjection(F)
+        first.attach(bulk)
+        second.attach(plain)
+        watched = LoadWatchingStore(bulk)
+        assert project_from_start(log, [first], watched, batch_size=64,
+                                  bulk_from=log.head()) == log.count()
+        project_to_head(log, [second], batch_size=64)
+        assert watched.loads == [(0, log.head())]
+        assert dump_tables(bulk) == dump_tables(plain)
+        assert recount_mismatches(bulk) == {}
+        # the read-side indexes are back after the load
+        with bulk.read() as session:
+            names = {row[0] for row in session.query(
+                "SELECT name FROM sqlite_master WHERE type = 'index'"
+                if session.dialect == "sqlite" else
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")}
+        assert {"posts_id", "posts_board_topics", "members_handle"} <= names
+    finally:
+        bulk.close()
+        plain.close()
+
+
+def test_projections_already_under_way_or_small_logs_are_not_bulk_loaded(store) -> None:
+    log = MemoryEventLog()
+    log.append(forum_workload(F, seed=9, events=300, members=10))
+    projection = ForumProjection(F)
+    projection.attach(store)
+    watched = LoadWatchingStore(store)
+    # below the threshold: an ordinary projection
+    project_from_start(log, [projection], watched, batch_size=50, until=100,
+                       bulk_from=101)
+    assert watched.loads == [] and projection.position() == 100
+    # under way: the rest is an update of tables readers use, never a load
+    project_from_start(log, [projection], watched, batch_size=50, bulk_from=1)
+    assert watched.loads == [] and projection.position() == log.head()

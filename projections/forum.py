@@ -52,12 +52,14 @@ class ForumProjection:
         self.version = self.VERSION
         self._store: ReadModels | None = None
         self._version_recorded = False
+        self._pending_checked = False
         self._applied_since_statistics = 0
         self._statistics_every = _FIRST_STATISTICS
 
     def attach(self, store: ReadModels) -> None:
         self._store = store
         self._version_recorded = False
+        self._pending_checked = False
         self._applied_since_statistics = 0
         self._statistics_every = _FIRST_STATISTICS
 
@@ -79,6 +81,10 @@ class ForumProjection:
             fresh = [logged for logged in batch if logged.position > start]
             if not fresh:
                 return
+            if not self._pending_checked and not store.bulk_loading:
+                # a bulk load killed before its end left recounts to do: do them in this
+                # batch, before it refreshes anything incrementally on top of them
+                store.recount_pending(session)
             folded = fold(fresh, self.forum_did)
             self._apply_folded(session, folded)
             if not self._version_recorded:
@@ -91,6 +97,7 @@ class ForumProjection:
                 self._applied_since_statistics = 0
                 self._statistics_every *= 2
         self._version_recorded = True
+        self._pending_checked = not store.bulk_loading
 
     def _apply_folded(self, session: Session, folded: FoldedBatch) -> None:
         session.execute_values(
@@ -152,9 +159,13 @@ class ForumProjection:
             session, role_subjects(session, assignments, changed_roles), self.forum_did
         )
 
-        keys = reaction_keys(session, reactions, account_dids)
-        if keys:
-            refresh_reaction_counts(session, keys)
+        if self.store.bulk_loading:
+            # one grouped recount at the end of the load (schema.BULK_RECOUNTS)
+            self.store.defer_recount(session, "reaction_counts")
+        else:
+            keys = reaction_keys(session, reactions, account_dids)
+            if keys:
+                refresh_reaction_counts(session, keys)
 
         dirty_members = counted_dids | account_dids
         if memberships is not None:

@@ -351,6 +351,16 @@ class GenerationalReadModels:
     def bulk_load(self) -> AbstractContextManager[None]:
         return self.current().bulk_load()
 
+    @property
+    def bulk_loading(self) -> bool:
+        return self.current().bulk_loading
+
+    def defer_recount(self, session: Session, table: str) -> None:
+        self.current().defer_recount(session, table)
+
+    def recount_pending(self, session: Session) -> list[str]:
+        return self.current().recount_pending(session)
+
     def settle(self) -> None:
         """Wait for the retirements :meth:`retire_later` started (a grace period and this
         process's last reads of each)."""

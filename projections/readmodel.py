@@ -24,6 +24,7 @@ from projections.db import (
     to_dialect,
 )
 from projections.schema import (
+    BULK_RECOUNTS,
     TABLES,
     all_statements,
     index_name,
@@ -65,6 +66,20 @@ class ReadModels(Protocol):
     def row_counts(self) -> dict[str, int]: ...
 
     def bulk_load(self) -> AbstractContextManager[None]: ...
+
+    @property
+    def bulk_loading(self) -> bool:
+        """True inside :meth:`bulk_load` (of this process)."""
+        ...
+
+    def defer_recount(self, session: Session, table: str) -> None:
+        """Leave ``table`` (one of ``BULK_RECOUNTS``) to the full recount at the end of
+        the bulk load, instead of refreshing it in this batch."""
+        ...
+
+    def recount_pending(self, session: Session) -> list[str]:
+        """Recount in full every table a bulk load left pending; returns their names."""
+        ...
 
     def change_mark(self) -> object:
         """A value that differs after every write transaction this process committed
@@ -165,16 +180,38 @@ class ReadModelStore:
                 for table in TABLES
             }
 
+    @property
+    def bulk_loading(self) -> bool:
+        return self._recorder.bulk_loading
+
+    def defer_recount(self, session: Session, table: str) -> None:
+        if table not in BULK_RECOUNTS:
+            raise ValueError(f"{table!r} has no full recount (BULK_RECOUNTS)")
+        session.execute(
+            "INSERT INTO pending_recounts (name) VALUES (?) ON CONFLICT (name) DO NOTHING",
+            (table,),
+        )
+
+    def recount_pending(self, session: Session) -> list[str]:
+        names = sorted(str(row[0]) for row in session.query("SELECT name FROM pending_recounts"))
+        for name in names:
+            for statement in BULK_RECOUNTS[name]:
+                session.execute(statement)
+        if names:
+            session.execute("DELETE FROM pending_recounts")
+        return names
+
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
         """Around a replay into empty tables (a rebuild's new generation, or a first
         projection: ``projections.runner.project_from_start``): lets the store trade
-        per-batch upkeep (secondary indexes, statistics, durability) for speed, and
-        restores it on exit. A reader of a location meanwhile gets correct answers, only
-        slower ones (a rebuild's generation has no readers until its switch).
-        The indexes only queries read (``READ_SIDE_INDEXES``) are dropped and built once
-        at the end; PostgreSQL's statistics are sampled lightly meanwhile and fully at the
-        end; SQLite skips the fsync of its checkpoints meanwhile."""
+        per-batch upkeep for speed, and restores it on exit. The indexes only queries
+        read (``READ_SIDE_INDEXES``) are dropped and built once at the end; the tables of
+        ``BULK_RECOUNTS`` are recounted once, in full, at the end; PostgreSQL's
+        statistics are sampled lightly meanwhile and fully at the end; SQLite skips the
+        fsync of its checkpoints meanwhile. A rebuild's generation has no readers until
+        its switch; a reader of a first projection meanwhile gets slower answers, with
+        reaction counts only from the end of the load."""
         with self.transaction() as session:
             for statement in read_side_index_statements():
                 session.execute(f"DROP INDEX IF EXISTS {index_name(statement)}")
@@ -186,6 +223,7 @@ class ReadModelStore:
             with self.transaction() as session:
                 for statement in read_side_index_statements():
                     session.execute(statement)
+                self.recount_pending(session)
                 self.refresh_statistics(session)
 
     def close(self) -> None:

@@ -32,6 +32,8 @@ class PostInputs:
     boards_changed: set[str] = field(default_factory=set)
     account_dids: set[str] = field(default_factory=set)
     mod_subjects: set[str] = field(default_factory=set)
+    # a bulk load recounts the per-author tables once at its end (schema.BULK_RECOUNTS)
+    author_counts: bool = True
 
 
 @dataclass
@@ -286,18 +288,29 @@ def project_posts(session: Session, inputs: PostInputs) -> set[str]:
             deltas.add(new, +1)
         if row["kind"] == "topic":
             deltas.dirty_threads.add(row["uri"])
-    _write_deltas(session, deltas)
+    _write_deltas(session, deltas, author_counts=inputs.author_counts)
     _refresh_last_posts(session, deltas)
     return set(deltas.members)
 
 
-def _write_deltas(session: Session, deltas: _Deltas) -> None:
+def _write_deltas(session: Session, deltas: _Deltas, *, author_counts: bool) -> None:
     session.execute_values(
         "WITH v (uri, topics, posts) AS (VALUES {values})"
         " UPDATE boards SET topic_count = boards.topic_count + v.topics,"
         " post_count = boards.post_count + v.posts FROM v WHERE boards.uri = v.uri",
         ((board, t, p) for board, (t, p) in sorted(deltas.boards.items()) if t or p),
     )
+    if author_counts:
+        _write_author_deltas(session, deltas)
+    session.execute_values(
+        "WITH v (did, n) AS (VALUES {values})"
+        " UPDATE members SET post_count = members.post_count + v.n FROM v"
+        " WHERE members.did = v.did",
+        sorted((did, n) for did, n in deltas.members.items() if n),
+    )
+
+
+def _write_author_deltas(session: Session, deltas: _Deltas) -> None:
     pairs = sorted((k, v) for k, v in deltas.board_authors.items() if v[0] or v[1])
     session.upsert(
         "board_author_counts",
@@ -328,12 +341,6 @@ def _write_deltas(session: Session, deltas: _Deltas) -> None:
         " DELETE FROM thread_author_counts WHERE replies = 0"
         " AND (thread_uri, did) IN (SELECT thread_uri, did FROM v)",
         (key for key, n in authors if n < 0),
-    )
-    session.execute_values(
-        "WITH v (did, n) AS (VALUES {values})"
-        " UPDATE members SET post_count = members.post_count + v.n FROM v"
-        " WHERE members.did = v.did",
-        sorted((did, n) for did, n in deltas.members.items() if n),
     )
 
 

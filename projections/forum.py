@@ -140,6 +140,7 @@ class ForumProjection:
         mod_actions = merged.get(c.MOD_ACTION)
         if mod_actions is not None:
             mod_posts, ban_dids = mod_subject_changes(mod_actions)
+        bulk = self.store.bulk_loading
         counted_dids = project_posts(
             session,
             PostInputs(
@@ -147,6 +148,7 @@ class ForumProjection:
                 boards_changed=existence_changes(boards) if boards else set(),
                 account_dids=account_dids,
                 mod_subjects=mod_posts,
+                author_counts=not bulk,
             ),
         )
         refresh_bans(session, ban_dids)
@@ -159,13 +161,15 @@ class ForumProjection:
             session, role_subjects(session, assignments, changed_roles), self.forum_did
         )
 
-        if self.store.bulk_loading:
-            # one grouped recount at the end of the load (schema.BULK_RECOUNTS)
-            self.store.defer_recount(session, "reaction_counts")
-        else:
-            keys = reaction_keys(session, reactions, account_dids)
-            if keys:
-                refresh_reaction_counts(session, keys)
+        if bulk:
+            # one grouped recount of each at the end of the load (schema.BULK_RECOUNTS)
+            for name in ("reaction_counts", "thread_author_counts", "board_author_counts"):
+                self.store.defer_recount(session, name)
+            self.store.defer_recount(session, "members", self.forum_uri)
+            return
+        keys = reaction_keys(session, reactions, account_dids)
+        if keys:
+            refresh_reaction_counts(session, keys)
 
         dirty_members = counted_dids | account_dids
         if memberships is not None:

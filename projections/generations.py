@@ -355,8 +355,8 @@ class GenerationalReadModels:
     def bulk_loading(self) -> bool:
         return self.current().bulk_loading
 
-    def defer_recount(self, session: Session, table: str) -> None:
-        self.current().defer_recount(session, table)
+    def defer_recount(self, session: Session, table: str, argument: str | None = None) -> None:
+        self.current().defer_recount(session, table, argument)
 
     def recount_pending(self, session: Session) -> list[str]:
         return self.current().recount_pending(session)

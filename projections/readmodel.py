@@ -72,9 +72,10 @@ class ReadModels(Protocol):
         """True inside :meth:`bulk_load` (of this process)."""
         ...
 
-    def defer_recount(self, session: Session, table: str) -> None:
+    def defer_recount(self, session: Session, table: str, argument: str | None = None) -> None:
         """Leave ``table`` (one of ``BULK_RECOUNTS``) to the full recount at the end of
-        the bulk load, instead of refreshing it in this batch."""
+        the bulk load, instead of refreshing it in this batch; ``argument`` is bound to
+        the recount's ``?``."""
         ...
 
     def recount_pending(self, session: Session) -> list[str]:
@@ -184,22 +185,23 @@ class ReadModelStore:
     def bulk_loading(self) -> bool:
         return self._recorder.bulk_loading
 
-    def defer_recount(self, session: Session, table: str) -> None:
+    def defer_recount(self, session: Session, table: str, argument: str | None = None) -> None:
         if table not in BULK_RECOUNTS:
             raise ValueError(f"{table!r} has no full recount (BULK_RECOUNTS)")
         session.execute(
-            "INSERT INTO pending_recounts (name) VALUES (?) ON CONFLICT (name) DO NOTHING",
-            (table,),
+            "INSERT INTO pending_recounts (name, argument) VALUES (?, ?)"
+            " ON CONFLICT (name) DO NOTHING",
+            (table, argument),
         )
 
     def recount_pending(self, session: Session) -> list[str]:
-        names = sorted(str(row[0]) for row in session.query("SELECT name FROM pending_recounts"))
-        for name in names:
+        pending = sorted(session.query("SELECT name, argument FROM pending_recounts"))
+        for name, argument in pending:
             for statement in BULK_RECOUNTS[name]:
-                session.execute(statement)
-        if names:
+                session.execute(statement, (argument,) * statement.count("?"))
+        if pending:
             session.execute("DELETE FROM pending_recounts")
-        return names
+        return [str(name) for name, _argument in pending]
 
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
@@ -210,8 +212,9 @@ class ReadModelStore:
         ``BULK_RECOUNTS`` are recounted once, in full, at the end; PostgreSQL's
         statistics are sampled lightly meanwhile and fully at the end; SQLite skips the
         fsync of its checkpoints meanwhile. A rebuild's generation has no readers until
-        its switch; a reader of a first projection meanwhile gets slower answers, with
-        reaction counts only from the end of the load."""
+        its switch; a reader of a first projection meanwhile gets slower answers, and
+        the recounted tables (reaction and per-author counts, member listings) only from
+        the end of the load."""
         with self.transaction() as session:
             for statement in read_side_index_statements():
                 session.execute(f"DROP INDEX IF EXISTS {index_name(statement)}")

@@ -367,12 +367,13 @@ author's account_state is 'active'; rows with 0 are deleted."""
 
 PENDING_RECOUNTS: Final = """
 CREATE TABLE IF NOT EXISTS pending_recounts (
-    name TEXT PRIMARY KEY
+    name TEXT PRIMARY KEY,
+    argument TEXT
 )"""
 """Derived tables a bulk load has left to recount in full (``BULK_RECOUNTS``): a row is
 written by every batch that skips the table's refresh, and deleted in the transaction
 that recounts it (the end of the load, or, after a load was killed, the next batch the
-projection applies)."""
+projection applies). ``argument`` is bound to every ``?`` of the recount's statements."""
 
 THEMES: Final = """
 CREATE TABLE IF NOT EXISTS themes (
@@ -520,11 +521,40 @@ BULK_RECOUNTS: Final[dict[str, tuple[str, ...]]] = {
         " AND r.subject_uri IS NOT NULL AND r.reaction IS NOT NULL"
         " GROUP BY r.subject_uri, r.reaction",
     ),
+    # the rules of projections.apply_posts._write_author_deltas (rows with 0 never exist)
+    "thread_author_counts": (
+        "DELETE FROM thread_author_counts",
+        "INSERT INTO thread_author_counts (thread_uri, did, replies)"
+        " SELECT thread_uri, did, COUNT(*) FROM posts WHERE counted = 1 AND kind = 'reply'"
+        " GROUP BY thread_uri, did",
+    ),
+    "board_author_counts": (
+        "DELETE FROM board_author_counts",
+        "INSERT INTO board_author_counts (board_uri, did, topics, posts)"
+        " SELECT board_uri, did, SUM(CASE WHEN kind = 'topic' THEN 1 ELSE 0 END), COUNT(*)"
+        " FROM posts WHERE counted = 1 GROUP BY board_uri, did",
+    ),
+    # projections.apply_members.refresh_members for every member; the argument is the
+    # forum's at-uri
+    "members": (
+        "UPDATE members SET"
+        " first_post_at = (SELECT MIN(p.created_at) FROM posts p"
+        " WHERE p.did = members.did AND p.counted = 1),"
+        " membership_uri = (SELECT m.uri FROM memberships m"
+        " WHERE m.did = members.did AND m.deleted = 0 AND m.forum_uri = ?"
+        " ORDER BY COALESCE(m.created_at, ''), m.uri LIMIT 1)",
+        "UPDATE members SET"
+        " joined_at = COALESCE((SELECT m.created_at FROM memberships m"
+        " WHERE m.uri = members.membership_uri), first_post_at),"
+        " is_member = CASE WHEN account_state <> 'removed'"
+        " AND (membership_uri IS NOT NULL OR post_count > 0) THEN 1 ELSE 0 END",
+    ),
 }
-"""Derived tables that a bulk load recounts once, in full, at its end instead of batch
-by batch: a recount per batch of the keys it touched is a random probe per key, which
-grows with the table (8 s of a 575k-event replay), where one grouped pass over the
-index in order takes a fraction of it."""
+"""Derived tables (and derived columns: ``members``) that a bulk load recounts once, in
+full, at its end instead of batch by batch: a refresh per batch of the keys it touched is
+a random probe per key, which grows with the tables (the reaction counts alone: 8 s of a
+575k-event replay), where one grouped pass in index order takes a fraction of it. Nothing
+the projection reads while it loads comes from these."""
 
 
 def index_name(statement: str) -> str:

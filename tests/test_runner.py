@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -93,21 +94,33 @@ def test_project_to_head_stops_at_until_and_resumes(store) -> None:
     assert projection.position() == log.head()
 
 
-def test_resuming_gives_the_same_tables_as_one_run(backend) -> None:
-    log = MemoryEventLog()
-    log.append(forum_workload(F, seed=6, events=400, members=10))
-    one, other = open_test_store(backend, "one"), open_test_store(backend, "other")
+@contextmanager
+def two_projections(backend, *, seed: int, events: int, members: int, gap: int = 0):
+    """A log of a forum workload and two fresh projections, each into a store of its
+    own: (log, (store, projection), (store, projection))."""
+    log = MemoryEventLog(gap=gap)
+    log.append(forum_workload(F, seed=seed, events=events, members=members))
+    stores = [open_test_store(backend, "one"), open_test_store(backend, "other")]
     try:
-        first, second = ForumProjection(F), ForumProjection(F)
-        first.attach(one)
-        second.attach(other)
+        pairs = []
+        for store in stores:
+            projection = ForumProjection(F)
+            projection.attach(store)
+            pairs.append((store, projection))
+        yield log, pairs[0], pairs[1]
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_resuming_gives_the_same_tables_as_one_run(backend) -> None:
+    with two_projections(backend, seed=6, events=400, members=10) as (
+        log, (one, first), (other, second)
+    ):
         project_to_head(log, [first])
         for until in (50, 51, 200, None):
             project_to_head(log, [second], batch_size=33, until=until)
         assert dump_tables(one) == dump_tables(other)
-    finally:
-        one.close()
-        other.close()
 
 
 def test_batch_size_must_be_positive(store) -> None:
@@ -147,8 +160,6 @@ class LoadWatchingStore:
         self.loads: list[tuple[int, int]] = []  # (position at start, position at end)
 
     def bulk_load(self):
-        from contextlib import contextmanager
-
         @contextmanager
         def watched():
             start = self.store.position(ForumProjection.NAME)
@@ -160,13 +171,9 @@ class LoadWatchingStore:
 
 
 def test_a_first_projection_of_a_large_log_loads_in_bulk_with_the_same_result(backend) -> None:
-    log = MemoryEventLog(gap=2)
-    log.append(forum_workload(F, seed=8, events=500, members=12))
-    bulk, plain = open_test_store(backend, "bulk"), open_test_store(backend, "plain")
-    try:
-        first, second = ForumProjection(F), ForumProjection(F)
-        first.attach(bulk)
-        second.attach(plain)
+    with two_projections(backend, seed=8, events=500, members=12, gap=2) as (
+        log, (bulk, first), (plain, second)
+    ):
         watched = LoadWatchingStore(bulk)
         assert project_from_start(log, [first], watched, batch_size=64,
                                   bulk_from=log.head()) == log.count()
@@ -181,9 +188,6 @@ def test_a_first_projection_of_a_large_log_loads_in_bulk_with_the_same_result(ba
                 if session.dialect == "sqlite" else
                 "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")}
         assert {"posts_id", "posts_board_topics", "members_handle"} <= names
-    finally:
-        bulk.close()
-        plain.close()
 
 
 def test_projections_already_under_way_or_small_logs_are_not_bulk_loaded(store) -> None:

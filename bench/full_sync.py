@@ -1,12 +1,13 @@
 """full_sync throughput, and the per-host request rate under the default limits.
 
     python -m bench.full_sync [--repos 1000] [--records 50] [--limited-repos 60]
+                              [--backend sqlite|postgresql]
 
 Starts a devnet with four PDS hosts in a child process of its own (the PDSes a real
 full_sync reads are other machines: their work must not share this process's interpreter
 lock), creates ``--repos`` member repos of ``--records`` space.atbb.* records each (a
 membership and posts written straight into the repos), then on the embedded SQLite
-default:
+default (or PostgreSQL, in schemas of its own that it drops at the end):
 
 - full_sync with rate limits off (BACKFILL_RATE_LIMIT=0, concurrency 10): records/s and
   repos/s over the whole run, beside a same-run baseline: fetching and parsing every
@@ -26,6 +27,7 @@ import json
 import sys
 import tempfile
 import time
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ from appview.backfill.fetcher import PdsFetcher, snapshot_from_car
 from appview.bootstrap import bootstrap
 from appview.devnet.network import DevNetwork
 from appview.settings import Settings
+from bench.ingest import PG_URL, _drop_schemas
 from events import collections as c
 from events.model import RecordEvent
 
@@ -151,8 +154,8 @@ async def measure(args: argparse.Namespace, workdir: Path, described: dict[str, 
           f"{described['seconds']:.0f}s (devnet in its own process)")
     base_seconds = await baseline(urls)
 
-    settings = Settings(data_dir=workdir / "unlimited", forum_did=forum, plc_url=plc_url,
-                        backfill_rate_limit=0.0, backfill_concurrency=10)
+    settings = _settings(args, workdir / "unlimited", forum=forum, plc_url=plc_url,
+                         backfill_rate_limit=0.0, backfill_concurrency=10)
     services = bootstrap(settings)
     try:
         # the log knows the members (as it would from the firehose): sync them all
@@ -171,8 +174,8 @@ async def measure(args: argparse.Namespace, workdir: Path, described: dict[str, 
     records = result.records_indexed + len(known)  # the memberships were compared too
     failures = 0
     record_rate, repo_rate = records / seconds, result.dids_processed / seconds
-    print(f"\nfull_sync, limits off: {result.dids_processed:,} repos, {records:,} "
-          f"records in {seconds:.1f}s ({result.error_count} errors)")
+    print(f"\nfull_sync on {args.backend}, limits off: {result.dids_processed:,} repos, "
+          f"{records:,} records in {seconds:.1f}s ({result.error_count} errors)")
     print(f"  records/s {record_rate:>9,.0f}  target {TARGET_RECORDS:,}  "
           f"{'ok' if record_rate >= TARGET_RECORDS else 'MISSED'}")
     print(f"  repos/s   {repo_rate:>9,.1f}  target {TARGET_REPOS}  "
@@ -184,7 +187,7 @@ async def measure(args: argparse.Namespace, workdir: Path, described: dict[str, 
           f"(full_sync/baseline {repo_rate / (len(urls) / base_seconds):.2f})")
     failures += (record_rate < TARGET_RECORDS) + (repo_rate < TARGET_REPOS)
 
-    settings = Settings(data_dir=workdir / "limited", forum_did=forum, plc_url=plc_url)
+    settings = _settings(args, workdir / "limited", forum=forum, plc_url=plc_url)
     services = bootstrap(settings)
     try:
         services.event_log.append([_event(item) for item in described["limited_known"]])
@@ -203,18 +206,33 @@ async def measure(args: argparse.Namespace, workdir: Path, described: dict[str, 
     return 1 if failures else 0
 
 
+def _settings(args: argparse.Namespace, data_dir: Path, *, forum: str, plc_url: str,
+              **limits: Any) -> Settings:
+    settings = Settings(data_dir=data_dir, forum_did=forum, plc_url=plc_url, **limits)
+    if args.backend == "postgresql":
+        settings = settings.with_overrides(database_url=PG_URL,
+                                           database_schema=f"{args.schema}_{data_dir.name}")
+    return settings
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repos", type=int, default=1000)
     parser.add_argument("--records", type=int, default=50)
     parser.add_argument("--limited-repos", type=int, default=60)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--serve-devnet", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_devnet:
         asyncio.run(serve_devnet(args.repos, args.records, args.limited_repos))
         return 0
-    with tempfile.TemporaryDirectory(prefix="atbb-bench-sync-") as tmp:
-        return asyncio.run(run(args, Path(tmp)))
+    args.schema = f"bench_sync_{uuid.uuid4().hex[:8]}"
+    try:
+        with tempfile.TemporaryDirectory(prefix="atbb-bench-sync-") as tmp:
+            return asyncio.run(run(args, Path(tmp)))
+    finally:
+        if args.backend == "postgresql":
+            _drop_schemas(args.schema)
 
 
 if __name__ == "__main__":

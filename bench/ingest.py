@@ -88,11 +88,12 @@ def measure(backend: str, lines: list[str], forum_did: str, workdir: Path) -> Fi
     if backend == "sqlite":
         url = f"sqlite:///{workdir / f'events-{uuid.uuid4().hex[:6]}.sqlite3'}"
         rm_url = f"sqlite:///{workdir}"
-        location = str(workdir / f"rm-{uuid.uuid4().hex[:6]}.sqlite3")
+        stem = str(workdir / f"rm-{uuid.uuid4().hex[:6]}")
+        locations = {mode: f"{stem}-{mode}.sqlite3" for mode in ("bulk", "updates")}
     else:
         schema = f"bench_{uuid.uuid4().hex[:10]}"
         url = rm_url = PG_URL
-        location = f"{schema}_g1"
+        locations = {mode: f"{schema}_{mode}" for mode in ("bulk", "updates")}
     validator = LexiconValidator.load()
     log = open_event_log(url, schema=schema)
     try:
@@ -112,7 +113,7 @@ def measure(backend: str, lines: list[str], forum_did: str, workdir: Path) -> Fi
 
         rates = []
         for bulk in (True, False):
-            store = open_read_models(rm_url, location=f"{location}{'b' if bulk else 'u'}")
+            store = open_read_models(rm_url, location=locations["bulk" if bulk else "updates"])
             try:
                 projections = all_projections(forum_did)
                 for projection in projections:

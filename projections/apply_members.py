@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from events.model import AccountStatusChanged, IdentityChanged
 from projections.apply_records import MergedTable, Row, chunks
 from projections.db import Session, placeholders
+from projections.schema import MEMBER_DERIVATION, REACTION_COUNT
 
 MEMBER_COLUMNS = (
     "did",
@@ -90,27 +91,11 @@ def update_member_base(
 
 def refresh_members(session: Session, dids: Iterable[str], forum_uri: str) -> None:
     """Re-derive membership, joined date, first post and is_member."""
+    first, second = MEMBER_DERIVATION
     for part in chunks(sorted(set(dids))):
-        marks = placeholders(len(part))
-        session.execute(
-            "UPDATE members SET"
-            " first_post_at = (SELECT MIN(p.created_at) FROM posts p"
-            " WHERE p.did = members.did AND p.counted = 1),"
-            " membership_uri = (SELECT m.uri FROM memberships m"
-            " WHERE m.did = members.did AND m.deleted = 0 AND m.forum_uri = ?"
-            " ORDER BY COALESCE(m.created_at, ''), m.uri LIMIT 1)"
-            f" WHERE did IN ({marks})",
-            [forum_uri, *part],
-        )
-        session.execute(
-            "UPDATE members SET"
-            " joined_at = COALESCE((SELECT m.created_at FROM memberships m"
-            " WHERE m.uri = members.membership_uri), first_post_at),"
-            " is_member = CASE WHEN account_state <> 'removed'"
-            " AND (membership_uri IS NOT NULL OR post_count > 0) THEN 1 ELSE 0 END"
-            f" WHERE did IN ({marks})",
-            part,
-        )
+        where = f" WHERE did IN ({placeholders(len(part))})"
+        session.execute(first + where, [forum_uri, *part])
+        session.execute(second + where, part)
 
 
 def refresh_board_listing(
@@ -225,12 +210,10 @@ def refresh_reaction_counts(session: Session, keys: Iterable[tuple[str, str]]) -
         ordered,
     )
     session.execute_values(
-        "WITH v (post_uri, reaction) AS (VALUES {values})"
-        " INSERT INTO reaction_counts (post_uri, reaction, count)"
-        " SELECT r.subject_uri, r.reaction, COUNT(DISTINCT r.did)"
-        " FROM v JOIN reactions r ON r.subject_uri = v.post_uri AND r.reaction = v.reaction"
-        " JOIN members m ON m.did = r.did"
-        " WHERE r.deleted = 0 AND m.account_state = 'active'"
-        " GROUP BY r.subject_uri, r.reaction",
+        "WITH v (post_uri, reaction) AS (VALUES {values}) "
+        + REACTION_COUNT.format(
+            reactions="v JOIN reactions r"
+            " ON r.subject_uri = v.post_uri AND r.reaction = v.reaction"
+        ),
         ordered,
     )

@@ -510,16 +510,38 @@ entry moved on every batch). Unique indexes are not among them: a violation must
 the write that causes it, not the index build at the end."""
 
 
+MEMBER_DERIVATION: Final[tuple[str, str]] = (
+    # the one parameter: the forum's at-uri
+    "UPDATE members SET"
+    " first_post_at = (SELECT MIN(p.created_at) FROM posts p"
+    " WHERE p.did = members.did AND p.counted = 1),"
+    " membership_uri = (SELECT m.uri FROM memberships m"
+    " WHERE m.did = members.did AND m.deleted = 0 AND m.forum_uri = ?"
+    " ORDER BY COALESCE(m.created_at, ''), m.uri LIMIT 1)",
+    "UPDATE members SET"
+    " joined_at = COALESCE((SELECT m.created_at FROM memberships m"
+    " WHERE m.uri = members.membership_uri), first_post_at),"
+    " is_member = CASE WHEN account_state <> 'removed'"
+    " AND (membership_uri IS NOT NULL OR post_count > 0) THEN 1 ELSE 0 END",
+)
+"""The members' derived columns, in this order, for every member; a refresh of some
+members appends its own ``WHERE did IN (...)``."""
+
+REACTION_COUNT: Final = (
+    "INSERT INTO reaction_counts (post_uri, reaction, count)"
+    " SELECT r.subject_uri, r.reaction, COUNT(DISTINCT r.did)"
+    " FROM {reactions} JOIN members m ON m.did = r.did"
+    " WHERE r.deleted = 0 AND m.account_state = 'active'"
+    " AND r.subject_uri IS NOT NULL AND r.reaction IS NOT NULL"
+    " GROUP BY r.subject_uri, r.reaction"
+)
+"""The reaction counts of the reactions ``{reactions}`` names (aliased ``r``): the whole
+table, or a refresh's join of its keys with it."""
+
 BULK_RECOUNTS: Final[dict[str, tuple[str, ...]]] = {
     "reaction_counts": (
         "DELETE FROM reaction_counts",
-        # the rule of projections.apply_members.refresh_reaction_counts, for every key
-        "INSERT INTO reaction_counts (post_uri, reaction, count)"
-        " SELECT r.subject_uri, r.reaction, COUNT(DISTINCT r.did)"
-        " FROM reactions r JOIN members m ON m.did = r.did"
-        " WHERE r.deleted = 0 AND m.account_state = 'active'"
-        " AND r.subject_uri IS NOT NULL AND r.reaction IS NOT NULL"
-        " GROUP BY r.subject_uri, r.reaction",
+        REACTION_COUNT.format(reactions="reactions r"),
     ),
     # the rules of projections.apply_posts._write_author_deltas (rows with 0 never exist)
     "thread_author_counts": (
@@ -534,21 +556,8 @@ BULK_RECOUNTS: Final[dict[str, tuple[str, ...]]] = {
         " SELECT board_uri, did, SUM(CASE WHEN kind = 'topic' THEN 1 ELSE 0 END), COUNT(*)"
         " FROM posts WHERE counted = 1 GROUP BY board_uri, did",
     ),
-    # projections.apply_members.refresh_members for every member; the argument is the
-    # forum's at-uri
-    "members": (
-        "UPDATE members SET"
-        " first_post_at = (SELECT MIN(p.created_at) FROM posts p"
-        " WHERE p.did = members.did AND p.counted = 1),"
-        " membership_uri = (SELECT m.uri FROM memberships m"
-        " WHERE m.did = members.did AND m.deleted = 0 AND m.forum_uri = ?"
-        " ORDER BY COALESCE(m.created_at, ''), m.uri LIMIT 1)",
-        "UPDATE members SET"
-        " joined_at = COALESCE((SELECT m.created_at FROM memberships m"
-        " WHERE m.uri = members.membership_uri), first_post_at),"
-        " is_member = CASE WHEN account_state <> 'removed'"
-        " AND (membership_uri IS NOT NULL OR post_count > 0) THEN 1 ELSE 0 END",
-    ),
+    # the argument is the forum's at-uri
+    "members": MEMBER_DERIVATION,
 }
 """Derived tables (and derived columns: ``members``) that a bulk load recounts once, in
 full, at its end instead of batch by batch: a refresh per batch of the keys it touched is

@@ -38,6 +38,7 @@ async def resolved_once(backend: Backend, network: DevNetwork,
         resolver = DidResolver(settings, session)
         assert await resolver.pds(account.did) == host.url
         assert resolver.handle(account.did) == handle
+        await resolver.flush()
     return settings, account.did, host.url
 
 
@@ -68,6 +69,25 @@ async def test_a_stale_entry_is_refreshed_and_answers_only_when_the_directory_fa
             online = DidResolver(settings, session)
             await asyncio.to_thread(online.prefetch, [did])
             assert await online.pds(did) == pds  # asked again, and kept
+            await online.flush()
         with side_transaction(settings) as execute:
             rows = execute("SELECT pds FROM did_cache WHERE did = ?", (did,))
         assert rows == [(pds,)]
+
+
+async def test_answers_reach_the_cache_when_flushed_in_one_group(backend: Backend) -> None:
+    async with DevNetwork() as network:
+        host = network.pds["pds1"]
+        dids = [host.create_account(f"m{i}.test", "password-123").did for i in range(3)]
+        settings = resolver_settings(backend, network.plc_url)
+        async with aiohttp.ClientSession() as session:
+            resolver = DidResolver(settings, session)
+            for did in dids:
+                assert await resolver.pds(did) == host.url
+            with side_transaction(settings) as execute:
+                assert execute("SELECT count(*) FROM did_cache", ()) == [(0,)]
+            await resolver.flush()
+            await resolver.flush()  # nothing left: writes nothing twice
+    with side_transaction(settings) as execute:
+        rows = execute("SELECT did, pds FROM did_cache ORDER BY did", ())
+    assert rows == sorted((did, host.url) for did in dids)

@@ -179,6 +179,7 @@ class FullSync:
             await asyncio.gather(*(one(did) for did in pending))
         finally:
             await writer.close()
+            await self.resolver.flush()
 
     async def discover(self, run_id: str, known: list[str]) -> list[str]:
         """Repos the log has never seen that hold space.atbb.* records (members who
@@ -187,11 +188,19 @@ class FullSync:
         and noted in the errors; the known repos are synced regardless."""
         hosts: dict[str, str] = {}  # host url -> a DID it serves, for the error note
         await asyncio.to_thread(self.resolver.prefetch, known)
-        for did in known:
-            try:
-                hosts.setdefault(await self.resolver.pds(did), did)
-            except FetchError:
-                continue  # sync_repo records it
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def host_of(did: str) -> str | None:
+            async with gate:
+                try:
+                    return await self.resolver.pds(did)
+                except FetchError:
+                    return None  # sync_repo records it
+
+        # resolved side by side: one at a time, the directory's round trips add up
+        for did, host in zip(known, await asyncio.gather(*map(host_of, known)), strict=True):
+            if host is not None:
+                hosts.setdefault(host, did)
         seen = set(known)
         found: list[str] = []
         for host, via in sorted(hosts.items()):

@@ -25,7 +25,7 @@ from events.store import open_event_log
 from projections.forum import ForumProjection, all_projections
 from projections.generations import GenerationalReadModels, open_generations
 from projections.queries import Queries
-from projections.readmodel import ReadModels
+from projections.readmodel import ReadModels, ReadModelStore, open_read_models
 from projections.runner import Projection, project_to_head
 
 
@@ -92,6 +92,26 @@ def generations_base(settings: Settings) -> str:
 def open_live_read_models(settings: Settings) -> GenerationalReadModels:
     registry = open_generations(settings.read_model_url, base=generations_base(settings))
     return GenerationalReadModels(settings.read_model_url, registry)
+
+
+def open_replay_target(settings: Settings, location: str,
+                       ) -> tuple[EventLog, ReadModelStore, list[ForumProjection]]:
+    """What a rebuild's replay worker (``appview.rebuild_worker``, a process of its own)
+    needs: the event log, the store of the generation being built at ``location``, and
+    fresh projections attached to it."""
+    log = open_event_log(
+        settings.event_log_url,
+        schema=settings.database_schema if settings.is_postgres else None,
+    )
+    try:
+        store = open_read_models(settings.read_model_url, location=location)
+    except BaseException:
+        log.close()
+        raise
+    projections = all_projections(settings.forum_did)
+    for projection in projections:
+        projection.attach(store)
+    return log, store, projections
 
 
 def bootstrap(

@@ -17,16 +17,19 @@ from datetime import UTC, datetime
 
 from appview.clock import Clock
 from appview.leader import LeaderLock
+from appview.rebuild_worker import ChildReplay, ReplayAbandoned
 from appview.settings import Settings
 from events.log import EventLog
 from projections.generations import GenerationalReadModels
 from projections.rebuild import (
     ProjectionFactory,
     RebuildProgress,
+    Replay,
     TableDifference,
     rebuild,
     verify,
 )
+from projections.runner import BULK_FROM_EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +88,31 @@ class ProjectionStatus:
                 "position": self.position, "head": self.head, "lag": self.lag}
 
 
+@dataclass
+class FollowingRebuild:
+    """A rebuild started before the log it rebuilds is complete (by a full_sync): its
+    replay runs in a child process and follows the log until :meth:`release`."""
+
+    run: RebuildRun
+    replay: ChildReplay
+    thread: threading.Thread
+
+    def release(self) -> None:
+        """The log is complete: catch up, switch, retire."""
+        self.replay.release()
+
+    def abandon(self) -> None:
+        """Stop it; the half-built generation is dropped and the live one stays."""
+        self.replay.abandon()
+
+    def wait(self) -> RebuildRun:
+        self.thread.join()
+        return self.run
+
+
 class RebuildManager:
-    """Runs rebuilds in a background thread (``start``) or in the caller's (``run``)."""
+    """Runs rebuilds in a background thread (``start``) or in the caller's (``run``);
+    the replay itself in a child process when REBUILD_WORKER says so (ADR 0007)."""
 
     def __init__(self, settings: Settings, event_log: EventLog,
                  models: GenerationalReadModels, make_projections: ProjectionFactory,
@@ -147,18 +173,41 @@ class RebuildManager:
         """Start a rebuild in a background thread. Raises RebuildInProgress when one
         runs, UnknownProjection for a name that is not ours."""
         run, lock = self._claim(projection, reason)
-        thread = threading.Thread(target=self._execute, args=(run, lock, None),
+        self._thread(run, lock, self._replay_for(self._log.head()))
+        return run
+
+    def start_following(self, *, reason: str) -> FollowingRebuild | None:
+        """Start a rebuild whose replay follows the log while something else fills it,
+        in a child process (a thread would only take turns with the filler). None when
+        REBUILD_WORKER=thread: rebuild after the filling instead. Raises
+        RebuildInProgress when one runs."""
+        if self._settings.rebuild_worker == "thread":
+            return None
+        run, lock = self._claim(None, reason)
+        replay = ChildReplay(self._settings, batch_size=self._batch_size, hold=True)
+        return FollowingRebuild(run, replay, self._thread(run, lock, replay))
+
+    def _thread(self, run: RebuildRun, lock: LeaderLock,
+                replay: Replay | None) -> threading.Thread:
+        thread = threading.Thread(target=self._execute, args=(run, lock, None, replay),
                                   name=f"rebuild-{run.id}", daemon=True)
         with self._lock:
             self._threads[run.id] = thread
         thread.start()
-        return run
+        return thread
+
+    def _replay_for(self, events: int) -> Replay | None:
+        """A child process for a large log (REBUILD_WORKER=auto) or always (process)."""
+        mode = self._settings.rebuild_worker
+        if mode == "process" or (mode == "auto" and events >= BULK_FROM_EVENTS):
+            return ChildReplay(self._settings, batch_size=self._batch_size)
+        return None
 
     def run(self, projection: str | None = None, *, reason: str = "manual",
             on_progress: Callable[[RebuildRun], None] | None = None) -> RebuildRun:
         """Rebuild in the calling thread; returns the finished run."""
         run, lock = self._claim(projection, reason)
-        self._execute(run, lock, on_progress)
+        self._execute(run, lock, on_progress, self._replay_for(self._log.head()))
         return run
 
     def shutdown(self, timeout: float = 30.0) -> None:
@@ -224,7 +273,8 @@ class RebuildManager:
         return run, lock
 
     def _execute(self, run: RebuildRun, lock: LeaderLock,
-                 on_progress: Callable[[RebuildRun], None] | None) -> None:
+                 on_progress: Callable[[RebuildRun], None] | None,
+                 replay: Replay | None) -> None:
         def update(progress: RebuildProgress) -> None:
             run.generation = progress.generation
             run.phase = progress.phase
@@ -239,8 +289,11 @@ class RebuildManager:
             # Every projection shares one generation, so rebuilding one rebuilds the
             # generation; naming one only checks that it exists (ADR 0003).
             rebuild(self._log, self._models, self._make, batch_size=self._batch_size,
-                    on_progress=update)
+                    on_progress=update, replay=replay)
             run.status = "completed"
+        except ReplayAbandoned as exc:  # its caller gave up on it, and said why
+            run.status = "failed"
+            run.error = str(exc)
         except Exception as exc:  # the live generation is untouched; report and go on
             log.exception("rebuild %s failed", run.id)
             run.status = "failed"

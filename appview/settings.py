@@ -41,6 +41,7 @@ class Settings:
     backfill_concurrency: int = 10
     backfill_rate_limit: float = 10.0
     page_state_seconds: float = 0.25
+    rebuild_worker: str = "auto"  # auto | process | thread
     # empty: generated once and kept in the database; never printed
     session_secret: str = field(default="", repr=False)
 
@@ -102,6 +103,12 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     ),
     "BACKFILL_CONCURRENCY": ("backfill_concurrency", "Repos fetched at once by full_sync."),
     "BACKFILL_RATE_LIMIT": ("backfill_rate_limit", "Requests per second per PDS host."),
+    "REBUILD_WORKER": (
+        "rebuild_worker",
+        "Where a rebuild replays the log: process (a child process with a core of its"
+        " own), thread (in the appview's process), or auto (default: a process for a log"
+        " of 20,000 events or more, and for the rebuild that follows a full_sync).",
+    ),
     "PAGE_STATE_SECONDS": (
         "page_state_seconds",
         "How long pages reuse the read models' positions and bans for their ETags when"
@@ -112,6 +119,8 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "Key that signs web sign-in cookies and CSRF tokens; empty: generated and stored.",
     ),
 }
+
+REBUILD_WORKERS = ("auto", "process", "thread")
 
 _BOOL_TRUE = {"1", "true", "yes", "on"}
 _BOOL_FALSE = {"0", "false", "no", "off", ""}
@@ -165,6 +174,10 @@ def _check(settings: Settings) -> None:
     ):
         if value < 1:
             raise SettingsError(f"{name}={value}: must be at least 1")
+    if settings.rebuild_worker not in REBUILD_WORKERS:
+        raise SettingsError(
+            f"REBUILD_WORKER={settings.rebuild_worker!r}: expected one of "
+            + ", ".join(REBUILD_WORKERS))
     if not settings.page_state_seconds >= 0:  # also refuses NaN
         raise SettingsError(
             f"PAGE_STATE_SECONDS={settings.page_state_seconds}: must be 0 or more"

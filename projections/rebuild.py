@@ -30,6 +30,16 @@ class AttachableProjection(Projection, Protocol):
 ProjectionFactory = Callable[[], Sequence[AttachableProjection]]
 
 
+class Replay(Protocol):
+    """How a rebuild's bulk replay into its new generation runs: :func:`build_generation`
+    in the rebuilding thread when none is given, or elsewhere (another process) as long
+    as it leaves ``store`` loaded to the head as read at its start, its bulk load ended,
+    and the projections' positions recorded in it."""
+
+    def __call__(self, store: ReadModelStore, progress: RebuildProgress,
+                 on_progress: Callable[[RebuildProgress], None] | None) -> None: ...
+
+
 @dataclass
 class RebuildProgress:
     """Where a rebuild is: ``phase`` is replaying, catching_up, switching or done."""
@@ -99,7 +109,8 @@ def rebuild(log: EventLog, models: GenerationalReadModels, make: ProjectionFacto
             batch_size: int = 10_000, switch_lag: int = SWITCH_LAG,
             grace_seconds: float | None = None,
             progress: RebuildProgress | None = None,
-            on_progress: Callable[[RebuildProgress], None] | None = None) -> RebuildProgress:
+            on_progress: Callable[[RebuildProgress], None] | None = None,
+            replay: Replay | None = None) -> RebuildProgress:
     """Build a new generation from the whole log, switch readers to it, retire the old
     one. The caller holds the rebuild lock."""
     clear_unfinished(models)
@@ -108,8 +119,14 @@ def rebuild(log: EventLog, models: GenerationalReadModels, make: ProjectionFacto
     progress.generation = generation
     store = models.store(generation)
     try:
-        projections = build_generation(log, store, make, progress=progress,
-                                       batch_size=batch_size, on_progress=on_progress)
+        if replay is None:
+            projections = build_generation(log, store, make, progress=progress,
+                                           batch_size=batch_size, on_progress=on_progress)
+        else:
+            replay(store, progress, on_progress)
+            projections = make()
+            for projection in projections:
+                projection.attach(store)
         progress.phase = "catching_up"
         while max(0, log.head() - min(p.position() for p in projections)) > switch_lag:
             project_to_head(log, projections, batch_size=batch_size)

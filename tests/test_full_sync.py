@@ -14,6 +14,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
 from appview.backfill.full_sync import RepoWriter
 from appview.backfill.progress import BackfillStore
 from appview.bootstrap import bootstrap
@@ -103,11 +105,15 @@ async def test_a_taken_down_repo_and_a_429_storm_are_recorded_and_respected(
             appview.close()
 
 
-async def test_live_writes_during_a_full_sync_land_exactly_once(backend: Backend) -> None:
+@pytest.mark.parametrize("worker", ["auto", "process"])
+async def test_live_writes_during_a_full_sync_land_exactly_once(backend: Backend,
+                                                                worker: str) -> None:
+    """With ``process``, the rebuild starts with the sync and follows the log it fills,
+    beside the live follower writing the old generation."""
     async with DevNetwork() as network:
         seeded = await network.seed(seed=4, size="small", via="direct")
         appview = appview_for(backend, "busy", network, seeded, backfill_concurrency=2,
-                              backfill_rate_limit=40.0)
+                              backfill_rate_limit=40.0, rebuild_worker=worker)
         try:
             async with running(appview, network.jetstream_url) as live:
                 await wait_for(lambda: caught_up(appview, network, live))
@@ -116,6 +122,10 @@ async def test_live_writes_during_a_full_sync_land_exactly_once(backend: Backend
                 change_while_away(network, seeded)  # live writes, during the sync
                 finished = await asyncio.to_thread(appview.backfills.wait, run.id, 120)
                 assert finished is not None and finished.status == "completed"
+                assert appview.rebuilds is not None
+                rebuilt = appview.rebuilds.recent(1)[0]
+                assert (rebuilt.reason, rebuilt.status) == ("full_sync", "completed")
+                assert appview.projection_status()[0].generation == 2
                 await wait_for(lambda: caught_up(appview, network, live))
             assert comparable(appview) == await fresh_sync(backend, network, seeded)
         finally:

@@ -28,10 +28,11 @@ from appview.clock import Clock
 from appview.ingest.appender import LineAppender
 from appview.ingest.consumer import CURSOR_SOURCE
 from appview.leader import LeaderLock
-from appview.rebuilds import RebuildInProgress, RebuildManager
+from appview.rebuilds import FollowingRebuild, RebuildInProgress, RebuildManager
 from appview.settings import Settings
 from events.lexicon import LexiconValidator
 from events.log import CursorUpdate, EventLog
+from projections.runner import BULK_FROM_EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,62 @@ def _iso_to_us(text: str) -> int:
 
 class BackfillInProgress(RuntimeError):
     """A backfill is already running (here or in another process)."""
+
+
+class SyncFollower:
+    """The rebuild a full_sync ends with, started while the sync still fills the log (a
+    replay process that follows the log, ``RebuildManager.start_following``), so only
+    the tail is left to replay when the last repo is in. Started at once with
+    REBUILD_WORKER=process; with auto, once the sync has repos to read by the hundred or
+    the log holds a bulk load's worth of events (a small sync's rebuild is quicker
+    in-process than a process's start-up)."""
+
+    CHECK_EVERY = 20  # repos between looks at the log's size
+    FOLLOW_FROM_REPOS = 100
+
+    def __init__(self, rebuilds: RebuildManager | None, settings: Settings,
+                 event_log: EventLog, repos_total: Callable[[], int]) -> None:
+        self._rebuilds = rebuilds
+        self._settings = settings
+        self._log = event_log
+        self._repos_total = repos_total
+        self._following: FollowingRebuild | None = None
+        self._declined = rebuilds is None or settings.rebuild_worker == "thread"
+        self._calls = 0
+
+    def consider(self) -> None:
+        """Start following if it is time to (cheap when it is not)."""
+        if self._declined or self._following is not None or self._rebuilds is None:
+            return
+        self._calls += 1
+        if self._settings.rebuild_worker == "auto" and (
+                (self._calls - 2) % self.CHECK_EVERY  # from the first repo done on
+                or (self._repos_total() < self.FOLLOW_FROM_REPOS
+                    and self._log.head() < BULK_FROM_EVENTS)):
+            return
+        try:
+            self._following = self._rebuilds.start_following(reason="full_sync")
+        except RebuildInProgress:  # someone else's: rebuild after the sync instead
+            self._declined = True
+        if self._following is None:
+            self._declined = True
+
+    def abandon(self, why: str) -> None:
+        if self._following is not None:
+            self._following.abandon()
+            self._following.wait()
+            log.info("the rebuild following the full_sync was stopped: %s", why)
+
+    def finish(self) -> bool:
+        """Release the following rebuild and wait for its switch; False when none was
+        started (the caller rebuilds). Raises when it failed."""
+        if self._following is None:
+            return False
+        self._following.release()
+        result = self._following.wait()
+        if result.status != "completed":
+            raise RuntimeError(f"the rebuild after full_sync failed: {result.error}")
+        return True
 
 
 @dataclass
@@ -208,11 +265,25 @@ class BackfillManager:
         try:
             if run.type == "full_sync":
                 started_us = _iso_to_us(run.started_at)
-                asyncio.run(self._full_sync(run, resume=resume, report=report))
-                # The repos are read as of the run's start: the firehose resumes from
-                # there, so live ingest (and gap detection) carry on from the sync.
-                self.event_log.append([], CursorUpdate(CURSOR_SOURCE, started_us))
-                self._rebuild()
+                follower = SyncFollower(
+                    self.rebuilds, self.settings, self.event_log,
+                    lambda: (self.store.get(run.id) or run).dids_total)
+                try:
+                    follower.consider()
+
+                    def on_repo() -> None:
+                        report()
+                        follower.consider()
+
+                    asyncio.run(self._full_sync(run, resume=resume, report=on_repo))
+                    # The repos are read as of the run's start: the firehose resumes
+                    # from there, so live ingest (and gap detection) carry on from it.
+                    self.event_log.append([], CursorUpdate(CURSOR_SOURCE, started_us))
+                except BaseException:
+                    follower.abandon("the full_sync it followed failed")
+                    raise
+                if not follower.finish():
+                    self._rebuild()
             else:
                 asyncio.run(self._catch_up(run, report))
             self.store.finish(run.id, status="completed")

@@ -1,0 +1,225 @@
+"""A rebuild's bulk replay in a process of its own (ADR 0007).
+
+The replay is the long, CPU-bound part of a rebuild. In the appview's own process it
+holds the interpreter lock the web server and the ingest need, and it cannot overlap with
+a full_sync that fills the log it replays. In a child process it has a core of its own:
+the parent keeps serving, and a full_sync can start its rebuild at once and let it follow
+the log while the repos are read (``hold``), so only the tail is left at the end.
+
+Parent and child speak JSON lines. The parent writes the job on the child's stdin, then
+``release`` when a held replay may finish; the child writes progress lines and, last,
+``{"finished": true}`` or ``{"error": ...}`` on its stdout. The child ends with its
+parent: stdin reaching its end before the job is done means the parent is gone (and on
+Linux the kernel kills it the moment the parent thread dies), so a killed appview leaves
+a half-built generation, which the next rebuild drops, and no orphan writing into it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import appview
+from appview.settings import Settings
+from projections.readmodel import ReadModelStore
+from projections.rebuild import RebuildProgress
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.2  # how often a held replay looks for new events, and the parent for news
+
+
+class ReplayAbandoned(RuntimeError):
+    """The replay was stopped by its caller (a full_sync that failed)."""
+
+
+@dataclass(frozen=True)
+class ReplayJob:
+    """What the child needs to open the log and the generation: plain values only."""
+
+    data_dir: str
+    database_url: str
+    database_schema: str
+    forum_did: str
+    location: str
+    batch_size: int
+    hold: bool
+
+    def settings(self) -> Settings:
+        return Settings(data_dir=Path(self.data_dir), database_url=self.database_url,
+                        database_schema=self.database_schema, forum_did=self.forum_did)
+
+
+class ChildReplay:
+    """A :class:`projections.rebuild.Replay` that runs in a child process.
+
+    With ``hold``, the child keeps following the log after reaching its head until
+    :meth:`release` is called; :meth:`abandon` stops it (the rebuild then fails and
+    discards its generation)."""
+
+    def __init__(self, settings: Settings, *, batch_size: int, hold: bool = False) -> None:
+        self._settings = settings
+        self._batch_size = batch_size
+        self._hold = hold
+        self._released = threading.Event()
+        self._abandoned = threading.Event()
+        self.returncode: int | None = None
+
+    def release(self) -> None:
+        self._released.set()
+
+    def abandon(self) -> None:
+        self._abandoned.set()
+
+    def __call__(self, store: ReadModelStore, progress: RebuildProgress,
+                 on_progress: Callable[[RebuildProgress], None] | None) -> None:
+        settings = self._settings
+        job = ReplayJob(str(settings.data_dir), settings.database_url,
+                        settings.database_schema, settings.forum_did, store.location,
+                        self._batch_size, self._hold)
+        env = dict(os.environ)
+        # the child imports this checkout's packages whatever the parent's working dir
+        root = str(Path(appview.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "appview.rebuild_worker"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, env=env, text=True, bufsize=1)
+        assert process.stdin is not None and process.stdout is not None
+        lines: queue.Queue[str | None] = queue.Queue()
+        reader = threading.Thread(target=_pump, args=(process.stdout, lines),
+                                  name="rebuild-worker-reader", daemon=True)
+        reader.start()
+        progress.phase = "replaying"
+        error: str | None = None
+        finished = released = False
+        try:
+            process.stdin.write(json.dumps(asdict(job)) + "\n")
+            process.stdin.flush()
+            while True:
+                if self._abandoned.is_set():
+                    raise ReplayAbandoned("the rebuild's replay was abandoned")
+                if not released and self._released.is_set():
+                    process.stdin.write("release\n")
+                    process.stdin.flush()
+                    released = True
+                try:
+                    line = lines.get(timeout=POLL_SECONDS)
+                except queue.Empty:
+                    continue
+                if line is None:  # the child closed its stdout: it is ending
+                    break
+                message = json.loads(line)
+                if "done" in message:
+                    progress.events_done = int(message["done"])
+                    progress.events_total = int(message["total"])
+                    if on_progress is not None:
+                        on_progress(progress)
+                finished = finished or bool(message.get("finished"))
+                error = message.get("error", error)
+            self.returncode = process.wait()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            process.stdin.close()
+            reader.join(5)
+            process.stdout.close()
+        if error is not None or not finished or self.returncode != 0:
+            raise RuntimeError(
+                "the rebuild's replay process failed: "
+                + (error or f"it exited with status {self.returncode}"))
+
+
+def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+# -- the child ----------------------------------------------------------------------------
+
+def _say(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def _end_with_parent() -> None:
+    """Linux: the kernel sends SIGKILL when the thread that started us ends."""
+    if sys.platform.startswith("linux"):
+        # failing that, the stdin watch (``_listen``) still ends us
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _listen(released: threading.Event, done: threading.Event) -> None:
+    for line in sys.stdin:
+        if line.strip() == "release":
+            released.set()
+    if not done.is_set():  # the parent is gone: stop writing into its generation
+        os._exit(3)
+
+
+def replay(job: ReplayJob, released: threading.Event,
+           report: Callable[[int, int], None]) -> None:
+    """Bulk-load the generation at ``job.location`` from the log, following it until
+    ``released`` is set, then end the bulk load (indexes, recounts, statistics)."""
+    # imported here: the parent's import of this module must not pull in the world
+    from appview.bootstrap import open_replay_target
+    from projections.runner import project_to_head
+
+    event_log, store, projections = open_replay_target(job.settings(), job.location)
+    try:
+        with store.bulk_load():
+            while True:
+                final = released.is_set()  # the pass that starts after a release is the last
+                base = sum(p.position() for p in projections)
+
+                def progress(done: int, total: int, base: int = base) -> None:
+                    report(base + done, base + total)
+
+                applied = project_to_head(event_log, projections,
+                                          batch_size=job.batch_size, progress=progress)
+                if final:
+                    break
+                if applied == 0:
+                    released.wait(POLL_SECONDS)
+    finally:
+        store.close()
+        event_log.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _end_with_parent()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s rebuild-worker %(name)s: %(message)s")
+    job = ReplayJob(**json.loads(sys.stdin.readline()))
+    released, done = threading.Event(), threading.Event()
+    if not job.hold:
+        released.set()
+    threading.Thread(target=_listen, args=(released, done), daemon=True).start()
+    try:
+        replay(job, released, lambda d, t: _say({"done": d, "total": t}))
+    except Exception as exc:  # reported to the parent, which fails the rebuild
+        log.exception("the replay failed")
+        done.set()
+        _say({"error": f"{type(exc).__name__}: {exc}"})
+        return 1
+    done.set()
+    _say({"finished": True})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from appview.admin_tokens import AdminTokens
@@ -24,6 +25,7 @@ from events.log import EventLog
 from events.store import open_event_log
 from projections.forum import ForumProjection, all_projections
 from projections.generations import GenerationalReadModels, open_generations
+from projections.prepare_process import LogOpener
 from projections.queries import Queries
 from projections.readmodel import ReadModels, ReadModelStore, open_read_models
 from projections.runner import Projection, project_to_head
@@ -42,6 +44,8 @@ class Services:
     # None when the caller passed read models of its own (no generations to switch)
     rebuilds: RebuildManager | None = None
     backfills: BackfillManager | None = None
+    # opens the event log anew in another process (None: the caller passed its own log)
+    open_log: LogOpener | None = None
 
     def projection_status(self) -> list[ProjectionStatus]:
         if self.rebuilds is not None:
@@ -92,6 +96,12 @@ def generations_base(settings: Settings) -> str:
 def open_live_read_models(settings: Settings) -> GenerationalReadModels:
     registry = open_generations(settings.read_model_url, base=generations_base(settings))
     return GenerationalReadModels(settings.read_model_url, registry)
+
+
+def log_opener(settings: Settings) -> LogOpener:
+    """Opens the event log of ``settings`` anew: picklable, for a process of its own."""
+    return partial(open_event_log, settings.event_log_url,
+                   schema=settings.database_schema if settings.is_postgres else None)
 
 
 def open_replay_target(settings: Settings, location: str,
@@ -151,6 +161,7 @@ def bootstrap(
         admin_tokens=AdminTokens(settings, clock),
         projections=projections,
         rebuilds=rebuilds,
+        open_log=None if event_log is not None else log_opener(settings),
     )
 
     def project_all() -> None:

@@ -143,7 +143,7 @@ def project(settings: Settings, follow_log: bool, batch_size: int | None) -> Non
 
             applied = project_from_start(services.event_log, services.projections,
                                          services.read_models, batch_size=size,
-                                         progress=progress)
+                                         progress=progress, open_log=services.open_log)
         click.echo(f"applied {applied} events; projections at position {head}")
         if follow_log:
             stop = threading.Event()

@@ -176,10 +176,12 @@ def replay(job: ReplayJob, released: threading.Event,
     """Bulk-load the generation at ``job.location`` from the log, following it until
     ``released`` is set, then end the bulk load (indexes, recounts, statistics)."""
     # imported here: the parent's import of this module must not pull in the world
-    from appview.bootstrap import open_replay_target
-    from projections.runner import project_to_head
+    from appview.bootstrap import log_opener, open_replay_target
+    from projections.runner import prepare_ahead, project_to_head
 
-    event_log, store, projections = open_replay_target(job.settings(), job.location)
+    settings = job.settings()
+    event_log, store, projections = open_replay_target(settings, job.location)
+    open_log = prepare_ahead(store, log_opener(settings))
     try:
         with store.bulk_load():
             while True:
@@ -190,7 +192,8 @@ def replay(job: ReplayJob, released: threading.Event,
                     report(base + done, base + total)
 
                 applied = project_to_head(event_log, projections,
-                                          batch_size=job.batch_size, progress=progress)
+                                          batch_size=job.batch_size, progress=progress,
+                                          open_log=open_log)
                 if final:
                     break
                 if applied == 0:

@@ -116,7 +116,8 @@ def replay(lines: Iterable[str], db: Path, *, until: int | None, forum_did: str 
         report = import_lines(services.event_log, with_first(), until=until,
                               on_error=on_error)
         project_from_start(services.event_log, services.projections, services.read_models,
-                           batch_size=settings.projection_batch_size)
+                           batch_size=settings.projection_batch_size,
+                           open_log=services.open_log)
     finally:
         services.close()
     return settings, report

@@ -31,6 +31,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from appview.clock import SystemClock
@@ -120,7 +121,8 @@ def measure(backend: str, lines: list[str], forum_did: str, workdir: Path) -> Fi
                     projection.attach(store)
                 started = time.perf_counter()
                 if bulk:
-                    project_from_start(log, projections, store, batch_size=PROJECT_BATCH)
+                    project_from_start(log, projections, store, batch_size=PROJECT_BATCH,
+                                       open_log=partial(open_event_log, url, schema=schema))
                 else:
                     project_to_head(log, projections, batch_size=PROJECT_BATCH)
                 rates.append(decoded / (time.perf_counter() - started))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from events.collections import (
     BOARD,
@@ -36,11 +36,33 @@ SINGLETONS = frozenset({FORUM, THEME_POLICY})
 
 
 @dataclass(slots=True)
-class RecordFold:
+class EventFold:
     """The two events of one record that decide its row."""
 
     top: RecordEvent
     live: RecordEvent | None
+
+
+class Version(NamedTuple):
+    """What a row needs of one event of a record: its fields already extracted (None
+    for a delete). Plain values, so a prepared batch crosses a process boundary cheaply
+    (``projections.prepare``)."""
+
+    uri: str
+    did: str
+    rkey: str
+    rev: str
+    operation: str
+    cid: str | None
+    observed_at: int
+    fields: dict[str, Any] | None
+
+
+class RecordFold(NamedTuple):
+    """The two versions of one record that decide its row."""
+
+    top: Version
+    live: Version | None
 
 
 @dataclass(slots=True)
@@ -53,14 +75,35 @@ class Rejection:
 
 
 @dataclass
-class FoldedBatch:
-    records: dict[str, dict[str, RecordFold]] = field(default_factory=dict)
+class EventBatchFold:
+    """A batch folded, still as events (``projections.prepare`` extracts their fields)."""
+
+    records: dict[str, dict[str, EventFold]] = field(default_factory=dict)
     identities: dict[str, IdentityChanged] = field(default_factory=dict)
     accounts: dict[str, AccountStatusChanged] = field(default_factory=dict)
     # every live theme version: (uri, cid) -> the event with the smallest rev carrying it
     theme_versions: dict[tuple[str, str], RecordEvent] = field(default_factory=dict)
     rejected: list[Rejection] = field(default_factory=list)
+    first_position: int = 0
     last_position: int = 0
+    count: int = 0
+
+
+@dataclass
+class FoldedBatch:
+    """A batch as the projection applies it: per collection, per record, the versions
+    that decide its row."""
+
+    records: dict[str, dict[str, RecordFold]] = field(default_factory=dict)
+    identities: dict[str, IdentityChanged] = field(default_factory=dict)
+    accounts: dict[str, AccountStatusChanged] = field(default_factory=dict)
+    # every live theme version: (uri, cid) -> (the smallest rev carrying it, its fields)
+    theme_versions: dict[tuple[str, str], tuple[str, dict[str, Any]]] = field(
+        default_factory=dict)
+    rejected: list[Rejection] = field(default_factory=list)
+    first_position: int = 0
+    last_position: int = 0
+    count: int = 0
 
 
 def structural_problem(event: RecordEvent) -> str | None:
@@ -110,8 +153,10 @@ def rejection_reason(event: RecordEvent, forum_did: str) -> str | None:
     return None
 
 
-def fold(batch: Sequence[Logged], forum_did: str) -> FoldedBatch:
-    folded = FoldedBatch()
+def fold(batch: Sequence[Logged], forum_did: str) -> EventBatchFold:
+    folded = EventBatchFold(count=len(batch))
+    if batch:
+        folded.first_position = min(logged.position for logged in batch)
     for logged in batch:
         folded.last_position = max(folded.last_position, logged.position)
         event = logged.event
@@ -134,13 +179,13 @@ def fold(batch: Sequence[Logged], forum_did: str) -> FoldedBatch:
     return folded
 
 
-def _fold_record(folded: FoldedBatch, event: RecordEvent) -> None:
+def _fold_record(folded: EventBatchFold, event: RecordEvent) -> None:
     by_uri = folded.records.setdefault(event.collection, {})
     uri = event.uri
     live = event if event.operation != "delete" else None
     current = by_uri.get(uri)
     if current is None:
-        by_uri[uri] = RecordFold(event, live)
+        by_uri[uri] = EventFold(event, live)
     else:
         # On an equal rev the first event applied wins: the log never holds two events
         # of one record at one rev.

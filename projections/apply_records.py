@@ -15,7 +15,7 @@ from typing import Any
 
 from events import collections as c
 from events.model import RecordEvent, tid_to_int
-from projections.apply_fold import RecordFold
+from projections.apply_fold import RecordFold, Version
 from projections.db import Session
 from projections.ids import post_id, record_id
 from projections.timestamps import from_unix_micros, normalize_datetime
@@ -326,25 +326,32 @@ class RecordTable:
     def update_action(self) -> str:
         return "UPDATE SET " + ", ".join(f"{col} = excluded.{col}" for col in self.columns[1:])
 
-    def new_row(self, event: RecordEvent, live: RecordEvent | None) -> Row:
-        """A first row for ``event``'s record, with ``live``'s fields (if any)."""
-        uri = event.uri
+    def version(self, event: RecordEvent) -> Version:
+        """What a row needs of ``event``: its fields extracted (None for a delete)."""
+        fields = None if event.operation == "delete" else \
+            self.extract(event.uri, event.rkey, event.record)
+        return Version(event.uri, event.did, event.rkey, event.rev, event.operation,
+                       event.cid, event.observed_at, fields)
+
+    def new_row(self, top: Version, live: Version | None) -> Row:
+        """A first row for ``top``'s record, with ``live``'s fields (if any)."""
+        uri = top.uri
         row: Row = {"uri": uri}
         if self.id_of:
             row["id"] = self.id_of(uri)
-        row["did"] = event.did
+        row["did"] = top.did
         if self.with_rkey:
-            row["rkey"] = event.rkey
-        row["rev"] = event.rev
-        row["deleted"] = 1 if event.operation == "delete" else 0
-        row["indexed_at"] = event.observed_at
-        if live is None:
+            row["rkey"] = top.rkey
+        row["rev"] = top.rev
+        row["deleted"] = 1 if top.operation == "delete" else 0
+        row["indexed_at"] = top.observed_at
+        if live is None or live.fields is None:
             row["live_rev"] = row["cid"] = None
-            row.update(self.extract(uri, event.rkey, None))
+            row.update(self.extract(uri, top.rkey, None))
         else:
             row["live_rev"] = live.rev
             row["cid"] = live.cid
-            row.update(self.extract(uri, live.rkey, live.record))
+            row.update(live.fields)
         return row
 
     def merge(self, existing: Row | None, folded: RecordFold) -> Row:
@@ -361,10 +368,11 @@ class RecordTable:
             row["rev"] = top.rev
             row["deleted"] = 1 if top.operation == "delete" else 0
             row["indexed_at"] = top.observed_at
-        if live is not None and (row["live_rev"] is None or live.rev > row["live_rev"]):
+        if live is not None and live.fields is not None and (
+                row["live_rev"] is None or live.rev > row["live_rev"]):
             row["live_rev"] = live.rev
             row["cid"] = live.cid
-            row.update(self.extract(live.uri, live.rkey, live.record))
+            row.update(live.fields)
         if row["deleted"] and self.collection == c.POST:
             # deleted by its author: the body and title are gone, the structure stays
             row["title"] = None

@@ -8,11 +8,12 @@ re-derive what it touched, record the position.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 from events import collections as c
 from events.model import Logged, at_uri
-from projections.apply_fold import FoldedBatch, fold
+from projections.apply_fold import FoldedBatch
 from projections.apply_members import (
     reaction_keys,
     refresh_bans,
@@ -31,8 +32,9 @@ from projections.apply_posts import (
     mod_subject_changes,
     project_posts,
 )
-from projections.apply_records import TABLES, MergedTable, merge_table, theme_fields, write_rows
+from projections.apply_records import TABLES, MergedTable, merge_table, write_rows
 from projections.db import Session
+from projections.prepare import prepare
 from projections.readmodel import ReadModels
 
 # events applied before the first refresh of the planner's statistics (then doubling)
@@ -75,22 +77,45 @@ class ForumProjection:
     def apply(self, batch: Sequence[Logged]) -> None:
         """Apply the events of ``batch`` past the tracked position, and the position,
         in one transaction. A batch entirely at or below the position changes nothing."""
+        self._apply(lambda start: prepare(
+            [logged for logged in batch if logged.position > start], self.forum_did))
+
+    def preparer(self) -> Callable[[Sequence[Logged]], FoldedBatch]:
+        """The pure first half of ``apply``, for a process that prepares batches ahead
+        (``projections.prepare_process``)."""
+        return partial(prepare, forum_did=self.forum_did)
+
+    def apply_prepared(self, folded: FoldedBatch) -> None:
+        """``apply`` of a batch the ``preparer`` prepared elsewhere. A batch at or below
+        the tracked position changes nothing; one that overlaps it is refused (prepared
+        batches come from one reader following this projection's position)."""
+        def take(start: int) -> FoldedBatch | None:
+            if folded.last_position <= start:
+                return None
+            if folded.first_position <= start:
+                raise ValueError(
+                    f"a prepared batch ({folded.first_position}..{folded.last_position})"
+                    f" overlaps the {self.name} projection's position {start}")
+            return folded
+
+        self._apply(take)
+
+    def _apply(self, take: Callable[[int], FoldedBatch | None]) -> None:
         store = self.store
         with store.transaction() as session:
             start = store.position_in(session, self.name)
-            fresh = [logged for logged in batch if logged.position > start]
-            if not fresh:
+            folded = take(start)
+            if folded is None or folded.count == 0:
                 return
             if not self._pending_checked and not store.bulk_loading:
                 # a bulk load killed before its end left recounts to do: do them in this
                 # batch, before it refreshes anything incrementally on top of them
                 store.recount_pending(session)
-            folded = fold(fresh, self.forum_did)
             self._apply_folded(session, folded)
             if not self._version_recorded:
                 store.set_version(session, self.name, self.version)
             store.track(session, self.name, folded.last_position)
-            self._applied_since_statistics += len(fresh)
+            self._applied_since_statistics += folded.count
             if self._applied_since_statistics >= self._statistics_every:
                 # at doubling intervals: a rebuild's tables grow fast, then settle
                 store.refresh_statistics(session)
@@ -178,13 +203,12 @@ class ForumProjection:
 
     def _write_theme_versions(self, session: Session, folded: FoldedBatch) -> None:
         rows = []
-        for (uri, cid), event in sorted(folded.theme_versions.items()):
-            fields = theme_fields(event.record)
+        for (uri, cid), (rev, fields) in sorted(folded.theme_versions.items()):
             rows.append(
                 (
                     uri,
                     cid,
-                    event.rev,
+                    rev,
                     fields["name"],
                     fields["color_scheme"],
                     fields["tokens"],

@@ -9,6 +9,8 @@ from typing import Protocol
 
 from events.log import EventLog
 from events.model import Logged
+from projections.db import Dialect
+from projections.prepare_process import PREPARE_IN_PROCESS_FROM, LogOpener, prepared_batches
 
 
 class Projection(Protocol):
@@ -34,10 +36,17 @@ def project_to_head(
     batch_size: int = 2000,
     until: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    open_log: LogOpener | None = None,
+    prepare_from: int = PREPARE_IN_PROCESS_FROM,
 ) -> int:
     """Apply every event past each projection's position, up to the log's head as read
     at the start (or ``until``), in batches; returns how many events were applied
-    (summed over projections). ``progress(done, total)`` is called after each batch."""
+    (summed over projections). ``progress(done, total)`` is called after each batch.
+
+    With ``open_log``, a projection that can be prepared elsewhere (a ``preparer`` and
+    ``apply_prepared``) and has at least ``prepare_from`` events to go gets its
+    batches read, decoded and prepared by a second process while it applies the batch
+    before (``projections.prepare_process``): for bulk loads, whose writer is alone."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     head = log.head() if until is None else until
@@ -47,6 +56,19 @@ def project_to_head(
     applied = 0
     for projection in projections:
         position = starts[id(projection)]
+        preparer = getattr(projection, "preparer", None)
+        apply_prepared = getattr(projection, "apply_prepared", None)
+        if open_log is not None and preparer is not None and apply_prepared is not None \
+                and head - position >= prepare_from:
+            for prepared in prepared_batches(open_log, preparer(), position, batch_size,
+                                             head):
+                apply_prepared(prepared)
+                applied += prepared.count
+                done += prepared.last_position - position
+                position = prepared.last_position
+                if progress is not None:
+                    progress(done, total)
+            continue
         while position < head:
             batch = log.read(position, batch_size, until=head)
             if not batch:
@@ -65,6 +87,18 @@ class BulkLoadable(Protocol):
 
     def bulk_load(self) -> AbstractContextManager[None]: ...
 
+    @property
+    def dialect(self) -> Dialect: ...
+
+
+def prepare_ahead(read_models: BulkLoadable, open_log: LogOpener | None) -> LogOpener | None:
+    """``open_log`` where a bulk load into ``read_models`` gains from a preparing process:
+    on SQLite (measured +18 to +37 % at 191k events); not on PostgreSQL, where the
+    database server needs the second core itself (measured within the noise, +-10 %)."""
+    if open_log is None:
+        return None
+    return open_log if read_models.dialect == "sqlite" else None
+
 
 BULK_FROM_EVENTS = 20_000
 """A first projection of at least this many events is loaded in bulk: below it the
@@ -80,18 +114,22 @@ def project_from_start(
     until: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     bulk_from: int = BULK_FROM_EVENTS,
+    open_log: LogOpener | None = None,
 ) -> int:
     """:func:`project_to_head`, inside ``read_models.bulk_load()`` when every projection
     is still at position 0 and the log holds at least ``bulk_from`` positions to apply: a
     first projection of a large log (a replay, an imported export, a fresh appview's
     ``atbb project``) is a load into empty tables, not an update, and pays its indexes
-    and statistics once at the end. Otherwise it is :func:`project_to_head` itself."""
+    and statistics once at the end (on SQLite with its batches prepared by a second
+    process, given ``open_log``: :func:`prepare_ahead`). Otherwise it is
+    :func:`project_to_head` itself."""
     head = log.head() if until is None else until
     fresh = bool(projections) and all(p.position() == 0 for p in projections)
     bulk = fresh and head >= bulk_from
     with read_models.bulk_load() if bulk else nullcontext():
         return project_to_head(log, projections, batch_size=batch_size, until=until,
-                               progress=progress)
+                               progress=progress,
+                               open_log=prepare_ahead(read_models, open_log) if bulk else None)
 
 
 def follow(

@@ -1,0 +1,104 @@
+"""Preparing a bulk load's batches in a second process: the same batches as prepared
+here, a failure told with the child's traceback, a child that stops with its reader."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from events.store import open_event_log
+from projections.forum import ForumProjection
+from projections.prepare import prepare
+from projections.prepare_process import PreparationFailed, prepared_batches
+from projections.runner import project_to_head
+from tests.fakes import dump_tables, forum_workload, open_test_store, recount_mismatches
+
+F = "did:plc:forumowner"
+
+
+def sqlite_log(tmp_path: Path, events: int = 600) -> str:
+    url = f"sqlite:///{tmp_path / 'events.sqlite3'}"
+    log = open_event_log(url)
+    try:
+        log.append(forum_workload(F, seed=11, events=events, members=15))
+    finally:
+        log.close()
+    return url
+
+
+def test_batches_prepared_elsewhere_equal_those_prepared_here(tmp_path: Path) -> None:
+    url = sqlite_log(tmp_path)
+    log = open_event_log(url)
+    try:
+        head = log.head()
+        elsewhere = list(prepared_batches(partial(open_event_log, url),
+                                          partial(prepare, forum_did=F), 0, 97, head))
+        here, position = [], 0
+        while position < head:
+            batch = log.read(position, 97, until=head)
+            here.append(prepare(batch, F))
+            position = batch[-1].position
+    finally:
+        log.close()
+    assert elsewhere == here and len(here) > 3
+    assert elsewhere[-1].last_position == head
+
+
+def test_a_failing_preparation_says_why(tmp_path: Path) -> None:
+    missing = partial(open_event_log, "nonsense://nowhere")
+    with pytest.raises(PreparationFailed, match="nonsense"):
+        list(prepared_batches(missing, partial(prepare, forum_did=F), 0, 100, 10))
+
+
+def test_a_reader_that_stops_early_stops_the_child(tmp_path: Path) -> None:
+    url = sqlite_log(tmp_path)
+    batches = prepared_batches(partial(open_event_log, url), partial(prepare, forum_did=F),
+                               0, 10, 600)
+    first = next(batches)
+    assert first.first_position >= 1 and first.count == 10
+    batches.close()  # the generator's cleanup kills and reaps the child
+
+
+def test_a_projection_fed_by_the_preparing_process_equals_one_fed_here(
+        backend, tmp_path: Path) -> None:
+    url = sqlite_log(tmp_path, events=800)
+    log = open_event_log(url)
+    stores = [open_test_store(backend, "prepared"), open_test_store(backend, "here")]
+    try:
+        fed, plain = ForumProjection(F), ForumProjection(F)
+        fed.attach(stores[0])
+        plain.attach(stores[1])
+        applied = project_to_head(log, [fed], batch_size=64,
+                                  open_log=partial(open_event_log, url), prepare_from=0)
+        assert applied == log.count()
+        project_to_head(log, [plain], batch_size=64)
+        assert fed.position() == plain.position() == log.head()
+        assert dump_tables(stores[0]) == dump_tables(stores[1])
+        assert recount_mismatches(stores[0]) == {}
+        # a prepared batch at or below the position changes nothing; one overlapping it
+        # is refused rather than applied twice
+        batch = log.read(0, 64)
+        fed.apply_prepared(prepare(batch, F))
+        assert dump_tables(stores[0]) == dump_tables(stores[1])
+    finally:
+        for store in stores:
+            store.close()
+        log.close()
+
+
+def test_an_overlapping_prepared_batch_is_refused(backend, tmp_path: Path) -> None:
+    url = sqlite_log(tmp_path, events=200)
+    log = open_event_log(url)
+    store = open_test_store(backend, "overlap")
+    try:
+        projection = ForumProjection(F)
+        projection.attach(store)
+        project_to_head(log, [projection], batch_size=50, until=log.read(0, 50)[-1].position)
+        straddling = prepare(log.read(0, 100), F)
+        with pytest.raises(ValueError, match="overlaps"):
+            projection.apply_prepared(straddling)
+    finally:
+        store.close()
+        log.close()

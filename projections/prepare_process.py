@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import os
 import pickle
 import signal
@@ -25,7 +26,7 @@ import sys
 import traceback
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from events.log import EventLog
 from events.model import Logged
@@ -58,17 +59,17 @@ def prepared_batches(open_log: LogOpener, preparer: Preparer, position: int,
     child = subprocess.Popen([sys.executable, "-m", "projections.prepare_process"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
     assert child.stdin is not None and child.stdout is not None
+    _widen(child.stdout.fileno())
     try:
         pickle.dump((open_log, preparer, position, batch_size, head), child.stdin,
                     protocol=pickle.HIGHEST_PROTOCOL)
         child.stdin.close()
         while True:
-            try:
-                kind, payload = pickle.load(child.stdout)
-            except EOFError:
+            header = child.stdout.read(_HEADER)
+            if len(header) < _HEADER:
                 raise PreparationFailed(
-                    f"the preparing process ended without a word (exit {child.wait()})"
-                ) from None
+                    f"the preparing process ended without a word (exit {child.wait()})")
+            kind, payload = pickle.loads(child.stdout.read(int.from_bytes(header, "big")))
             if kind == "done":
                 return
             if kind == "error":
@@ -79,6 +80,25 @@ def prepared_batches(open_log: LogOpener, preparer: Preparer, position: int,
             child.kill()
         child.wait()
         child.stdout.close()
+
+
+_HEADER = 8  # each message: its length, then its pickle
+_PIPE_BYTES = 1 << 20
+
+
+def _widen(fd: int) -> None:
+    """A 1 MB pipe instead of 64 KB (Linux): a prepared batch of several MB then crosses
+    in a few reads instead of a hundred."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, 1031, _PIPE_BYTES)  # F_SETPIPE_SZ
+
+
+def _send(out: BinaryIO, message: tuple[str, Any]) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    out.write(len(data).to_bytes(_HEADER, "big"))
+    out.write(data)
+    out.flush()
 
 
 def main() -> int:
@@ -97,18 +117,15 @@ def main() -> int:
                 batch = log.read(position, batch_size, until=head)
                 if not batch:
                     break
-                pickle.dump(("batch", preparer(batch)), out, protocol=pickle.HIGHEST_PROTOCOL)
-                out.flush()
+                _send(out, ("batch", preparer(batch)))
                 position = batch[-1].position
         finally:
             log.close()
-        pickle.dump(("done", None), out)
-        out.flush()
+        _send(out, ("done", None))
     except BrokenPipeError:
         return 0  # the parent stopped listening (it failed or was stopped)
     except BaseException:
-        pickle.dump(("error", traceback.format_exc()), out)
-        out.flush()
+        _send(out, ("error", traceback.format_exc()))
         return 1
     return 0
 

@@ -105,14 +105,16 @@ class ChildReplay:
         error: str | None = None
         finished = released = False
         try:
-            process.stdin.write(json.dumps(asdict(job)) + "\n")
-            process.stdin.flush()
+            with contextlib.suppress(BrokenPipeError):  # it died at once: its exit says why
+                process.stdin.write(json.dumps(asdict(job)) + "\n")
+                process.stdin.flush()
             while True:
                 if self._abandoned.is_set():
                     raise ReplayAbandoned("the rebuild's replay was abandoned")
                 if not released and self._released.is_set():
-                    process.stdin.write("release\n")
-                    process.stdin.flush()
+                    with contextlib.suppress(BrokenPipeError):
+                        process.stdin.write("release\n")
+                        process.stdin.flush()
                     released = True
                 try:
                     line = lines.get(timeout=POLL_SECONDS)
@@ -133,7 +135,8 @@ class ChildReplay:
             if process.poll() is None:
                 process.kill()
                 process.wait()
-            process.stdin.close()
+            with contextlib.suppress(BrokenPipeError):
+                process.stdin.close()
             reader.join(5)
             process.stdout.close()
         if error is not None or not finished or self.returncode != 0:

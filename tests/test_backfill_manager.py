@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from appview.backfill.catch_up import LIVE_MARGIN_US
+from appview.backfill.manager import SyncFollower
 from appview.bootstrap import bootstrap
 from appview.devnet.clock import DevClock
 from appview.devnet.network import DevNetwork
@@ -55,3 +56,42 @@ async def test_catch_up_replays_the_firehose_from_an_old_cursor(backend: Backend
             assert state.value > oldest
         finally:
             services.close()
+
+
+def test_a_large_sync_starts_its_rebuild_early_and_a_small_one_does_not(
+        backend: Backend) -> None:
+    """SyncFollower with REBUILD_WORKER=auto: a sync with repos by the hundred starts the
+    following rebuild after its first repo; a small one over a small log never does (it
+    rebuilds after its repos, in-process)."""
+    services = bootstrap(settings_for(backend, "follow", FORUM))
+    try:
+        assert services.rebuilds is not None
+        small = SyncFollower(services.rebuilds, services.settings, services.event_log,
+                             lambda: 12)
+        for _ in range(45):
+            small.consider()
+        assert services.rebuilds.current() is None
+        assert small.finish() is False  # nothing started: the caller rebuilds
+
+        asked: list[int] = []
+
+        def total() -> int:
+            asked.append(1)
+            return 1000
+
+        large = SyncFollower(services.rebuilds, services.settings, services.event_log,
+                             total)
+        large.consider()  # before any repo: not yet
+        assert services.rebuilds.current() is None
+        large.consider()  # the first repo done
+        run = services.rebuilds.current()
+        assert run is not None and run.reason == "full_sync"
+        for _ in range(30):
+            large.consider()  # started once, and the total was read once
+        assert asked == [1]
+        large.abandon("the test's sync failed")
+        assert services.rebuilds.current() is None
+        assert services.rebuilds.recent(1)[0].status == "failed"
+        assert services.projection_status()[0].generation == 1
+    finally:
+        services.close()

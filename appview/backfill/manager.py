@@ -67,17 +67,22 @@ class SyncFollower:
         self._following: FollowingRebuild | None = None
         self._declined = rebuilds is None or settings.rebuild_worker == "thread"
         self._calls = 0
+        self._total: int | None = None
 
     def consider(self) -> None:
         """Start following if it is time to (cheap when it is not)."""
         if self._declined or self._following is not None or self._rebuilds is None:
             return
         self._calls += 1
-        if self._settings.rebuild_worker == "auto" and (
-                (self._calls - 2) % self.CHECK_EVERY  # from the first repo done on
-                or (self._repos_total() < self.FOLLOW_FROM_REPOS
-                    and self._log.head() < BULK_FROM_EVENTS)):
-            return
+        if self._settings.rebuild_worker == "auto":
+            # looked at after the first repo (the totals are known by then), then every
+            # CHECK_EVERY repos; the total is read once (a connection on PostgreSQL)
+            if self._calls < 2 or (self._calls - 2) % self.CHECK_EVERY:
+                return
+            if self._total is None:
+                self._total = self._repos_total()
+            if self._total < self.FOLLOW_FROM_REPOS and self._log.head() < BULK_FROM_EVENTS:
+                return
         try:
             self._following = self._rebuilds.start_following(reason="full_sync")
         except RebuildInProgress:  # someone else's: rebuild after the sync instead

@@ -69,7 +69,12 @@ def prepared_batches(open_log: LogOpener, preparer: Preparer, position: int,
             if len(header) < _HEADER:
                 raise PreparationFailed(
                     f"the preparing process ended without a word (exit {child.wait()})")
-            kind, payload = pickle.loads(child.stdout.read(int.from_bytes(header, "big")))
+            size = int.from_bytes(header, "big")
+            data = child.stdout.read(size)
+            if len(data) < size:
+                raise PreparationFailed(
+                    f"the preparing process ended mid-batch (exit {child.wait()})")
+            kind, payload = pickle.loads(data)
             if kind == "done":
                 return
             if kind == "error":

@@ -109,10 +109,7 @@ def open_replay_target(settings: Settings, location: str,
     """What a rebuild's replay worker (``appview.rebuild_worker``, a process of its own)
     needs: the event log, the store of the generation being built at ``location``, and
     fresh projections attached to it."""
-    log = open_event_log(
-        settings.event_log_url,
-        schema=settings.database_schema if settings.is_postgres else None,
-    )
+    log = log_opener(settings)()
     try:
         store = open_read_models(settings.read_model_url, location=location)
     except BaseException:
@@ -135,10 +132,7 @@ def bootstrap(
     """Build the services from ``settings``; any port passed in is used as given."""
     if not settings.is_postgres:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    log = event_log or open_event_log(
-        settings.event_log_url,
-        schema=settings.database_schema if settings.is_postgres else None,
-    )
+    log = event_log or log_opener(settings)()
     models: ReadModels = read_models or open_live_read_models(settings)
     forum_projections = all_projections(settings.forum_did)
     for projection in forum_projections:

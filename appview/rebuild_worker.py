@@ -17,12 +17,10 @@ a half-built generation, which the next rebuild drops, and no orphan writing int
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import logging
 import os
 import queue
-import signal
 import subprocess
 import sys
 import threading
@@ -31,8 +29,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import appview
 from appview.settings import Settings
+from projections.child_process import child_environment, end_with_parent, module_command
 from projections.readmodel import ReadModelStore
 from projections.rebuild import RebuildProgress
 
@@ -89,13 +87,9 @@ class ChildReplay:
         job = ReplayJob(str(settings.data_dir), settings.database_url,
                         settings.database_schema, settings.forum_did, store.location,
                         self._batch_size, self._hold)
-        env = dict(os.environ)
-        # the child imports this checkout's packages whatever the parent's working dir
-        root = str(Path(appview.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         process = subprocess.Popen(
-            [sys.executable, "-m", "appview.rebuild_worker"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, env=env, text=True, bufsize=1)
+            module_command("appview.rebuild_worker"), stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, env=child_environment(), text=True, bufsize=1)
         assert process.stdin is not None and process.stdout is not None
         lines: queue.Queue[str | None] = queue.Queue()
         reader = threading.Thread(target=_pump, args=(process.stdout, lines),
@@ -158,14 +152,6 @@ def _say(message: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def _end_with_parent() -> None:
-    """Linux: the kernel sends SIGKILL when the thread that started us ends."""
-    if sys.platform.startswith("linux"):
-        # failing that, the stdin watch (``_listen``) still ends us
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 def _listen(released: threading.Event, done: threading.Event) -> None:
     for line in sys.stdin:
         if line.strip() == "release":
@@ -207,7 +193,7 @@ def replay(job: ReplayJob, released: threading.Event,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _end_with_parent()
+    end_with_parent()  # failing that, the stdin watch (``_listen``) ends us
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s rebuild-worker %(name)s: %(message)s")
     job = ReplayJob(**json.loads(sys.stdin.readline()))

@@ -16,20 +16,17 @@ this process: the kernel's parent-death signal on Linux, a broken pipe elsewhere
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
-import os
 import pickle
-import signal
 import subprocess
 import sys
 import traceback
 from collections.abc import Callable, Generator, Sequence
-from pathlib import Path
 from typing import Any, BinaryIO
 
 from events.log import EventLog
 from events.model import Logged
+from projections.child_process import child_environment, end_with_parent, module_command
 
 LogOpener = Callable[[], EventLog]
 """Opens the log anew in the child (picklable: a ``functools.partial`` of
@@ -53,11 +50,9 @@ def prepared_batches(open_log: LogOpener, preparer: Preparer, position: int,
     """The log's batches from ``position`` to ``head``, prepared in a child process
     (``python -m projections.prepare_process``: a fresh interpreter, so nothing of this
     process's ``__main__`` runs again, as multiprocessing's spawn would)."""
-    root = str(Path(__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    child = subprocess.Popen([sys.executable, "-m", "projections.prepare_process"],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    child = subprocess.Popen(module_command("projections.prepare_process"),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             env=child_environment())
     assert child.stdin is not None and child.stdout is not None
     _widen(child.stdout.fileno())
     try:
@@ -108,11 +103,7 @@ def _send(out: BinaryIO, message: tuple[str, Any]) -> None:
 
 def main() -> int:
     """The child: prepare every batch and send each as soon as it is ready."""
-    if sys.platform.startswith("linux"):
-        # die with the parent thread that started us (PR_SET_PDEATHSIG); failing that,
-        # the next write to the closed pipe ends us
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    end_with_parent()  # failing that, the next write to the closed pipe ends us
     out = sys.stdout.buffer
     try:
         open_log, preparer, position, batch_size, head = pickle.load(sys.stdin.buffer)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
 
@@ -56,30 +56,36 @@ def project_to_head(
     applied = 0
     for projection in projections:
         position = starts[id(projection)]
-        preparer = getattr(projection, "preparer", None)
-        apply_prepared = getattr(projection, "apply_prepared", None)
-        if open_log is not None and preparer is not None and apply_prepared is not None \
-                and head - position >= prepare_from:
-            for prepared in prepared_batches(open_log, preparer(), position, batch_size,
-                                             head):
-                apply_prepared(prepared)
-                applied += prepared.count
-                done += prepared.last_position - position
-                position = prepared.last_position
-                if progress is not None:
-                    progress(done, total)
-            continue
-        while position < head:
-            batch = log.read(position, batch_size, until=head)
-            if not batch:
-                break
-            projection.apply(batch)
-            applied += len(batch)
-            done += batch[-1].position - position
-            position = batch[-1].position
+        prepare_in = open_log if head - position >= prepare_from else None
+        for count, last in _apply_batches(log, projection, position, batch_size, head,
+                                          prepare_in):
+            applied += count
+            done += last - position
+            position = last
             if progress is not None:
                 progress(done, total)
     return applied
+
+
+def _apply_batches(log: EventLog, projection: Projection, position: int, batch_size: int,
+                   head: int, open_log: LogOpener | None) -> Iterator[tuple[int, int]]:
+    """Apply ``projection``'s batches from ``position`` to ``head``, yielding (events
+    applied, last position) after each: prepared by a second process when ``open_log``
+    is given and the projection can take prepared batches, else read here."""
+    preparer = getattr(projection, "preparer", None)
+    apply_prepared = getattr(projection, "apply_prepared", None)
+    if open_log is not None and preparer is not None and apply_prepared is not None:
+        for prepared in prepared_batches(open_log, preparer(), position, batch_size, head):
+            apply_prepared(prepared)
+            yield prepared.count, prepared.last_position
+        return
+    while position < head:
+        batch = log.read(position, batch_size, until=head)
+        if not batch:
+            return
+        projection.apply(batch)
+        position = batch[-1].position
+        yield len(batch), position
 
 
 class BulkLoadable(Protocol):

@@ -38,6 +38,7 @@ from appview.clock import SystemClock
 from appview.devnet.scenario import ScenarioSize, build_scenario, scenario_to_jetstream_lines
 from appview.ingest.appender import LineAppender
 from appview.settings import Settings
+from bench.settle import settle
 from bench.store_baseline import bare_library_append
 from events.codec import encode
 from events.lexicon import LexiconValidator
@@ -100,14 +101,18 @@ def measure(backend: str, lines: list[str], forum_did: str, workdir: Path) -> Fi
     try:
         appender = LineAppender(log, validator, forum_did=forum_did, clock=SystemClock(),
                                 batch_size=BATCH)
+        settle(url)
         started = time.perf_counter()
         for number, line in enumerate(lines, start=1):
             appender.feed(line, number)
         appender.flush()
         append_rate = len(lines) / (time.perf_counter() - started)
         stored_events = [logged.event for logged in log.iter_from(0)]
-        bare_rate = bare_library_append(url, schema, [encode(e) for e in stored_events], BATCH)
+        encoded = [encode(e) for e in stored_events]
+        settle(url)
+        bare_rate = bare_library_append(url, schema, encoded, BATCH)
 
+        settle(url)
         started = time.perf_counter()
         decoded = sum(1 for _ in log.iter_from(0, page=PROJECT_BATCH))
         decode_rate = decoded / (time.perf_counter() - started)
@@ -119,6 +124,7 @@ def measure(backend: str, lines: list[str], forum_did: str, workdir: Path) -> Fi
                 projections = all_projections(forum_did)
                 for projection in projections:
                     projection.attach(store)
+                settle(url)
                 started = time.perf_counter()
                 if bulk:
                     project_from_start(log, projections, store, batch_size=PROJECT_BATCH,

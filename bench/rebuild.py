@@ -34,6 +34,7 @@ from appview.bootstrap import bootstrap
 from appview.rebuilds import RebuildRun
 from appview.settings import Settings
 from bench.ingest import PG_URL, _drop_schemas, generate
+from bench.settle import settle
 from projections.runner import project_to_head
 
 TARGETS = {"sqlite": 20_000, "postgresql": 12_000}
@@ -75,6 +76,7 @@ def measure(settings: Settings) -> dict[str, float]:
     """In the child: the baseline, then the rebuild; figures as a dict."""
     services = bootstrap(settings)
     try:
+        settle(settings.database_url)
         started = time.perf_counter()
         decoded = sum(1 for _ in services.event_log.iter_from(0, page=10_000))
         decode_seconds = time.perf_counter() - started
@@ -87,6 +89,7 @@ def measure(settings: Settings) -> dict[str, float]:
             if run.phase == "switching" and not switched:
                 switched.append(time.perf_counter())
 
+        settle(settings.database_url)
         started = time.perf_counter()
         run = services.rebuilds.run(reason="bench", on_progress=note)
         rebuild_seconds = switched[0] - started

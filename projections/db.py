@@ -33,6 +33,7 @@ from psycopg import Connection as PgConnection
 from psycopg import RawCursor
 from psycopg import sql as pgsql
 from psycopg.rows import tuple_row
+from psycopg.types.array import ListBinaryDumper
 
 Dialect: TypeAlias = Literal["sqlite", "postgresql"]
 
@@ -248,6 +249,11 @@ class PostgresReadModelDatastore(PostgresDatastore):
             # sequential page does, and the default cost (4) made the planner scan whole
             # tables for a few hundred keyed lookups
             conn.cursor().execute(b"SET random_page_cost = 1.1")
+            # Lists are sent in binary: the only lists these connections get are the
+            # arrays of ``Session.query_in``, and psycopg's text form quotes every element
+            # through a regular expression (measured: 1.2 ms for 500 at-uris, 0.2 ms in
+            # binary; 10 % of a PostgreSQL projection's time).
+            conn.adapters.register_dumper(list, ListBinaryDumper)
 
         return after_connect
 

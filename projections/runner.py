@@ -9,7 +9,6 @@ from typing import Protocol
 
 from events.log import EventLog
 from events.model import Logged
-from projections.db import Dialect
 from projections.prepare_process import PREPARE_IN_PROCESS_FROM, LogOpener, prepared_batches
 
 
@@ -93,18 +92,6 @@ class BulkLoadable(Protocol):
 
     def bulk_load(self) -> AbstractContextManager[None]: ...
 
-    @property
-    def dialect(self) -> Dialect: ...
-
-
-def prepare_ahead(read_models: BulkLoadable, open_log: LogOpener | None) -> LogOpener | None:
-    """``open_log`` where a bulk load into ``read_models`` gains from a preparing process:
-    on SQLite (measured +18 to +37 % at 191k events); not on PostgreSQL, where the
-    database server needs the second core itself (measured within the noise, +-10 %)."""
-    if open_log is None:
-        return None
-    return open_log if read_models.dialect == "sqlite" else None
-
 
 BULK_FROM_EVENTS = 20_000
 """A first projection of at least this many events is loaded in bulk: below it the
@@ -126,8 +113,8 @@ def project_from_start(
     is still at position 0 and the log holds at least ``bulk_from`` positions to apply: a
     first projection of a large log (a replay, an imported export, a fresh appview's
     ``atbb project``) is a load into empty tables, not an update, and pays its indexes
-    and statistics once at the end (on SQLite with its batches prepared by a second
-    process, given ``open_log``: :func:`prepare_ahead`). Otherwise it is
+    and statistics once at the end (with its batches prepared by a second process, given
+    ``open_log``: measured +15 to +40 % on both backends, ADR 0008). Otherwise it is
     :func:`project_to_head` itself."""
     head = log.head() if until is None else until
     fresh = bool(projections) and all(p.position() == 0 for p in projections)
@@ -135,7 +122,7 @@ def project_from_start(
     with read_models.bulk_load() if bulk else nullcontext():
         return project_to_head(log, projections, batch_size=batch_size, until=until,
                                progress=progress,
-                               open_log=prepare_ahead(read_models, open_log) if bulk else None)
+                               open_log=open_log if bulk else None)
 
 
 def follow(

@@ -249,5 +249,15 @@ def test_query_in_asks_for_any_number_of_values_chunk_by_chunk(backend) -> None:
             found = session.query_in(sql, wanted, ["why"], chunk=4)
             assert sorted(position for (position,) in found) == [1, 3, 5, 7, 9, 11]
             assert session.query_in(sql, [], ["why"]) == []
+            # integer keys, and text an array literal would have to quote and escape
+            by_position = "SELECT uri FROM rejected WHERE position {in}"
+            assert sorted(session.query_in(by_position, [2, 3, 10**12])) == [
+                ("at://did:plc:x/c/2",), ("at://did:plc:x/c/3",)]
+        with store.transaction() as session:
+            odd = 'at://did:plc:x/c/{"a", \\b} NULL'
+            session.execute("INSERT INTO rejected (position, uri, did, collection, reason)"
+                            " VALUES (99, ?, 'did:plc:x', 'c', 'why')", [odd])
+        with store.read() as session:
+            assert session.query_in(sql, [odd, "NULL", ""], ["why"]) == [(99,)]
     finally:
         store.close()

@@ -159,10 +159,6 @@ class LoadWatchingStore:
         self.store = store
         self.loads: list[tuple[int, int]] = []  # (position at start, position at end)
 
-    @property
-    def dialect(self):
-        return self.store.dialect
-
     def bulk_load(self):
         @contextmanager
         def watched():

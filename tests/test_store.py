@@ -517,6 +517,33 @@ def test_sqlite_creates_parent_directories_and_supports_memory(tmp_path: Path) -
         memory.close()
 
 
+
+def test_sqlite_log_connections_checkpoint_rarely_and_cache_more(tmp_path: Path) -> None:
+    from events.store_sqlite import (
+        CACHE_SIZE_KIB,
+        JOURNAL_SIZE_LIMIT_BYTES,
+        WAL_AUTOCHECKPOINT_PAGES,
+    )
+
+    event_log = open_event_log(f"sqlite:///{tmp_path}/events.sqlite3")
+    try:
+        assert isinstance(event_log, RecorderEventLog)
+        with event_log.recorder.datastore.transaction(commit=False) as c:
+            settings_seen = {}
+            for pragma in ("journal_mode", "synchronous", "wal_autocheckpoint",
+                           "journal_size_limit", "cache_size"):
+                c.execute(f"PRAGMA {pragma}")
+                settings_seen[pragma] = c.fetchone()[0]
+        assert settings_seen == {
+            "journal_mode": "wal",
+            "synchronous": 1,  # NORMAL
+            "wal_autocheckpoint": WAL_AUTOCHECKPOINT_PAGES,
+            "journal_size_limit": JOURNAL_SIZE_LIMIT_BYTES,
+            "cache_size": -CACHE_SIZE_KIB,
+        }
+    finally:
+        event_log.close()
+
 # Re-deliveries and rewinds: a small universe of records, revs and seqs, so that
 # sequences repeat themselves often. Re-delivered content is identical, as it is on the
 # wire.

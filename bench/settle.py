@@ -1,0 +1,23 @@
+"""Let the machine settle between a benchmark's phases.
+
+A phase that writes a lot leaves work behind it: dirty pages the kernel writes back
+later, and on PostgreSQL the WAL a checkpoint must flush (the ingest bench appends
+~800 MB of it before it projects). Whichever phase runs next would pay for that debt on
+the clock, and how much depends on what ran before, not on the code measured. Before
+each timed phase the benches call :func:`settle`, as pgbench checkpoints before a run.
+"""
+
+from __future__ import annotations
+
+import os
+
+import psycopg
+
+
+def settle(database_url: str | None) -> None:
+    """Flush the OS's dirty pages, and checkpoint PostgreSQL when ``database_url`` is a
+    PostgreSQL one (the role must be allowed to: superuser or ``pg_checkpoint``)."""
+    os.sync()
+    if database_url is not None and database_url.startswith(("postgresql:", "postgres:")):
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("CHECKPOINT")

@@ -523,11 +523,13 @@ def test_sqlite_log_connections_checkpoint_rarely_and_cache_more(tmp_path: Path)
         CACHE_SIZE_KIB,
         JOURNAL_SIZE_LIMIT_BYTES,
         WAL_AUTOCHECKPOINT_PAGES,
+        LogSQLiteRecorder,
     )
 
     event_log = open_event_log(f"sqlite:///{tmp_path}/events.sqlite3")
     try:
         assert isinstance(event_log, RecorderEventLog)
+        assert isinstance(event_log.recorder, LogSQLiteRecorder)
         with event_log.recorder.datastore.transaction(commit=False) as c:
             settings_seen = {}
             for pragma in ("journal_mode", "synchronous", "wal_autocheckpoint",

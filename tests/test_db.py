@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from projections.db import numbered, placeholders, to_dialect
+from projections.db import PAGE_SIZE, numbered, placeholders, to_dialect
 from projections.readmodel import open_read_models, sqlite_path
 from projections.schema import INDEXES, READ_SIDE_INDEXES, TABLES, index_name
 from tests.fakes import open_test_store
@@ -177,6 +178,22 @@ def test_reopening_a_location_keeps_its_rows(backend) -> None:
         assert again.position("forum") == 42
     finally:
         again.close()
+
+
+def test_a_new_sqlite_location_has_large_pages_and_an_old_one_keeps_its_own(
+        tmp_path: Path) -> None:
+    old = tmp_path / "old.sqlite3"
+    with sqlite3.connect(old) as conn:  # a file made before the page size was chosen
+        conn.execute("CREATE TABLE t (x)")
+    for name, expected in (("new.sqlite3", PAGE_SIZE), ("old.sqlite3", 4096)):
+        store = open_read_models(f"sqlite:///{tmp_path}", location=name)
+        try:
+            with store.read() as session:
+                assert session.scalar("PRAGMA page_size") == expected
+                assert session.scalar("PRAGMA journal_mode") == "wal"
+                assert session.scalar("SELECT COUNT(*) FROM posts") == 0
+        finally:
+            store.close()
 
 
 def test_bulk_loading_skips_sqlite_fsyncs_and_restores_them_after(tmp_path: Path) -> None:

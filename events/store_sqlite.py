@@ -47,7 +47,8 @@ BUSY_TIMEOUT_SECONDS = 15
 # pages (4 MB) nearly every append paid for a checkpoint and its fsync. Every 10,000
 # pages (40 MB of WAL) they are rarer and write each index page back once more often
 # than not: +15 to +25 % appends/s (docs/performance.md, fifth session). The WAL file is
-# cut back to JOURNAL_SIZE_LIMIT after a checkpoint, so it doesn't stay at its peak.
+# cut back to JOURNAL_SIZE_LIMIT_BYTES after a checkpoint, so it does not stay at its
+# peak.
 WAL_AUTOCHECKPOINT_PAGES = 10_000
 JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 # The (did, collection) index and the newest-rev lookups touch pages all over the table;

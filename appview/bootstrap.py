@@ -132,7 +132,12 @@ def bootstrap(
     """Build the services from ``settings``; any port passed in is used as given."""
     if not settings.is_postgres:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    log = event_log or log_opener(settings)()
+    # None when the caller passed its own log: there is nothing to open anew elsewhere
+    open_log: LogOpener | None = None
+    if event_log is None:
+        open_log = log_opener(settings)
+        event_log = open_log()
+    log = event_log
     models: ReadModels = read_models or open_live_read_models(settings)
     forum_projections = all_projections(settings.forum_did)
     for projection in forum_projections:
@@ -155,7 +160,7 @@ def bootstrap(
         admin_tokens=AdminTokens(settings, clock),
         projections=projections,
         rebuilds=rebuilds,
-        open_log=None if event_log is not None else log_opener(settings),
+        open_log=open_log,
     )
 
     def project_all() -> None:

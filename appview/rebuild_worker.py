@@ -99,16 +99,12 @@ class ChildReplay:
         error: str | None = None
         finished = released = False
         try:
-            with contextlib.suppress(BrokenPipeError):  # it died at once: its exit says why
-                process.stdin.write(json.dumps(asdict(job)) + "\n")
-                process.stdin.flush()
+            _tell(process.stdin, json.dumps(asdict(job)))
             while True:
                 if self._abandoned.is_set():
                     raise ReplayAbandoned("the rebuild's replay was abandoned")
                 if not released and self._released.is_set():
-                    with contextlib.suppress(BrokenPipeError):
-                        process.stdin.write("release\n")
-                        process.stdin.flush()
+                    _tell(process.stdin, "release")
                     released = True
                 try:
                     line = lines.get(timeout=POLL_SECONDS)
@@ -143,6 +139,14 @@ def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
     for line in stream:
         lines.put(line)
     lines.put(None)
+
+
+def _tell(stdin: IO[str], line: str) -> None:
+    """Send the worker a line; a worker already gone is not an error here: its exit
+    status (read after) says why it went."""
+    with contextlib.suppress(BrokenPipeError):
+        stdin.write(line + "\n")
+        stdin.flush()
 
 
 # -- the child ----------------------------------------------------------------------------

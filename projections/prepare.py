@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from events.model import Logged
-from projections.apply_fold import FoldedBatch, RecordFold, Version, fold
+from projections.apply_fold import FoldedBatch, RecordFold, fold
 from projections.apply_records import TABLES, theme_fields
 
 
@@ -21,11 +21,8 @@ def prepare(batch: Sequence[Logged], forum_did: str) -> FoldedBatch:
         for uri, deciding in folds.items():
             top, live = deciding.top, deciding.live
             live_version = None if live is None else spec.version(live)
-            if live is top:
-                top_version = live_version
-            else:  # a delete (or an older live event): no fields of its own needed
-                top_version = Version(top.uri, top.did, top.rkey, top.rev, top.operation,
-                                      top.cid, top.observed_at, None)
+            # a top that is not the live event is a delete: its version has no fields
+            top_version = live_version if live is top else spec.version(top)
             assert top_version is not None
             prepared[uri] = RecordFold(top_version, live_version)
         records[collection] = prepared

@@ -170,13 +170,13 @@ def replay(job: ReplayJob, released: threading.Event,
     ``released`` is set, then end the bulk load (indexes, recounts, statistics)."""
     # imported here: the parent's import of this module must not pull in the world
     from appview.bootstrap import log_opener, open_replay_target
-    from projections.runner import project_to_head
+    from projections.runner import loading_in_bulk, project_to_head
 
     settings = job.settings()
     event_log, store, projections = open_replay_target(settings, job.location)
     open_log = log_opener(settings)
     try:
-        with store.bulk_load():
+        with loading_in_bulk(store):
             while True:
                 final = released.is_set()  # the pass that starts after a release is the last
                 base = sum(p.position() for p in projections)

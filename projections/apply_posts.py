@@ -32,8 +32,9 @@ class PostInputs:
     boards_changed: set[str] = field(default_factory=set)
     account_dids: set[str] = field(default_factory=set)
     mod_subjects: set[str] = field(default_factory=set)
-    # a bulk load recounts the per-author tables once at its end (schema.BULK_RECOUNTS)
-    author_counts: bool = True
+    # a bulk load leaves the per-author tables, the topics' aggregates and the members'
+    # post counts to one grouped recount at its end (schema.BULK_RECOUNTS)
+    recount_later: bool = False
 
 
 @dataclass
@@ -288,20 +289,25 @@ def project_posts(session: Session, inputs: PostInputs) -> set[str]:
             deltas.add(new, +1)
         if row["kind"] == "topic":
             deltas.dirty_threads.add(row["uri"])
-    _write_deltas(session, deltas, author_counts=inputs.author_counts)
-    _refresh_last_posts(session, deltas)
+    _write_board_deltas(session, deltas)
+    _refresh_boards(session, deltas)
+    if not inputs.recount_later:
+        _write_author_deltas(session, deltas)
+        _write_member_deltas(session, deltas)
+        _refresh_threads(session, deltas)
     return set(deltas.members)
 
 
-def _write_deltas(session: Session, deltas: _Deltas, *, author_counts: bool) -> None:
+def _write_board_deltas(session: Session, deltas: _Deltas) -> None:
     session.execute_values(
         "WITH v (uri, topics, posts) AS (VALUES {values})"
         " UPDATE boards SET topic_count = boards.topic_count + v.topics,"
         " post_count = boards.post_count + v.posts FROM v WHERE boards.uri = v.uri",
         ((board, t, p) for board, (t, p) in sorted(deltas.boards.items()) if t or p),
     )
-    if author_counts:
-        _write_author_deltas(session, deltas)
+
+
+def _write_member_deltas(session: Session, deltas: _Deltas) -> None:
     session.execute_values(
         "WITH v (did, n) AS (VALUES {values})"
         " UPDATE members SET post_count = members.post_count + v.n FROM v"
@@ -344,10 +350,9 @@ def _write_author_deltas(session: Session, deltas: _Deltas) -> None:
     )
 
 
-def _refresh_last_posts(session: Session, deltas: _Deltas) -> None:
-    """Re-read the last counted reply of each dirty thread and the last counted post of
-    each dirty board (indexed top-1 lookups), and write the ones that moved, with the
-    threads' moved reply counts."""
+def _refresh_threads(session: Session, deltas: _Deltas) -> None:
+    """Re-read the last counted reply of each dirty thread (an indexed top-1 lookup) and
+    write the topics whose aggregates moved, with their moved reply counts."""
     threads: list[tuple[Any, ...]] = []
     for part in chunks(sorted(deltas.dirty_threads)):
         for uri, created, count, old_uri, old_at, old_activity, last_uri, last_at in session.query(
@@ -371,6 +376,10 @@ def _refresh_last_posts(session: Session, deltas: _Deltas) -> None:
         " FROM v WHERE posts.uri = v.uri",
         threads,
     )
+
+
+def _refresh_boards(session: Session, deltas: _Deltas) -> None:
+    """Re-read the last counted post of each dirty board (an indexed top-1 lookup)."""
     for part in chunks(sorted(deltas.dirty_boards)):
         marks = placeholders(len(part))
         session.execute(

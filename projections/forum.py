@@ -173,7 +173,7 @@ class ForumProjection:
                 boards_changed=existence_changes(boards) if boards else set(),
                 account_dids=account_dids,
                 mod_subjects=mod_posts,
-                author_counts=not bulk,
+                recount_later=bulk,
             ),
         )
         refresh_bans(session, ban_dids)
@@ -188,7 +188,8 @@ class ForumProjection:
 
         if bulk:
             # one grouped recount of each at the end of the load (schema.BULK_RECOUNTS)
-            for name in ("reaction_counts", "thread_author_counts", "board_author_counts"):
+            for name in ("reaction_counts", "thread_author_counts", "board_author_counts",
+                         "threads"):
                 self.store.defer_recount(session, name)
             self.store.defer_recount(session, "members", self.forum_uri)
             return

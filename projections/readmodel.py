@@ -213,8 +213,9 @@ class ReadModelStore:
         statistics are sampled lightly meanwhile and fully at the end; SQLite skips the
         fsync of its checkpoints meanwhile. A rebuild's generation has no readers until
         its switch; a reader of a first projection meanwhile gets slower answers, and
-        the recounted tables (reaction and per-author counts, member listings) only from
-        the end of the load."""
+        what is recounted (reaction and per-author counts, member listings and post
+        counts, the topics' reply counts and last replies) only from the end of the
+        load."""
         with self.transaction() as session:
             for statement in read_side_index_statements():
                 session.execute(f"DROP INDEX IF EXISTS {index_name(statement)}")

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from events.log import EventLog
 from projections.generations import GenerationalReadModels
 from projections.readmodel import ReadModels, ReadModelStore
-from projections.runner import Projection, project_to_head
+from projections.runner import Projection, loading_in_bulk, project_to_head
 from projections.schema import TABLES
 
 # A rebuild that is this close to the head stops bulk replay and catches up normally.
@@ -99,7 +99,7 @@ def build_generation(log: EventLog, store: ReadModelStore, make: ProjectionFacto
 
     progress.phase = "replaying"
     progress.events_total = (log.head() if until is None else until) * len(projections)
-    with store.bulk_load():
+    with loading_in_bulk(store):
         project_to_head(log, projections, batch_size=batch_size, until=until,
                         progress=report)
     return projections

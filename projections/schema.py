@@ -556,14 +556,35 @@ BULK_RECOUNTS: Final[dict[str, tuple[str, ...]]] = {
         " SELECT board_uri, did, SUM(CASE WHEN kind = 'topic' THEN 1 ELSE 0 END), COUNT(*)"
         " FROM posts WHERE counted = 1 GROUP BY board_uri, did",
     ),
-    # the argument is the forum's at-uri
-    "members": MEMBER_DERIVATION,
+    # the argument is the forum's at-uri; post_count first: is_member reads it
+    "members": (
+        "UPDATE members SET post_count = (SELECT COUNT(*) FROM posts p"
+        " WHERE p.did = members.did AND p.counted = 1)",
+        *MEMBER_DERIVATION,
+    ),
+    # the topics' aggregates, by the rules of projections.apply_posts._refresh_threads
+    "threads": (
+        "UPDATE posts SET reply_count = COALESCE(x.replies, 0), last_reply_uri = x.last_uri,"
+        " last_reply_at = x.last_at, last_activity_at = CASE"
+        " WHEN x.last_at IS NOT NULL AND x.last_at > posts.created_at THEN x.last_at"
+        " ELSE posts.created_at END"
+        " FROM (SELECT t.uri AS uri, r.replies AS replies, r.uri AS last_uri,"
+        " r.created_at AS last_at FROM posts t LEFT JOIN (SELECT thread_uri, uri, created_at,"
+        " COUNT(*) OVER (PARTITION BY thread_uri) AS replies, ROW_NUMBER() OVER"
+        " (PARTITION BY thread_uri ORDER BY created_at DESC, uri DESC) AS rank"
+        " FROM posts WHERE kind = 'reply' AND counted = 1) r"
+        " ON r.thread_uri = t.uri AND r.rank = 1 WHERE t.kind = 'topic') x"
+        " WHERE posts.uri = x.uri",
+    ),
 }
-"""Derived tables (and derived columns: ``members``) that a bulk load recounts once, in
-full, at its end instead of batch by batch: a refresh per batch of the keys it touched is
-a random probe per key, which grows with the tables (the reaction counts alone: 8 s of a
-575k-event replay), where one grouped pass in index order takes a fraction of it. Nothing
-the projection reads while it loads comes from these."""
+"""Derived tables and columns that a bulk load recounts once, in full, at its end
+instead of batch by batch: a refresh per batch of the keys it touched is a random probe
+per key, which grows with the tables (the reaction counts alone: 8 s of a 575k-event
+replay), and on the topics' aggregates a rewrite of every topic row a batch replied to,
+where one grouped pass in index order takes a fraction of it. Nothing the projection
+reads while it loads comes from these: members' ``post_count`` and derived columns, the
+topics' ``reply_count``/``last_reply_*``/``last_activity_at``, the per-author and
+reaction counts."""
 
 
 def index_name(statement: str) -> str:

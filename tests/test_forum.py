@@ -659,9 +659,13 @@ def test_a_bulk_load_defers_derived_counts_and_a_killed_one_is_recounted_after(
         with killed.read() as session:
             assert sorted(session.query("SELECT name FROM pending_recounts")) == [
                 ("board_author_counts",), ("members",), ("reaction_counts",),
-                ("thread_author_counts",)]
+                ("thread_author_counts",), ("threads",)]
             assert session.query("SELECT COUNT(*) FROM thread_author_counts") == [(0,)]
             assert session.query("SELECT COUNT(*) FROM members WHERE is_member = 1") == [(0,)]
+            assert session.query("SELECT COUNT(*) FROM members WHERE post_count > 0") == [(0,)]
+            assert session.query("SELECT COUNT(*) FROM posts WHERE kind = 'topic'"
+                                 " AND (reply_count > 0 OR last_activity_at IS NOT NULL)"
+                                 ) == [(0,)]
 
         # another process takes over the location: its first batch recounts first
         after = ForumProjection(F)

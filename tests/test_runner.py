@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import pytest
 
 from events.model import AccountStatusChanged, IdentityChanged
 from projections.forum import ForumProjection
-from projections.runner import follow, project_from_start, project_to_head
+from projections.runner import (
+    BULK_GC_THRESHOLDS,
+    follow,
+    project_from_start,
+    project_to_head,
+)
 from tests.fakes import (
     MemoryEventLog,
     Repo,
@@ -203,3 +209,41 @@ def test_projections_already_under_way_or_small_logs_are_not_bulk_loaded(store) 
     # under way: the rest is an update of tables readers use, never a load
     project_from_start(log, [projection], watched, batch_size=50, bulk_from=1)
     assert watched.loads == [] and projection.position() == log.head()
+
+
+class ThresholdWatcher:
+    """A projection that notes the collector's thresholds at each batch it applies."""
+
+    name = "watcher"
+    version = 1
+
+    def __init__(self) -> None:
+        self.applied = 0
+        self.seen: set[tuple[int, int, int]] = set()
+
+    def position(self) -> int:
+        return self.applied
+
+    def apply(self, batch) -> None:
+        self.seen.add(gc.get_threshold())
+        self.applied = batch[-1].position
+
+
+class NoLoadStore:
+    def bulk_load(self):
+        return nullcontext()
+
+
+def test_a_bulk_load_runs_the_collector_rarely_and_restores_it_after() -> None:
+    log = MemoryEventLog()
+    log.append(forum_workload(F, seed=10, events=120, members=5))
+    before = gc.get_threshold()
+    assert before != BULK_GC_THRESHOLDS
+    loading = ThresholdWatcher()
+    project_from_start(log, [loading], NoLoadStore(), batch_size=40, bulk_from=1)
+    assert loading.seen == {BULK_GC_THRESHOLDS}
+    assert gc.get_threshold() == before
+    # an ordinary projection (below the threshold) leaves the collector alone
+    plain = ThresholdWatcher()
+    project_from_start(log, [plain], NoLoadStore(), batch_size=40, bulk_from=log.head() + 1)
+    assert plain.seen == {before}

@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from events import collections as c
@@ -500,10 +501,11 @@ def load_rows(session: Session, spec: RecordTable, uris: Iterable[str]) -> dict[
 
 def write_rows(session: Session, spec: RecordTable, rows: Iterable[Row]) -> None:
     columns = spec.columns
+    values = itemgetter(*columns)  # in C: a row of posts has 30 columns
     session.upsert(
         spec.table,
         columns,
-        ([row[col] for col in columns] for row in rows),
+        (values(row) for row in rows),
         conflict="uri",
         action=spec.update_action,
     )

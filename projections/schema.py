@@ -580,8 +580,9 @@ BULK_RECOUNTS: Final[dict[str, tuple[str, ...]]] = {
 """Derived tables and columns that a bulk load recounts once, in full, at its end
 instead of batch by batch: a refresh per batch of the keys it touched is a random probe
 per key, which grows with the tables (the reaction counts alone: 8 s of a 575k-event
-replay), and on the topics' aggregates a rewrite of every topic row a batch replied to,
-where one grouped pass in index order takes a fraction of it. Nothing the projection
+replay), and for the topics' aggregates a top-1 read and a rewrite of every topic row a
+batch replied to (on PostgreSQL a new version of a ~1 KB row each), where one grouped
+pass takes a fraction of it. Nothing the projection
 reads while it loads comes from these: members' ``post_count`` and derived columns, the
 topics' ``reply_count``/``last_reply_*``/``last_activity_at``, the per-author and
 reaction counts."""

@@ -101,7 +101,9 @@ def test_a_changed_projection_version_is_rebuilt_at_startup(backend: Backend) ->
 
 
 def test_a_rebuild_killed_midway_leaves_the_live_generation_serving(backend: Backend) -> None:
-    services, _ = seeded(backend, topics=150)
+    # big enough that the replay lasts well past the moment it is killed (a faster
+    # rebuild of 150 topics once finished within the 50 ms the test waited)
+    services, _ = seeded(backend, topics=600)
     settings = services.settings
     before = dump(services)
     models = services.read_models
@@ -118,7 +120,7 @@ def test_a_rebuild_killed_midway_leaves_the_live_generation_serving(backend: Bac
             while 2 not in models.registry.existing():
                 assert time.monotonic() < deadline and process.poll() is None
                 time.sleep(0.005)
-            time.sleep(0.05)
+            time.sleep(0.02)
         finally:
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=10)

@@ -126,31 +126,25 @@ def project_from_start(
                                open_log=open_log if bulk else None)
 
 
-@contextmanager
-def loading_in_bulk(read_models: BulkLoadable) -> Iterator[None]:
-    """Around every replay into empty tables: the store's ``bulk_load()``, with the
-    collector run rarely meanwhile (:func:`fewer_collections`)."""
-    with read_models.bulk_load(), fewer_collections():
-        yield
-
-
 BULK_GC_THRESHOLDS = (50_000, 20, 100)
 """The cyclic collector's thresholds during a bulk load (Python's: 700, 10, 10)."""
 
 
 @contextmanager
-def fewer_collections() -> Iterator[None]:
-    """Run the cyclic garbage collector rarely meanwhile. A bulk load allocates a
-    batch's rows (a few hundred thousand dicts and tuples) and frees them by reference
-    counting (they form no cycles), but at the default thresholds the collector walked
-    every live one several times per batch: 1.7 s of a 15 s load of 300k events
-    (measured; 0.01 s with these). The thresholds are the process's: restored after."""
-    before = gc.get_threshold()
-    gc.set_threshold(*BULK_GC_THRESHOLDS)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
+def loading_in_bulk(read_models: BulkLoadable) -> Iterator[None]:
+    """Around every replay into empty tables: the store's ``bulk_load()``, with the
+    cyclic garbage collector run rarely meanwhile. A bulk load allocates a batch's rows
+    (a few hundred thousand dicts and tuples) and frees them by reference counting (they
+    form no cycles), but at the default thresholds the collector walked every live one
+    several times per batch: 1.7 s of a 15 s load of 300k events (measured; 0.01 s with
+    these). The thresholds are the process's: restored after."""
+    with read_models.bulk_load():
+        before = gc.get_threshold()
+        gc.set_threshold(*BULK_GC_THRESHOLDS)
+        try:
+            yield
+        finally:
+            gc.set_threshold(*before)
 
 
 def follow(

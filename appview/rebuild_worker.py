@@ -87,6 +87,9 @@ class ChildReplay:
         job = ReplayJob(str(settings.data_dir), settings.database_url,
                         settings.database_schema, settings.forum_did, store.location,
                         self._batch_size, self._hold)
+        # the worker writes the new generation without a journal only if it has the file
+        # to itself (projections.db.SQLiteReadModelRecorder.unjournaled)
+        store.close_connections()
         process = subprocess.Popen(
             module_command("appview.rebuild_worker"), stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, env=child_environment(), text=True, bufsize=1)
@@ -176,7 +179,7 @@ def replay(job: ReplayJob, released: threading.Event,
     event_log, store, projections = open_replay_target(settings, job.location)
     open_log = log_opener(settings)
     try:
-        with loading_in_bulk(store):
+        with loading_in_bulk(store, private=True):
             while True:
                 final = released.is_set()  # the pass that starts after a release is the last
                 base = sum(p.position() for p in projections)

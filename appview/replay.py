@@ -117,7 +117,7 @@ def replay(lines: Iterable[str], db: Path, *, until: int | None, forum_did: str 
                               on_error=on_error)
         project_from_start(services.event_log, services.projections, services.read_models,
                            batch_size=settings.projection_batch_size,
-                           open_log=services.open_log)
+                           open_log=services.open_log, private=True)
     finally:
         services.close()
     return settings, report

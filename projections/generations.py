@@ -348,8 +348,8 @@ class GenerationalReadModels:
     def row_counts(self) -> dict[str, int]:
         return self.current().row_counts()
 
-    def bulk_load(self) -> AbstractContextManager[None]:
-        return self.current().bulk_load()
+    def bulk_load(self, *, private: bool = False) -> AbstractContextManager[None]:
+        return self.current().bulk_load(private=private)
 
     @property
     def bulk_loading(self) -> bool:

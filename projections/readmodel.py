@@ -7,7 +7,7 @@ generation, builds it, and swaps readers to it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Protocol
 
@@ -25,6 +25,7 @@ from projections.db import (
 )
 from projections.schema import (
     BULK_RECOUNTS,
+    RECOUNT_SOURCE,
     TABLES,
     all_statements,
     index_name,
@@ -65,7 +66,7 @@ class ReadModels(Protocol):
 
     def row_counts(self) -> dict[str, int]: ...
 
-    def bulk_load(self) -> AbstractContextManager[None]: ...
+    def bulk_load(self, *, private: bool = False) -> AbstractContextManager[None]: ...
 
     @property
     def bulk_loading(self) -> bool:
@@ -196,15 +197,24 @@ class ReadModelStore:
 
     def recount_pending(self, session: Session) -> list[str]:
         pending = sorted(session.query("SELECT name, argument FROM pending_recounts"))
-        for name, argument in pending:
-            for statement in BULK_RECOUNTS[name]:
-                session.execute(statement, (argument,) * statement.count("?"))
+        statements = [(s, argument) for name, argument in pending for s in BULK_RECOUNTS[name]]
+        narrow = any("recount_posts" in statement for statement, _argument in statements)
+        if narrow:
+            make, drop = RECOUNT_SOURCE
+            session.execute(make)
+            if self.dialect == "postgresql":
+                # a table made in this transaction has no statistics for the planner yet
+                session.execute("ANALYZE recount_posts")
+        for statement, argument in statements:
+            session.execute(statement, (argument,) * statement.count("?"))
+        if narrow:
+            session.execute(drop)
         if pending:
             session.execute("DELETE FROM pending_recounts")
         return [str(name) for name, _argument in pending]
 
     @contextmanager
-    def bulk_load(self) -> Iterator[None]:
+    def bulk_load(self, *, private: bool = False) -> Iterator[None]:
         """Around a replay into empty tables (a rebuild's new generation, or a first
         projection: ``projections.runner.project_from_start``): lets the store trade
         per-batch upkeep for speed, and restores it on exit. The indexes only queries
@@ -215,20 +225,37 @@ class ReadModelStore:
         its switch; a reader of a first projection meanwhile gets slower answers, and
         what is recounted (reaction and per-author counts, member listings and post
         counts, the topics' reply counts and last replies) only from the end of the
-        load."""
-        with self.transaction() as session:
-            for statement in read_side_index_statements():
-                session.execute(f"DROP INDEX IF EXISTS {index_name(statement)}")
-        self._recorder.bulk_loading = True
-        try:
-            yield
-        finally:
-            self._recorder.bulk_loading = False
+        load. ``private``: nothing else reads or writes the location meanwhile, and it is
+        discarded if the load fails (a rebuild's generation, a replay's new database):
+        SQLite then writes it without a journal (``SQLiteReadModelRecorder.unjournaled``).
+        """
+        with self._recorder.unjournaled() if private else nullcontext():
             with self.transaction() as session:
                 for statement in read_side_index_statements():
-                    session.execute(statement)
-                self.recount_pending(session)
-                self.refresh_statistics(session)
+                    session.execute(f"DROP INDEX IF EXISTS {index_name(statement)}")
+            self._recorder.bulk_loading = True
+            try:
+                yield
+            except BaseException:
+                self._recorder.bulk_loading = False
+                if not private:  # a private location that failed is discarded as it is
+                    self._end_bulk_load()
+                raise
+            self._recorder.bulk_loading = False
+            self._end_bulk_load()
+
+    def _end_bulk_load(self) -> None:
+        with self.transaction() as session:
+            for statement in read_side_index_statements():
+                session.execute(statement)
+            self.recount_pending(session)
+            self.refresh_statistics(session)
+
+    def close_connections(self) -> None:
+        """Close this process's idle connections to the location (they reopen when next
+        needed): before another process bulk-loads it in private, which SQLite can do
+        without a journal only while no other connection has the file open."""
+        self._recorder.close_connections()
 
     def close(self) -> None:
         self._recorder.datastore.close()

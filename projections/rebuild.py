@@ -99,7 +99,7 @@ def build_generation(log: EventLog, store: ReadModelStore, make: ProjectionFacto
 
     progress.phase = "replaying"
     progress.events_total = (log.head() if until is None else until) * len(projections)
-    with loading_in_bulk(store):
+    with loading_in_bulk(store, private=True):
         project_to_head(log, projections, batch_size=batch_size, until=until,
                         progress=report)
     return projections

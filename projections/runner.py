@@ -91,7 +91,7 @@ def _apply_batches(log: EventLog, projection: Projection, position: int, batch_s
 class BulkLoadable(Protocol):
     """Read models that can take a replay into empty tables in bulk."""
 
-    def bulk_load(self) -> AbstractContextManager[None]: ...
+    def bulk_load(self, *, private: bool = False) -> AbstractContextManager[None]: ...
 
 
 BULK_FROM_EVENTS = 20_000
@@ -109,6 +109,7 @@ def project_from_start(
     progress: Callable[[int, int], None] | None = None,
     bulk_from: int = BULK_FROM_EVENTS,
     open_log: LogOpener | None = None,
+    private: bool = False,
 ) -> int:
     """:func:`project_to_head`, inside ``read_models.bulk_load()`` when every projection
     is still at position 0 and the log holds at least ``bulk_from`` positions to apply: a
@@ -116,11 +117,12 @@ def project_from_start(
     ``atbb project``) is a load into empty tables, not an update, and pays its indexes
     and statistics once at the end (with its batches prepared by a second process, given
     ``open_log``: measured +15 to +40 % on both backends, ADR 0008). Otherwise it is
-    :func:`project_to_head` itself."""
+    :func:`project_to_head` itself. ``private``: the read models are new and serve
+    nothing meanwhile (``ReadModelStore.bulk_load``)."""
     head = log.head() if until is None else until
     fresh = bool(projections) and all(p.position() == 0 for p in projections)
     bulk = fresh and head >= bulk_from
-    with loading_in_bulk(read_models) if bulk else nullcontext():
+    with loading_in_bulk(read_models, private=private) if bulk else nullcontext():
         return project_to_head(log, projections, batch_size=batch_size, until=until,
                                progress=progress,
                                open_log=open_log if bulk else None)
@@ -131,14 +133,15 @@ BULK_GC_THRESHOLDS = (50_000, 20, 100)
 
 
 @contextmanager
-def loading_in_bulk(read_models: BulkLoadable) -> Iterator[None]:
+def loading_in_bulk(read_models: BulkLoadable, *, private: bool = False) -> Iterator[None]:
     """Around every replay into empty tables: the store's ``bulk_load()``, with the
     cyclic garbage collector run rarely meanwhile. A bulk load allocates a batch's rows
     (a few hundred thousand dicts and tuples) and frees them by reference counting (they
     form no cycles), but at the default thresholds the collector walked every live one
     several times per batch: 1.7 s of a 15 s load of 300k events (measured; 0.01 s with
-    these). The thresholds are the process's: restored after."""
-    with read_models.bulk_load():
+    these). The thresholds are the process's: restored after. ``private``: see
+    ``ReadModelStore.bulk_load``."""
+    with read_models.bulk_load(private=private):
         before = gc.get_threshold()
         gc.set_threshold(*BULK_GC_THRESHOLDS)
         try:

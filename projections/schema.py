@@ -538,6 +538,18 @@ REACTION_COUNT: Final = (
 """The reaction counts of the reactions ``{reactions}`` names (aliased ``r``): the whole
 table, or a refresh's join of its keys with it."""
 
+RECOUNT_SOURCE: Final[tuple[str, str]] = (
+    "CREATE TEMP TABLE recount_posts AS SELECT uri, kind, counted, thread_uri, board_uri,"
+    " did, created_at FROM posts WHERE counted = 1 OR kind = 'topic'",
+    "DROP TABLE recount_posts",
+)
+"""The posts' recounts read a narrow temporary copy of the columns they group by (made,
+then dropped, around them in the same transaction): ``posts`` rows carry their bodies
+(about 1 KB), and grouping them directly cost a random row read per index entry or a
+sort of whole rows. On a 1M-event generation (SQLite) the four posts recounts took
+15.0 to 15.7 s from ``posts`` and 8.0 to 8.3 s from this copy, which takes 0.5 s to make.
+Topics are kept whatever their counting: each gets its aggregates."""
+
 BULK_RECOUNTS: Final[dict[str, tuple[str, ...]]] = {
     "reaction_counts": (
         "DELETE FROM reaction_counts",
@@ -547,14 +559,14 @@ BULK_RECOUNTS: Final[dict[str, tuple[str, ...]]] = {
     "thread_author_counts": (
         "DELETE FROM thread_author_counts",
         "INSERT INTO thread_author_counts (thread_uri, did, replies)"
-        " SELECT thread_uri, did, COUNT(*) FROM posts WHERE counted = 1 AND kind = 'reply'"
-        " GROUP BY thread_uri, did",
+        " SELECT thread_uri, did, COUNT(*) FROM recount_posts"
+        " WHERE counted = 1 AND kind = 'reply' GROUP BY thread_uri, did",
     ),
     "board_author_counts": (
         "DELETE FROM board_author_counts",
         "INSERT INTO board_author_counts (board_uri, did, topics, posts)"
         " SELECT board_uri, did, SUM(CASE WHEN kind = 'topic' THEN 1 ELSE 0 END), COUNT(*)"
-        " FROM posts WHERE counted = 1 GROUP BY board_uri, did",
+        " FROM recount_posts WHERE counted = 1 GROUP BY board_uri, did",
     ),
     # the argument is the forum's at-uri; post_count first: is_member reads it
     "members": (
@@ -566,13 +578,14 @@ BULK_RECOUNTS: Final[dict[str, tuple[str, ...]]] = {
     "threads": (
         "UPDATE posts SET reply_count = COALESCE(x.replies, 0), last_reply_uri = x.last_uri,"
         " last_reply_at = x.last_at, last_activity_at = CASE"
-        " WHEN x.last_at IS NOT NULL AND x.last_at > posts.created_at THEN x.last_at"
-        " ELSE posts.created_at END"
-        " FROM (SELECT t.uri AS uri, r.replies AS replies, r.uri AS last_uri,"
-        " r.created_at AS last_at FROM posts t LEFT JOIN (SELECT thread_uri, uri, created_at,"
+        " WHEN x.last_at IS NOT NULL AND x.last_at > x.created_at THEN x.last_at"
+        " ELSE x.created_at END"
+        " FROM (SELECT t.uri AS uri, t.created_at AS created_at, r.replies AS replies,"
+        " r.uri AS last_uri, r.created_at AS last_at FROM recount_posts t LEFT JOIN"
+        " (SELECT thread_uri, uri, created_at,"
         " COUNT(*) OVER (PARTITION BY thread_uri) AS replies, ROW_NUMBER() OVER"
         " (PARTITION BY thread_uri ORDER BY created_at DESC, uri DESC) AS rank"
-        " FROM posts WHERE kind = 'reply' AND counted = 1) r"
+        " FROM recount_posts WHERE kind = 'reply' AND counted = 1) r"
         " ON r.thread_uri = t.uri AND r.rank = 1 WHERE t.kind = 'topic') x"
         " WHERE posts.uri = x.uri",
     ),
@@ -585,7 +598,7 @@ batch replied to (on PostgreSQL a new version of a ~1 KB row each), where one gr
 pass takes a fraction of it. Nothing the projection
 reads while it loads comes from these: members' ``post_count`` and derived columns, the
 topics' ``reply_count``/``last_reply_*``/``last_activity_at``, the per-author and
-reaction counts."""
+reaction counts. The statements that name ``recount_posts`` read ``RECOUNT_SOURCE``."""
 
 
 def index_name(statement: str) -> str:

@@ -209,6 +209,60 @@ def test_bulk_loading_skips_sqlite_fsyncs_and_restores_them_after(tmp_path: Path
         store.close()
 
 
+def _journal_mode(store) -> str:
+    with store.read() as session:
+        return str(session.scalar("PRAGMA journal_mode"))
+
+
+def test_a_private_sqlite_bulk_load_writes_without_a_journal_then_restores_wal(
+        tmp_path: Path) -> None:
+    store = open_read_models(f"sqlite:///{tmp_path}", location="g.sqlite3")
+    try:
+        with store.bulk_load():  # not private: readers may be on it, it stays journaled
+            assert _journal_mode(store) == "wal"
+        with store.bulk_load(private=True):
+            assert _journal_mode(store) == "off"
+            with store.transaction() as session:
+                session.execute("INSERT INTO rejected (position, uri, did, collection,"
+                                " reason) VALUES (1, 'at://x', 'did:plc:x', 'c', 'r')")
+        assert _journal_mode(store) == "wal"
+        assert store.row_counts()["rejected"] == 1
+    finally:
+        store.close()
+
+
+def test_a_private_sqlite_bulk_load_stays_journaled_while_another_connection_is_open(
+        tmp_path: Path) -> None:
+    store = open_read_models(f"sqlite:///{tmp_path}", location="g.sqlite3")
+    other = sqlite3.connect(tmp_path / "g.sqlite3")
+    try:
+        other.execute("SELECT COUNT(*) FROM posts").fetchone()  # holds the WAL open
+        with store.bulk_load(private=True):
+            assert _journal_mode(store) == "wal"
+            with store.transaction() as session:
+                session.execute("INSERT INTO rejected (position, uri, did, collection,"
+                                " reason) VALUES (1, 'at://x', 'did:plc:x', 'c', 'r')")
+        assert other.execute("SELECT COUNT(*) FROM rejected").fetchone() == (1,)
+        assert _journal_mode(store) == "wal"
+    finally:
+        other.close()
+        store.close()
+
+
+def test_a_failed_private_bulk_load_raises_its_own_error_and_skips_the_end_work(
+        backend) -> None:
+    store = open_test_store(backend)
+    try:
+        with pytest.raises(RuntimeError, match="the load failed"), store.bulk_load(
+                private=True):
+            raise RuntimeError("the load failed")
+        # the location is to be discarded: the read-side indexes were not rebuilt
+        assert not _index_names(store) & READ_SIDE_INDEXES
+        assert not store.bulk_loading
+    finally:
+        store.close()
+
+
 def _index_names(store) -> set[str]:
     with store.read() as session:
         if store.dialect == "sqlite":

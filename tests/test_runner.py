@@ -165,11 +165,11 @@ class LoadWatchingStore:
         self.store = store
         self.loads: list[tuple[int, int]] = []  # (position at start, position at end)
 
-    def bulk_load(self):
+    def bulk_load(self, *, private=False):
         @contextmanager
         def watched():
             start = self.store.position(ForumProjection.NAME)
-            with self.store.bulk_load():
+            with self.store.bulk_load(private=private):
                 yield
             self.loads.append((start, self.store.position(ForumProjection.NAME)))
 
@@ -230,7 +230,7 @@ class ThresholdWatcher:
 
 
 class NoLoadStore:
-    def bulk_load(self):
+    def bulk_load(self, *, private=False):
         return nullcontext()
 
 

@@ -323,7 +323,8 @@ class SQLiteReadModelRecorder(SQLiteTrackingRecorder):
         """Around a bulk load into a location nothing else uses (a rebuild's generation
         before its switch, a replay's new database): no journal meanwhile, so each
         transaction writes its pages once, into the file, instead of into the WAL and
-        again at its checkpoint (measured: a 1M-event load 9 to 13 % faster). The price
+        again at its checkpoint (measured on a 1M-event generation: its `posts` rows
+        inserted in 31.0 s in WAL, 18.6 s without a journal). The price
         is that the location cannot roll back or survive a crash meanwhile, which a
         location that is discarded whenever its load fails does not need. WAL comes back
         at the end. SQLite leaves WAL only when no other connection has the file open: if

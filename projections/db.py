@@ -384,6 +384,10 @@ class PostgresReadModelRecorder(PostgresTrackingRecorder):
     bulk_loading = False
     """Set while a rebuild replays into this schema (statistics are sampled lightly)."""
 
+    def __init__(self, datastore: PostgresReadModelDatastore, ddl: Sequence[str]) -> None:
+        super().__init__(datastore, tracking_table_name=self.tracking_table)
+        self._ddl = list(ddl)
+
     def unjournaled(self) -> AbstractContextManager[None]:
         """PostgreSQL keeps its write-ahead log during every load (see the SQLite
         recorder's)."""
@@ -391,10 +395,6 @@ class PostgresReadModelRecorder(PostgresTrackingRecorder):
 
     def close_connections(self) -> None:
         """Nothing to do: a PostgreSQL schema's connections hold no lock on it."""
-
-    def __init__(self, datastore: PostgresReadModelDatastore, ddl: Sequence[str]) -> None:
-        super().__init__(datastore, tracking_table_name=self.tracking_table)
-        self._ddl = list(ddl)
 
     def create_table(self) -> None:
         with self.datastore.get_connection() as conn:

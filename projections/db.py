@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from functools import lru_cache
 from itertools import chain
 from pathlib import Path
@@ -251,9 +251,8 @@ class SQLiteReadModelDatastore(SQLiteDatastore):
     def __init__(self, path: str, *, lock_timeout: int = 30) -> None:
         create_sqlite_file(path)
         super().__init__(path, lock_timeout=lock_timeout)
-        self.pool.close()
         self._path, self._lock_timeout = path, lock_timeout
-        self.pool = _TunedSQLitePool(db_name=path, lock_timeout=lock_timeout)
+        self.close_connections()  # the library's pool, for one of ours
 
     def close_connections(self) -> None:
         """Close every connection to the file; new ones open when next asked for. Only
@@ -329,21 +328,17 @@ class SQLiteReadModelRecorder(SQLiteTrackingRecorder):
         location that is discarded whenever its load fails does not need. WAL comes back
         at the end. SQLite leaves WAL only when no other connection has the file open: if
         one has, the load runs journaled, as an ordinary one."""
-        switched = self._journal_mode("OFF") == "off"
-        failed = False
+        if self._journal_mode("OFF") != "off":
+            yield
+            return
         try:
             yield
         except BaseException:
-            failed = True
+            with suppress(Exception):  # a failed load's location is discarded anyway
+                self._journal_mode("WAL")
             raise
-        finally:
-            if switched:
-                try:
-                    if self._journal_mode("WAL") != "wal":
-                        raise sqlite3.OperationalError("the read models stayed unjournaled")
-                except Exception:
-                    if not failed:  # a failed load's location is discarded anyway
-                        raise
+        if self._journal_mode("WAL") != "wal":
+            raise sqlite3.OperationalError("the read models stayed unjournaled")
 
     def close_connections(self) -> None:
         """See ``SQLiteReadModelDatastore.close_connections``."""

@@ -36,6 +36,7 @@ from projections.apply_records import TABLES, MergedTable, merge_table, write_ro
 from projections.db import Session
 from projections.prepare import prepare
 from projections.readmodel import ReadModels
+from projections.schema import BULK_RECOUNTS
 
 # events applied before the first refresh of the planner's statistics (then doubling)
 _FIRST_STATISTICS = 3000
@@ -187,11 +188,10 @@ class ForumProjection:
         )
 
         if bulk:
-            # one grouped recount of each at the end of the load (schema.BULK_RECOUNTS)
-            for name in ("reaction_counts", "thread_author_counts", "board_author_counts",
-                         "threads"):
-                self.store.defer_recount(session, name)
-            self.store.defer_recount(session, "members", self.forum_uri)
+            # one grouped recount of each at the end of the load; the forum's at-uri is
+            # bound only where a recount has a parameter (the members')
+            for name in BULK_RECOUNTS:
+                self.store.defer_recount(session, name, self.forum_uri)
             return
         keys = reaction_keys(session, reactions, account_dids)
         if keys:

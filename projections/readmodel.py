@@ -234,15 +234,14 @@ class ReadModelStore:
                 for statement in read_side_index_statements():
                     session.execute(f"DROP INDEX IF EXISTS {index_name(statement)}")
             self._recorder.bulk_loading = True
+            loaded = False
             try:
                 yield
-            except BaseException:
+                loaded = True
+            finally:
                 self._recorder.bulk_loading = False
-                if not private:  # a private location that failed is discarded as it is
+                if loaded or not private:  # a private location that failed is discarded
                     self._end_bulk_load()
-                raise
-            self._recorder.bulk_loading = False
-            self._end_bulk_load()
 
     def _end_bulk_load(self) -> None:
         with self.transaction() as session:

@@ -7,6 +7,14 @@ plus those whose inputs it changed, then moves each count by the difference betw
 post's old and new contribution, so the materialised counts always equal a recount.
 "Last post" fields are re-read with an indexed top-1 query for the boards and threads
 whose contributions moved.
+
+A bulk load (``recount_later``) moves no counts (they are recounted at its end) and,
+with ``defer_lookups``, finds no post by a column other than ``uri``, whose indexes a
+private load drops: the posts of an author whose account changed, the topics of a board
+that came or went and the replies of a stored post that moved wait for the end of the
+load (``schema.DEFERRED_POSTS``, ``rederive_deferred``); a reply stored before its root
+or parent is remembered under the missing uri (``schema.WAITING_REPLIES``) and
+re-derived by the batch that stores it.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from typing import Any
 from events import collections as c
 from projections.apply_records import TABLES, MergedTable, Row, chunks, load_rows, write_rows
 from projections.db import Session, placeholders
+from projections.schema import BOARD_LAST_POST
 
 POSTS = TABLES[c.POST]
 
@@ -31,10 +40,16 @@ class PostInputs:
     merged: MergedTable | None
     boards_changed: set[str] = field(default_factory=set)
     account_dids: set[str] = field(default_factory=set)
-    mod_subjects: set[str] = field(default_factory=set)
-    # a bulk load leaves the per-author tables, the topics' aggregates and the members'
-    # post counts to one grouped recount at its end (schema.BULK_RECOUNTS)
+    # posts to re-derive besides the merged ones (a mod action's subjects, ...)
+    rederive: set[str] = field(default_factory=set)
+    # posts whose replies are re-derived whatever their own derivation gives (their
+    # move was seen by a batch that deferred its replies)
+    moved: set[str] = field(default_factory=set)
+    # a bulk load leaves every count (boards, per-author tables, topics' aggregates,
+    # members' post counts) to one grouped recount at its end (schema.BULK_RECOUNTS)
     recount_later: bool = False
+    # a bulk load defers what needs a lookup by another column than uri (module doc)
+    defer_lookups: bool = False
 
 
 @dataclass
@@ -233,13 +248,12 @@ def project_posts(session: Session, inputs: PostInputs) -> set[str]:
         before.update(inputs.merged.before)
         ctx.rows.update({uri: dict(row) for uri, row in inputs.merged.after.items()})
 
-    extra = set(inputs.mod_subjects)
-    extra |= _select_uris(session, "SELECT uri FROM posts WHERE did {in}", inputs.account_dids)
-    extra |= _select_uris(
-        session,
-        "SELECT uri FROM posts WHERE kind = 'topic' AND board_uri {in}",
-        inputs.boards_changed,
-    )
+    extra = set(inputs.rederive)
+    if inputs.defer_lookups:
+        _defer(session, "did", inputs.account_dids)
+        _defer(session, "board", inputs.boards_changed)
+    else:
+        extra |= posts_of(session, inputs.account_dids, inputs.boards_changed)
     extra -= set(ctx.rows)
     stored = load_rows(session, POSTS, extra)
     before.update(stored)
@@ -255,19 +269,14 @@ def project_posts(session: Session, inputs: PostInputs) -> set[str]:
     ctx.prepare(ctx.rows.values())
     _derive(ctx.rows.values(), ctx)
 
-    moved = [uri for uri, row in ctx.rows.items() if signature(before.get(uri)) != signature(row)]
-    if moved:
-        # replies naming a moved post as their root (thread_uri = root_uri), whatever
-        # its kind: a reply whose root turns out to be a reply must become invalid
-        dependents = _select_uris(
-            session, "SELECT uri FROM posts WHERE kind = 'reply' AND thread_uri {in}", moved
-        )
-        dependents |= _select_uris(
-            session,
-            "SELECT uri FROM posts WHERE parent_uri {in} AND parent_uri <> root_uri",
-            moved,
-        )
-        dependents -= set(ctx.rows)
+    moved = {uri for uri, row in ctx.rows.items() if signature(before.get(uri)) != signature(row)}
+    if inputs.defer_lookups:
+        _defer(session, "post", (uri for uri in moved if uri in before))
+        dependents = _take_waiting(session, (uri for uri in moved if uri not in before))
+    else:
+        dependents = _replies_of(session, moved | inputs.moved)
+    dependents -= set(ctx.rows)
+    if dependents:
         dependent_rows = load_rows(session, POSTS, dependents)
         before.update(dependent_rows)
         fresh = {uri: dict(row) for uri, row in dependent_rows.items()}
@@ -280,6 +289,10 @@ def project_posts(session: Session, inputs: PostInputs) -> set[str]:
 
     changed = [row for uri, row in ctx.rows.items() if before.get(uri) != row]
     write_rows(session, POSTS, changed)
+    if inputs.defer_lookups:
+        _remember_waiting(session, ctx)
+    if inputs.recount_later:
+        return set()
 
     deltas = _Deltas()
     for row in changed:
@@ -291,11 +304,91 @@ def project_posts(session: Session, inputs: PostInputs) -> set[str]:
             deltas.dirty_threads.add(row["uri"])
     _write_board_deltas(session, deltas)
     _refresh_boards(session, deltas)
-    if not inputs.recount_later:
-        _write_author_deltas(session, deltas)
-        _write_member_deltas(session, deltas)
-        _refresh_threads(session, deltas)
+    _write_author_deltas(session, deltas)
+    _write_member_deltas(session, deltas)
+    _refresh_threads(session, deltas)
     return set(deltas.members)
+
+
+def posts_of(session: Session, dids: Iterable[str], boards: Iterable[str]) -> set[str]:
+    """The posts of ``dids`` and the topics of ``boards``."""
+    found = _select_uris(session, "SELECT uri FROM posts WHERE did {in}", dids)
+    found |= _select_uris(
+        session, "SELECT uri FROM posts WHERE kind = 'topic' AND board_uri {in}", boards)
+    return found
+
+
+def _replies_of(session: Session, uris: set[str]) -> set[str]:
+    """Replies naming one of ``uris`` as their root (thread_uri = root_uri), whatever its
+    kind (a reply whose root turns out to be a reply must become invalid), or as their
+    parent."""
+    found = _select_uris(
+        session, "SELECT uri FROM posts WHERE kind = 'reply' AND thread_uri {in}", uris)
+    found |= _select_uris(
+        session, "SELECT uri FROM posts WHERE parent_uri {in} AND parent_uri <> root_uri", uris)
+    return found
+
+
+def _defer(session: Session, kind: str, keys: Iterable[str]) -> None:
+    session.execute_values(
+        "INSERT INTO deferred_posts (kind, key) VALUES {values}"
+        " ON CONFLICT (kind, key) DO NOTHING",
+        ((kind, key) for key in sorted(set(keys))),
+    )
+
+
+def _take_waiting(session: Session, uris: Iterable[str]) -> set[str]:
+    """The replies waiting for one of ``uris`` (now stored), no longer waiting."""
+    found = session.query_in(
+        "SELECT ref_uri, uri FROM waiting_replies WHERE ref_uri {in}", sorted(set(uris)))
+    refs = sorted({ref for ref, _uri in found})
+    for part in chunks(refs):
+        session.execute(
+            f"DELETE FROM waiting_replies WHERE ref_uri IN ({placeholders(len(part))})", part)
+    return {uri for _ref, uri in found}
+
+
+def _remember_waiting(session: Session, ctx: _Context) -> None:
+    """Replies whose root or parent is not stored yet wait for it (its batch finds them
+    in ``waiting_replies``); any other reason to be pending is resolved by a change
+    deferred to the end of the load (an account, a board, a stored post that moved)."""
+    waiting = set()
+    for row in ctx.rows.values():
+        if row["kind"] == "reply" and row["state"] == "pending":
+            for ref in (row["root_uri"], row["parent_uri"]):
+                if ref is not None and ctx.post(ref) is None:
+                    waiting.add((ref, row["uri"]))
+    session.execute_values(
+        "INSERT INTO waiting_replies (ref_uri, uri) VALUES {values}"
+        " ON CONFLICT (ref_uri, uri) DO NOTHING",
+        sorted(waiting),
+    )
+
+
+DEFERRED_CHUNK = 500
+"""Posts re-derived at a time at the end of a bulk load, with their replies."""
+
+
+def rederive_deferred(session: Session) -> None:
+    """The end of a bulk load, with every index back: re-derive the posts its batches
+    left (``deferred_posts``) and the replies of those that moved, a chunk at a time;
+    forget the replies still waiting (what they wait for never came: they are rightly
+    pending). Counts are recounted after (``schema.BULK_RECOUNTS``)."""
+    seeds: dict[str, list[str]] = {"did": [], "board": [], "post": []}
+    for kind, key in session.query("SELECT kind, key FROM deferred_posts"):
+        seeds[kind].append(key)
+    session.execute("DELETE FROM waiting_replies")
+    if not any(seeds.values()):
+        return
+    session.execute("DELETE FROM deferred_posts")
+    # their replies too, whether or not they move now: a reply stored meanwhile was
+    # derived with the account or board state of its time, which these posts' stored
+    # rows (not re-derived then) do not show
+    for part in chunks(sorted(posts_of(session, seeds["did"], seeds["board"])), DEFERRED_CHUNK):
+        uris = set(part)
+        project_posts(session, PostInputs(None, rederive=uris, moved=uris, recount_later=True))
+    for part in chunks(sorted(seeds["post"]), DEFERRED_CHUNK):
+        project_posts(session, PostInputs(None, moved=set(part), recount_later=True))
 
 
 def _write_board_deltas(session: Session, deltas: _Deltas) -> None:
@@ -381,24 +474,9 @@ def _refresh_threads(session: Session, deltas: _Deltas) -> None:
 def _refresh_boards(session: Session, deltas: _Deltas) -> None:
     """Re-read the last counted post of each dirty board (an indexed top-1 lookup)."""
     for part in chunks(sorted(deltas.dirty_boards)):
-        marks = placeholders(len(part))
-        session.execute(
-            "UPDATE boards SET last_post_uri = (SELECT p.uri FROM posts p"
-            " WHERE p.board_uri = boards.uri AND p.counted = 1"
-            " ORDER BY p.created_at DESC, p.uri DESC LIMIT 1)"
-            f" WHERE uri IN ({marks})",
-            part,
-        )
-        session.execute(
-            "UPDATE boards SET"
-            " last_post_thread_uri = (SELECT p.thread_uri FROM posts p"
-            " WHERE p.uri = boards.last_post_uri),"
-            " last_post_did = (SELECT p.did FROM posts p WHERE p.uri = boards.last_post_uri),"
-            " last_post_at = (SELECT p.created_at FROM posts p"
-            " WHERE p.uri = boards.last_post_uri)"
-            f" WHERE uri IN ({marks})",
-            part,
-        )
+        where = f" WHERE uri IN ({placeholders(len(part))})"
+        for statement in BOARD_LAST_POST:
+            session.execute(statement + where, part)
 
 
 def mod_subject_changes(merged: MergedTable) -> tuple[set[str], set[str]]:

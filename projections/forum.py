@@ -173,8 +173,9 @@ class ForumProjection:
                 merged=posts,
                 boards_changed=existence_changes(boards) if boards else set(),
                 account_dids=account_dids,
-                mod_subjects=mod_posts,
+                rederive=mod_posts,
                 recount_later=bulk,
+                defer_lookups=bulk,
             ),
         )
         refresh_bans(session, ban_dids)

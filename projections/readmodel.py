@@ -13,6 +13,7 @@ from typing import Protocol
 
 from psycopg.conninfo import conninfo_to_dict
 
+from projections.apply_posts import rederive_deferred
 from projections.db import (
     Dialect,
     PostgresReadModelDatastore,
@@ -29,7 +30,7 @@ from projections.schema import (
     TABLES,
     all_statements,
     index_name,
-    read_side_index_statements,
+    load_dropped_index_statements,
 )
 
 _SQLITE_PREFIX = "sqlite:///"
@@ -196,8 +197,12 @@ class ReadModelStore:
         )
 
     def recount_pending(self, session: Session) -> list[str]:
-        pending = sorted(session.query("SELECT name, argument FROM pending_recounts"))
-        statements = [(s, argument) for name, argument in pending for s in BULK_RECOUNTS[name]]
+        # the posts' deferred derivation first: the recounts count what it decides
+        rederive_deferred(session)
+        pending: dict[str, str | None] = dict(
+            session.query("SELECT name, argument FROM pending_recounts"))
+        statements = [(s, pending[name]) for name in BULK_RECOUNTS if name in pending
+                      for s in BULK_RECOUNTS[name]]
         narrow = any("recount_posts" in statement for statement, _argument in statements)
         if narrow:
             make, drop = RECOUNT_SOURCE
@@ -211,7 +216,7 @@ class ReadModelStore:
             session.execute(drop)
         if pending:
             session.execute("DELETE FROM pending_recounts")
-        return [str(name) for name, _argument in pending]
+        return sorted(pending)
 
     @contextmanager
     def bulk_load(self, *, private: bool = False) -> Iterator[None]:
@@ -221,17 +226,23 @@ class ReadModelStore:
         read (``READ_SIDE_INDEXES``) are dropped and built once at the end; the tables of
         ``BULK_RECOUNTS`` are recounted once, in full, at the end; PostgreSQL's
         statistics are sampled lightly meanwhile and fully at the end; SQLite skips the
-        fsync of its checkpoints meanwhile. A rebuild's generation has no readers until
-        its switch; a reader of a first projection meanwhile gets slower answers, and
-        what is recounted (reaction and per-author counts, member listings and post
-        counts, the topics' reply counts and last replies) only from the end of the
-        load. ``private``: nothing else reads or writes the location meanwhile, and it is
-        discarded if the load fails (a rebuild's generation, a replay's new database):
-        SQLite then writes it without a journal (``SQLiteReadModelRecorder.unjournaled``).
+        fsync of its checkpoints meanwhile; the posts a change bears on that only a
+        lookup by another column than their uri finds are re-derived at the end
+        (``projections.apply_posts.rederive_deferred``). A rebuild's generation has no
+        readers until its switch; a reader of a first projection meanwhile gets slower
+        answers, and what is recounted (board, reaction and per-author counts, boards'
+        last posts, member listings and post counts, the topics' reply counts and last
+        replies) and deferred only from the end of the load. ``private``: nothing else
+        reads or writes the location meanwhile, and it is discarded if the load fails (a
+        rebuild's generation, a replay's new database): SQLite then writes it without a
+        journal (``SQLiteReadModelRecorder.unjournaled``), and the load also drops the
+        indexes only those deferred lookups and the incremental upkeep read
+        (``LOAD_DROPPED_INDEXES``), keeping the primary keys alone.
         """
         with self._recorder.unjournaled() if private else nullcontext():
+            dropped = load_dropped_index_statements(private=private)
             with self.transaction() as session:
-                for statement in read_side_index_statements():
+                for statement in dropped:
                     session.execute(f"DROP INDEX IF EXISTS {index_name(statement)}")
             self._recorder.bulk_loading = True
             loaded = False
@@ -241,11 +252,11 @@ class ReadModelStore:
             finally:
                 self._recorder.bulk_loading = False
                 if loaded or not private:  # a private location that failed is discarded
-                    self._end_bulk_load()
+                    self._end_bulk_load(dropped)
 
-    def _end_bulk_load(self) -> None:
+    def _end_bulk_load(self, dropped: list[str]) -> None:
         with self.transaction() as session:
-            for statement in read_side_index_statements():
+            for statement in dropped:
                 session.execute(statement)
             self.recount_pending(session)
             self.refresh_statistics(session)

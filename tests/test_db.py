@@ -11,7 +11,13 @@ from eventsourcing.persistence import IntegrityError
 
 from projections.db import PAGE_SIZE, numbered, placeholders, to_dialect
 from projections.readmodel import open_read_models, sqlite_path
-from projections.schema import INDEXES, READ_SIDE_INDEXES, TABLES, index_name
+from projections.schema import (
+    INDEXES,
+    LOAD_DROPPED_INDEXES,
+    READ_SIDE_INDEXES,
+    TABLES,
+    index_name,
+)
 from tests.fakes import open_test_store
 
 
@@ -282,6 +288,24 @@ def test_bulk_loading_builds_the_read_side_indexes_once_at_its_end(backend) -> N
             during = _index_names(store)
             assert not during & READ_SIDE_INDEXES
             assert every - READ_SIDE_INDEXES <= during  # the projections' own lookups
+        assert every <= _index_names(store)
+    finally:
+        store.close()
+
+
+def test_a_private_bulk_load_keeps_only_the_primary_keys_of_the_posts_and_reactions(
+    backend,
+) -> None:
+    store = open_test_store(backend)
+    try:
+        every = {index_name(statement) for statement in INDEXES}
+        with store.bulk_load(private=True):
+            during = _index_names(store)
+            assert not during & LOAD_DROPPED_INDEXES
+            assert every - LOAD_DROPPED_INDEXES <= during
+            # PostgreSQL names a primary key's index TABLE_pkey
+            assert {name for name in during if name.startswith(("posts_", "reactions_"))
+                    } <= {"posts_pkey", "reactions_pkey"}
         assert every <= _index_names(store)
     finally:
         store.close()

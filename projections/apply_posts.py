@@ -10,11 +10,12 @@ whose contributions moved.
 
 A bulk load (``recount_later``) moves no counts (they are recounted at its end) and,
 with ``defer_lookups``, finds no post by a column other than ``uri``, whose indexes a
-private load drops: the posts of an author whose account changed, the topics of a board
-that came or went and the replies of a stored post that moved wait for the end of the
-load (``schema.DEFERRED_POSTS``, ``rederive_deferred``); a reply stored before its root
-or parent is remembered under the missing uri (``schema.WAITING_REPLIES``) and
-re-derived by the batch that stores it.
+private load drops: the posts of an author whose account changed, the topics of a stored
+board that was deleted or came back and the replies of a stored post that moved wait for
+the end of the load (``schema.DEFERRED_POSTS``, ``rederive_deferred``); a reply stored
+before its root or parent, or a topic stored while its board is not live, is remembered
+under the missing uri (``schema.WAITING_REPLIES``) and re-derived by the batch that
+stores it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class PostInputs:
 
     merged: MergedTable | None
     boards_changed: set[str] = field(default_factory=set)
+    # those of boards_changed that were not stored before the batch
+    boards_added: set[str] = field(default_factory=set)
     account_dids: set[str] = field(default_factory=set)
     # posts to re-derive besides the merged ones (a mod action's subjects, ...)
     rederive: set[str] = field(default_factory=set)
@@ -251,7 +254,9 @@ def project_posts(session: Session, inputs: PostInputs) -> set[str]:
     extra = set(inputs.rederive)
     if inputs.defer_lookups:
         _defer(session, "did", inputs.account_dids)
-        _defer(session, "board", inputs.boards_changed)
+        # a new board's topics, if any, were stored before it: they wait for it
+        _defer(session, "board", inputs.boards_changed - inputs.boards_added)
+        extra |= _take_waiting(session, inputs.boards_changed)
     else:
         extra |= posts_of(session, inputs.account_dids, inputs.boards_changed)
     extra -= set(ctx.rows)
@@ -349,12 +354,16 @@ def _take_waiting(session: Session, uris: Iterable[str]) -> set[str]:
 
 
 def _remember_waiting(session: Session, ctx: _Context) -> None:
-    """Replies whose root or parent is not stored yet wait for it (its batch finds them
-    in ``waiting_replies``); any other reason to be pending is resolved by a change
-    deferred to the end of the load (an account, a board, a stored post that moved)."""
+    """Replies whose root or parent is not stored yet, and topics whose board is not live,
+    wait for it (its batch finds them in ``waiting_replies``); any other reason to be
+    pending is resolved by a change deferred to the end of the load (an account, a
+    board that existed, a stored post that moved)."""
     waiting = set()
     for row in ctx.rows.values():
-        if row["kind"] == "reply" and row["state"] == "pending":
+        if row["kind"] == "topic" and row["state"] == "pending" and row["board_uri"] \
+                and row["board_uri"] not in ctx.live_boards:
+            waiting.add((row["board_uri"], row["uri"]))
+        elif row["kind"] == "reply" and row["state"] == "pending":
             for ref in (row["root_uri"], row["parent_uri"]):
                 if ref is not None and ctx.post(ref) is None:
                     waiting.add((ref, row["uri"]))
@@ -381,12 +390,14 @@ def rederive_deferred(session: Session) -> None:
     if not any(seeds.values()):
         return
     session.execute("DELETE FROM deferred_posts")
-    # their replies too, whether or not they move now: a reply stored meanwhile was
-    # derived with the account or board state of its time, which these posts' stored
-    # rows (not re-derived then) do not show
-    for part in chunks(sorted(posts_of(session, seeds["did"], seeds["board"])), DEFERRED_CHUNK):
+    # an author's posts with their replies, whether or not they move now: a reply stored
+    # meanwhile read the account state of its time, which the rows of its root and
+    # parent (not re-derived then) do not show
+    for part in chunks(sorted(posts_of(session, seeds["did"], [])), DEFERRED_CHUNK):
         uris = set(part)
         project_posts(session, PostInputs(None, rederive=uris, moved=uris, recount_later=True))
+    for part in chunks(sorted(posts_of(session, [], seeds["board"])), DEFERRED_CHUNK):
+        project_posts(session, PostInputs(None, rederive=set(part), recount_later=True))
     for part in chunks(sorted(seeds["post"]), DEFERRED_CHUNK):
         project_posts(session, PostInputs(None, moved=set(part), recount_later=True))
 

@@ -172,6 +172,7 @@ class ForumProjection:
             PostInputs(
                 merged=posts,
                 boards_changed=existence_changes(boards) if boards else set(),
+                boards_added=set(boards.after) - set(boards.before) if boards else set(),
                 account_dids=account_dids,
                 rederive=mod_posts,
                 recount_later=bulk,

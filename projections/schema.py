@@ -384,9 +384,10 @@ CREATE TABLE IF NOT EXISTS deferred_posts (
 """What a bulk load left the posts to re-derive at its end, because finding the posts
 concerned takes a lookup by a column other than ``uri`` (whose index a private load
 drops, ``LOAD_DROPPED_INDEXES``): ``kind`` 'did' (the posts of an author whose account
-state changed), 'board' (the topics of a board that came or went), 'post' (the replies
-of a stored post whose signature moved). Written by the batches, read and emptied in the
-transaction that recounts (``projections.apply_posts.rederive_deferred``)."""
+state changed, with the replies of each), 'board' (the topics of a stored board that
+was deleted or came back), 'post' (the replies of a stored post whose signature moved).
+Written by the batches, read and emptied in the transaction that recounts
+(``projections.apply_posts.rederive_deferred``)."""
 
 WAITING_REPLIES: Final = """
 CREATE TABLE IF NOT EXISTS waiting_replies (
@@ -394,10 +395,11 @@ CREATE TABLE IF NOT EXISTS waiting_replies (
     uri TEXT NOT NULL,
     PRIMARY KEY (ref_uri, uri)
 )"""
-"""During a bulk load: replies stored before their root or parent (``ref_uri``) was, so
-the batch that stores it re-derives them without a lookup by ``thread_uri`` or
-``parent_uri``. A row is deleted when its ``ref_uri`` arrives; the rest at the end of
-the load. Empty outside bulk loads."""
+"""During a bulk load: replies stored before their root or parent (``ref_uri``) was, and
+topics stored while their board was not live, so the batch that stores it re-derives
+them without a lookup by ``thread_uri``, ``parent_uri`` or ``board_uri``. A row is
+deleted when its ``ref_uri`` arrives; the rest at the end of the load. Empty outside
+bulk loads."""
 
 THEMES: Final = """
 CREATE TABLE IF NOT EXISTS themes (

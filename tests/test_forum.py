@@ -709,10 +709,10 @@ def _bookkeeping(store: Any) -> dict[str, list[tuple[Any, ...]]]:
 def test_a_private_bulk_load_defers_what_needs_another_lookup_and_derives_it_at_its_end(
     backend,
 ) -> None:
-    """Replies before their topic, a topic before its board, an author taken down and
-    a stored post that moves: the load finds none of their dependents by a lookup
-    (its indexes are gone), and ends with the tables an update-by-update projection
-    gives. Each case is the only way its posts reach their final state."""
+    """Replies before their topic, a topic before its board, a board deleted, an author
+    taken down and a stored post that moves: the load finds none of their dependents
+    by a lookup (its indexes are gone), and ends with the tables an update-by-update
+    projection gives. Each case is the only way its posts reach their final state."""
     plain = open_test_store(backend, "plain")
     loaded = open_test_store(backend, "loaded")
     try:
@@ -720,7 +720,10 @@ def test_a_private_bulk_load_defers_what_needs_another_lookup_and_derives_it_at_
         carol = Repo("did:plc:carol", writer.clock)
         category = writer.category()
         board = writer.board(category)
+        closed = writer.board(category, "Closed")
         early = writer.topic(writer.alice, board)
+        early_reply = writer.reply(writer.bob, early)
+        shut = writer.topic(writer.bob, closed, "in a board deleted later")
         late = writer.topic(writer.alice, board, "late")
         waiting = writer.reply(writer.bob, late)
         nested = writer.reply(writer.alice, late, waiting)
@@ -729,10 +732,11 @@ def test_a_private_bulk_load_defers_what_needs_another_lookup_and_derives_it_at_
         orphan = writer.reply(writer.bob, revived)
         by_carol = writer.reply(carol, late)
         batches: list[list[LogEvent]] = [
-            [category, early, writer.reply(writer.bob, early)],  # early's board is not known
+            [category, early, early_reply],  # early waits for its board, its reply for early
             [nested, waiting],  # late is not known: both wait for it
-            [board],  # the board came: early and its reply wait for the end
-            [tombstone, orphan],  # the root is only a tombstone: orphan is pending
+            [board, closed, shut],  # early is re-derived (a stored move: its reply waits)
+            # the root is only a tombstone: orphan is pending; a stored board goes
+            [tombstone, orphan, writer.owner.delete("space.atbb.forum.board", closed.rkey)],
             # late came; the tombstone gets its structure (a stored move)
             [late, revived, by_carol],
             [AccountStatusChanged(carol.did, False, "takendown", 5, None, "local", None, 0)],
@@ -748,9 +752,12 @@ def test_a_private_bulk_load_defers_what_needs_another_lookup_and_derives_it_at_
                 projection.apply(as_logged(batch, start=position + 1))
                 position += len(batch)
                 seen.append(_bookkeeping(loaded))
+        assert seen[0]["waiting_replies"] == [(board.uri, early.uri)]
         assert seen[1]["waiting_replies"] == sorted(
-            [(late.uri, waiting.uri), (late.uri, nested.uri)])
-        assert ("board", board.uri) in seen[2]["deferred_posts"]
+            [(board.uri, early.uri), (late.uri, waiting.uri), (late.uri, nested.uri)])
+        assert (board.uri, early.uri) not in seen[2]["waiting_replies"]
+        assert ("post", early.uri) in seen[2]["deferred_posts"]
+        assert ("board", closed.uri) in seen[3]["deferred_posts"]
         assert seen[4]["waiting_replies"] == []
         assert ("post", revived.uri) in seen[4]["deferred_posts"]
         assert ("did", carol.did) in seen[5]["deferred_posts"]
@@ -758,7 +765,9 @@ def test_a_private_bulk_load_defers_what_needs_another_lookup_and_derives_it_at_
         assert recount_mismatches(loaded) == {}
         assert dump_tables(loaded) == dump_tables(plain)
         assert [loaded_post(loaded, e.uri)["counted"]
-                for e in (early, late, waiting, nested, orphan, by_carol)] == [1, 1, 1, 1, 1, 0]
+                for e in (early, early_reply, shut, late, waiting, nested, orphan, by_carol)
+                ] == [1, 1, 0, 1, 1, 1, 1, 0]
+        assert loaded_post(loaded, shut.uri)["state"] == "pending"
         assert loaded_post(loaded, by_carol.uri)["suspended"] == 1
     finally:
         plain.close()

@@ -14,7 +14,7 @@ private load drops: the posts of an author whose account changed, the topics of 
 board that was deleted or came back and the replies of a stored post that moved wait for
 the end of the load (``schema.DEFERRED_POSTS``, ``rederive_deferred``); a reply stored
 before its root or parent, or a topic stored while its board is not live, is remembered
-under the missing uri (``schema.WAITING_REPLIES``) and re-derived by the batch that
+under the missing uri (``schema.WAITING_POSTS``) and re-derived by the batch that
 stores it.
 """
 
@@ -343,19 +343,19 @@ def _defer(session: Session, kind: str, keys: Iterable[str]) -> None:
 
 
 def _take_waiting(session: Session, uris: Iterable[str]) -> set[str]:
-    """The replies waiting for one of ``uris`` (now stored), no longer waiting."""
+    """The posts waiting for one of ``uris`` (now stored), no longer waiting."""
     found = session.query_in(
-        "SELECT ref_uri, uri FROM waiting_replies WHERE ref_uri {in}", sorted(set(uris)))
+        "SELECT ref_uri, uri FROM waiting_posts WHERE ref_uri {in}", sorted(set(uris)))
     refs = sorted({ref for ref, _uri in found})
     for part in chunks(refs):
         session.execute(
-            f"DELETE FROM waiting_replies WHERE ref_uri IN ({placeholders(len(part))})", part)
+            f"DELETE FROM waiting_posts WHERE ref_uri IN ({placeholders(len(part))})", part)
     return {uri for _ref, uri in found}
 
 
 def _remember_waiting(session: Session, ctx: _Context) -> None:
     """Replies whose root or parent is not stored yet, and topics whose board is not live,
-    wait for it (its batch finds them in ``waiting_replies``); any other reason to be
+    wait for it (its batch finds them in ``waiting_posts``); any other reason to be
     pending is resolved by a change deferred to the end of the load (an account, a
     board that existed, a stored post that moved)."""
     waiting = set()
@@ -368,7 +368,7 @@ def _remember_waiting(session: Session, ctx: _Context) -> None:
                 if ref is not None and ctx.post(ref) is None:
                     waiting.add((ref, row["uri"]))
     session.execute_values(
-        "INSERT INTO waiting_replies (ref_uri, uri) VALUES {values}"
+        "INSERT INTO waiting_posts (ref_uri, uri) VALUES {values}"
         " ON CONFLICT (ref_uri, uri) DO NOTHING",
         sorted(waiting),
     )
@@ -386,7 +386,7 @@ def rederive_deferred(session: Session) -> None:
     seeds: dict[str, list[str]] = {"did": [], "board": [], "post": []}
     for kind, key in session.query("SELECT kind, key FROM deferred_posts"):
         seeds[kind].append(key)
-    session.execute("DELETE FROM waiting_replies")
+    session.execute("DELETE FROM waiting_posts")
     if not any(seeds.values()):
         return
     session.execute("DELETE FROM deferred_posts")

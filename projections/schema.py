@@ -389,8 +389,8 @@ was deleted or came back), 'post' (the replies of a stored post whose signature 
 Written by the batches, read and emptied in the transaction that recounts
 (``projections.apply_posts.rederive_deferred``)."""
 
-WAITING_REPLIES: Final = """
-CREATE TABLE IF NOT EXISTS waiting_replies (
+WAITING_POSTS: Final = """
+CREATE TABLE IF NOT EXISTS waiting_posts (
     ref_uri TEXT NOT NULL,
     uri TEXT NOT NULL,
     PRIMARY KEY (ref_uri, uri)
@@ -476,7 +476,7 @@ TABLES: Final[dict[str, str]] = {
     "reaction_counts": REACTION_COUNTS,
     "pending_recounts": PENDING_RECOUNTS,
     "deferred_posts": DEFERRED_POSTS,
-    "waiting_replies": WAITING_REPLIES,
+    "waiting_posts": WAITING_POSTS,
     "themes": THEMES,
     "theme_versions": THEME_VERSIONS,
     "theme_policy": THEME_POLICY,
@@ -548,7 +548,7 @@ LOAD_DROPPED_INDEXES: Final[frozenset[str]] = READ_SIDE_INDEXES | {
 """What a *private* bulk load (``ReadModelStore.bulk_load(private=True)``: nothing reads
 the location meanwhile) drops and builds at its end: the read side's indexes and those
 the projection reads only to find the posts a change bears on, which a bulk load defers
-(``DEFERRED_POSTS``, ``WAITING_REPLIES``) or recounts (``BULK_RECOUNTS``). Each entry
+(``DEFERRED_POSTS``, ``WAITING_POSTS``) or recounts (``BULK_RECOUNTS``). Each entry
 costs a random insert per row into a B-tree larger than the page cache: on a 1M-event
 SQLite load, dropping these four posts indexes and the two reactions ones cut the load
 from 78.4 s to 61.2 s (the file's reads and writes of evicted index pages were a fifth

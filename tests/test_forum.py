@@ -579,7 +579,18 @@ def _build(store: Any, events: list[LogEvent], batch_size: int) -> None:
         projection.apply(logged[start : start + batch_size])
 
 
-def test_any_interleaving_and_batching_gives_the_same_tables(backend) -> None:
+def _bulk_build(store: Any, events: list[LogEvent], batch_size: int) -> None:
+    """:func:`_build` as a rebuild loads: a private bulk load, which defers what needs a
+    lookup by another column than a post's uri (its indexes are dropped) to its end."""
+    with store.bulk_load(private=True):
+        _build(store, events, batch_size)
+
+
+BUILDS = pytest.mark.parametrize("build", [_build, _bulk_build], ids=["updates", "bulk"])
+
+
+@BUILDS
+def test_any_interleaving_and_batching_gives_the_same_tables(backend, build) -> None:
     events = forum_workload(F, seed=21, events=700, members=25)
     reference = open_test_store(backend, "ref")
     try:
@@ -591,17 +602,23 @@ def test_any_interleaving_and_batching_gives_the_same_tables(backend) -> None:
     for index, (seed, batch_size) in enumerate(((1, 5), (2, 37), (3, 400))):
         store = open_test_store(backend, f"g{index}")
         try:
-            _build(store, _interleave(events, random.Random(seed), 0.05), batch_size)
+            build(store, _interleave(events, random.Random(seed), 0.05), batch_size)
             assert recount_mismatches(store) == {}
             assert dump_tables(store) == expected
         finally:
             store.close()
 
 
+@BUILDS
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), order=st.integers(0, 10_000),
        batch_size=st.integers(1, 60))
-def test_property_interleavings_agree_on_sqlite(tmp_path_factory, seed, order, batch_size):
+# found by the bulk case: a reply stored while its parent's author was deleted, the
+# parent not re-derived then (its author's change deferred), the account restored later
+@example(seed=314, order=0, batch_size=1)
+def test_property_interleavings_agree_on_sqlite(
+    tmp_path_factory, build, seed, order, batch_size
+):
     from projections.readmodel import open_read_models
 
     root = tmp_path_factory.mktemp("prop")
@@ -610,7 +627,7 @@ def test_property_interleavings_agree_on_sqlite(tmp_path_factory, seed, order, b
     other = open_read_models(f"sqlite:///{root}", location=str(root / "two.sqlite3"))
     try:
         _build(one, events, len(events))
-        _build(other, _interleave(events, random.Random(order), 0.1), batch_size)
+        build(other, _interleave(events, random.Random(order), 0.1), batch_size)
         assert recount_mismatches(other) == {}
         assert dump_tables(other) == dump_tables(one)
     finally:
@@ -703,7 +720,7 @@ def test_only_tables_with_a_full_recount_can_be_deferred(forum) -> None:
 def _bookkeeping(store: Any) -> dict[str, list[tuple[Any, ...]]]:
     with store.read() as session:
         return {table: sorted(session.query(f"SELECT * FROM {table}"))
-                for table in ("deferred_posts", "waiting_replies")}
+                for table in ("deferred_posts", "waiting_posts")}
 
 
 def test_a_private_bulk_load_defers_what_needs_another_lookup_and_derives_it_at_its_end(
@@ -752,16 +769,16 @@ def test_a_private_bulk_load_defers_what_needs_another_lookup_and_derives_it_at_
                 projection.apply(as_logged(batch, start=position + 1))
                 position += len(batch)
                 seen.append(_bookkeeping(loaded))
-        assert seen[0]["waiting_replies"] == [(board.uri, early.uri)]
-        assert seen[1]["waiting_replies"] == sorted(
+        assert seen[0]["waiting_posts"] == [(board.uri, early.uri)]
+        assert seen[1]["waiting_posts"] == sorted(
             [(board.uri, early.uri), (late.uri, waiting.uri), (late.uri, nested.uri)])
-        assert (board.uri, early.uri) not in seen[2]["waiting_replies"]
+        assert (board.uri, early.uri) not in seen[2]["waiting_posts"]
         assert ("post", early.uri) in seen[2]["deferred_posts"]
         assert ("board", closed.uri) in seen[3]["deferred_posts"]
-        assert seen[4]["waiting_replies"] == []
+        assert seen[4]["waiting_posts"] == []
         assert ("post", revived.uri) in seen[4]["deferred_posts"]
         assert ("did", carol.did) in seen[5]["deferred_posts"]
-        assert _bookkeeping(loaded) == {"deferred_posts": [], "waiting_replies": []}
+        assert _bookkeeping(loaded) == {"deferred_posts": [], "waiting_posts": []}
         assert recount_mismatches(loaded) == {}
         assert dump_tables(loaded) == dump_tables(plain)
         assert [loaded_post(loaded, e.uri)["counted"]
@@ -779,51 +796,3 @@ def loaded_post(store: Any, uri: str) -> dict[str, Any]:
         rows: list[dict[str, Any]] = session.query_dicts(
             "SELECT * FROM posts WHERE uri = ?", (uri,))
     return rows[0]
-
-
-def _bulk_build(store: Any, events: list[LogEvent], batch_size: int) -> None:
-    with store.bulk_load(private=True):
-        _build(store, events, batch_size)
-
-
-def test_a_private_bulk_load_of_any_interleaving_gives_the_same_tables(backend) -> None:
-    events = forum_workload(F, seed=22, events=700, members=25)
-    reference = open_test_store(backend, "ref")
-    try:
-        _build(reference, events, len(events))
-        expected = dump_tables(reference)
-    finally:
-        reference.close()
-    for index, (seed, batch_size) in enumerate(((4, 7), (5, 60), (6, 700))):
-        store = open_test_store(backend, f"b{index}")
-        try:
-            _bulk_build(store, _interleave(events, random.Random(seed), 0.05), batch_size)
-            assert recount_mismatches(store) == {}
-            assert dump_tables(store) == expected
-        finally:
-            store.close()
-
-
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10_000), order=st.integers(0, 10_000),
-       batch_size=st.integers(1, 60))
-# found by this test: a reply stored while its parent's author was deleted, the parent
-# not re-derived then (its author's change deferred), and the account restored later
-@example(seed=314, order=0, batch_size=1)
-def test_property_a_private_bulk_load_agrees_with_updates_on_sqlite(
-    tmp_path_factory, seed, order, batch_size
-):
-    from projections.readmodel import open_read_models
-
-    root = tmp_path_factory.mktemp("bulkprop")
-    events = forum_workload(F, seed=seed, events=250, members=8)
-    one = open_read_models(f"sqlite:///{root}", location=str(root / "one.sqlite3"))
-    other = open_read_models(f"sqlite:///{root}", location=str(root / "two.sqlite3"))
-    try:
-        _build(one, events, len(events))
-        _bulk_build(other, _interleave(events, random.Random(order), 0.1), batch_size)
-        assert recount_mismatches(other) == {}
-        assert dump_tables(other) == dump_tables(one)
-    finally:
-        one.close()
-        other.close()

@@ -344,6 +344,8 @@ def _defer(session: Session, kind: str, keys: Iterable[str]) -> None:
 
 def _take_waiting(session: Session, uris: Iterable[str]) -> set[str]:
     """The posts waiting for one of ``uris`` (now stored), no longer waiting."""
+    if session.scalar("SELECT 1 FROM waiting_posts LIMIT 1") is None:
+        return set()  # the usual case in log order: nothing is waiting
     found = session.query_in(
         "SELECT ref_uri, uri FROM waiting_posts WHERE ref_uri {in}", sorted(set(uris)))
     refs = sorted({ref for ref, _uri in found})

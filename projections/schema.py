@@ -675,10 +675,6 @@ def index_name(statement: str) -> str:
     return statement.split(" IF NOT EXISTS ", 1)[1].split(" ", 1)[0]
 
 
-def read_side_index_statements() -> list[str]:
-    return [s for s in INDEXES if index_name(s) in READ_SIDE_INDEXES]
-
-
 def load_dropped_index_statements(*, private: bool) -> list[str]:
     """The indexes a bulk load drops and builds at its end (``LOAD_DROPPED_INDEXES``
     when ``private``, else ``READ_SIDE_INDEXES``), in creation order."""

@@ -92,7 +92,13 @@ class EventBatchFold:
 @dataclass
 class FoldedBatch:
     """A batch as the projection applies it: per collection, per record, the versions
-    that decide its row."""
+    that decide its row.
+
+    It is pickled (``projections.prepare_process``) with its versions as plain tuples:
+    a named tuple pickles through a Python-level ``__getnewargs__`` call each, and a
+    batch of 10,000 events holds about 20,000 of them (measured: 146 ms to pickle a
+    batch, 28 ms of it the fields; the preparing process, the slower of the two, spent
+    a fifth of its time there)."""
 
     records: dict[str, dict[str, RecordFold]] = field(default_factory=dict)
     identities: dict[str, IdentityChanged] = field(default_factory=dict)
@@ -104,6 +110,32 @@ class FoldedBatch:
     first_position: int = 0
     last_position: int = 0
     count: int = 0
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # a version that is both top and live goes as one tuple object: pickled once,
+        # rebuilt once
+        plain = {collection: {uri: (top := tuple(fold.top), top if fold.live is fold.top
+                                    else None if fold.live is None else tuple(fold.live))
+                              for uri, fold in folds.items()}
+                 for collection, folds in self.records.items()}
+        return (_unpickle_folded_batch,
+                (plain, self.identities, self.accounts, self.theme_versions, self.rejected,
+                 self.first_position, self.last_position, self.count))
+
+
+def _unpickle_folded_batch(plain: dict[str, dict[str, tuple[Any, ...]]],
+                           *rest: Any) -> FoldedBatch:
+    make = tuple.__new__  # in C: Version._make would run Python code per version
+    records: dict[str, dict[str, RecordFold]] = {}
+    for collection, folds in plain.items():
+        rebuilt: dict[str, RecordFold] = {}
+        for uri, (top, live) in folds.items():
+            version = make(Version, top)
+            rebuilt[uri] = make(RecordFold, (
+                version, version if live is top else None if live is None
+                else make(Version, live)))
+        records[collection] = rebuilt
+    return FoldedBatch(records, *rest)
 
 
 def structural_problem(event: RecordEvent) -> str | None:

@@ -98,6 +98,11 @@ def signature(row: Row | None) -> tuple[Any, ...]:
     return (row["kind"], row["thread_uri"], row["board_uri"], row["state"], row["did"])
 
 
+OTHER_COLUMNS = ("uri", "kind", "did", "state", "board_uri", "root_uri")
+"""What deriving a reply reads of its root and parent rows (``_derive_reply``)."""
+_OTHERS_SQL = f"SELECT {', '.join(OTHER_COLUMNS)} FROM posts WHERE uri {{in}}"
+
+
 class _Context:
     """Rows and facts the derivation reads, loaded in bulk."""
 
@@ -115,8 +120,12 @@ class _Context:
         return self.rows.get(uri) or self.others.get(uri)
 
     def load_others(self, uris: Iterable[str]) -> None:
-        missing = {u for u in uris if u and u not in self.rows and u not in self.others}
-        self.others.update(load_rows(self.session, POSTS, missing))
+        missing = sorted({u for u in uris if u and u not in self.rows and u not in self.others})
+        # only what a derivation reads of a root or a parent: not the bodies (measured:
+        # whole rows made these reads 7 % of a bulk load's writer)
+        for values in self.session.query_in(_OTHERS_SQL, missing):
+            row = dict(zip(OTHER_COLUMNS, values, strict=True))
+            self.others[row["uri"]] = row
 
     def load_accounts(self, dids: Iterable[str]) -> None:
         missing = sorted({d for d in dids if d not in self.account})

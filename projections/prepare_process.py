@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 from events.log import EventLog
 from events.model import Logged
 from projections.child_process import child_environment, end_with_parent, module_command
+from projections.collector import collecting_rarely
 
 LogOpener = Callable[[], EventLog]
 """Opens the log anew in the child (picklable: a ``functools.partial`` of
@@ -109,12 +110,13 @@ def main() -> int:
         open_log, preparer, position, batch_size, head = pickle.load(sys.stdin.buffer)
         log = open_log()
         try:
-            while position < head:
-                batch = log.read(position, batch_size, until=head)
-                if not batch:
-                    break
-                _send(out, ("batch", preparer(batch)))
-                position = batch[-1].position
+            with collecting_rarely():
+                while position < head:
+                    batch = log.read(position, batch_size, until=head)
+                    if not batch:
+                        break
+                    _send(out, ("batch", preparer(batch)))
+                    position = batch[-1].position
         finally:
             log.close()
         _send(out, ("done", None))

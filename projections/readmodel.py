@@ -26,6 +26,7 @@ from projections.db import (
 )
 from projections.schema import (
     BULK_RECOUNTS,
+    READ_SIDE_INDEXES,
     RECOUNT_SOURCE,
     TABLES,
     all_statements,
@@ -34,6 +35,9 @@ from projections.schema import (
 )
 
 _SQLITE_PREFIX = "sqlite:///"
+
+SORT_HELPER_THREADS = 2
+"""SQLite's ``PRAGMA threads`` at the end of a bulk load (0, its default, otherwise)."""
 
 
 class ReadModels(Protocol):
@@ -255,11 +259,25 @@ class ReadModelStore:
                     self._end_bulk_load(dropped)
 
     def _end_bulk_load(self, dropped: list[str]) -> None:
+        # the read side's indexes after the recounts, which then fill and rewrite their
+        # tables without moving an entry of them: built from the final rows in one sort
+        # instead (measured on a 1M-event PostgreSQL generation: the per-author counts'
+        # INSERT took 12.9 s with the `did` index in place, about 3 s before it)
+        after = [s for s in dropped if index_name(s) in READ_SIDE_INDEXES]
         with self.transaction() as session:
+            if self.dialect == "sqlite":
+                # the load's other process is done: SQLite's sorts may take a helper
+                # thread (the 1M-event posts index builds: 6.1 s → 4.8 s)
+                session.execute(f"PRAGMA threads = {SORT_HELPER_THREADS}")
             for statement in dropped:
-                session.execute(statement)
+                if statement not in after:
+                    session.execute(statement)
             self.recount_pending(session)
+            for statement in after:
+                session.execute(statement)
             self.refresh_statistics(session)
+            if self.dialect == "sqlite":
+                session.execute("PRAGMA threads = 0")
 
     def close_connections(self) -> None:
         """Close this process's idle connections to the location (they reopen when next

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -10,6 +9,7 @@ from typing import Protocol
 
 from events.log import EventLog
 from events.model import Logged
+from projections.collector import collecting_rarely
 from projections.prepare_process import PREPARE_IN_PROCESS_FROM, LogOpener, prepared_batches
 
 
@@ -128,26 +128,13 @@ def project_from_start(
                                open_log=open_log if bulk else None)
 
 
-BULK_GC_THRESHOLDS = (50_000, 20, 100)
-"""The cyclic collector's thresholds during a bulk load (Python's: 700, 10, 10)."""
-
-
 @contextmanager
 def loading_in_bulk(read_models: BulkLoadable, *, private: bool = False) -> Iterator[None]:
     """Around every replay into empty tables: the store's ``bulk_load()``, with the
-    cyclic garbage collector run rarely meanwhile. A bulk load allocates a batch's rows
-    (a few hundred thousand dicts and tuples) and frees them by reference counting (they
-    form no cycles), but at the default thresholds the collector walked every live one
-    several times per batch: 1.7 s of a 15 s load of 300k events (measured; 0.01 s with
-    these). The thresholds are the process's: restored after. ``private``: see
-    ``ReadModelStore.bulk_load``."""
-    with read_models.bulk_load(private=private):
-        before = gc.get_threshold()
-        gc.set_threshold(*BULK_GC_THRESHOLDS)
-        try:
-            yield
-        finally:
-            gc.set_threshold(*before)
+    cyclic garbage collector run rarely meanwhile (``projections.collector``).
+    ``private``: see ``ReadModelStore.bulk_load``."""
+    with read_models.bulk_load(private=private), collecting_rarely():
+        yield
 
 
 def follow(

@@ -3,12 +3,19 @@ here, a failure told with the child's traceback, a child that stops with its rea
 
 from __future__ import annotations
 
+import gc
+import pickle
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import pytest
 
+from events.model import Logged
 from events.store import open_event_log
+from projections.apply_fold import RecordFold, Version
+from projections.collector import BULK_GC_THRESHOLDS
 from projections.forum import ForumProjection
 from projections.prepare import prepare
 from projections.prepare_process import PreparationFailed, prepared_batches
@@ -44,6 +51,50 @@ def test_batches_prepared_elsewhere_equal_those_prepared_here(tmp_path: Path) ->
         log.close()
     assert elsewhere == here and len(here) > 3
     assert elsewhere[-1].last_position == head
+
+
+def test_a_prepared_batch_crosses_the_pipe_with_its_versions_intact(tmp_path: Path) -> None:
+    url = sqlite_log(tmp_path)
+    log = open_event_log(url)
+    try:
+        batch = prepare(log.read(0, 600), F)
+    finally:
+        log.close()
+    back = pickle.loads(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back == batch
+    folds = [fold for folds in back.records.values() for fold in folds.values()]
+    assert folds and all(type(fold) is RecordFold and type(fold.top) is Version
+                         and (fold.live is None or type(fold.live) is Version)
+                         for fold in folds)
+    # a live version that is also the top one stays one object, as prepared
+    shared = {(collection, uri) for collection, folds in batch.records.items()
+              for uri, fold in folds.items() if fold.live is fold.top}
+    assert shared and all(back.records[collection][uri].live is back.records[collection][uri].top
+                          for collection, uri in shared)
+    deleted = [fold for fold in folds if fold.live is None or fold.live is not fold.top]
+    assert deleted  # the workload deletes and edits: versions that differ cross too
+
+
+@dataclass
+class Thresholds:
+    """What :func:`note_thresholds` prepares: the collector's thresholds it ran under."""
+
+    thresholds: tuple[int, int, int]
+    count: int
+    first_position: int
+    last_position: int
+
+
+def note_thresholds(batch: Sequence[Logged]) -> Thresholds:
+    return Thresholds(gc.get_threshold(), len(batch), batch[0].position, batch[-1].position)
+
+
+def test_the_preparing_process_runs_the_collector_rarely(tmp_path: Path) -> None:
+    url = sqlite_log(tmp_path, events=200)
+    prepared = list(prepared_batches(partial(open_event_log, url), note_thresholds,
+                                     0, 50, 200))
+    assert prepared and {p.thresholds for p in prepared} == {BULK_GC_THRESHOLDS}
+    assert gc.get_threshold() != BULK_GC_THRESHOLDS  # this process's stay as they were
 
 
 def test_a_failing_preparation_says_why(tmp_path: Path) -> None:

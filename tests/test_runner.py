@@ -10,13 +10,9 @@ from contextlib import contextmanager, nullcontext
 import pytest
 
 from events.model import AccountStatusChanged, IdentityChanged
+from projections.collector import BULK_GC_THRESHOLDS
 from projections.forum import ForumProjection
-from projections.runner import (
-    BULK_GC_THRESHOLDS,
-    follow,
-    project_from_start,
-    project_to_head,
-)
+from projections.runner import follow, project_from_start, project_to_head
 from tests.fakes import (
     MemoryEventLog,
     Repo,

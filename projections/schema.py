@@ -639,7 +639,8 @@ BULK_RECOUNTS: Final[dict[str, tuple[str, ...]]] = {
     # the argument is the forum's at-uri; post_count first: is_member reads it. Summed
     # from board_author_counts (every counted post has a board): a count per member of
     # its posts cost a probe of each in the posts' author index, on PostgreSQL with a
-    # heap fetch each (a fresh table has no visibility map): 4.6 s at 1M events
+    # heap fetch each (a fresh table has no visibility map): 4.6 s at 1M events, 0.24 s
+    # this way
     "members": (
         "UPDATE members SET post_count = COALESCE(x.posts, 0) FROM members m LEFT JOIN"
         " (SELECT did, SUM(posts) AS posts FROM board_author_counts GROUP BY did) x"

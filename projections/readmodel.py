@@ -269,7 +269,8 @@ class ReadModelStore:
         with self.transaction() as session:
             if self.dialect == "sqlite":
                 # the load's other process is done: SQLite's sorts may take a helper
-                # thread (the 1M-event posts index builds: 7.8 s → 6.4 s)
+                # thread (the 1M-event posts index builds: 7.8 s → 6.4 s; the load's
+                # peak memory 275 → 375 MB, docs/performance.md)
                 session.execute(f"PRAGMA threads = {SORT_HELPER_THREADS}")
             for statement in dropped:
                 if statement not in after:

@@ -100,7 +100,6 @@ def signature(row: Row | None) -> tuple[Any, ...]:
 
 OTHER_COLUMNS = ("uri", "kind", "did", "state", "board_uri", "root_uri")
 """What deriving a reply reads of its root and parent rows (``_derive_reply``)."""
-_OTHERS_SQL = f"SELECT {', '.join(OTHER_COLUMNS)} FROM posts WHERE uri {{in}}"
 
 
 class _Context:
@@ -120,12 +119,10 @@ class _Context:
         return self.rows.get(uri) or self.others.get(uri)
 
     def load_others(self, uris: Iterable[str]) -> None:
-        missing = sorted({u for u in uris if u and u not in self.rows and u not in self.others})
+        missing = {u for u in uris if u and u not in self.rows and u not in self.others}
         # only what a derivation reads of a root or a parent: not the bodies (measured:
         # whole rows made these reads 7 % of a bulk load's writer)
-        for values in self.session.query_in(_OTHERS_SQL, missing):
-            row = dict(zip(OTHER_COLUMNS, values, strict=True))
-            self.others[row["uri"]] = row
+        self.others.update(load_rows(self.session, POSTS, missing, OTHER_COLUMNS))
 
     def load_accounts(self, dids: Iterable[str]) -> None:
         missing = sorted({d for d in dids if d not in self.account})
@@ -353,10 +350,12 @@ def _defer(session: Session, kind: str, keys: Iterable[str]) -> None:
 
 def _take_waiting(session: Session, uris: Iterable[str]) -> set[str]:
     """The posts waiting for one of ``uris`` (now stored), no longer waiting."""
-    if session.scalar("SELECT 1 FROM waiting_posts LIMIT 1") is None:
-        return set()  # the usual case in log order: nothing is waiting
+    wanted = sorted(set(uris))
+    # most batches store no board, and in log order nothing is waiting
+    if not wanted or session.scalar("SELECT 1 FROM waiting_posts LIMIT 1") is None:
+        return set()
     found = session.query_in(
-        "SELECT ref_uri, uri FROM waiting_posts WHERE ref_uri {in}", sorted(set(uris)))
+        "SELECT ref_uri, uri FROM waiting_posts WHERE ref_uri {in}", wanted)
     refs = sorted({ref for ref, _uri in found})
     for part in chunks(refs):
         session.execute(

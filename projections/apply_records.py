@@ -318,10 +318,9 @@ class RecordTable:
             *self.derived,
         )
 
-    @property
-    def select_in_sql(self) -> str:
-        """The rows of some uris, for :meth:`Session.query_in`."""
-        return f"SELECT {', '.join(self.columns)} FROM {self.table} WHERE uri {{in}}"
+    def select_in_sql(self, columns: Sequence[str]) -> str:
+        """``columns`` of the rows of some uris, for :meth:`Session.query_in`."""
+        return f"SELECT {', '.join(columns)} FROM {self.table} WHERE uri {{in}}"
 
     @property
     def update_action(self) -> str:
@@ -489,11 +488,14 @@ def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield values[start : start + size]
 
 
-def load_rows(session: Session, spec: RecordTable, uris: Iterable[str]) -> dict[str, Row]:
+def load_rows(session: Session, spec: RecordTable, uris: Iterable[str],
+              columns: Sequence[str] | None = None) -> dict[str, Row]:
+    """The stored rows of ``uris`` by uri: every column, or only ``columns`` (which
+    must name ``uri``)."""
     wanted = sorted(set(uris))
-    columns = spec.columns
+    columns = spec.columns if columns is None else columns
     rows: dict[str, Row] = {}
-    for values in session.query_in(spec.select_in_sql, wanted):
+    for values in session.query_in(spec.select_in_sql(columns), wanted):
         row = dict(zip(columns, values, strict=True))
         rows[row["uri"]] = row
     return rows

@@ -266,21 +266,24 @@ class ReadModelStore:
         # 0.6 s more to build its key; the end of a load 50.6 s → 39.7 s, with the
         # members' sum below)
         after = [s for s in dropped if index_name(s) in READ_SIDE_INDEXES]
+        before = [s for s in dropped if s not in after]
         with self.transaction() as session:
-            if self.dialect == "sqlite":
+            sqlite = self.dialect == "sqlite"
+            if sqlite:
                 # the load's other process is done: SQLite's sorts may take a helper
                 # thread (the 1M-event posts index builds: 7.8 s → 6.4 s; the load's
                 # peak memory 275 → 375 MB, docs/performance.md)
                 session.execute(f"PRAGMA threads = {SORT_HELPER_THREADS}")
-            for statement in dropped:
-                if statement not in after:
+            try:
+                for statement in before:
                     session.execute(statement)
-            self.recount_pending(session)
-            for statement in after:
-                session.execute(statement)
-            self.refresh_statistics(session)
-            if self.dialect == "sqlite":
-                session.execute("PRAGMA threads = 0")
+                self.recount_pending(session)
+                for statement in after:
+                    session.execute(statement)
+                self.refresh_statistics(session)
+            finally:
+                if sqlite:  # the pooled connection goes back as it was
+                    session.execute("PRAGMA threads = 0")
 
     def close_connections(self) -> None:
         """Close this process's idle connections to the location (they reopen when next

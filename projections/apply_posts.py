@@ -299,7 +299,7 @@ def project_posts(session: Session, inputs: PostInputs) -> set[str]:
             _finish(row, ctx)
 
     changed = [row for uri, row in ctx.rows.items() if before.get(uri) != row]
-    write_rows(session, POSTS, changed)
+    write_rows(session, POSTS, changed, before)
     if inputs.defer_lookups:
         _remember_waiting(session, ctx)
     if inputs.recount_later:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -501,16 +501,19 @@ def load_rows(session: Session, spec: RecordTable, uris: Iterable[str],
     return rows
 
 
-def write_rows(session: Session, spec: RecordTable, rows: Iterable[Row]) -> None:
+def write_rows(session: Session, spec: RecordTable, rows: Iterable[Row],
+               stored: Container[str]) -> None:
+    """Write ``rows`` into ``spec``'s table: those whose uri is in ``stored`` (the rows
+    this transaction read) over the stored ones, the others as new rows
+    (``Session.insert``: on PostgreSQL a straight COPY instead of an upsert)."""
     columns = spec.columns
     values = itemgetter(*columns)  # in C: a row of posts has 30 columns
-    session.upsert(
-        spec.table,
-        columns,
-        (values(row) for row in rows),
-        conflict="uri",
-        action=spec.update_action,
-    )
+    new: list[Row] = []
+    old: list[Row] = []
+    for row in rows:
+        (old if row["uri"] in stored else new).append(values(row))
+    session.insert(spec.table, columns, new)
+    session.upsert(spec.table, columns, old, conflict="uri", action=spec.update_action)
 
 
 @dataclass

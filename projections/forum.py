@@ -136,7 +136,8 @@ class ForumProjection:
             table = merge_table(session, TABLES[collection], folds)
             merged[collection] = table
             if collection != c.POST:
-                write_rows(session, table.spec, (table.after[u] for u in table.changed()))
+                write_rows(session, table.spec, (table.after[u] for u in table.changed()),
+                           table.before)
         self._write_theme_versions(session, folded)
 
         posts = merged.get(c.POST)

@@ -139,6 +139,29 @@ def test_session_helpers_on_both_dialects(backend) -> None:
         store.close()
 
 
+@pytest.mark.parametrize("count", [3, 150], ids=["few rows", "many rows"])
+def test_insert_writes_new_rows_and_refuses_a_key_already_there(backend, count) -> None:
+    # many rows take PostgreSQL's COPY path, a few its multi-row VALUES
+    store = open_test_store(backend)
+    columns = ("position", "uri", "did", "collection", "reason")
+    rows = [(i, f"at://did:plc:x/c/{i}", "did:plc:x", "c", f"tab\there, new\nline {i}")
+            for i in range(1, count + 1)]
+    try:
+        with store.transaction() as session:
+            session.insert("rejected", columns, rows)
+            session.insert("rejected", columns, [])
+        with store.read() as session:
+            assert session.query(f"SELECT {', '.join(columns)} FROM rejected"
+                                 " ORDER BY position") == rows
+        with pytest.raises(Exception, match=r"(?i)unique|duplicate"), \
+                store.transaction() as session:
+            session.insert("rejected", columns, [*rows[1:], (999, "u", "d", "c", "new")])
+        with store.read() as session:  # the failed insert left nothing behind
+            assert session.scalar("SELECT COUNT(*) FROM rejected") == count
+    finally:
+        store.close()
+
+
 def test_a_read_sees_one_snapshot_while_a_writer_commits(backend) -> None:
     store = open_test_store(backend)
     try:

@@ -508,8 +508,8 @@ def write_rows(session: Session, spec: RecordTable, rows: Iterable[Row],
     (``Session.insert``: on PostgreSQL a straight COPY instead of an upsert)."""
     columns = spec.columns
     values = itemgetter(*columns)  # in C: a row of posts has 30 columns
-    new: list[Row] = []
-    old: list[Row] = []
+    new: list[tuple[Any, ...]] = []
+    old: list[tuple[Any, ...]] = []
     for row in rows:
         (old if row["uri"] in stored else new).append(values(row))
     session.insert(spec.table, columns, new)

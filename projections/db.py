@@ -449,6 +449,14 @@ class PostgresReadModelRecorder(PostgresTrackingRecorder):
             yield Session(cursor, "postgresql", dict_cursor)
 
     @contextmanager
+    def unlocked_write(self) -> Iterator[Session]:
+        """A write transaction that does not take the location's writer lock, so that
+        several run at once: only for a location no other writer can reach (the parallel
+        end of a private bulk load, ``projections.load_end``)."""
+        with self._transaction(read_only=False) as (cursor, dict_cursor):
+            yield Session(cursor, "postgresql", dict_cursor)
+
+    @contextmanager
     def read(self) -> Iterator[Session]:
         with self._transaction(read_only=True) as (cursor, _dict_cursor):
             yield Session(cursor, "postgresql")

@@ -13,7 +13,6 @@ from typing import Protocol
 
 from psycopg.conninfo import conninfo_to_dict
 
-from projections.apply_posts import rederive_deferred
 from projections.db import (
     Dialect,
     PostgresReadModelDatastore,
@@ -24,12 +23,19 @@ from projections.db import (
     SQLiteReadModelRecorder,
     to_dialect,
 )
+from projections.load_end import (
+    end_steps,
+    pending_recounts,
+    recount_steps,
+    run_in_order,
+    run_in_parallel,
+)
 from projections.schema import (
     BULK_RECOUNTS,
     READ_SIDE_INDEXES,
-    RECOUNT_SOURCE,
     TABLES,
     all_statements,
+    analyze_statement,
     index_name,
     load_dropped_index_statements,
 )
@@ -160,8 +166,7 @@ class ReadModelStore:
                 # tables: a tenth of the sample (measured: the five ANALYZEs of a
                 # 191k-event replay took 4 s, a tenth of it); a full one follows the load
                 session.execute("SET LOCAL default_statistics_target = 10")
-            # name the tables: a bare ANALYZE would visit every schema of the database
-            session.execute("ANALYZE " + ", ".join(TABLES))
+            session.execute(analyze_statement(TABLES))
 
     def versions(self) -> dict[str, int]:
         """The version of each projection that built this location."""
@@ -201,25 +206,8 @@ class ReadModelStore:
         )
 
     def recount_pending(self, session: Session) -> list[str]:
-        # the posts' deferred derivation first: the recounts count what it decides
-        rederive_deferred(session)
-        pending: dict[str, str | None] = dict(
-            session.query("SELECT name, argument FROM pending_recounts"))
-        statements = [(s, pending[name]) for name in BULK_RECOUNTS if name in pending
-                      for s in BULK_RECOUNTS[name]]
-        narrow = any("recount_posts" in statement for statement, _argument in statements)
-        if narrow:
-            make, drop = RECOUNT_SOURCE
-            session.execute(make)
-            if self.dialect == "postgresql":
-                # a table made in this transaction has no statistics for the planner yet
-                session.execute("ANALYZE recount_posts")
-        for statement, argument in statements:
-            session.execute(statement, (argument,) * statement.count("?"))
-        if narrow:
-            session.execute(drop)
-        if pending:
-            session.execute("DELETE FROM pending_recounts")
+        pending = pending_recounts(session)
+        run_in_order(session, recount_steps(pending, dialect=self.dialect, shared=False))
         return sorted(pending)
 
     @contextmanager
@@ -256,9 +244,9 @@ class ReadModelStore:
             finally:
                 self._recorder.bulk_loading = False
                 if loaded or not private:  # a private location that failed is discarded
-                    self._end_bulk_load(dropped)
+                    self._end_bulk_load(dropped, private=private)
 
-    def _end_bulk_load(self, dropped: list[str]) -> None:
+    def _end_bulk_load(self, dropped: list[str], *, private: bool) -> None:
         # the read side's indexes after the recounts, which then fill and rewrite their
         # tables without moving an entry of them: built from the final rows in one sort
         # instead (measured at 1M events, PostgreSQL: the per-thread author counts into
@@ -267,6 +255,15 @@ class ReadModelStore:
         # members' sum below)
         after = [s for s in dropped if index_name(s) in READ_SIDE_INDEXES]
         before = [s for s in dropped if s not in after]
+        recorder = self._recorder
+        if private and isinstance(recorder, PostgresReadModelRecorder):
+            # nothing reads the location, which is discarded if this fails: its steps
+            # run over parallel sessions (projections.load_end)
+            with recorder.write() as session:
+                pending = pending_recounts(session)
+            run_in_parallel(recorder.unlocked_write, end_steps(
+                before, after, pending, dialect=self.dialect, shared=True))
+            return
         with self.transaction() as session:
             sqlite = self.dialect == "sqlite"
             if sqlite:
@@ -275,12 +272,8 @@ class ReadModelStore:
                 # peak memory 275 → 375 MB, docs/performance.md)
                 session.execute(f"PRAGMA threads = {SORT_HELPER_THREADS}")
             try:
-                for statement in before:
-                    session.execute(statement)
-                self.recount_pending(session)
-                for statement in after:
-                    session.execute(statement)
-                self.refresh_statistics(session)
+                run_in_order(session, end_steps(before, after, pending_recounts(session),
+                                                dialect=self.dialect, shared=False))
             finally:
                 if sqlite:  # the pooled connection goes back as it was
                     session.execute("PRAGMA threads = 0")

@@ -29,6 +29,7 @@ projection for the keys a batch touched; nothing else writes them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 PROJECTION_VERSIONS: Final = """
@@ -584,16 +585,25 @@ REACTION_COUNT: Final = (
 table, or a refresh's join of its keys with it."""
 
 RECOUNT_SOURCE: Final[tuple[str, str]] = (
-    "CREATE TEMP TABLE recount_posts AS SELECT uri, kind, counted, thread_uri, board_uri,"
-    " did, created_at FROM posts WHERE counted = 1 OR kind = 'topic'",
+    "SELECT uri, kind, counted, thread_uri, board_uri, did, created_at FROM posts"
+    " WHERE counted = 1 OR kind = 'topic'",
     "DROP TABLE recount_posts",
 )
-"""The posts' recounts read a narrow temporary copy of the columns they group by (made,
-then dropped, around them in the same transaction): ``posts`` rows carry their bodies
-(about 1 KB), and grouping them directly cost a random row read per index entry or a
-sort of whole rows. On a 1M-event generation (SQLite) the four posts recounts took
-15.0 to 15.7 s from ``posts`` and 8.0 to 8.3 s from this copy, which takes 0.5 s to make.
-Topics are kept whatever their counting: each gets its aggregates."""
+"""The posts' recounts read a narrow copy, ``recount_posts``, of the columns they group
+by (made by ``recount_source_statement`` from this query, then dropped, around them):
+``posts`` rows carry their bodies (about 1 KB), and grouping them directly cost a random
+row read per index entry or a sort of whole rows. On a 1M-event generation (SQLite) the
+four posts recounts took 15.0 to 15.7 s from ``posts`` and 8.0 to 8.3 s from this copy,
+which takes 0.5 s to make. Topics are kept whatever their counting: each gets its
+aggregates."""
+
+
+def recount_source_statement(*, shared: bool) -> str:
+    """Make ``recount_posts``: a temporary table (its session's own), or with ``shared``
+    (PostgreSQL) an unlogged one, which the parallel sessions of a private load's end all
+    read (``projections.load_end``); the load's location is discarded if it fails."""
+    kind = "UNLOGGED" if shared else "TEMP"
+    return f"CREATE {kind} TABLE recount_posts AS {RECOUNT_SOURCE[0]}"
 
 BOARD_LAST_POST: Final[tuple[str, str]] = (
     "UPDATE boards SET last_post_uri = (SELECT p.uri FROM posts p"
@@ -614,6 +624,22 @@ BULK_RECOUNTS: Final[dict[str, tuple[str, ...]]] = {
     "reaction_counts": (
         "DELETE FROM reaction_counts",
         REACTION_COUNT.format(reactions="reactions r"),
+    ),
+    # the topics' aggregates, by the rules of projections.apply_posts._refresh_threads;
+    # the longest of the recounts, so that parallel sessions start it first
+    "threads": (
+        "UPDATE posts SET reply_count = COALESCE(x.replies, 0), last_reply_uri = x.last_uri,"
+        " last_reply_at = x.last_at, last_activity_at = CASE"
+        " WHEN x.last_at IS NOT NULL AND x.last_at > x.created_at THEN x.last_at"
+        " ELSE x.created_at END"
+        " FROM (SELECT t.uri AS uri, t.created_at AS created_at, r.replies AS replies,"
+        " r.uri AS last_uri, r.created_at AS last_at FROM recount_posts t LEFT JOIN"
+        " (SELECT thread_uri, uri, created_at,"
+        " COUNT(*) OVER (PARTITION BY thread_uri) AS replies, ROW_NUMBER() OVER"
+        " (PARTITION BY thread_uri ORDER BY created_at DESC, uri DESC) AS rank"
+        " FROM recount_posts WHERE kind = 'reply' AND counted = 1) r"
+        " ON r.thread_uri = t.uri AND r.rank = 1 WHERE t.kind = 'topic') x"
+        " WHERE posts.uri = x.uri",
     ),
     # the rules of projections.apply_posts._write_author_deltas (rows with 0 never exist)
     "thread_author_counts": (
@@ -647,21 +673,6 @@ BULK_RECOUNTS: Final[dict[str, tuple[str, ...]]] = {
         " ON x.did = m.did WHERE members.did = m.did",
         *MEMBER_DERIVATION,
     ),
-    # the topics' aggregates, by the rules of projections.apply_posts._refresh_threads
-    "threads": (
-        "UPDATE posts SET reply_count = COALESCE(x.replies, 0), last_reply_uri = x.last_uri,"
-        " last_reply_at = x.last_at, last_activity_at = CASE"
-        " WHEN x.last_at IS NOT NULL AND x.last_at > x.created_at THEN x.last_at"
-        " ELSE x.created_at END"
-        " FROM (SELECT t.uri AS uri, t.created_at AS created_at, r.replies AS replies,"
-        " r.uri AS last_uri, r.created_at AS last_at FROM recount_posts t LEFT JOIN"
-        " (SELECT thread_uri, uri, created_at,"
-        " COUNT(*) OVER (PARTITION BY thread_uri) AS replies, ROW_NUMBER() OVER"
-        " (PARTITION BY thread_uri ORDER BY created_at DESC, uri DESC) AS rank"
-        " FROM recount_posts WHERE kind = 'reply' AND counted = 1) r"
-        " ON r.thread_uri = t.uri AND r.rank = 1 WHERE t.kind = 'topic') x"
-        " WHERE posts.uri = x.uri",
-    ),
 }
 """Derived tables and columns that a bulk load recounts once, in full, at its end, in
 this order, instead of batch by batch: a refresh per batch of the keys it touched is a
@@ -672,12 +683,42 @@ one grouped pass takes a fraction of it. Nothing the projection reads while it l
 comes from these: members' ``post_count`` and derived columns, the boards' counts and
 last posts, the topics' ``reply_count``/``last_reply_*``/``last_activity_at``, the
 per-author and reaction counts. The statements that name ``recount_posts`` read
-``RECOUNT_SOURCE``."""
+``RECOUNT_SOURCE``. In one transaction they run in this order; over parallel sessions
+(``projections.load_end``) each follows only what ``RECOUNT_AFTER`` names."""
+
+RECOUNT_AFTER: Final[dict[str, tuple[str, ...]]] = {
+    "boards": ("board_author_counts",),
+    "members": ("board_author_counts",),
+}
+"""The recounts of ``BULK_RECOUNTS`` that read what another one writes: they follow it
+(when both are pending). Every recount follows the re-derivation of the deferred posts."""
+
+RECOUNTS_WITHOUT_POSTS: Final[frozenset[str]] = frozenset({"reaction_counts"})
+"""The recounts of ``BULK_RECOUNTS`` that read no posts (the reactions and the members'
+account states): they need not follow the re-derivation of the deferred posts, which
+every other one follows."""
+
+
+def recounted_table(name: str) -> str:
+    """The table the recount ``name`` of ``BULK_RECOUNTS`` rewrites (the topics'
+    aggregates are columns of ``posts``)."""
+    return "posts" if name == "threads" else name
+
+
+def analyze_statement(tables: Iterable[str]) -> str:
+    """PostgreSQL's ``ANALYZE`` of ``tables``, named: a bare ``ANALYZE`` would visit every
+    schema of the database."""
+    return "ANALYZE " + ", ".join(tables)
 
 
 def index_name(statement: str) -> str:
     """The index a ``CREATE [UNIQUE] INDEX IF NOT EXISTS name ON ...`` statement makes."""
     return statement.split(" IF NOT EXISTS ", 1)[1].split(" ", 1)[0]
+
+
+def index_table(statement: str) -> str:
+    """The table a ``CREATE [UNIQUE] INDEX IF NOT EXISTS name ON table ...`` indexes."""
+    return statement.split(" ON ", 1)[1].split(" ", 1)[0]
 
 
 def load_dropped_index_statements(*, private: bool) -> list[str]:

@@ -1,0 +1,138 @@
+"""The end of a bulk load: its steps' order, and running them in order or in parallel."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from projections.load_end import EndStep, end_steps, recount_steps, run_in_order, run_in_parallel
+from projections.schema import (
+    BULK_RECOUNTS,
+    READ_SIDE_INDEXES,
+    RECOUNT_AFTER,
+    RECOUNTS_WITHOUT_POSTS,
+    index_name,
+    load_dropped_index_statements,
+)
+from tests.fakes import open_test_store
+
+ALL_PENDING: dict[str, str | None] = {name: "at://forum" for name in BULK_RECOUNTS}
+
+
+def _steps_of_a_private_load() -> list[EndStep]:
+    dropped = load_dropped_index_statements(private=True)
+    after = [s for s in dropped if index_name(s) in READ_SIDE_INDEXES]
+    before = [s for s in dropped if s not in after]
+    return end_steps(before, after, ALL_PENDING, dialect="postgresql", shared=True)
+
+
+def test_every_step_follows_what_it_reads_and_comes_after_it_in_the_list() -> None:
+    steps = _steps_of_a_private_load()
+    names = [step.name for step in steps]
+    by_name = {step.name: step for step in steps}
+    for position, step in enumerate(steps):
+        assert step.after <= set(names[:position]), step.name
+    for name in BULK_RECOUNTS:
+        follows = by_name[f"recount {name}"].after
+        assert ("rederive" in follows) == (name not in RECOUNTS_WITHOUT_POSTS)
+        assert {f"recount {first}" for first in RECOUNT_AFTER.get(name, ())} <= follows
+    # the read side's indexes once their tables are final
+    assert "recount threads" in by_name["index posts_id"].after
+    assert "recount members" in by_name["index members_list"].after
+    assert "recount thread_author_counts" in by_name["index thread_author_counts_did"].after
+    # the projection's own lookups are back before the posts are re-derived
+    assert {"index posts_thread", "index posts_author"} <= by_name["rederive"].after
+    assert names[-2:] == ["statistics posts", "statistics"]
+    assert by_name["statistics"].after == set(names[:-2])
+
+
+def test_without_pending_recounts_only_the_rederivation_is_left() -> None:
+    assert [step.name for step in recount_steps({}, dialect="sqlite", shared=False)] == [
+        "rederive"]
+
+
+def _recording(log: list[tuple[str, str]], lock: threading.Lock,
+               name: str) -> Callable[[Any], None]:
+    def run(session: Any) -> None:
+        with lock:
+            log.append(("start", name))
+        with lock:
+            log.append(("end", name))
+
+    return run
+
+
+@contextmanager
+def _no_session() -> Iterator[Any]:
+    yield None
+
+
+def test_steps_run_in_parallel_only_after_what_they_follow() -> None:
+    log: list[tuple[str, str]] = []
+    lock = threading.Lock()
+    graph = {"a": set(), "b": set(), "c": {"a"}, "d": {"a", "b"}, "e": {"c", "d"},
+             "f": set()}
+    steps = [EndStep(name, _recording(log, lock, name), frozenset(after))
+             for name, after in graph.items()]
+    run_in_parallel(_no_session, steps, sessions=3)
+    assert sorted(name for kind, name in log if kind == "end") == sorted(graph)
+    for name, after in graph.items():
+        started = log.index(("start", name))
+        assert all(log.index(("end", first)) < started for first in after), name
+
+
+def test_independent_steps_run_at_the_same_time() -> None:
+    both = threading.Barrier(2, timeout=10)  # broken if the two never run at once
+
+    def meet(session: Any) -> None:
+        both.wait()
+
+    run_in_parallel(_no_session, [EndStep("left", meet), EndStep("right", meet)],
+                    sessions=2)
+
+
+def test_the_first_failure_is_raised_and_what_follows_it_never_runs() -> None:
+    ran: list[str] = []
+
+    def fail(session: Any) -> None:
+        raise RuntimeError("the index build failed")
+
+    steps = [EndStep("fails", fail),
+             EndStep("after it", lambda session: ran.append("after it"),
+                     frozenset({"fails"}))]
+    with pytest.raises(RuntimeError, match="the index build failed"):
+        run_in_parallel(_no_session, steps, sessions=2)
+    assert ran == []
+
+
+def test_a_list_whose_order_breaks_a_dependency_is_refused() -> None:
+    steps = [EndStep("b", lambda session: None, frozenset({"a"})),
+             EndStep("a", lambda session: None)]
+    with pytest.raises(ValueError, match="do not come before it"):
+        run_in_order(None, steps)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="do not come before it"):
+        run_in_parallel(_no_session, steps)
+
+
+def test_a_private_load_leaves_no_copy_of_the_posts_behind(backend) -> None:
+    store = open_test_store(backend)
+    try:
+        with store.bulk_load(private=True), store.transaction() as session:
+            for name in BULK_RECOUNTS:
+                store.defer_recount(session, name, "at://did:plc:f/space.atbb.forum.forum/self")
+        with store.read() as session:
+            assert session.scalar("SELECT COUNT(*) FROM pending_recounts") == 0
+            if store.dialect == "postgresql":
+                left = session.scalar(
+                    "SELECT COUNT(*) FROM pg_tables WHERE tablename = 'recount_posts'"
+                    " AND schemaname = current_schema()")
+            else:
+                left = session.scalar(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE name = 'recount_posts'")
+            assert left == 0
+    finally:
+        store.close()

@@ -33,6 +33,7 @@ from projections.schema import (
     index_name,
     index_table,
     recount_source_statement,
+    recount_statements,
     recounted_table,
 )
 
@@ -70,7 +71,8 @@ def recount_steps(pending: Mapping[str, str | None], *, dialect: Dialect, shared
     forget them. The narrow copy of the posts the recounts read (``RECOUNT_SOURCE``) is
     a temporary table, or with ``shared`` a table the parallel sessions all see."""
     steps = [EndStep("rederive", rederive_deferred, frozenset(after))]
-    recounts = {name: BULK_RECOUNTS[name] for name in BULK_RECOUNTS if name in pending}
+    recounts = {name: recount_statements(name, dialect) for name in BULK_RECOUNTS
+                if name in pending}
     narrow = {name for name, statements in recounts.items()
               if any("recount_posts" in statement for statement in statements)}
     if narrow:

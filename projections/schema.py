@@ -686,6 +686,38 @@ per-author and reaction counts. The statements that name ``recount_posts`` read
 ``RECOUNT_SOURCE``. In one transaction they run in this order; over parallel sessions
 (``projections.load_end``) each follows only what ``RECOUNT_AFTER`` names."""
 
+SQLITE_RECOUNTS: Final[dict[str, tuple[str, ...]]] = {
+    # the topics' aggregates as one grouping, not a window ranking every reply: the last
+    # reply is the greatest ``created_at || char(1) || uri``, which orders as (created_at,
+    # uri) under SQLite's byte-wise comparison (char(1) sorts below every character of
+    # both, and every counted post has a created_at); measured on a 1M-event generation:
+    # 1.3 s → 0.64 s, the same rows. PostgreSQL compares text by its collation, under
+    # which the joined text need not order as the pair: it keeps the window.
+    "threads": (
+        "UPDATE posts SET reply_count = COALESCE(x.replies, 0), last_reply_uri = x.last_uri,"
+        " last_reply_at = x.last_at, last_activity_at = CASE"
+        " WHEN x.last_at IS NOT NULL AND x.last_at > x.created_at THEN x.last_at"
+        " ELSE x.created_at END"
+        " FROM (SELECT t.uri AS uri, t.created_at AS created_at, r.replies AS replies,"
+        " substr(r.last, instr(r.last, char(1)) + 1) AS last_uri,"
+        " substr(r.last, 1, instr(r.last, char(1)) - 1) AS last_at"
+        " FROM recount_posts t LEFT JOIN"
+        " (SELECT thread_uri, COUNT(*) AS replies, MAX(created_at || char(1) || uri) AS last"
+        " FROM recount_posts WHERE kind = 'reply' AND counted = 1 GROUP BY thread_uri) r"
+        " ON r.thread_uri = t.uri WHERE t.kind = 'topic') x"
+        " WHERE posts.uri = x.uri",
+    ),
+}
+"""Recounts of ``BULK_RECOUNTS`` that SQLite runs in a form of its own (same rows)."""
+
+
+def recount_statements(name: str, dialect: str) -> tuple[str, ...]:
+    """The statements of the recount ``name`` of ``BULK_RECOUNTS`` in ``dialect``."""
+    if dialect == "sqlite" and name in SQLITE_RECOUNTS:
+        return SQLITE_RECOUNTS[name]
+    return BULK_RECOUNTS[name]
+
+
 RECOUNT_AFTER: Final[dict[str, tuple[str, ...]]] = {
     "boards": ("board_author_counts",),
     "members": ("board_author_counts",),

@@ -10,13 +10,16 @@ from typing import Any
 import pytest
 
 from projections.load_end import EndStep, end_steps, recount_steps, run_in_order, run_in_parallel
+from projections.readmodel import open_read_models
 from projections.schema import (
     BULK_RECOUNTS,
     READ_SIDE_INDEXES,
     RECOUNT_AFTER,
     RECOUNTS_WITHOUT_POSTS,
+    SQLITE_RECOUNTS,
     index_name,
     load_dropped_index_statements,
+    recount_source_statement,
 )
 from tests.fakes import open_test_store
 
@@ -134,5 +137,47 @@ def test_a_private_load_leaves_no_copy_of_the_posts_behind(backend) -> None:
                 left = session.scalar(
                     "SELECT COUNT(*) FROM sqlite_master WHERE name = 'recount_posts'")
             assert left == 0
+    finally:
+        store.close()
+
+
+def test_sqlites_own_topic_recount_gives_the_rows_of_the_window_one(tmp_path) -> None:
+    store = open_read_models(f"sqlite:///{tmp_path}", location=str(tmp_path / "g.sqlite3"))
+    t = "2026-01-01T00:00:0{}.000000Z"
+    posts = [  # uri, kind, thread, created_at, counted
+        ("at://a/p/t1", "topic", "at://a/p/t1", t.format(1), 1),
+        ("at://a/p/t2", "topic", "at://a/p/t2", t.format(1), 1),  # no replies
+        ("at://a/p/t3", "topic", "at://a/p/t3", t.format(9), 0),  # newer than its reply
+        # a tie on created_at: the greater uri wins, a prefix loses to its extension
+        ("at://a/p/a", "reply", "at://a/p/t1", t.format(5), 1),
+        ("at://a/p/ab", "reply", "at://a/p/t1", t.format(5), 1),
+        ("at://b/p/0", "reply", "at://a/p/t1", t.format(4), 1),
+        ("at://c/p/x", "reply", "at://a/p/t1", t.format(8), 0),  # not counted
+        ("at://c/p/y", "reply", "at://a/p/t3", t.format(2), 1),
+    ]
+    try:
+        with store.transaction() as session:
+            session.executemany(
+                "INSERT INTO posts (uri, id, did, rkey, rev, kind, thread_uri, created_at,"
+                " counted, indexed_at) VALUES (?, ?, 'did:plc:a', 'k', 'r', ?, ?, ?, ?, 0)",
+                [(uri, uri, kind, thread, created, counted)
+                 for uri, kind, thread, created, counted in posts])
+        results = []
+        for statements in (BULK_RECOUNTS["threads"], SQLITE_RECOUNTS["threads"]):
+            with store.transaction() as session:
+                session.execute(recount_source_statement(shared=False))
+                for statement in statements:
+                    session.execute(statement)
+                session.execute("DROP TABLE recount_posts")
+                results.append(session.query(
+                    "SELECT uri, reply_count, last_reply_uri, last_reply_at, last_activity_at"
+                    " FROM posts WHERE kind = 'topic' ORDER BY uri"))
+                session.execute("UPDATE posts SET reply_count = -1, last_reply_uri = NULL,"
+                                " last_reply_at = NULL, last_activity_at = NULL")
+        window, grouped = results
+        assert grouped == window
+        assert window[0] == ("at://a/p/t1", 3, "at://a/p/ab", t.format(5), t.format(5))
+        assert window[1] == ("at://a/p/t2", 0, None, None, t.format(1))
+        assert window[2] == ("at://a/p/t3", 1, "at://c/p/y", t.format(2), t.format(9))
     finally:
         store.close()

@@ -110,6 +110,9 @@ class FoldedBatch:
     first_position: int = 0
     last_position: int = 0
     count: int = 0
+    # records of the batch known to have no row yet (``projections.prepare.LoadPreparer``):
+    # merging them reads nothing
+    fresh: frozenset[str] = frozenset()
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # a version that is both top and live goes as one tuple object: pickled once,
@@ -120,7 +123,7 @@ class FoldedBatch:
                  for collection, folds in self.records.items()}
         return (_unpickle_folded_batch,
                 (plain, self.identities, self.accounts, self.theme_versions, self.rejected,
-                 self.first_position, self.last_position, self.count))
+                 self.first_position, self.last_position, self.count, self.fresh))
 
 
 def _unpickle_folded_batch(plain: dict[str, dict[str, tuple[Any, ...]]],

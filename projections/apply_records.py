@@ -530,8 +530,11 @@ class MergedTable:
 
 
 def merge_table(
-    session: Session, spec: RecordTable, folds: Mapping[str, RecordFold]
+    session: Session, spec: RecordTable, folds: Mapping[str, RecordFold],
+    fresh: Container[str] = frozenset(),
 ) -> MergedTable:
-    before = load_rows(session, spec, folds)
+    """Merge ``folds`` into their stored rows, read first; the uris in ``fresh`` are
+    known to have none (``FoldedBatch.fresh``) and are not looked for."""
+    before = load_rows(session, spec, [uri for uri in folds if uri not in fresh])
     after = {uri: spec.merge(before.get(uri), fold) for uri, fold in folds.items()}
     return MergedTable(spec, before, after)

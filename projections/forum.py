@@ -9,7 +9,6 @@ re-derive what it touched, record the position.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import partial
 
 from events import collections as c
 from events.model import Logged, at_uri
@@ -34,7 +33,7 @@ from projections.apply_posts import (
 )
 from projections.apply_records import TABLES, MergedTable, merge_table, write_rows
 from projections.db import Session
-from projections.prepare import prepare
+from projections.prepare import LoadPreparer, prepare
 from projections.readmodel import ReadModels
 from projections.schema import BULK_RECOUNTS
 
@@ -82,9 +81,11 @@ class ForumProjection:
             [logged for logged in batch if logged.position > start], self.forum_did))
 
     def preparer(self) -> Callable[[Sequence[Logged]], FoldedBatch]:
-        """The pure first half of ``apply``, for a process that prepares batches ahead
-        (``projections.prepare_process``)."""
-        return partial(prepare, forum_did=self.forum_did)
+        """The first half of ``apply``, for a process that prepares the batches from
+        this projection's position ahead (``projections.prepare_process``). From
+        position 0 the location holds no record rows, so the preparer can tell which
+        records no earlier batch had (``LoadPreparer``)."""
+        return LoadPreparer(self.forum_did, from_start=self.position() == 0)
 
     def apply_prepared(self, folded: FoldedBatch) -> None:
         """``apply`` of a batch the ``preparer`` prepared elsewhere. A batch at or below
@@ -133,7 +134,7 @@ class ForumProjection:
         )
         merged: dict[str, MergedTable] = {}
         for collection, folds in folded.records.items():
-            table = merge_table(session, TABLES[collection], folds)
+            table = merge_table(session, TABLES[collection], folds, folded.fresh)
             merged[collection] = table
             if collection != c.POST:
                 write_rows(session, table.spec, (table.after[u] for u in table.changed()),

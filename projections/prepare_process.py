@@ -34,9 +34,10 @@ LogOpener = Callable[[], EventLog]
 ``events.store.open_event_log``)."""
 
 Preparer = Callable[[Sequence[Logged]], Any]
-"""A projection's pure preparation of a batch (picklable), e.g. ``partial(prepare,
-forum_did)``; what it returns must carry ``count``, ``first_position`` and
-``last_position``."""
+"""A projection's preparation of each batch in turn (picklable: the child gets a copy),
+e.g. ``projections.prepare.LoadPreparer``; it reads nothing but the batches, and may
+remember what earlier ones held. What it returns must carry ``count``,
+``first_position`` and ``last_position``."""
 
 PREPARE_IN_PROCESS_FROM = 20_000
 """Events from which a second process pays for its start-up (about 0.5 s)."""

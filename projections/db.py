@@ -128,24 +128,9 @@ class Session:
         rows. SQLite runs one prepared statement per row; PostgreSQL COPYs the rows into a
         temporary table shaped like ``table`` and inserts from it in one statement
         (measured 2.7x faster than multi-row VALUES, 1.7x faster than executemany)."""
-        batch = [tuple(row) for row in rows]
-        if not batch:
-            return
-        names = ", ".join(columns)
-        if self.dialect == "sqlite":
-            self._cursor.executemany(
-                f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})"
-                f" ON CONFLICT ({conflict}) DO {action}",
-                batch,
-            )
-        elif len(batch) <= _SMALL_BATCH:
-            self.execute_values(
-                f"INSERT INTO {table} ({names}) VALUES {{values}}"
-                f" ON CONFLICT ({conflict}) DO {action}",
-                batch,
-            )
-        else:
-            self._copy_upsert(table, names, batch, conflict, action)
+        clause = f" ON CONFLICT ({conflict}) DO {action}"
+        self._write(table, columns, rows, clause, lambda names, batch: self._copy_upsert(
+            table, names, batch, conflict, action))
 
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         """``INSERT INTO table (columns)`` of rows whose keys the caller has just read to
@@ -153,22 +138,34 @@ class Session:
         ``PostgresReadModelRecorder.write``). On PostgreSQL a batch above a few rows is
         COPYed straight into the table: no staging table to fill, read and empty, no
         conflict to look for (a 1M-event replay's posts and reactions, most of them new
-        rows: measured below in ``docs/performance.md``). A key that is there after all
+        rows: measured in ``docs/performance.md``). A key that is there after all
         fails the statement, as a unique violation."""
+        self._write(table, columns, rows, "", lambda names, batch: self._copy_in(
+            table, names, batch))
+
+    def _write(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+               clause: str, copy: Callable[[str, list[tuple[Any, ...]]], None]) -> None:
+        """``INSERT INTO table (columns) VALUES ...`` + ``clause`` for every row: one
+        prepared statement per row on SQLite, a multi-row ``VALUES`` for a few rows on
+        PostgreSQL, ``copy(names, rows)`` for more."""
         batch = [tuple(row) for row in rows]
         if not batch:
             return
         names = ", ".join(columns)
         if self.dialect == "sqlite":
             self._cursor.executemany(
-                f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})",
-                batch)
+                f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})"
+                + clause, batch)
         elif len(batch) <= _SMALL_BATCH:
-            self.execute_values(f"INSERT INTO {table} ({names}) VALUES {{values}}", batch)
+            self.execute_values(f"INSERT INTO {table} ({names}) VALUES {{values}}" + clause,
+                                batch)
         else:
-            with self._cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                for row in batch:
-                    copy.write_row(row)
+            copy(names, batch)
+
+    def _copy_in(self, table: str, names: str, batch: list[tuple[Any, ...]]) -> None:
+        with self._cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in batch:
+                copy.write_row(row)
 
     def _copy_upsert(
         self, table: str, names: str, batch: list[tuple[Any, ...]], conflict: str, action: str
@@ -178,9 +175,7 @@ class Session:
             f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS)"
             " ON COMMIT DELETE ROWS"
         )
-        with self._cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
-            for row in batch:
-                copy.write_row(row)
+        self._copy_in(stage, names, batch)
         self._cursor.execute(
             f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage}"
             f" ON CONFLICT ({conflict}) DO {action}"

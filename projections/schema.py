@@ -620,6 +620,16 @@ BOARD_LAST_POST: Final[tuple[str, str]] = (
 and time, in this order, for every board; a refresh of some boards appends its own
 ``WHERE uri IN (...)``."""
 
+_THREADS_UPDATE: Final = (
+    "UPDATE posts SET reply_count = COALESCE(x.replies, 0), last_reply_uri = x.last_uri,"
+    " last_reply_at = x.last_at, last_activity_at = CASE"
+    " WHEN x.last_at IS NOT NULL AND x.last_at > x.created_at THEN x.last_at"
+    " ELSE x.created_at END"
+    " FROM (SELECT t.uri AS uri, t.created_at AS created_at, r.replies AS replies,"
+)
+"""The start of the topics' recount (``BULK_RECOUNTS["threads"]``), both forms: what
+follows picks each topic's last reply."""
+
 BULK_RECOUNTS: Final[dict[str, tuple[str, ...]]] = {
     "reaction_counts": (
         "DELETE FROM reaction_counts",
@@ -628,11 +638,7 @@ BULK_RECOUNTS: Final[dict[str, tuple[str, ...]]] = {
     # the topics' aggregates, by the rules of projections.apply_posts._refresh_threads;
     # the longest of the recounts, so that parallel sessions start it first
     "threads": (
-        "UPDATE posts SET reply_count = COALESCE(x.replies, 0), last_reply_uri = x.last_uri,"
-        " last_reply_at = x.last_at, last_activity_at = CASE"
-        " WHEN x.last_at IS NOT NULL AND x.last_at > x.created_at THEN x.last_at"
-        " ELSE x.created_at END"
-        " FROM (SELECT t.uri AS uri, t.created_at AS created_at, r.replies AS replies,"
+        _THREADS_UPDATE +
         " r.uri AS last_uri, r.created_at AS last_at FROM recount_posts t LEFT JOIN"
         " (SELECT thread_uri, uri, created_at,"
         " COUNT(*) OVER (PARTITION BY thread_uri) AS replies, ROW_NUMBER() OVER"
@@ -694,11 +700,7 @@ SQLITE_RECOUNTS: Final[dict[str, tuple[str, ...]]] = {
     # 1.3 s → 0.64 s, the same rows. PostgreSQL compares text by its collation, under
     # which the joined text need not order as the pair: it keeps the window.
     "threads": (
-        "UPDATE posts SET reply_count = COALESCE(x.replies, 0), last_reply_uri = x.last_uri,"
-        " last_reply_at = x.last_at, last_activity_at = CASE"
-        " WHEN x.last_at IS NOT NULL AND x.last_at > x.created_at THEN x.last_at"
-        " ELSE x.created_at END"
-        " FROM (SELECT t.uri AS uri, t.created_at AS created_at, r.replies AS replies,"
+        _THREADS_UPDATE +
         " substr(r.last, instr(r.last, char(1)) + 1) AS last_uri,"
         " substr(r.last, 1, instr(r.last, char(1)) - 1) AS last_at"
         " FROM recount_posts t LEFT JOIN"

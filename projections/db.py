@@ -37,6 +37,8 @@ from psycopg import sql as pgsql
 from psycopg.rows import tuple_row
 from psycopg.types.array import ListBinaryDumper
 
+from projections.schema import TABLES
+
 Dialect: TypeAlias = Literal["sqlite", "postgresql"]
 
 # Below this many rows an upsert on PostgreSQL is one multi-row VALUES statement; above,
@@ -163,9 +165,27 @@ class Session:
             copy(names, batch)
 
     def _copy_in(self, table: str, names: str, batch: list[tuple[Any, ...]]) -> None:
-        with self._cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-            for row in batch:
-                copy.write_row(row)
+        """COPY ``batch`` into ``table`` (or its staging table), in PostgreSQL's binary
+        format: psycopg formats a row of posts three times faster so than as text, and
+        the server parses it faster too (measured: formatting 20,000 posts rows 39 →
+        11 ms; the COPY 125 → 96 ms). Binary wants each value of its column's exact type,
+        and a value of another (an integer where text is due, one past 32 bits) fails
+        the COPY: inside a savepoint, so that the rows are then sent as text, which
+        takes any value as the text of it."""
+        types = copy_types(table.removeprefix("stage_"), names)
+        self._cursor.execute(b"SAVEPOINT copy_rows")
+        try:
+            with self._cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)"
+                                   ) as copy:
+                copy.set_types(types)
+                for row in batch:
+                    copy.write_row(row)
+        except Exception:  # the text COPY below says what was wrong, if anything
+            self._cursor.execute(b"ROLLBACK TO SAVEPOINT copy_rows")
+            with self._cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in batch:
+                    copy.write_row(row)
+        self._cursor.execute(b"RELEASE SAVEPOINT copy_rows")
 
     def _copy_upsert(
         self, table: str, names: str, batch: list[tuple[Any, ...]], conflict: str, action: str
@@ -227,6 +247,21 @@ class Session:
     @property
     def rowcount(self) -> int:
         return int(self._cursor.rowcount)
+
+
+_COPY_TYPES = {"TEXT": "text", "INTEGER": "int4", "BIGINT": "int8"}
+
+
+@lru_cache(maxsize=64)
+def copy_types(table: str, names: str) -> tuple[str, ...]:
+    """PostgreSQL's type name of each of the columns ``names`` (joined by ``", "``) of
+    the read-model table ``table``, read off its DDL (``schema.TABLES``)."""
+    declared: dict[str, str] = {}
+    for line in TABLES[table].splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[1].rstrip(",") in _COPY_TYPES:
+            declared[parts[0]] = _COPY_TYPES[parts[1].rstrip(",")]
+    return tuple(declared[name] for name in names.split(", "))
 
 
 class _TunedSQLitePool(SQLiteConnectionPool):

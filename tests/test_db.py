@@ -162,6 +162,27 @@ def test_insert_writes_new_rows_and_refuses_a_key_already_there(backend, count) 
         store.close()
 
 
+def test_a_value_of_an_unexpected_type_is_written_as_its_text(backend) -> None:
+    # PostgreSQL COPYs many rows in binary, which wants each column's exact type: a
+    # row with an integer where text is due makes it send the batch as text instead
+    store = open_test_store(backend)
+    columns = ("position", "uri", "did", "collection", "reason")
+    rows = [(i, f"at://did:plc:x/c/{i}", "did:plc:x", "c", "why") for i in range(1, 100)]
+    rows.append((100, "at://did:plc:x/c/100", "did:plc:x", "c", 42))
+    try:
+        with store.transaction() as session:
+            session.insert("rejected", columns, rows)
+            session.upsert("rejected", columns, [(1, "u", "d", "c", 7), *rows[1:]],
+                           conflict="position", action="UPDATE SET reason = excluded.reason")
+        with store.read() as session:
+            assert session.scalar("SELECT COUNT(*) FROM rejected") == 100
+            assert session.query("SELECT position, reason FROM rejected"
+                                 " WHERE position IN (1, 2, 100) ORDER BY position") == [
+                (1, "7"), (2, "why"), (100, "42")]
+    finally:
+        store.close()
+
+
 def test_a_read_sees_one_snapshot_while_a_writer_commits(backend) -> None:
     store = open_test_store(backend)
     try:

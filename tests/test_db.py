@@ -167,7 +167,8 @@ def test_a_value_of_an_unexpected_type_is_written_as_its_text(backend) -> None:
     # row with an integer where text is due makes it send the batch as text instead
     store = open_test_store(backend)
     columns = ("position", "uri", "did", "collection", "reason")
-    rows = [(i, f"at://did:plc:x/c/{i}", "did:plc:x", "c", "why") for i in range(1, 100)]
+    rows: list[tuple[object, ...]] = [
+        (i, f"at://did:plc:x/c/{i}", "did:plc:x", "c", "why") for i in range(1, 100)]
     rows.append((100, "at://did:plc:x/c/100", "did:plc:x", "c", 42))
     try:
         with store.transaction() as session:

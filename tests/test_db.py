@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from projections.db import PAGE_SIZE, numbered, placeholders, to_dialect
+from projections.db import PAGE_SIZE, copy_types, numbered, placeholders, to_dialect
 from projections.readmodel import open_read_models, sqlite_path
 from projections.schema import (
     INDEXES,
@@ -401,3 +401,11 @@ def test_query_in_asks_for_any_number_of_values_chunk_by_chunk(backend) -> None:
             assert session.query_in(sql, [odd, "NULL", ""], ["why"]) == [(99,)]
     finally:
         store.close()
+
+
+def test_copy_types_are_read_off_the_tables_ddl() -> None:
+    assert copy_types("rejected", "position, uri, reason") == ("int8", "text", "text")
+    assert copy_types("posts", "deleted, indexed_at") == ("int4", "int8")
+    # a table or a column the DDL does not declare: no binary COPY
+    assert copy_types("rejected", "position, nothing") is None
+    assert copy_types("no_such_table", "uri") is None

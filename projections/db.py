@@ -263,9 +263,10 @@ def copy_types(table: str, names: str) -> tuple[str, ...] | None:
     column is not declared there (a COPY then goes as text)."""
     declared: dict[str, str] = {}
     for line in TABLES.get(table, "").splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[1].rstrip(",") in _COPY_TYPES:
-            declared[parts[0]] = _COPY_TYPES[parts[1].rstrip(",")]
+        name, _, rest = line.strip().partition(" ")
+        kind = _COPY_TYPES.get(rest.split(" ", 1)[0].rstrip(","))
+        if kind is not None:
+            declared[name] = kind
     wanted = names.split(", ")
     if not all(name in declared for name in wanted):
         return None
@@ -480,11 +481,11 @@ class PostgresReadModelRecorder(PostgresTrackingRecorder):
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        with self._transaction(read_only=False) as (cursor, dict_cursor):
+        with self.unlocked_write() as session:
             # One writer per location at a time (another process may project too): a
             # second writer waits here, then reads the position the first committed.
-            cursor.execute(b"LOCK TABLE projection_versions IN SHARE ROW EXCLUSIVE MODE")
-            yield Session(cursor, "postgresql", dict_cursor)
+            session.execute("LOCK TABLE projection_versions IN SHARE ROW EXCLUSIVE MODE")
+            yield session
 
     @contextmanager
     def unlocked_write(self) -> Iterator[Session]:

@@ -273,6 +273,10 @@ def copy_types(table: str, names: str) -> tuple[str, ...] | None:
     return tuple(declared[name] for name in wanted)
 
 
+CACHE_SIZE_KIB = 65_536
+"""The page cache of each connection to a SQLite read-model file."""
+
+
 class _TunedSQLitePool(SQLiteConnectionPool):
     """WAL is set by the library; a read model can be rebuilt from the log, so it trades
     fsync-per-commit durability (synchronous=NORMAL keeps it consistent) for speed.
@@ -283,7 +287,7 @@ class _TunedSQLitePool(SQLiteConnectionPool):
         connection = super()._create_connection()
         cursor = connection.cursor()
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA cache_size=-65536")
+        cursor.execute(f"PRAGMA cache_size=-{CACHE_SIZE_KIB}")
         cursor.execute("PRAGMA wal_autocheckpoint=10000")
         return connection
 

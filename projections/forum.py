@@ -45,7 +45,7 @@ class ForumProjection:
     """Folds the log into the forum's read models. ``attach`` it to a store first."""
 
     NAME = "forum"
-    VERSION = 1
+    VERSION = 2
 
     def __init__(self, forum_did: str) -> None:
         self.forum_did = forum_did

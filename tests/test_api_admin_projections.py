@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from appview.leader import LeaderLock
+from projections.forum import ForumProjection
 from tests.admin_support import admin_app
 from tests.conftest import Backend
 from web import urls
@@ -17,7 +18,9 @@ async def test_the_status_lists_each_projection_and_its_generation(backend: Back
         body = await response.json()
         [forum] = body["projections"]
         head = app.services.event_log.head()
-        assert forum == {"name": "forum", "version": 1, "builtVersion": 1, "generation": 1,
+        version = ForumProjection.VERSION
+        assert forum == {"name": "forum", "version": version, "builtVersion": version,
+                         "generation": 1,
                          "position": head, "head": head, "lag": 0}
         assert body["rebuild"] is None and body["recentRebuilds"] == []
 

@@ -260,6 +260,49 @@ def test_bulk_loading_skips_sqlite_fsyncs_and_restores_them_after(tmp_path: Path
         store.close()
 
 
+def test_the_end_of_a_sqlite_bulk_load_gives_the_connection_back_as_it_was(
+        tmp_path: Path) -> None:
+    # the end sorts with helper threads and a small cache (END_CACHE_KIB); what follows
+    # the load must get the connection's own settings back
+    from projections.db import CACHE_SIZE_KIB
+    from projections.readmodel import END_CACHE_KIB
+
+    assert END_CACHE_KIB < CACHE_SIZE_KIB
+    store = open_read_models(f"sqlite:///{tmp_path}", location="g.sqlite3")
+    try:
+        for private in (False, True):
+            with store.bulk_load(private=private), store.transaction() as session:
+                session.execute("INSERT INTO rejected (position, uri, did, collection,"
+                                " reason) VALUES (?, 'at://x', 'did:plc:x', 'c', 'r')",
+                                (int(private),))
+            with store.transaction() as session:
+                assert session.scalar("PRAGMA cache_size") == -CACHE_SIZE_KIB
+                assert session.scalar("PRAGMA threads") == 0
+        assert store.row_counts()["rejected"] == 2
+    finally:
+        store.close()
+
+
+def test_text_columns_compare_byte_wise_on_both_dialects(backend) -> None:
+    store = open_test_store(backend)
+    try:
+        with store.transaction() as session:
+            session.executemany("INSERT INTO members (did) VALUES (?)",
+                                [("did:web:a",), ("did:web:B",), ("did:web:-",)])
+            # byte order; a locale's collation puts '-' and case elsewhere
+            assert [did for (did,) in session.query("SELECT did FROM members ORDER BY did")
+                    ] == ["did:web:-", "did:web:B", "did:web:a"]
+            if store.dialect == "postgresql":
+                # every text column, not only those this test sorts by
+                assert session.query(
+                    "SELECT table_name, column_name, collation_name FROM"
+                    " information_schema.columns WHERE table_schema = current_schema()"
+                    " AND data_type = 'text' AND table_name = ANY(?)"
+                    " AND collation_name IS DISTINCT FROM 'C'", (list(TABLES),)) == []
+    finally:
+        store.close()
+
+
 def _journal_mode(store) -> str:
     with store.read() as session:
         return str(session.scalar("PRAGMA journal_mode"))

@@ -4,6 +4,7 @@ here, a failure told with the child's traceback, a child that stops with its rea
 from __future__ import annotations
 
 import gc
+import os
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ import pytest
 
 from events.model import Logged
 from events.store import open_event_log
-from projections.apply_fold import RecordFold, Version
+from projections.apply_fold import FoldedBatch, RecordFold, Version
 from projections.collector import BULK_GC_THRESHOLDS
 from projections.forum import ForumProjection
 from projections.prepare import prepare
@@ -110,6 +111,22 @@ def test_a_reader_that_stops_early_stops_the_child(tmp_path: Path) -> None:
     first = next(batches)
     assert first.first_position >= 1 and first.count == 10
     batches.close()  # the generator's cleanup kills and reaps the child
+
+
+def end_at_second_batch(batch: Sequence[Logged]) -> FoldedBatch:
+    """A preparer whose process dies (exit 5) at its second batch."""
+    if batch[0].position > 1:
+        os._exit(5)
+    return prepare(batch, F)
+
+
+def test_a_preparing_process_that_dies_is_told_with_its_exit_status(tmp_path: Path) -> None:
+    url = sqlite_log(tmp_path)
+    batches = prepared_batches(partial(open_event_log, url), end_at_second_batch,
+                               0, 10, 600)
+    assert next(batches).count == 10  # what came before the death is handed out
+    with pytest.raises(PreparationFailed, match=r"ended without a word \(exit 5\)"):
+        next(batches)
 
 
 def test_a_projection_fed_by_the_preparing_process_equals_one_fed_here(

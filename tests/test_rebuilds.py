@@ -15,6 +15,7 @@ import pytest
 from appview.bootstrap import Services, bootstrap
 from appview.leader import LeaderLock
 from appview.rebuilds import RebuildInProgress, RebuildManager, UnknownProjection
+from projections.forum import ForumProjection
 from projections.generations import GenerationalReadModels
 from tests.conftest import Backend
 from tests.rebuild_support import seeded
@@ -92,7 +93,7 @@ def test_a_changed_projection_version_is_rebuilt_at_startup(backend: Backend) ->
         run = rebuilds.rebuild_outdated(background=False)
         assert run is not None and run.status == "completed" and run.generation == 2
         assert run.reason == "version changed"
-        assert restarted.read_models.versions() == {"forum": 1}
+        assert restarted.read_models.versions() == {"forum": ForumProjection.VERSION}
         assert dump(restarted) == before
         assert rebuilds.outdated() == []
         assert rebuilds.rebuild_outdated() is None  # nothing more to do

@@ -29,6 +29,7 @@ from projections.schema import (
     RECOUNT_SOURCE,
     RECOUNTS_WITHOUT_POSTS,
     TABLES,
+    add_key_statement,
     analyze_statement,
     index_name,
     index_table,
@@ -66,10 +67,12 @@ def pending_recounts(session: Session) -> dict[str, str | None]:
 
 
 def recount_steps(pending: Mapping[str, str | None], *, dialect: Dialect, shared: bool,
-                  after: Iterable[str] = ()) -> list[EndStep]:
+                  after: Iterable[str] = (), keys: Sequence[str] = ()) -> list[EndStep]:
     """Re-derive the deferred posts, then recount the ``pending`` tables in full and
     forget them. The narrow copy of the posts the recounts read (``RECOUNT_SOURCE``) is
-    a temporary table, or with ``shared`` a table the parallel sessions all see."""
+    a temporary table, or with ``shared`` a table the parallel sessions all see. The
+    primary key of each table ``keys`` names (``schema.RECOUNTED_KEYS``, dropped by the
+    load) is added back once the table is recounted, before a recount reads it."""
     steps = [EndStep("rederive", rederive_deferred, frozenset(after))]
     recounts = {name: recount_statements(name, dialect) for name in BULK_RECOUNTS
                 if name in pending}
@@ -84,11 +87,18 @@ def recount_steps(pending: Mapping[str, str | None], *, dialect: Dialect, shared
     for name, statements in recounts.items():
         follows = set() if name in RECOUNTS_WITHOUT_POSTS else {"rederive"}
         follows |= {"recount source"} if name in narrow else set()
-        follows |= {f"recount {first}" for first in RECOUNT_AFTER.get(name, ())
-                    if first in recounts}
+        for first in RECOUNT_AFTER.get(name, ()):
+            if first in recounts:
+                follows.add(f"recount {first}")
+            if recounted_table(first) in keys:
+                follows.add(f"key {recounted_table(first)}")
         steps.append(EndStep(f"recount {name}",
                              _statements(*statements, argument=pending[name]),
                              frozenset(follows)))
+        if recounted_table(name) in keys:
+            steps.append(_key_step(recounted_table(name), {f"recount {name}"}))
+    rewritten = {recounted_table(name) for name in recounts}
+    steps += [_key_step(table, set()) for table in keys if table not in rewritten]
     if narrow:
         steps.append(EndStep("recount source dropped", _statements(RECOUNT_SOURCE[1]),
                              frozenset(f"recount {name}" for name in narrow)))
@@ -98,16 +108,21 @@ def recount_steps(pending: Mapping[str, str | None], *, dialect: Dialect, shared
     return steps
 
 
+def _key_step(table: str, after: set[str]) -> EndStep:
+    return EndStep(f"key {table}", _statements(add_key_statement(table)), frozenset(after))
+
+
 def end_steps(before: Sequence[str], after: Sequence[str],
               pending: Mapping[str, str | None], *, dialect: Dialect,
-              shared: bool) -> list[EndStep]:
+              shared: bool, keys: Sequence[str] = ()) -> list[EndStep]:
     """Every step of the end of a bulk load: build the ``before`` indexes (those the
-    re-derivation reads), re-derive and recount (:func:`recount_steps`), build the
+    re-derivation reads), re-derive and recount (:func:`recount_steps`, which adds back
+    the primary keys of the tables ``keys`` names, ``schema.RECOUNTED_KEYS``), build the
     ``after`` indexes (the read side's: each once its table's recount has rewritten it,
     from the final rows in one sort), refresh PostgreSQL's statistics."""
     steps = [EndStep(f"index {index_name(s)}", _statements(s)) for s in before]
     steps += recount_steps(pending, dialect=dialect, shared=shared,
-                           after=[step.name for step in steps])
+                           after=[step.name for step in steps], keys=keys)
     writers: dict[str, set[str]] = {}
     for name in BULK_RECOUNTS:
         if name in pending:

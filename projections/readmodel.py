@@ -34,9 +34,11 @@ from projections.load_end import (
 from projections.schema import (
     BULK_RECOUNTS,
     READ_SIDE_INDEXES,
+    RECOUNTED_KEYS,
     TABLES,
     all_statements,
     analyze_statement,
+    drop_key_statement,
     index_name,
     load_dropped_index_statements,
 )
@@ -237,13 +239,18 @@ class ReadModelStore:
         rebuild's generation, a replay's new database): SQLite then writes it without a
         journal (``SQLiteReadModelRecorder.unjournaled``), and the load also drops the
         indexes only those deferred lookups and the incremental upkeep read
-        (``LOAD_DROPPED_INDEXES``), keeping the primary keys alone.
+        (``LOAD_DROPPED_INDEXES``), keeping the primary keys alone; on PostgreSQL but
+        those of the tables its recounts refill (``RECOUNTED_KEYS``), added back at its
+        end.
         """
         with self._recorder.unjournaled() if private else nullcontext():
             dropped = load_dropped_index_statements(private=private)
+            keys = list(RECOUNTED_KEYS) if private and self.dialect == "postgresql" else []
             with self.transaction() as session:
                 for statement in dropped:
                     session.execute(f"DROP INDEX IF EXISTS {index_name(statement)}")
+                for table in keys:
+                    session.execute(drop_key_statement(table))
             self._recorder.bulk_loading = True
             loaded = False
             try:
@@ -252,9 +259,9 @@ class ReadModelStore:
             finally:
                 self._recorder.bulk_loading = False
                 if loaded or not private:  # a private location that failed is discarded
-                    self._end_bulk_load(dropped, private=private)
+                    self._end_bulk_load(dropped, keys, private=private)
 
-    def _end_bulk_load(self, dropped: list[str], *, private: bool) -> None:
+    def _end_bulk_load(self, dropped: list[str], keys: list[str], *, private: bool) -> None:
         # the read side's indexes after the recounts, which then fill and rewrite their
         # tables without moving an entry of them: built from the final rows in one sort
         # instead (measured at 1M events, PostgreSQL: the per-thread author counts into
@@ -270,7 +277,7 @@ class ReadModelStore:
             with recorder.write() as session:
                 pending = pending_recounts(session)
             run_in_parallel(recorder.unlocked_write, end_steps(
-                before, after, pending, dialect=self.dialect, shared=True))
+                before, after, pending, dialect=self.dialect, shared=True, keys=keys))
             return
         with self.transaction() as session:
             sqlite = self.dialect == "sqlite"
@@ -282,7 +289,8 @@ class ReadModelStore:
                 session.execute(f"PRAGMA cache_size = -{END_CACHE_KIB}")
             try:
                 run_in_order(session, end_steps(before, after, pending_recounts(session),
-                                                dialect=self.dialect, shared=False))
+                                                dialect=self.dialect, shared=False,
+                                                keys=keys))
             finally:
                 if sqlite:  # the pooled connection goes back as it was
                     session.execute("PRAGMA threads = 0")

@@ -765,6 +765,29 @@ def index_table(statement: str) -> str:
     return statement.split(" ON ", 1)[1].split(" ", 1)[0]
 
 
+RECOUNTED_KEYS: Final[dict[str, str]] = {
+    "reaction_counts": "post_uri, reaction",
+    "thread_author_counts": "thread_uri, did",
+    "board_author_counts": "board_uri, did",
+}
+"""The primary keys (their columns) of the tables that a bulk load's recounts refill
+whole (``BULK_RECOUNTS``; nothing writes them while it loads). A private PostgreSQL load
+drops them at its start and adds each back once its table is recounted: one sort of the
+final rows, where a recount inserting into the key wrote each entry and its log record
+(measured at 1M events: the author counts per thread 3.5 s → 2.1 s, per board 2.0 s →
+0.9 s). SQLite cannot drop a table's primary key."""
+
+
+def drop_key_statement(table: str) -> str:
+    """Drop the primary key of ``table`` (one of ``RECOUNTED_KEYS``; PostgreSQL)."""
+    return f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {table}_pkey"
+
+
+def add_key_statement(table: str) -> str:
+    """Add back the primary key of ``table`` (one of ``RECOUNTED_KEYS``; PostgreSQL)."""
+    return f"ALTER TABLE {table} ADD PRIMARY KEY ({RECOUNTED_KEYS[table]})"
+
+
 def load_dropped_index_statements(*, private: bool) -> list[str]:
     """The indexes a bulk load drops and builds at its end (``LOAD_DROPPED_INDEXES``
     when ``private``, else ``READ_SIDE_INDEXES``), in creation order."""

@@ -15,6 +15,7 @@ from projections.schema import (
     BULK_RECOUNTS,
     READ_SIDE_INDEXES,
     RECOUNT_AFTER,
+    RECOUNTED_KEYS,
     RECOUNTS_WITHOUT_POSTS,
     SQLITE_RECOUNTS,
     index_name,
@@ -51,6 +52,33 @@ def test_every_step_follows_what_it_reads_and_comes_after_it_in_the_list() -> No
     assert {"index posts_thread", "index posts_author"} <= by_name["rederive"].after
     assert names[-2:] == ["statistics posts", "statistics"]
     assert by_name["statistics"].after == set(names[:-2])
+
+
+def test_a_dropped_primary_key_comes_back_after_its_recount_and_before_its_readers(
+) -> None:
+    dropped = load_dropped_index_statements(private=True)
+    after = [s for s in dropped if index_name(s) in READ_SIDE_INDEXES]
+    before = [s for s in dropped if s not in after]
+    steps = end_steps(before, after, ALL_PENDING, dialect="postgresql", shared=True,
+                      keys=list(RECOUNTED_KEYS))
+    names = [step.name for step in steps]
+    by_name = {step.name: step for step in steps}
+    for position, step in enumerate(steps):
+        assert step.after <= set(names[:position]), step.name
+    for table in RECOUNTED_KEYS:
+        assert by_name[f"key {table}"].after == {f"recount {table}"}
+    # the boards' and members' recounts read the per-board counts by their key
+    assert "key board_author_counts" in by_name["recount boards"].after
+    assert "key board_author_counts" in by_name["recount members"].after
+    assert {f"key {table}" for table in RECOUNTED_KEYS} <= by_name["statistics"].after
+    # a key whose table is not recounted comes back at once
+    alone = recount_steps({}, dialect="postgresql", shared=True,
+                          keys=["thread_author_counts"])
+    assert [(step.name, step.after) for step in alone] == [
+        ("rederive", set()), ("key thread_author_counts", set())]
+    # without keys to restore there is no such step
+    assert not [step.name for step in _steps_of_a_private_load()
+                if step.name.startswith("key ")]
 
 
 def test_without_pending_recounts_only_the_rederivation_is_left() -> None:

@@ -411,6 +411,11 @@ def _primary_keys(store) -> set[str]:
             " AND connamespace = current_schema()::regnamespace")}
 
 
+def test_the_recounted_tables_keys_are_those_their_ddl_declares() -> None:
+    for table, columns in RECOUNTED_KEYS.items():
+        assert f"PRIMARY KEY ({columns})" in TABLES[table], table
+
+
 def test_a_private_postgresql_load_adds_the_recounted_tables_keys_back_at_its_end(
         backend) -> None:
     store = open_test_store(backend)

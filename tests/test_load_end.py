@@ -75,7 +75,7 @@ def test_a_dropped_primary_key_comes_back_after_its_recount_and_before_its_reade
     alone = recount_steps({}, dialect="postgresql", shared=True,
                           keys=["thread_author_counts"])
     assert [(step.name, step.after) for step in alone] == [
-        ("rederive", set()), ("key thread_author_counts", set())]
+        ("rederive", frozenset()), ("key thread_author_counts", frozenset())]
     # without keys to restore there is no such step
     assert not [step.name for step in _steps_of_a_private_load()
                 if step.name.startswith("key ")]

@@ -416,7 +416,7 @@ def test_the_recounted_tables_keys_are_those_their_ddl_declares() -> None:
         assert f"PRIMARY KEY ({columns})" in TABLES[table], table
 
 
-def test_a_private_postgresql_load_adds_the_recounted_tables_keys_back_at_its_end(
+def test_a_private_load_drops_the_recounted_tables_keys_on_postgresql_only_and_adds_them_back(
         backend) -> None:
     store = open_test_store(backend)
     try:

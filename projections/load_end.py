@@ -84,6 +84,9 @@ def recount_steps(pending: Mapping[str, str | None], *, dialect: Dialect, shared
             # a table just made has no statistics for the planner yet
             make.append("ANALYZE recount_posts")
         steps.append(EndStep("recount source", _statements(*make), frozenset({"rederive"})))
+    # a key whose table is not recounted comes back at once, before any recount reads it
+    rewritten = {recounted_table(name) for name in recounts}
+    steps += [_key_step(table, set()) for table in keys if table not in rewritten]
     for name, statements in recounts.items():
         follows = set() if name in RECOUNTS_WITHOUT_POSTS else {"rederive"}
         follows |= {"recount source"} if name in narrow else set()
@@ -97,8 +100,6 @@ def recount_steps(pending: Mapping[str, str | None], *, dialect: Dialect, shared
                              frozenset(follows)))
         if recounted_table(name) in keys:
             steps.append(_key_step(recounted_table(name), {f"recount {name}"}))
-    rewritten = {recounted_table(name) for name in recounts}
-    steps += [_key_step(table, set()) for table in keys if table not in rewritten]
     if narrow:
         steps.append(EndStep("recount source dropped", _statements(RECOUNT_SOURCE[1]),
                              frozenset(f"recount {name}" for name in narrow)))

@@ -587,6 +587,11 @@ REACTION_COUNT: Final = (
 """The reaction counts of the reactions ``{reactions}`` names (aliased ``r``): the whole
 table, or a refresh's join of its keys with it."""
 
+
+def _recount_reactions(reactions: str) -> tuple[str, str]:
+    """The full recount of the reaction counts from ``reactions`` (``REACTION_COUNT``)."""
+    return ("DELETE FROM reaction_counts", REACTION_COUNT.format(reactions=reactions))
+
 RECOUNT_SOURCE: Final[tuple[str, str]] = (
     "SELECT uri, kind, counted, thread_uri, board_uri, did, created_at FROM posts"
     " WHERE counted = 1 OR kind = 'topic'",
@@ -634,10 +639,7 @@ _THREADS_UPDATE: Final = (
 follows picks each topic's last reply."""
 
 BULK_RECOUNTS: Final[dict[str, tuple[str, ...]]] = {
-    "reaction_counts": (
-        "DELETE FROM reaction_counts",
-        REACTION_COUNT.format(reactions="reactions r"),
-    ),
+    "reaction_counts": _recount_reactions("reactions r"),
     # the topics' aggregates, by the rules of projections.apply_posts._refresh_threads;
     # the longest of the recounts, so that parallel sessions start it first
     "threads": (
@@ -699,10 +701,7 @@ SQLITE_RECOUNTS: Final[dict[str, tuple[str, ...]]] = {
     # the whole table read in its order and grouped by a sort, not walked in the order
     # of its subject index with a random row read per entry (measured on a 1M-event
     # generation: 1.5 s → 0.9 s, the same rows)
-    "reaction_counts": (
-        "DELETE FROM reaction_counts",
-        REACTION_COUNT.format(reactions="reactions r NOT INDEXED"),
-    ),
+    "reaction_counts": _recount_reactions("reactions r NOT INDEXED"),
     # the topics' aggregates as one grouping, not a window ranking every reply: the last
     # reply is the greatest ``created_at || char(1) || uri``, which orders as (created_at,
     # uri) under SQLite's byte-wise comparison (char(1) sorts below every character of

@@ -76,6 +76,13 @@ def test_a_dropped_primary_key_comes_back_after_its_recount_and_before_its_reade
                           keys=["thread_author_counts"])
     assert [(step.name, step.after) for step in alone] == [
         ("rederive", frozenset()), ("key thread_author_counts", frozenset())]
+    # even when a recount that reads it is pending: it comes first
+    reader = recount_steps({"boards": None}, dialect="postgresql", shared=True,
+                           keys=["board_author_counts"])
+    assert [step.name for step in reader] == [
+        "rederive", "key board_author_counts", "recount boards", "recounts done"]
+    for position, step in enumerate(reader):
+        assert step.after <= {s.name for s in reader[:position]}, step.name
     # without keys to restore there is no such step
     assert not [step.name for step in _steps_of_a_private_load()
                 if step.name.startswith("key ")]

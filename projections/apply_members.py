@@ -6,7 +6,7 @@ Each function re-derives its rows for the keys a batch touched, from the record 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 
 from events.model import AccountStatusChanged, IdentityChanged
 from projections.apply_records import MergedTable, Row, chunks
@@ -43,10 +43,14 @@ def update_member_base(
     dids: Iterable[str],
     identities: Mapping[str, IdentityChanged],
     accounts: Mapping[str, AccountStatusChanged],
-) -> set[str]:
+    known: Container[str] = frozenset(),
+) -> tuple[set[str], set[str]]:
     """Ensure a member row for every DID, apply identity and account events (greatest
-    seq wins); returns the DIDs whose account_state changed."""
-    wanted = sorted(set(dids) | set(identities) | set(accounts))
+    seq wins); returns the DIDs whose account_state changed, and those whose row this
+    ensured. ``known``: DIDs that have a row already (member rows are never deleted),
+    which a bulk load remembers from its earlier batches: not written again."""
+    wanted = sorted(did for did in set(dids) | set(identities) | set(accounts)
+                    if did not in known)
     session.upsert("members", ("did",), ((did,) for did in wanted), conflict="did",
                    action="NOTHING")
     touched = sorted(set(identities) | set(accounts))
@@ -86,7 +90,7 @@ def update_member_base(
         action="UPDATE SET "
         + ", ".join(f"{col} = excluded.{col}" for col in MEMBER_COLUMNS[1:]),
     )
-    return state_changed
+    return state_changed, set(wanted)
 
 
 def refresh_members(session: Session, dids: Iterable[str], forum_uri: str) -> None:

@@ -21,9 +21,9 @@ def prepare(batch: Sequence[Logged], forum_did: str) -> FoldedBatch:
         prepared: dict[str, RecordFold] = {}
         for uri, deciding in folds.items():
             top, live = deciding.top, deciding.live
-            live_version = None if live is None else spec.version(live)
+            live_version = None if live is None else spec.version(live, uri)
             # a top that is not the live event is a delete: its version has no fields
-            top_version = live_version if live is top else spec.version(top)
+            top_version = live_version if live is top else spec.version(top, uri)
             assert top_version is not None
             prepared[uri] = RecordFold(top_version, live_version)
         records[collection] = prepared

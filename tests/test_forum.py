@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -796,3 +798,40 @@ def loaded_post(store: Any, uri: str) -> dict[str, Any]:
         rows: list[dict[str, Any]] = session.query_dicts(
             "SELECT * FROM posts WHERE uri = ?", (uri,))
     return rows[0]
+
+
+class CommitFailsOnce(MidLoadStore):
+    """A bulk load's read models whose next transaction fails at its commit (rolled
+    back), as a full disk or a lost connection would make it."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.fail_next = True
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        with self.inner.transaction() as session:
+            yield session
+            if self.fail_next:
+                self.fail_next = False
+                raise RuntimeError("the commit failed")
+
+
+def test_a_bulk_load_remembers_only_member_rows_that_were_committed(backend) -> None:
+    store = open_test_store(backend)
+    try:
+        forum = Forum(store)
+        category = forum.category()
+        board = forum.board(category)
+        topic = forum.topic(forum.alice, board)
+        forum.projection.attach(CommitFailsOnce(store))
+        batch = as_logged([category, board, topic], start=1)
+        with pytest.raises(RuntimeError, match="the commit failed"):
+            forum.projection.apply(batch)
+        forum.projection.apply(batch)  # the same batch again, after the rollback
+        reply = forum.reply(forum.alice, topic)
+        forum.projection.apply(as_logged([reply], start=4))
+        assert forum.row("members", "did", forum.alice.did)["did"] == forum.alice.did
+        assert forum.post(reply)["state"] == "ok"
+    finally:
+        store.close()

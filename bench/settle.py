@@ -19,20 +19,22 @@ def settle(database_url: str | None) -> None:
     """Flush the OS's dirty pages, and checkpoint PostgreSQL when ``database_url`` is a
     PostgreSQL one (the role must be allowed to: superuser or ``pg_checkpoint``)."""
     os.sync()
-    if database_url is not None and database_url.startswith(("postgresql:", "postgres:")):
-        with psycopg.connect(database_url, autocommit=True) as conn:
+    url = _postgresql(database_url)
+    if url is not None:
+        with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CHECKPOINT")
 
 
 def vacuum(database_url: str | None, schema_prefix: str) -> None:
     """VACUUM (ANALYZE) every table of the schemas named ``schema_prefix``... on
     PostgreSQL (nothing on SQLite): a log just appended to leaves autovacuum's insert
-    vacuum to come, which then ran through a benchmark's first timed phase; a running
+    vacuum to come, which may then run through a benchmark's first timed phase; a running
     appview's log was vacuumed long ago (pgbench vacuums before its runs for the same
     reason)."""
-    if not schema_prefix or database_url is None or not database_url.startswith(("postgresql:", "postgres:")):
+    url = _postgresql(database_url)
+    if not schema_prefix or url is None:
         return
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with psycopg.connect(url, autocommit=True) as conn:
         tables = conn.execute(
             "SELECT schemaname, tablename FROM pg_tables WHERE schemaname LIKE %s",
             (schema_prefix.replace("_", r"\_") + "%",),
@@ -41,3 +43,10 @@ def vacuum(database_url: str | None, schema_prefix: str) -> None:
             conn.execute(
                 sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(schema, table))
             )
+
+
+def _postgresql(database_url: str | None) -> str | None:
+    """``database_url`` when it is a PostgreSQL one."""
+    if database_url is not None and database_url.startswith(("postgresql:", "postgres:")):
+        return database_url
+    return None

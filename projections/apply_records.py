@@ -326,12 +326,10 @@ class RecordTable:
     def update_action(self) -> str:
         return "UPDATE SET " + ", ".join(f"{col} = excluded.{col}" for col in self.columns[1:])
 
-    def version(self, event: RecordEvent, uri: str | None = None) -> Version:
-        """What a row needs of ``event``: its fields extracted (None for a delete).
-        ``uri``: the event's, when the caller has it (``RecordEvent.uri`` formats it
-        anew at each call: two calls a version were 1.8M formattings at 1M events)."""
-        if uri is None:
-            uri = event.uri
+    def version(self, event: RecordEvent, uri: str) -> Version:
+        """What a row needs of ``event``, whose at-uri is ``uri``: its fields extracted
+        (None for a delete). The caller's uri, because ``RecordEvent.uri`` formats it
+        anew at each call (two calls a version were 1.8M formattings at 1M events)."""
         fields = None if event.operation == "delete" else \
             self.extract(uri, event.rkey, event.record)
         return Version(uri, event.did, event.rkey, event.rev, event.operation,

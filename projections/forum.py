@@ -61,7 +61,6 @@ class ForumProjection:
         # are never deleted): its batches do not write them again (1M events: 438k rows
         # upserted for nothing, docs/performance.md)
         self._members: set[str] = set()
-        self._new_members: set[str] = set()
 
     def attach(self, store: ReadModels) -> None:
         self._store = store
@@ -69,7 +68,7 @@ class ForumProjection:
         self._pending_checked = False
         self._applied_since_statistics = 0
         self._statistics_every = _FIRST_STATISTICS
-        self._members, self._new_members = set(), set()
+        self._members = set()
 
     @property
     def store(self) -> ReadModels:
@@ -110,7 +109,6 @@ class ForumProjection:
 
     def _apply(self, take: Callable[[int], FoldedBatch | None]) -> None:
         store = self.store
-        self._new_members = set()
         if not store.bulk_loading:
             self._members = set()  # remembered only while one load writes the location
         with store.transaction() as session:
@@ -122,7 +120,7 @@ class ForumProjection:
                 # a bulk load killed before its end left recounts to do: do them in this
                 # batch, before it refreshes anything incrementally on top of them
                 store.recount_pending(session)
-            self._apply_folded(session, folded)
+            ensured = self._apply_folded(session, folded)
             if not self._version_recorded:
                 store.set_version(session, self.name, self.version)
             store.track(session, self.name, folded.last_position)
@@ -135,9 +133,10 @@ class ForumProjection:
         self._version_recorded = True
         self._pending_checked = not store.bulk_loading
         if store.bulk_loading:  # committed: the rows are there
-            self._members |= self._new_members
+            self._members |= ensured
 
-    def _apply_folded(self, session: Session, folded: FoldedBatch) -> None:
+    def _apply_folded(self, session: Session, folded: FoldedBatch) -> set[str]:
+        """Write the batch's rows; returns the DIDs whose member rows it ensured."""
         session.execute_values(
             "INSERT INTO rejected (position, uri, did, collection, reason)"
             " VALUES {values} ON CONFLICT (position) DO NOTHING",
@@ -162,7 +161,7 @@ class ForumProjection:
                 member_dids |= by_did(owned.after)
         if assignments is not None:
             member_dids |= {row["subject_did"] for row in assignments.after.values()}
-        account_dids, self._new_members = update_member_base(
+        account_dids, ensured = update_member_base(
             session, member_dids, folded.identities, folded.accounts, known=self._members
         )
 
@@ -207,7 +206,7 @@ class ForumProjection:
             # bound only where a recount has a parameter (the members')
             for name in BULK_RECOUNTS:
                 self.store.defer_recount(session, name, self.forum_uri)
-            return
+            return ensured
         keys = reaction_keys(session, reactions, account_dids)
         if keys:
             refresh_reaction_counts(session, keys)
@@ -216,6 +215,7 @@ class ForumProjection:
         if memberships is not None:
             dirty_members |= {memberships.after[u]["did"] for u in memberships.changed()}
         refresh_members(session, dirty_members, self.forum_uri)
+        return ensured
 
     def _write_theme_versions(self, session: Session, folded: FoldedBatch) -> None:
         rows = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -531,7 +531,7 @@ def test_an_overlapping_batch_applies_only_its_newer_part(forum: Forum) -> None:
 class ExplodingForumProjection(ForumProjection):
     """Fails after writing its rows, before the position: a crash mid-apply."""
 
-    def _apply_folded(self, session, folded) -> None:
+    def _apply_folded(self, session, folded) -> NoReturn:
         super()._apply_folded(session, folded)
         raise RuntimeError("crash mid-apply")
 

@@ -271,6 +271,9 @@ def test_the_end_of_a_sqlite_bulk_load_gives_the_connection_back_as_it_was(
     assert END_CACHE_KIB < CACHE_SIZE_KIB
     store = open_read_models(f"sqlite:///{tmp_path}", location="g.sqlite3")
     try:
+        with store.transaction() as session:
+            # the build's own setting (ON where SQLite is built with SECURE_DELETE)
+            secure = session.scalar("PRAGMA temp.secure_delete")
         for private in (False, True):
             with store.bulk_load(private=private), store.transaction() as session:
                 session.execute("INSERT INTO rejected (position, uri, did, collection,"
@@ -279,6 +282,7 @@ def test_the_end_of_a_sqlite_bulk_load_gives_the_connection_back_as_it_was(
             with store.transaction() as session:
                 assert session.scalar("PRAGMA cache_size") == -CACHE_SIZE_KIB
                 assert session.scalar("PRAGMA threads") == 0
+                assert session.scalar("PRAGMA temp.secure_delete") == secure
         assert store.row_counts()["rejected"] == 2
     finally:
         store.close()

@@ -110,7 +110,7 @@ class FoldedBatch:
     first_position: int = 0
     last_position: int = 0
     count: int = 0
-    # records of the batch known to have no row yet (``projections.prepare.LoadPreparer``):
+    # records of the batch known to have no row yet (``projections.prepare.FreshRecords``):
     # merging them reads nothing
     fresh: frozenset[str] = frozenset()
 

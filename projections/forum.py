@@ -9,6 +9,7 @@ re-derive what it touched, record the position.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from events import collections as c
 from events.model import Logged, at_uri
@@ -33,7 +34,7 @@ from projections.apply_posts import (
 )
 from projections.apply_records import TABLES, MergedTable, merge_table, write_rows
 from projections.db import Session
-from projections.prepare import LoadPreparer, prepare
+from projections.prepare import FreshRecords, prepare
 from projections.readmodel import ReadModels
 from projections.schema import BULK_RECOUNTS
 
@@ -61,6 +62,8 @@ class ForumProjection:
         # are never deleted): its batches do not write them again (1M events: 438k rows
         # upserted for nothing, docs/performance.md)
         self._members: set[str] = set()
+        # the records a bulk load from the location's beginning has had so far
+        self._fresh: FreshRecords | None = None
 
     def attach(self, store: ReadModels) -> None:
         self._store = store
@@ -69,6 +72,7 @@ class ForumProjection:
         self._applied_since_statistics = 0
         self._statistics_every = _FIRST_STATISTICS
         self._members = set()
+        self._fresh = None
 
     @property
     def store(self) -> ReadModels:
@@ -86,11 +90,12 @@ class ForumProjection:
             [logged for logged in batch if logged.position > start], self.forum_did))
 
     def preparer(self) -> Callable[[Sequence[Logged]], FoldedBatch]:
-        """The first half of ``apply``, for a process that prepares the batches from
+        """The first half of ``apply``, for the processes that prepare the batches from
         this projection's position ahead (``projections.prepare_process``). From
-        position 0 the location holds no record rows, so the preparer can tell which
-        records no earlier batch had (``LoadPreparer``)."""
-        return LoadPreparer(self.forum_did, from_start=self.position() == 0)
+        position 0 the location holds no record rows, so the batches that follow, while
+        they load in bulk, name the records no earlier batch had (``FreshRecords``)."""
+        self._fresh = FreshRecords() if self.position() == 0 else None
+        return partial(prepare, forum_did=self.forum_did)
 
     def apply_prepared(self, folded: FoldedBatch) -> None:
         """``apply`` of a batch the ``preparer`` prepared elsewhere. A batch at or below
@@ -103,14 +108,16 @@ class ForumProjection:
                 raise ValueError(
                     f"a prepared batch ({folded.first_position}..{folded.last_position})"
                     f" overlaps the {self.name} projection's position {start}")
-            return folded
+            return folded if self._fresh is None else self._fresh.mark(folded)
 
         self._apply(take)
 
     def _apply(self, take: Callable[[int], FoldedBatch | None]) -> None:
         store = self.store
         if not store.bulk_loading:
-            self._members = set()  # remembered only while one load writes the location
+            # remembered only while one load writes the location
+            self._members = set()
+            self._fresh = None
         with store.transaction() as session:
             start = store.position_in(session, self.name)
             folded = take(start)

@@ -1,8 +1,8 @@
 """Preparing a batch for the forum projection: fold it (``apply_fold``) and extract each
 deciding version's fields (``apply_records``). It reads nothing but the batch, so it can
 run in another process while the projection applies the batch before
-(``projections.prepare_process``); a load's :class:`LoadPreparer` also remembers which
-records the earlier batches held."""
+(``projections.prepare_process``); a load's :class:`FreshRecords` remembers which
+records the earlier batches held, where they are applied."""
 
 from __future__ import annotations
 
@@ -40,25 +40,21 @@ def prepare(batch: Sequence[Logged], forum_did: str) -> FoldedBatch:
     )
 
 
-class LoadPreparer:
-    """:func:`prepare` over the batches of one reader, in log order, which also names
-    each batch's ``fresh`` records when the reader started at the location's very
-    beginning (``from_start``: no record rows yet): the records no earlier batch had,
-    whose rows the applying side then need not look for. At 1M events most records are
-    new and the lookups were about a twentieth of the applying process's time
-    (docs/performance.md). Records are remembered by their uri's hash (64 bits, about
-    70 MB at 1M records): two uris sharing one only make the second look for a row, as
-    when nothing is known. Picklable; each process that prepares holds its own."""
+class FreshRecords:
+    """Names each batch's ``fresh`` records over the batches of one load that started
+    at its location's very beginning (no record rows yet), taken in log order: the
+    records no earlier batch had, whose rows the applying side then need not look for.
+    At 1M events most records are new and the lookups were about a twentieth of the
+    applying process's time (docs/performance.md). Records are remembered by their
+    uri's hash (64 bits, about 70 MB at 1M records): two uris sharing one only make the
+    second look for a row, as when nothing is known. It runs where the batches are
+    applied: the batches are prepared by several processes, each seeing only some."""
 
-    def __init__(self, forum_did: str, *, from_start: bool) -> None:
-        self.forum_did = forum_did
-        self.from_start = from_start
+    def __init__(self) -> None:
         self._seen: set[int] = set()
 
-    def __call__(self, batch: Sequence[Logged]) -> FoldedBatch:
-        folded = prepare(batch, self.forum_did)
-        if not self.from_start:
-            return folded
+    def mark(self, folded: FoldedBatch) -> FoldedBatch:
+        """``folded`` with its ``fresh`` records named (the next batch in log order)."""
         seen = self._seen
         fresh = []
         for folds in folded.records.values():

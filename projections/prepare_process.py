@@ -1,16 +1,19 @@
-"""Reading, decoding and preparing a bulk load's batches in a second process.
+"""Reading, decoding and preparing a bulk load's batches in child processes.
 
 A bulk load (a rebuild, a first projection) spends about half its time in work that
 depends on the log alone: reading rows, decoding events, folding each batch and
-extracting the records' fields (``projections.prepare``). A child process does that for
-batch N+1 while this one applies batch N to the read models, so the two halves use the
-machine's two cores. What crosses the pipe is the prepared batch: per record two tuples
-of plain values and a dict of fields, about a tenth of what decoding the events costs to
-unpickle (sending the decoded events instead cost as much as decoding them: measured).
+extracting the records' fields (``projections.prepare``). Child processes do that for
+the next batches while this one applies the batch before, so the work uses the
+machine's two cores: two children, each preparing every other batch (fixed ranges of
+positions, ``batch_range``), and this process, which reads them in turn, in log order.
+What crosses each pipe is the prepared batch: per record two tuples of plain values and
+a dict of fields, about a tenth of what decoding the events costs to unpickle (sending
+the decoded events instead cost as much as decoding them: measured).
 
-The child blocks writing a batch until this process reads it, so it runs at most a
-batch ahead (and a pipe's buffer), and memory stays that of two batches. It dies with
-this process: the kernel's parent-death signal on Linux, a broken pipe elsewhere.
+A child blocks writing a batch until this process reads it, so each runs at most a
+batch ahead (and a pipe's buffer), and memory stays that of a few batches. The children
+die with this process: the kernel's parent-death signal on Linux, a broken pipe
+elsewhere.
 """
 
 from __future__ import annotations
@@ -34,54 +37,89 @@ LogOpener = Callable[[], EventLog]
 ``events.store.open_event_log``)."""
 
 Preparer = Callable[[Sequence[Logged]], Any]
-"""A projection's preparation of each batch in turn (picklable: the child gets a copy),
-e.g. ``projections.prepare.LoadPreparer``; it reads nothing but the batches, and may
-remember what earlier ones held. What it returns must carry ``count``,
-``first_position`` and ``last_position``."""
+"""A projection's preparation of a batch (picklable: each child gets a copy), e.g.
+``functools.partial(projections.prepare.prepare, forum_did=...)``; it reads nothing but
+the batch and remembers nothing of other batches, which another child may have
+prepared. What it returns must carry ``count``, ``first_position`` and
+``last_position``."""
 
 PREPARE_IN_PROCESS_FROM = 20_000
-"""Events from which a second process pays for its start-up (about 0.5 s)."""
+"""Events from which the preparing processes pay for their start-up (about 0.5 s)."""
+
+PREPARING_PROCESSES = 2
+"""Children preparing a load's batches, each every other batch. One was the slower half
+of a SQLite load (at 1M events: ~40 s of CPU, its reader ~36 s, which waited ~4 s for
+batches): with two, the reader is the slower half and the machine's two cores share
+the three processes' work. A child that is a batch ahead blocks writing, so the second
+one costs its start-up and no core time beyond its share of the work."""
 
 
 class PreparationFailed(RuntimeError):
-    """The preparing process failed; the message carries its traceback."""
+    """A preparing process failed; the message carries its traceback."""
+
+
+def batch_range(position: int, batch_size: int, head: int, index: int) -> tuple[int, int]:
+    """The log positions (after, until] of the load's batch ``index``: ``batch_size``
+    positions each from ``position``, the last one cut at ``head``. Fixed ranges, so
+    that each child knows its batches without reading the others' (a range over a gap
+    in the log's positions holds fewer events, or none)."""
+    after = position + index * batch_size
+    return after, min(after + batch_size, head)
 
 
 def prepared_batches(open_log: LogOpener, preparer: Preparer, position: int,
-                     batch_size: int, head: int) -> Generator[Any, None, None]:
-    """The log's batches from ``position`` to ``head``, prepared in a child process
-    (``python -m projections.prepare_process``: a fresh interpreter, so nothing of this
-    process's ``__main__`` runs again, as multiprocessing's spawn would)."""
-    child = subprocess.Popen(module_command("projections.prepare_process"),
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             env=child_environment())
-    assert child.stdin is not None and child.stdout is not None
-    _widen(child.stdout.fileno())
+                     batch_size: int, head: int, *,
+                     processes: int = PREPARING_PROCESSES) -> Generator[Any, None, None]:
+    """The log's batches from ``position`` to ``head`` in log order (:func:`batch_range`;
+    a range holding no event is skipped), prepared by ``processes`` children, child k
+    preparing the batches k, k + processes, ... (``python -m
+    projections.prepare_process``: a fresh interpreter, so nothing of this process's
+    ``__main__`` runs again, as multiprocessing's spawn would)."""
+    children: list[subprocess.Popen[bytes]] = []
     try:
-        pickle.dump((open_log, preparer, position, batch_size, head), child.stdin,
-                    protocol=pickle.HIGHEST_PROTOCOL)
-        child.stdin.close()
+        for number in range(max(1, processes)):
+            child = subprocess.Popen(module_command("projections.prepare_process"),
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     env=child_environment())
+            children.append(child)
+            assert child.stdin is not None and child.stdout is not None
+            _widen(child.stdout.fileno())
+            pickle.dump((open_log, preparer, position, batch_size, head, number,
+                         max(1, processes)), child.stdin,
+                        protocol=pickle.HIGHEST_PROTOCOL)
+            child.stdin.close()
+        index = 0
         while True:
-            header = child.stdout.read(_HEADER)
-            if len(header) < _HEADER:
-                raise PreparationFailed(
-                    f"the preparing process ended without a word (exit {child.wait()})")
-            size = int.from_bytes(header, "big")
-            data = child.stdout.read(size)
-            if len(data) < size:
-                raise PreparationFailed(
-                    f"the preparing process ended mid-batch (exit {child.wait()})")
-            kind, payload = pickle.loads(data)
-            if kind == "done":
+            kind, payload = _receive(children[index % len(children)])
+            if kind == "done":  # this batch's range starts at the head: so do the rest
                 return
             if kind == "error":
                 raise PreparationFailed(f"preparing the log's batches failed:\n{payload}")
-            yield payload
+            if payload is not None:
+                yield payload
+            index += 1
     finally:
-        if child.poll() is None:
-            child.kill()
-        child.wait()
-        child.stdout.close()
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+            assert child.stdout is not None
+            child.stdout.close()
+
+
+def _receive(child: subprocess.Popen[bytes]) -> tuple[str, Any]:
+    assert child.stdout is not None
+    header = child.stdout.read(_HEADER)
+    if len(header) < _HEADER:
+        raise PreparationFailed(
+            f"the preparing process ended without a word (exit {child.wait()})")
+    size = int.from_bytes(header, "big")
+    data = child.stdout.read(size)
+    if len(data) < size:
+        raise PreparationFailed(
+            f"the preparing process ended mid-batch (exit {child.wait()})")
+    kind, payload = pickle.loads(data)
+    return str(kind), payload
 
 
 _HEADER = 8  # each message: its length, then its pickle
@@ -104,20 +142,25 @@ def _send(out: BinaryIO, message: tuple[str, Any]) -> None:
 
 
 def main() -> int:
-    """The child: prepare every batch and send each as soon as it is ready."""
+    """The child: prepare its batches (:func:`prepared_batches`) and send each as soon
+    as it is ready; an empty range goes as None, so that the reader's turns stay in
+    step with the children."""
     end_with_parent()  # failing that, the next write to the closed pipe ends us
     out = sys.stdout.buffer
     try:
-        open_log, preparer, position, batch_size, head = pickle.load(sys.stdin.buffer)
+        (open_log, preparer, position, batch_size, head, number,
+         processes) = pickle.load(sys.stdin.buffer)
         log = open_log()
         try:
             with collecting_rarely():
-                while position < head:
-                    batch = log.read(position, batch_size, until=head)
-                    if not batch:
+                index = number
+                while True:
+                    after, until = batch_range(position, batch_size, head, index)
+                    if after >= until:
                         break
-                    _send(out, ("batch", preparer(batch)))
-                    position = batch[-1].position
+                    batch = log.read(after, batch_size, until=until)
+                    _send(out, ("batch", preparer(batch) if batch else None))
+                    index += processes
         finally:
             log.close()
         _send(out, ("done", None))

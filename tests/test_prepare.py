@@ -1,4 +1,4 @@
-"""Preparing batches: a load's preparer names the records no earlier batch had."""
+"""Preparing batches, and naming the records of a load's batches that no earlier batch had."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from events.model import Logged
 from events.store import open_event_log
-from projections.prepare import LoadPreparer, prepare
+from projections.prepare import FreshRecords, prepare
 from tests.test_prepare_process import F, sqlite_log
 
 
@@ -28,11 +28,11 @@ def _batches(tmp_path: Path, size: int = 80) -> list[list[Logged]]:
 def test_from_the_start_the_fresh_records_are_those_no_earlier_batch_had(
         tmp_path: Path) -> None:
     batches = _batches(tmp_path)
-    preparer = LoadPreparer(F, from_start=True)
+    fresh = FreshRecords()
     earlier: set[str] = set()
     repeated = 0
     for batch in batches:
-        folded = preparer(batch)
+        folded = fresh.mark(prepare(batch, F))
         uris = {uri for folds in folded.records.values() for uri in folds}
         assert folded.fresh == uris - earlier
         repeated += len(uris & earlier)
@@ -43,13 +43,12 @@ def test_from_the_start_the_fresh_records_are_those_no_earlier_batch_had(
     assert repeated  # the workload edits and deletes records of earlier batches
 
 
-def test_from_elsewhere_nothing_is_known_fresh(tmp_path: Path) -> None:
-    preparer = LoadPreparer(F, from_start=False)
-    assert all(preparer(batch).fresh == frozenset() for batch in _batches(tmp_path))
+def test_a_prepared_batch_names_no_record_fresh(tmp_path: Path) -> None:
+    assert all(prepare(batch, F).fresh == frozenset() for batch in _batches(tmp_path))
 
 
 def test_the_fresh_records_cross_the_pipe(tmp_path: Path) -> None:
-    folded = LoadPreparer(F, from_start=True)(_batches(tmp_path)[0])
+    folded = FreshRecords().mark(prepare(_batches(tmp_path)[0], F))
     assert folded.fresh
     back = pickle.loads(pickle.dumps(folded, protocol=pickle.HIGHEST_PROTOCOL))
     assert back.fresh == folded.fresh and back == folded

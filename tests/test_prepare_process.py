@@ -1,11 +1,13 @@
-"""Preparing a bulk load's batches in a second process: the same batches as prepared
-here, a failure told with the child's traceback, a child that stops with its reader."""
+"""Preparing a bulk load's batches in child processes: the same batches as prepared
+here, in log order whatever the number of children, a failure told with the child's
+traceback, children that stop with their reader."""
 
 from __future__ import annotations
 
 import gc
 import os
 import pickle
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -19,8 +21,8 @@ from projections.apply_fold import FoldedBatch, RecordFold, Version
 from projections.collector import BULK_GC_THRESHOLDS
 from projections.forum import ForumProjection
 from projections.prepare import prepare
-from projections.prepare_process import PreparationFailed, prepared_batches
-from projections.runner import project_to_head
+from projections.prepare_process import PreparationFailed, batch_range, prepared_batches
+from projections.runner import loading_in_bulk, project_to_head
 from tests.fakes import dump_tables, forum_workload, open_test_store, recount_mismatches
 
 F = "did:plc:forumowner"
@@ -52,6 +54,79 @@ def test_batches_prepared_elsewhere_equal_those_prepared_here(tmp_path: Path) ->
         log.close()
     assert elsewhere == here and len(here) > 3
     assert elsewhere[-1].last_position == head
+
+
+@pytest.mark.parametrize("processes", [1, 3])
+def test_any_number_of_preparing_processes_gives_the_batches_in_log_order(
+        tmp_path: Path, processes: int) -> None:
+    url = sqlite_log(tmp_path)
+    log = open_event_log(url)
+    try:
+        head = log.head()
+        here = [prepare(log.read(position, 50), F) for position in range(0, head, 50)]
+    finally:
+        log.close()
+    elsewhere = list(prepared_batches(partial(open_event_log, url),
+                                      partial(prepare, forum_did=F), 0, 50, head,
+                                      processes=processes))
+    assert elsewhere == here and len(here) > processes
+
+
+def test_the_batch_ranges_partition_the_positions_to_the_head() -> None:
+    for position, size, head in ((0, 10, 95), (7, 10, 7), (5, 3, 6), (0, 1, 4)):
+        ranges = []
+        index = 0
+        while (span := batch_range(position, size, head, index))[0] < span[1]:
+            ranges.append(span)
+            index += 1
+        covered = [p for after, until in ranges for p in range(after + 1, until + 1)]
+        assert covered == list(range(position + 1, head + 1))
+        assert all(until - after <= size for after, until in ranges)
+
+
+def test_ranges_of_the_log_that_hold_no_event_are_skipped(tmp_path: Path) -> None:
+    # positions may have gaps (a PostgreSQL sequence skips on a rollback)
+    url = sqlite_log(tmp_path)
+    with sqlite3.connect(tmp_path / "events.sqlite3") as db:
+        db.execute("DELETE FROM stored_events WHERE rowid > 120 AND rowid <= 330")
+    log = open_event_log(url)
+    try:
+        head = log.head()
+        events = log.read(0, 1000)
+    finally:
+        log.close()
+    prepared = list(prepared_batches(partial(open_event_log, url),
+                                     partial(prepare, forum_did=F), 0, 50, head))
+    assert all(batch.count for batch in prepared)
+    assert sum(batch.count for batch in prepared) == len(events) == 600 - 210
+    assert [b.first_position for b in prepared] == sorted(b.first_position for b in prepared)
+    assert prepared[-1].last_position == head
+
+
+def test_a_bulk_load_fed_by_several_preparing_processes_equals_one_fed_here(
+        backend, tmp_path: Path) -> None:
+    # a load from position 0 names each batch's records that no earlier batch had
+    # (FreshRecords): the batches come from several children, each seeing only some of
+    # them, so that is known where they are applied; an edit or delete of a record an
+    # earlier batch created, taken for fresh, would insert its row twice
+    url = sqlite_log(tmp_path, events=800)
+    log = open_event_log(url)
+    stores = [open_test_store(backend, "bulk"), open_test_store(backend, "here")]
+    try:
+        fed, plain = ForumProjection(F), ForumProjection(F)
+        fed.attach(stores[0])
+        plain.attach(stores[1])
+        with loading_in_bulk(stores[0]):
+            project_to_head(log, [fed], batch_size=64, prepare_from=0,
+                            open_log=partial(open_event_log, url))
+        project_to_head(log, [plain], batch_size=64)
+        assert fed.position() == plain.position() == log.head()
+        assert dump_tables(stores[0]) == dump_tables(stores[1])
+        assert recount_mismatches(stores[0]) == {}
+    finally:
+        for store in stores:
+            store.close()
+        log.close()
 
 
 def test_a_prepared_batch_crosses_the_pipe_with_its_versions_intact(tmp_path: Path) -> None:

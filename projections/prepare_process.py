@@ -47,11 +47,11 @@ PREPARE_IN_PROCESS_FROM = 20_000
 """Events from which the preparing processes pay for their start-up (about 0.5 s)."""
 
 PREPARING_PROCESSES = 2
-"""Children preparing a load's batches, each every other batch. One was the slower half
-of a SQLite load (at 1M events: ~40 s of CPU, its reader ~36 s, which waited ~4 s for
-batches): with two, the reader is the slower half and the machine's two cores share
-the three processes' work. A child that is a batch ahead blocks writing, so the second
-one costs its start-up and no core time beyond its share of the work."""
+"""Children preparing a load's batches, each every other batch. One child bound a SQLite
+load (at 1M events: ~40 s of CPU in a ~40 s load, while its reader waited ~4 s for
+batches); with two, the machine's two cores share the three processes' work, so a cut
+in any of it shortens the load (ADR 0008). A child that is a batch ahead blocks
+writing: the second costs its start-up and its share of the work, no core of its own."""
 
 
 class PreparationFailed(RuntimeError):
@@ -75,22 +75,22 @@ def prepared_batches(open_log: LogOpener, preparer: Preparer, position: int,
     preparing the batches k, k + processes, ... (``python -m
     projections.prepare_process``: a fresh interpreter, so nothing of this process's
     ``__main__`` runs again, as multiprocessing's spawn would)."""
+    processes = max(1, processes)
     children: list[subprocess.Popen[bytes]] = []
     try:
-        for number in range(max(1, processes)):
+        for number in range(processes):
             child = subprocess.Popen(module_command("projections.prepare_process"),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      env=child_environment())
             children.append(child)
             assert child.stdin is not None and child.stdout is not None
             _widen(child.stdout.fileno())
-            pickle.dump((open_log, preparer, position, batch_size, head, number,
-                         max(1, processes)), child.stdin,
-                        protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump((open_log, preparer, position, batch_size, head, number, processes),
+                        child.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             child.stdin.close()
         index = 0
         while True:
-            kind, payload = _receive(children[index % len(children)])
+            kind, payload = _receive(children[index % processes])
             if kind == "done":  # this batch's range starts at the head: so do the rest
                 return
             if kind == "error":

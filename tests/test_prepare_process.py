@@ -4,6 +4,7 @@ traceback, children that stop with their reader."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import pickle
@@ -103,32 +104,6 @@ def test_ranges_of_the_log_that_hold_no_event_are_skipped(tmp_path: Path) -> Non
     assert prepared[-1].last_position == head
 
 
-def test_a_bulk_load_fed_by_several_preparing_processes_equals_one_fed_here(
-        backend, tmp_path: Path) -> None:
-    # a load from position 0 names each batch's records that no earlier batch had
-    # (FreshRecords): the batches come from several children, each seeing only some of
-    # them, so that is known where they are applied; an edit or delete of a record an
-    # earlier batch created, taken for fresh, would insert its row twice
-    url = sqlite_log(tmp_path, events=800)
-    log = open_event_log(url)
-    stores = [open_test_store(backend, "bulk"), open_test_store(backend, "here")]
-    try:
-        fed, plain = ForumProjection(F), ForumProjection(F)
-        fed.attach(stores[0])
-        plain.attach(stores[1])
-        with loading_in_bulk(stores[0]):
-            project_to_head(log, [fed], batch_size=64, prepare_from=0,
-                            open_log=partial(open_event_log, url))
-        project_to_head(log, [plain], batch_size=64)
-        assert fed.position() == plain.position() == log.head()
-        assert dump_tables(stores[0]) == dump_tables(stores[1])
-        assert recount_mismatches(stores[0]) == {}
-    finally:
-        for store in stores:
-            store.close()
-        log.close()
-
-
 def test_a_prepared_batch_crosses_the_pipe_with_its_versions_intact(tmp_path: Path) -> None:
     url = sqlite_log(tmp_path)
     log = open_event_log(url)
@@ -204,8 +179,13 @@ def test_a_preparing_process_that_dies_is_told_with_its_exit_status(tmp_path: Pa
         next(batches)
 
 
-def test_a_projection_fed_by_the_preparing_process_equals_one_fed_here(
-        backend, tmp_path: Path) -> None:
+@pytest.mark.parametrize("bulk", [False, True], ids=["batches", "bulk load"])
+def test_a_projection_fed_by_the_preparing_processes_equals_one_fed_here(
+        backend, tmp_path: Path, bulk: bool) -> None:
+    # in bulk, a load from position 0 names each batch's records that no earlier batch
+    # had (FreshRecords): the batches come from several children, each seeing only some
+    # of them, so that is known where they are applied; an edit or delete of a record
+    # an earlier batch created, taken for fresh, would insert its row twice
     url = sqlite_log(tmp_path, events=800)
     log = open_event_log(url)
     stores = [open_test_store(backend, "prepared"), open_test_store(backend, "here")]
@@ -213,8 +193,9 @@ def test_a_projection_fed_by_the_preparing_process_equals_one_fed_here(
         fed, plain = ForumProjection(F), ForumProjection(F)
         fed.attach(stores[0])
         plain.attach(stores[1])
-        applied = project_to_head(log, [fed], batch_size=64,
-                                  open_log=partial(open_event_log, url), prepare_from=0)
+        with loading_in_bulk(stores[0]) if bulk else contextlib.nullcontext():
+            applied = project_to_head(log, [fed], batch_size=64, prepare_from=0,
+                                      open_log=partial(open_event_log, url))
         assert applied == log.count()
         project_to_head(log, [plain], batch_size=64)
         assert fed.position() == plain.position() == log.head()

@@ -99,9 +99,16 @@ def open_live_read_models(settings: Settings) -> GenerationalReadModels:
 
 
 def log_opener(settings: Settings) -> LogOpener:
-    """Opens the event log of ``settings`` anew: picklable, for a process of its own."""
-    return partial(open_event_log, settings.event_log_url,
-                   schema=settings.database_schema if settings.is_postgres else None)
+    """Opens the event log of ``settings`` anew: picklable, for a process of its own.
+    The log exists (this process made it): the opener makes no tables, for the
+    preparing processes open it at once, and concurrent DDL on PostgreSQL's catalog
+    fails ("tuple concurrently updated")."""
+    return partial(open_event_log, settings.event_log_url, schema=_log_schema(settings),
+                   create=False)
+
+
+def _log_schema(settings: Settings) -> str | None:
+    return settings.database_schema if settings.is_postgres else None
 
 
 def open_replay_target(settings: Settings, location: str,
@@ -136,7 +143,7 @@ def bootstrap(
     open_log: LogOpener | None = None
     if event_log is None:
         open_log = log_opener(settings)
-        event_log = open_log()
+        event_log = open_event_log(settings.event_log_url, schema=_log_schema(settings))
     log = event_log
     models: ReadModels = read_models or open_live_read_models(settings)
     forum_projections = all_projections(settings.forum_did)

@@ -130,7 +130,8 @@ def measure(backend: str, lines: list[str], forum_did: str, workdir: Path) -> Fi
                 started = time.perf_counter()
                 if bulk:
                     project_from_start(log, projections, store, batch_size=PROJECT_BATCH,
-                                       open_log=partial(open_event_log, url, schema=schema))
+                                       open_log=partial(open_event_log, url, schema=schema,
+                                                        create=False))
                 else:
                     project_to_head(log, projections, batch_size=PROJECT_BATCH)
                 rates.append(decoded / (time.perf_counter() - started))

@@ -33,8 +33,9 @@ from projections.child_process import child_environment, end_with_parent, module
 from projections.collector import collecting_rarely
 
 LogOpener = Callable[[], EventLog]
-"""Opens the log anew in the child (picklable: a ``functools.partial`` of
-``events.store.open_event_log``)."""
+"""Opens the existing log anew in a child (picklable: a ``functools.partial`` of
+``events.store.open_event_log`` with ``create=False``: the children open it at once,
+and two making a PostgreSQL log's tables meanwhile fail on the catalog)."""
 
 Preparer = Callable[[Sequence[Logged]], Any]
 """A projection's preparation of a batch (picklable: each child gets a copy), e.g.

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from appview.bootstrap import bootstrap, log_opener
+from appview.settings import Settings
 from events.model import Logged
 from events.store import open_event_log
 from projections.apply_fold import FoldedBatch, RecordFold, Version
@@ -71,6 +73,29 @@ def test_any_number_of_preparing_processes_gives_the_batches_in_log_order(
                                       partial(prepare, forum_did=F), 0, 50, head,
                                       processes=processes))
     assert elsewhere == here and len(here) > processes
+
+
+def test_the_children_open_the_appviews_log_at_once_on_either_backend(backend) -> None:
+    # the composition root's opener: each child opens the log as it starts, and two
+    # making a PostgreSQL log's tables at once failed ("tuple concurrently updated")
+    if backend.schema is None:
+        settings = Settings(data_dir=backend.tmp / "data", forum_did=F)
+    else:
+        settings = Settings(data_dir=backend.tmp / "data", database_url=backend.url,
+                            database_schema=backend.schema, forum_did=F)
+    services = bootstrap(settings)
+    try:
+        services.event_log.append(forum_workload(F, seed=11, events=300, members=15))
+        head = services.event_log.head()
+        here = [prepare(services.event_log.read(position, 20), F)
+                for position in range(0, head, 20)]
+        for _ in range(3):
+            elsewhere = list(prepared_batches(log_opener(settings),
+                                              partial(prepare, forum_did=F), 0, 20, head,
+                                              processes=4))
+            assert elsewhere == here
+    finally:
+        services.close()
 
 
 def test_the_batch_ranges_partition_the_positions_to_the_head() -> None:

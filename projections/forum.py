@@ -86,6 +86,9 @@ class ForumProjection:
     def apply(self, batch: Sequence[Logged]) -> None:
         """Apply the events of ``batch`` past the tracked position, and the position,
         in one transaction. A batch entirely at or below the position changes nothing."""
+        # its records are not among those the prepared batches of a load remembered:
+        # those that follow must look for rows again
+        self._fresh = None
         self._apply(lambda start: prepare(
             [logged for logged in batch if logged.position > start], self.forum_did))
 

@@ -119,9 +119,18 @@ class LeaderLock:
     def release(self) -> None:
         if self._connection is not None:
             try:
-                self._connection.close()  # closing the session releases the lock
+                # Unlock before closing: a closed session's locks go only when its server
+                # process has exited, which a taker straight after us can beat.
+                self._connection.execute(
+                    "SELECT pg_advisory_unlock(%s)",
+                    (lock_key(self._settings.database_schema, self.purpose),))
+            except psycopg.Error:
+                pass  # the session is gone, and its lock with it
             finally:
-                self._connection = None
+                try:
+                    self._connection.close()
+                finally:
+                    self._connection = None
         if self._file is not None:
             try:
                 fcntl.flock(self._file, fcntl.LOCK_UN)

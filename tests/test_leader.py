@@ -69,6 +69,21 @@ def test_a_waiter_gives_up_when_stopped(backend: Backend) -> None:
     late.release()
 
 
+def test_a_released_lock_is_free_the_moment_release_returns(backend: Backend) -> None:
+    # Closing a PostgreSQL session does not wait for the server to drop its advisory
+    # locks; a taker straight after a release must still win, every time.
+    settings = settings_for(backend)
+    stop = threading.Event()
+    stop.set()
+    for _ in range(200):
+        holder = LeaderLock(settings)
+        assert holder.acquire(stop)
+        holder.release()
+        taker = LeaderLock(settings)
+        assert taker.acquire(stop), "the released lock was still held"
+        taker.release()
+
+
 def test_different_stores_do_not_share_a_lock(tmp_path: Path) -> None:
     one = LeaderLock(Settings(data_dir=tmp_path / "one"))
     two = LeaderLock(Settings(data_dir=tmp_path / "two"))

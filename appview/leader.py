@@ -10,6 +10,7 @@ different schemas or data directories do not wait for each other.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import logging
@@ -43,6 +44,7 @@ class LeaderLock:
         self._poll_seconds = poll_seconds
         self._connection: psycopg.Connection[tuple[object, ...]] | None = None
         self._file: int | None = None
+        self._key = lock_key(settings.database_schema, purpose)
 
     @property
     def held(self) -> bool:
@@ -51,7 +53,7 @@ class LeaderLock:
     @property
     def description(self) -> str:
         if self._settings.is_postgres:
-            return f"pg_advisory_lock({lock_key(self._settings.database_schema, self.purpose)})"
+            return f"pg_advisory_lock({self._key})"
         return f"flock {self._lock_path()}"
 
     def acquire(self, stop: threading.Event | None = None) -> bool:
@@ -77,10 +79,8 @@ class LeaderLock:
     def _try_postgres(self) -> bool:
         if self._connection is None or self._connection.closed:
             self._connection = psycopg.connect(self._settings.event_log_url, autocommit=True)
-        row = self._connection.execute(
-            "SELECT pg_try_advisory_lock(%s)",
-            (lock_key(self._settings.database_schema, self.purpose),)
-        ).fetchone()
+        row = self._connection.execute("SELECT pg_try_advisory_lock(%s)",
+                                       (self._key,)).fetchone()
         if row is not None and row[0] is True:
             return True
         # Not ours: keep no idle connection open while waiting.
@@ -117,20 +117,14 @@ class LeaderLock:
         return True
 
     def release(self) -> None:
-        if self._connection is not None:
-            try:
-                # Unlock before closing: a closed session's locks go only when its server
-                # process has exited, which a taker straight after us can beat.
-                self._connection.execute(
-                    "SELECT pg_advisory_unlock(%s)",
-                    (lock_key(self._settings.database_schema, self.purpose),))
-            except psycopg.Error:
-                pass  # the session is gone, and its lock with it
-            finally:
-                try:
-                    self._connection.close()
-                finally:
-                    self._connection = None
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            # Unlock before closing: a closed session's locks go only when its server
+            # process has exited, which a taker straight after us can beat. A session
+            # already gone took its lock with it.
+            with contextlib.suppress(psycopg.Error):
+                connection.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+            connection.close()
         if self._file is not None:
             try:
                 fcntl.flock(self._file, fcntl.LOCK_UN)

@@ -6,6 +6,8 @@ finished repos: a repo is marked done only once its events are in the log."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -21,6 +23,8 @@ from appview.backfill.progress import BackfillStore
 from appview.bootstrap import bootstrap
 from appview.devnet.network import DevNetwork
 from appview.devnet.seed import SeededForum
+from appview.ingest.consumer import CURSOR_SOURCE
+from appview.settings import Settings
 from events import collections as c
 from events.log import AppendResult, CursorUpdate
 from events.model import LogEvent, RecordEvent
@@ -243,3 +247,98 @@ async def test_a_refused_write_leaves_its_repos_pending_and_tells_each_of_them(
         assert refused[0] not in store.pending_repos(run_id)
     finally:
         await writer.close()
+
+
+def _sync_killed_at(settings: Settings, step: str, occurrence: int) -> None:
+    """In a child process: a full_sync (resuming any interrupted one) that dies at the
+    ``occurrence``-th ``step``, as SIGKILL would: no cleanup, no finally blocks."""
+    seen: list[str] = []
+
+    def die_at(_run_id: str, name: str) -> None:
+        seen.append(name)
+        if seen.count(step) == occurrence and name == step:
+            os._exit(137)
+
+    services = bootstrap(settings)
+    assert services.backfills is not None
+    manager = dataclasses.replace(services.backfills, on_step=die_at)
+    manager.run("full_sync")
+    os._exit(0)  # the step never came: the parent sees exit 0 and fails the test
+
+
+KILL_POINTS = [("claimed", 1), ("listed", 1), ("repo", 1), ("repo", 3), ("synced", 1),
+               ("cursor", 1), ("rebuilt", 1)]
+
+
+@pytest.mark.parametrize(("step", "occurrence"), KILL_POINTS)
+async def test_a_full_sync_killed_at_any_step_is_finished_by_the_next_start(
+        backend: Backend, step: str, occurrence: int) -> None:
+    """A new appview's first full_sync killed at each durable step (the first at once,
+    before its repos were listed): the next start resumes it and the forum is whole,
+    with the cursor written only once the sync's data is in the log."""
+    async with DevNetwork() as network:
+        seeded = await network.seed(seed=4, size="small", via="direct")
+        appview = appview_for(backend, f"kill_{step}_{occurrence}", network, seeded,
+                              rebuild_worker="thread")
+        settings = appview.settings
+        appview.close()
+        child = multiprocessing.get_context("spawn").Process(
+            target=_sync_killed_at, args=(settings, step, occurrence))
+        child.start()
+        await asyncio.to_thread(child.join, 120)
+        assert child.exitcode == 137, f"never reached {step} #{occurrence}"
+
+        restarted = bootstrap(settings)
+        try:
+            backfills = restarted.backfills
+            assert backfills is not None
+            [interrupted] = backfills.recent()
+            assert interrupted.status == "in_progress"
+            cursor = restarted.event_log.cursor(CURSOR_SOURCE)
+            if KILL_POINTS.index((step, occurrence)) < KILL_POINTS.index(("cursor", 1)):
+                assert cursor is None  # no claim to hold what the sync had not brought
+            run = backfills.start_if_needed()  # what `atbb serve` does at startup
+            assert run is not None and run.id == interrupted.id
+            finished = await asyncio.to_thread(backfills.wait, run.id, 120)
+            assert finished is not None and finished.status == "completed", finished
+            assert finished.dids_total == finished.dids_processed == len(seeded.accounts)
+            assert restarted.event_log.cursor(CURSOR_SOURCE) is not None
+            assert restarted.queries.forum() is not None
+            assert backfills.detect() is None
+            assert comparable(restarted) == await fresh_sync(backend, network, seeded)
+        finally:
+            restarted.close()
+
+
+async def test_a_full_sync_that_cannot_read_the_forum_fails_and_is_owed(
+        backend: Backend) -> None:
+    """The Forum account's repo unreadable: the run fails saying so, writes no cursor,
+    and gap detection asks for a full_sync again, even after live ingest wrote one."""
+    async with DevNetwork() as network:
+        seeded = await network.seed(seed=4, size="small", via="direct")
+        appview = appview_for(backend, "noforum", network, seeded)
+        try:
+            host = next(h for h in network.pds.values()
+                        if h.account(seeded.forum_did) is not None)
+            host.set_account_status(seeded.forum_did, "takendown")
+            backfills = appview.backfills
+            assert backfills is not None
+            run = await asyncio.to_thread(backfills.run, "full_sync")
+            assert run.status == "failed"
+            assert run.error_message is not None
+            assert seeded.forum_did in run.error_message
+            assert "RepoTakendown" in run.error_message
+            assert appview.event_log.cursor(CURSOR_SOURCE) is None
+            assert backfills.detect() == "full_sync"
+            appview.event_log.append([], CursorUpdate(CURSOR_SOURCE, 1))  # live ingest's
+            assert backfills.detect() == "full_sync"
+
+            host.set_account_status(seeded.forum_did, "active")
+            again = await asyncio.to_thread(backfills.run, "full_sync")
+            assert again.status == "completed", again.error_message
+            assert appview.queries.forum() is not None
+            appview.event_log.append([], CursorUpdate(CURSOR_SOURCE,
+                                                      appview.clock.now_us()))
+            assert backfills.detect() is None
+        finally:
+            appview.close()

@@ -79,6 +79,10 @@ def differences(snapshot: RepoSnapshot, heads: dict[str, RecordHead], *,
     return events
 
 
+class ForumRepoUnreadable(RuntimeError):
+    """The Forum account's repo could not be read: the sync fails."""
+
+
 @dataclass
 class _Finished:
     did: str
@@ -155,20 +159,31 @@ class FullSync:
     fetcher: PdsFetcher
     clock: Clock
     concurrency: int
-    on_repo: Callable[[], None] | None = None
+    # told of each durable step: "listed" (the run's repos are recorded), "repo" (one
+    # more repo is written and marked)
+    on_step: Callable[[str], None] | None = None
     discover_limit: int = 10_000  # repos listed per PDS host when looking for new ones
 
-    async def run(self, run_id: str, *, resume: bool) -> None:
-        if not resume:
+    async def run(self, run_id: str) -> None:
+        """Sync every repo of the run not yet done, listing them first unless a run
+        killed earlier already did. Raises ``ForumRepoUnreadable`` when the Forum
+        account's repo could not be read: without the forum's structure the sync is no
+        baseline, and gap detection must try again."""
+        if not await asyncio.to_thread(self.store.listed, run_id):
             known = await asyncio.to_thread(known_repos, self.event_log, self.forum_did)
             found = await self.discover(run_id, known)
             await asyncio.to_thread(self.store.add_repos, run_id, known + found)
+            self._step("listed")
         pending = await asyncio.to_thread(self.store.pending_repos, run_id)
         await asyncio.to_thread(self.resolver.prefetch, pending)
         writer = RepoWriter(self.event_log, self.store, run_id)
         try:
             if self.forum_did in pending:  # the forum's structure before what refers to it
-                await self.sync_repo(run_id, self.forum_did, writer)
+                error = await self.sync_repo(run_id, self.forum_did, writer)
+                if error is not None:
+                    raise ForumRepoUnreadable(
+                        f"the Forum account's repo ({self.forum_did}) could not be read:"
+                        f" {error}")
                 pending.remove(self.forum_did)
             gate = asyncio.Semaphore(self.concurrency)
 
@@ -180,6 +195,10 @@ class FullSync:
         finally:
             await writer.close()
             await self.resolver.flush()
+
+    def _step(self, name: str) -> None:
+        if self.on_step is not None:
+            self.on_step(name)
 
     async def discover(self, run_id: str, known: list[str]) -> list[str]:
         """Repos the log has never seen that hold space.atbb.* records (members who
@@ -215,9 +234,11 @@ class FullSync:
                                         f"could not list the repos of {host}: {exc}")
         return sorted(found)
 
-    async def sync_repo(self, run_id: str, did: str, writer: RepoWriter) -> None:
+    async def sync_repo(self, run_id: str, did: str, writer: RepoWriter) -> str | None:
+        """Read one repo and write what the log lacks; returns why it failed (the error
+        row says it too), None when its events are in the log."""
         events: list[LogEvent] = []
-        failed = False
+        error: str | None = None
         try:
             pds = await self.resolver.pds(did)
             snapshot = await self.fetcher.fetch_repo(pds, did)
@@ -232,19 +253,19 @@ class FullSync:
                 # it fills in the handle of a member the firehose never told us about
                 events.append(IdentityChanged(did, handle, 0, None, "backfill", None, now))
         except FetchError as exc:
-            failed = True
-            await asyncio.to_thread(self.store.add_error, run_id, did, None, str(exc))
+            error = str(exc)
         except Exception as exc:  # one repo's surprise must not end the run
             log.exception("full_sync of %s failed", did)
-            failed = True
-            await asyncio.to_thread(self.store.add_error, run_id, did, None,
-                                    f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+        if error is not None:
+            await asyncio.to_thread(self.store.add_error, run_id, did, None, error)
         try:
-            await writer.finish(did, [] if failed else events, failed=failed)
+            await writer.finish(did, [] if error is not None else events,
+                                failed=error is not None)
         except Exception as exc:  # the log refused the write: the repo failed, say why
             log.exception("writing the full_sync of %s failed", did)
-            await asyncio.to_thread(self.store.add_error, run_id, did, None,
-                                    f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            await asyncio.to_thread(self.store.add_error, run_id, did, None, error)
             await writer.finish(did, [], failed=True)
-        if self.on_repo is not None:
-            self.on_repo()
+        self._step("repo")
+        return error

@@ -117,6 +117,10 @@ class BackfillManager:
     make_appender: Callable[[], LineAppender]
     rebuilds: RebuildManager | None
     rebuild_after: Callable[[], None] | None = None  # without generations: project
+    # told of each durable step of a run, as (run id, step): "claimed", then for a
+    # full_sync "listed", "repo" (per repo), "synced" (every repo read), "cursor",
+    # "rebuilt", and "finished" for every kind; a step after a kill is redone
+    on_step: Callable[[str, str], None] | None = None
 
     def __post_init__(self) -> None:
         self.store = BackfillStore(self.settings, self.clock)
@@ -130,7 +134,9 @@ class BackfillManager:
         """Gap detection: no cursor → full_sync; a cursor older than
         BACKFILL_CURSOR_MAX_AGE_HOURS → catch_up; otherwise nothing."""
         state = self.event_log.cursor(CURSOR_SOURCE)
-        if state is None:
+        if state is None or self.store.full_sync_owed():
+            # a failed full_sync (the Forum account's repo unreadable, say) is owed even
+            # when live ingest wrote a cursor while it ran
             return "full_sync"
         age_hours = (self.clock.now_us() - state.value) / 3_600_000_000
         if age_hours > self.settings.backfill_cursor_max_age_hours:
@@ -162,11 +168,11 @@ class BackfillManager:
             raise ValueError(f"unknown backfill type {kind!r}; expected one of {KINDS}")
         lock = self._try_lock()
         try:
-            run, resume = self._claim(kind)
+            run = self._claim(kind)
         except BaseException:
             lock.release()
             raise
-        self._spawn(run, lock, resume=resume)
+        self._spawn(run, lock)
         return run
 
     def run(self, kind: str, *, on_progress: Callable[[BackfillRun], None] | None = None,
@@ -176,8 +182,8 @@ class BackfillManager:
             raise ValueError(f"unknown backfill type {kind!r}; expected one of {KINDS}")
         lock = self._try_lock()
         try:
-            run, resume = self._claim(kind)
-            self._execute(run, resume=resume, on_progress=on_progress)
+            run = self._claim(kind)
+            self._execute(run, on_progress=on_progress)
         finally:
             lock.release()
         finished = self.store.get(run.id)
@@ -232,7 +238,7 @@ class BackfillManager:
             raise BackfillInProgress("a backfill is already in progress")
         return lock
 
-    def _claim(self, kind: str) -> tuple[BackfillRun, bool]:
+    def _claim(self, kind: str) -> BackfillRun:
         """The run to carry on (an interrupted one of this kind) or a new one. Runs of
         another kind that were interrupted are closed as failed."""
         resumed = None
@@ -244,13 +250,20 @@ class BackfillManager:
                                   error_message="interrupted, and superseded by a new run")
         if resumed is not None:
             log.info("resuming %s backfill %s", kind, resumed.id)
-            return resumed, True
-        return self.store.create(kind), False
+            claimed = resumed
+        else:
+            claimed = self.store.create(kind)
+        self._step(claimed, "claimed")
+        return claimed
 
-    def _spawn(self, run: BackfillRun, lock: LeaderLock, *, resume: bool) -> None:
+    def _step(self, run: BackfillRun, name: str) -> None:
+        if self.on_step is not None:
+            self.on_step(run.id, name)
+
+    def _spawn(self, run: BackfillRun, lock: LeaderLock) -> None:
         def target() -> None:
             try:
-                self._execute(run, resume=resume, on_progress=None)
+                self._execute(run, on_progress=None)
             finally:
                 lock.release()
 
@@ -259,7 +272,7 @@ class BackfillManager:
             self._threads[run.id] = thread
         thread.start()
 
-    def _execute(self, run: BackfillRun, *, resume: bool,
+    def _execute(self, run: BackfillRun, *,
                  on_progress: Callable[[BackfillRun], None] | None) -> None:
         def report() -> None:
             if on_progress is not None:
@@ -276,37 +289,45 @@ class BackfillManager:
                 try:
                     follower.consider()
 
-                    def on_repo() -> None:
-                        report()
-                        follower.consider()
+                    def on_sync_step(name: str) -> None:
+                        self._step(run, name)
+                        if name == "repo":
+                            report()
+                            follower.consider()
 
-                    asyncio.run(self._full_sync(run, resume=resume, report=on_repo))
-                    # The repos are read as of the run's start: the firehose resumes
-                    # from there, so live ingest (and gap detection) carry on from it.
+                    asyncio.run(self._full_sync(run, on_step=on_sync_step))
+                    self._step(run, "synced")
+                    # Only now is the sync's data in the log. The repos are read as of
+                    # the run's start: the firehose resumes from there, so live ingest
+                    # (and gap detection) carry on from it.
                     self.event_log.append([], CursorUpdate(CURSOR_SOURCE, started_us))
+                    self._step(run, "cursor")
                 except BaseException:
                     follower.abandon("the full_sync it followed failed")
                     raise
                 if not follower.finish():
                     self._rebuild()
+                self._step(run, "rebuilt")
             else:
                 asyncio.run(self._catch_up(run, report))
             self.store.finish(run.id, status="completed")
+            self._step(run, "finished")
         except Exception as exc:  # the run fails; what it appended stays in the log
             log.exception("backfill %s failed", run.id)
             self.store.finish(run.id, status="failed",
                               error_message=f"{type(exc).__name__}: {exc}")
         report()
 
-    async def _full_sync(self, run: BackfillRun, *, resume: bool,
-                         report: Callable[[], None]) -> None:
+    async def _full_sync(self, run: BackfillRun, *,
+                         on_step: Callable[[str], None]) -> None:
         async with aiohttp.ClientSession() as session:
             fetcher = PdsFetcher(session, rate=self.settings.backfill_rate_limit)
             self.last_fetcher = fetcher
             sync = FullSync(self.event_log, self.validator, self.settings.forum_did,
                             self.store, DidResolver(self.settings, session), fetcher,
-                            self.clock, self.settings.backfill_concurrency, on_repo=report)
-            await sync.run(run.id, resume=resume)
+                            self.clock, self.settings.backfill_concurrency,
+                            on_step=on_step)
+            await sync.run(run.id)
 
     async def _catch_up(self, run: BackfillRun, report: Callable[[], None]) -> None:
         counted = 0

@@ -81,6 +81,10 @@ class BackfillStore:
                     " error_message TEXT NOT NULL, created_at TEXT NOT NULL)", ())
             execute("CREATE TABLE IF NOT EXISTS backfill_repos (run_id BIGINT NOT NULL,"
                     " did TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (run_id, did))", ())
+            # The steps of a run that durably finished: a resumed run redoes the others
+            # (a run killed while listing its repos has no repo rows, and must list again).
+            execute("CREATE TABLE IF NOT EXISTS backfill_steps (run_id BIGINT NOT NULL,"
+                    " step TEXT NOT NULL, PRIMARY KEY (run_id, step))", ())
 
     def now(self) -> str:
         when = datetime.fromtimestamp(self._clock.now_us() / 1e6, UTC)
@@ -115,7 +119,8 @@ class BackfillStore:
         return [_run(row) for row in rows]
 
     def add_repos(self, run_id: str, dids: list[str]) -> None:
-        """Record the repos of a full_sync (once; a resumed run keeps its list)."""
+        """Record the repos of a full_sync and that its listing is done, in one
+        transaction (a resumed run keeps its list; one killed before this lists again)."""
         with side_transaction(self._settings) as execute:
             for did in dids:
                 execute("INSERT INTO backfill_repos (run_id, did, state) VALUES (?, ?,"
@@ -124,6 +129,23 @@ class BackfillStore:
             execute("UPDATE backfill_runs SET dids_total = (SELECT COUNT(*) FROM"
                     " backfill_repos WHERE run_id = ?) WHERE id = ?",
                     (int(run_id), int(run_id)))
+            execute("INSERT INTO backfill_steps (run_id, step) VALUES (?, 'listed')"
+                    " ON CONFLICT (run_id, step) DO NOTHING", (int(run_id),))
+
+    def listed(self, run_id: str) -> bool:
+        """Whether the run's repos were listed (``add_repos`` committed)."""
+        with side_transaction(self._settings) as execute:
+            rows = execute("SELECT 1 FROM backfill_steps WHERE run_id = ? AND"
+                           " step = 'listed'", (int(run_id),))
+        return bool(rows)
+
+    def full_sync_owed(self) -> bool:
+        """Whether the newest full_sync failed: the log may lack what only a full_sync
+        brings (a new appview's history), whatever cursor live ingest wrote since."""
+        with side_transaction(self._settings) as execute:
+            rows = execute("SELECT status FROM backfill_runs WHERE type = 'full_sync'"
+                           " ORDER BY id DESC LIMIT 1", ())
+        return bool(rows) and rows[0][0] == "failed"
 
     def pending_repos(self, run_id: str) -> list[str]:
         with side_transaction(self._settings) as execute:

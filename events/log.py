@@ -98,6 +98,14 @@ class EventLog(Protocol):
 
     def cursor(self, source: str) -> CursorState | None: ...
 
+    def identity(self) -> str:
+        """This log's identity, made once with the log and never changed: read models
+        name the log they were built from by it, so read models from another log (a
+        folder copied between appviews, a restored database) are never taken for ours.
+        A copy of the log (a backup) keeps it; an exported and imported one is a new
+        log and gets its own."""
+        ...
+
     def history(self, uri: str) -> list[Logged]:
         """Every stored event of one record (at-uri), oldest rev first."""
         ...

@@ -12,6 +12,7 @@ record in the batch) drop stale revisions. See ``docs/adr/0002-event-store-recor
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, TypeAlias
@@ -25,6 +26,7 @@ from events.model import IdentityChanged, LogEvent, Logged, RecordEvent, is_atbb
 
 EVENTS_TABLE = "stored_events"
 CURSOR_TABLE = "ingest_cursors"
+IDENTITY_TABLE = "log_identity"
 
 # The stored columns in insert order: the library's four, then ours.
 COLUMNS: tuple[str, ...] = (
@@ -193,6 +195,10 @@ def plan_batch(events: Sequence[LogEvent]) -> BatchPlan:
     return plan
 
 
+def new_identity() -> str:
+    return uuid.uuid4().hex
+
+
 def now_us() -> int:
     return time.time_ns() // 1000
 
@@ -228,6 +234,13 @@ class LogRecorder(Protocol):
     def count(self) -> int: ...
 
     def select_cursor(self, source: str) -> CursorState | None: ...
+
+    def ensure_identity(self) -> None:
+        """Give the log its identity if it has none (a new log, or one made before
+        logs had one)."""
+        ...
+
+    def select_identity(self) -> str: ...
 
     def select_history(self, uri: str) -> list[Logged]: ...
 
@@ -273,6 +286,7 @@ class RecorderEventLog:
     def __init__(self, recorder: LogRecorder, datastore: Closable) -> None:
         self.recorder = recorder
         self._datastore = datastore
+        self._identity: str | None = None
 
     def append(
         self, events: Sequence[LogEvent], cursor: CursorUpdate | None = None
@@ -304,6 +318,11 @@ class RecorderEventLog:
 
     def cursor(self, source: str) -> CursorState | None:
         return self.recorder.select_cursor(source)
+
+    def identity(self) -> str:
+        if self._identity is None:  # it never changes: read it once
+            self._identity = self.recorder.select_identity()
+        return self._identity
 
     def history(self, uri: str) -> list[Logged]:
         return self.recorder.select_history(uri)

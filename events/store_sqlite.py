@@ -35,9 +35,11 @@ from events.store import (
     COLUMNS,
     CURSOR_TABLE,
     EVENTS_TABLE,
+    IDENTITY_TABLE,
     BatchPlan,
     RecorderEventLog,
     decode_rows,
+    new_identity,
     newest_by_uri,
     now_us,
 )
@@ -154,7 +156,17 @@ class LogSQLiteRecorder(SQLiteApplicationRecorder):
             "source TEXT PRIMARY KEY, "
             "value INTEGER NOT NULL, "
             "updated_at INTEGER NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {IDENTITY_TABLE} ("
+            "id INTEGER PRIMARY KEY CHECK (id = 1), value TEXT NOT NULL)",
         ]
+
+    def ensure_identity(self) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"INSERT INTO {IDENTITY_TABLE} (id, value) VALUES (1, ?)"
+                      " ON CONFLICT (id) DO NOTHING", (new_identity(),))
+
+    def select_identity(self) -> str:
+        return str(self._select(f"SELECT value FROM {IDENTITY_TABLE} WHERE id = 1")[0][0])
 
     def append_plan(self, plan: BatchPlan, cursor: CursorUpdate | None) -> AppendResult:
         """Insert the planned rows and upsert the cursor in one transaction."""
@@ -285,6 +297,7 @@ def open_sqlite_event_log(url: str, *, create: bool = True) -> SqliteEventLog:
         recorder = LogSQLiteRecorder(datastore)
         if create:
             recorder.create_table()
+            recorder.ensure_identity()
     except BaseException:
         datastore.close()
         raise

@@ -345,6 +345,12 @@ class GenerationalReadModels:
     def set_version(self, session: Session, name: str, version: int) -> None:
         self.current().set_version(session, name, version)
 
+    def log_identity(self) -> str | None:
+        return self.current().log_identity()
+
+    def stamp_log(self, identity: str) -> None:
+        self.current().stamp_log(identity)
+
     def row_counts(self) -> dict[str, int]:
         return self.current().row_counts()
 

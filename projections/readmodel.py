@@ -85,6 +85,15 @@ class ReadModels(Protocol):
 
     def set_version(self, session: Session, name: str, version: int) -> None: ...
 
+    def log_identity(self) -> str | None:
+        """The identity of the event log these read models were built from; None
+        before one was stamped."""
+        ...
+
+    def stamp_log(self, identity: str) -> None:
+        """Name the event log these read models are built from; the first stamp stays."""
+        ...
+
     def row_counts(self) -> dict[str, int]: ...
 
     def bulk_load(self, *, private: bool = False) -> AbstractContextManager[None]: ...
@@ -193,6 +202,16 @@ class ReadModelStore:
             " ON CONFLICT (name) DO NOTHING",
             (name, version),
         )
+
+    def log_identity(self) -> str | None:
+        with self.read() as session:
+            value = session.scalar("SELECT log_identity FROM log_source WHERE id = 1")
+        return None if value is None else str(value)
+
+    def stamp_log(self, identity: str) -> None:
+        with self.transaction() as session:
+            session.execute("INSERT INTO log_source (id, log_identity) VALUES (1, ?)"
+                            " ON CONFLICT (id) DO NOTHING", (identity,))
 
     def row_counts(self) -> dict[str, int]:
         """Rows per read-model table (for ``atbb status``)."""

@@ -118,6 +118,7 @@ def rebuild(log: EventLog, models: GenerationalReadModels, make: ProjectionFacto
     progress = progress or RebuildProgress(generation)
     progress.generation = generation
     store = models.store(generation)
+    store.stamp_log(log.identity())
     try:
         if replay is None:
             projections = build_generation(log, store, make, progress=progress,

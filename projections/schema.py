@@ -43,6 +43,16 @@ CREATE TABLE IF NOT EXISTS projection_versions (
 """Which version of each projection built this location (name -> version). A location
 built by another version is rebuilt into a new generation, never migrated in place."""
 
+LOG_SOURCE: Final = """
+CREATE TABLE IF NOT EXISTS log_source (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    log_identity TEXT NOT NULL
+)"""
+"""The identity of the event log this location was built from (``EventLog.identity``):
+read models are only ever applied to, or served beside, that log. Not one of ``TABLES``:
+it says which log, not what the log holds, so two locations built from two copies of
+one forum's events are equal whatever their logs."""
+
 REJECTED: Final = """
 CREATE TABLE IF NOT EXISTS rejected (
     position BIGINT PRIMARY KEY,
@@ -824,4 +834,5 @@ def table_statement(ddl: str, dialect: str) -> str:
 
 def all_statements(dialect: str = "sqlite") -> list[str]:
     """The DDL of a fresh location in ``dialect``, tables first, then indexes."""
-    return [*(table_statement(ddl, dialect) for ddl in TABLES.values()), *INDEXES]
+    return [*(table_statement(ddl, dialect) for ddl in TABLES.values()),
+            table_statement(LOG_SOURCE, dialect), *INDEXES]

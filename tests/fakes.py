@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -31,6 +32,7 @@ class MemoryEventLog:
         self._cursors: dict[str, CursorState] = {}
         self._gap = gap
         self._next = gap
+        self._identity = uuid.uuid4().hex
 
     def append(
         self, events: Sequence[LogEvent], cursor: CursorUpdate | None = None
@@ -95,6 +97,9 @@ class MemoryEventLog:
     def count(self) -> int:
         with self._lock:
             return len(self._events)
+
+    def identity(self) -> str:
+        return self._identity
 
     def cursor(self, source: str) -> CursorState | None:
         with self._lock:

@@ -638,3 +638,24 @@ def test_any_batching_of_redeliveries_converges_on_the_deduplicated_log(
         batched.close()
         once.close()
         single.close()
+
+
+def test_a_log_has_one_identity_for_life_and_another_log_has_another(
+        backend: Backend) -> None:
+    first = open_log(backend)
+    try:
+        identity_of_first = first.identity()
+        first.append([post("a", 1)])
+    finally:
+        first.close()
+    for create in (True, False):
+        reopened = open_log(backend, create=create)
+        try:
+            assert reopened.identity() == identity_of_first
+        finally:
+            reopened.close()
+    other = open_log(backend, "other")
+    try:
+        assert other.identity() not in ("", identity_of_first)
+    finally:
+        other.close()

@@ -8,6 +8,7 @@ PostgreSQL schema of their own, the devnet's URLs) or pass fakes for any port.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -25,10 +26,17 @@ from events.log import EventLog
 from events.store import open_event_log
 from projections.forum import ForumProjection, all_projections
 from projections.generations import GenerationalReadModels, open_generations
+from projections.log_match import claim_read_models
 from projections.prepare_process import LogOpener
 from projections.queries import Queries
 from projections.readmodel import ReadModels, ReadModelStore, open_read_models
 from projections.runner import Projection, project_to_head
+
+logger = logging.getLogger(__name__)
+
+
+class ReadModelsNotOurs(RuntimeError):
+    """The live read models were built from another event log than the one opened."""
 
 
 @dataclass
@@ -46,6 +54,28 @@ class Services:
     backfills: BackfillManager | None = None
     # opens the event log anew in another process (None: the caller passed its own log)
     open_log: LogOpener | None = None
+    # why the live read models are not this log's (None: they are); see log_match
+    read_models_problem: str | None = None
+
+    def ensure_own_read_models(self) -> None:
+        """Before anything projects into or serves the read models: raise
+        ``ReadModelsNotOurs`` when they were built from another log, or, with
+        FOREIGN_READ_MODELS=rebuild, rebuild them from this log first (in the
+        foreground: serving another log's forum meanwhile would be wrong)."""
+        if self.read_models_problem is None:
+            return
+        remedy = ("run `atbb rebuild` to build them from this log, or start with"
+                  " FOREIGN_READ_MODELS=rebuild")
+        if self.settings.foreign_read_models != "rebuild" or self.rebuilds is None:
+            raise ReadModelsNotOurs(f"{self.read_models_problem}; {remedy}")
+        logger.warning("%s; rebuilding them from this log (FOREIGN_READ_MODELS=rebuild)",
+                    self.read_models_problem)
+        run = self.rebuilds.run(reason="read models from another log")
+        if run.status != "completed":
+            raise ReadModelsNotOurs(f"{self.read_models_problem}; the rebuild failed:"
+                                    f" {run.error}")
+        self.read_models_problem = claim_read_models(
+            self.event_log, self.read_models, [p.name for p in self.projections])
 
     def projection_status(self) -> list[ProjectionStatus]:
         if self.rebuilds is not None:
@@ -174,6 +204,8 @@ def bootstrap(
         project_to_head(services.event_log, services.projections,
                         batch_size=settings.projection_batch_size)
 
+    services.read_models_problem = claim_read_models(
+        log, models, [p.name for p in forum_projections])
     services.backfills = BackfillManager(
         settings, services.event_log, services.validator, clock,
         make_appender=lambda: services.appender(cursor_source=CURSOR_SOURCE),

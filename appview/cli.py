@@ -21,7 +21,7 @@ import click
 from tqdm import tqdm
 
 from appview import cli_admin, cli_backfill, cli_rebuild, cli_replay
-from appview.bootstrap import Services, bootstrap
+from appview.bootstrap import ReadModelsNotOurs, Services, bootstrap
 from appview.ingest.appender import LineError
 from appview.leader import LeaderLock
 from appview.live import LiveIngest
@@ -60,6 +60,14 @@ def services_for(settings: Settings) -> Iterator[Services]:
         yield services
     finally:
         services.close()
+
+
+def own_read_models(services: Services) -> None:
+    """Refuse (exit 1, one line) to project into read models of another log."""
+    try:
+        services.ensure_own_read_models()
+    except ReadModelsNotOurs as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _progress(total: int | None, unit: str, desc: str) -> tqdm[Any]:
@@ -132,6 +140,7 @@ def project(settings: Settings, follow_log: bool, batch_size: int | None) -> Non
     """Run every projection up to the head of the log (and keep following with --follow)."""
     size = batch_size or settings.projection_batch_size
     with services_for(settings) as services:
+        own_read_models(services)
         if services.rebuilds is not None:
             services.rebuilds.rebuild_outdated(background=False)
         head = services.event_log.head()
@@ -144,7 +153,9 @@ def project(settings: Settings, follow_log: bool, batch_size: int | None) -> Non
             applied = project_from_start(services.event_log, services.projections,
                                          services.read_models, batch_size=size,
                                          progress=progress, open_log=services.open_log)
-        click.echo(f"applied {applied} events; projections at position {head}")
+        position = min((p.position() for p in services.projections), default=0)
+        click.echo(f"applied {applied} events; projections at position {position}"
+                   f" (log head {services.event_log.head()})")
         if follow_log:
             stop = threading.Event()
             click.echo("following the log; Ctrl-C to stop")
@@ -168,45 +179,24 @@ def ingest(settings: Settings, jetstream_url: str | None, no_project: bool,
     One process writes at a time: a second one waits for the leader lock and takes over
     when the first one dies."""
     settings = settings.with_overrides(jetstream_url=jetstream_url)
-    stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: object) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    leader = LeaderLock(settings)
-    try:
-        if not leader.acquire(stop):
-            return
-        click.echo(f"ingest leader ({leader.description}); following {settings.jetstream_url}",
-                   err=True)
-        with services_for(settings) as services:
-            if not no_project and services.rebuilds is not None:
+    with services_for(settings) as services:
+        if not no_project:
+            own_read_models(services)
+            if services.rebuilds is not None:
                 services.rebuilds.rebuild_outdated()
-            asyncio.run(_ingest(services, stop, leader, project=not no_project,
-                                initial_cursor=0 if from_start else None))
-    finally:
-        leader.release()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        live = LiveIngest(services, project=not no_project, leader=LeaderLock(settings),
+                          initial_cursor=0 if from_start else None)
+        click.echo(f"following {settings.jetstream_url} once this process leads ingest",
+                   err=True)
+        asyncio.run(_until_signalled(live))
 
 
-async def _ingest(services: Services, stop_flag: threading.Event, leader: LeaderLock, *,
-                  project: bool, initial_cursor: int | None) -> None:
+async def _until_signalled(live: LiveIngest) -> None:
     stop = asyncio.Event()
-
-    async def watch() -> None:
-        # Signals land on a threading.Event (set before the loop existed); the lock's
-        # connection is checked too: without it another process may already lead.
-        while not stop_flag.is_set():
-            await asyncio.sleep(0.2)
-            if not await asyncio.to_thread(leader.alive):
-                logging.getLogger(__name__).error("lost the leader lock; stopping ingest")
-                break
-        stop.set()
-
-    live = LiveIngest(services, project=project, initial_cursor=initial_cursor)
-    await asyncio.gather(live.run(stop), watch())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await live.run(stop)
 
 
 @cli.command()
@@ -229,6 +219,7 @@ def status(settings: Settings, as_json: bool) -> None:
                 for status in services.projection_status()
             },
             "rows": services.read_models.row_counts(),
+            "read_models_problem": services.read_models_problem,
         }
     if as_json:
         click.echo(json.dumps(data, indent=2))
@@ -237,6 +228,8 @@ def status(settings: Settings, as_json: bool) -> None:
     click.echo(f"event log: {log_info['url']}")
     click.echo(f"  head position {head}, {log_info['events']} events")
     click.echo(f"  jetstream cursor: {'none' if cursor is None else cursor.value}")
+    if services.read_models_problem is not None:
+        click.echo(f"read models NOT USABLE: {services.read_models_problem}")
     click.echo("projections:")
     for name, info in data["projections"].items():
         click.echo(f"  {name} v{info['version']}: generation {info['generation']}, "

@@ -29,6 +29,7 @@ class Settings:
     forum_did: str = ""
     jetstream_url: str = DEFAULT_JETSTREAM_URL
     jetstream_compress: bool = False
+    jetstream_heartbeat_seconds: float = 10.0
     plc_url: str = DEFAULT_PLC_URL
     host: str = "127.0.0.1"
     port: int = 8080
@@ -42,6 +43,7 @@ class Settings:
     backfill_rate_limit: float = 10.0
     page_state_seconds: float = 0.25
     rebuild_worker: str = "auto"  # auto | process | thread
+    foreign_read_models: str = "refuse"  # refuse | rebuild
     # empty: generated once and kept in the database; never printed
     session_secret: str = field(default="", repr=False)
 
@@ -83,6 +85,11 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "FORUM_DID": ("forum_did", "DID of the Forum account; forum-owned records count only from it."),
     "JETSTREAM_URL": ("jetstream_url", "Jetstream v1 /subscribe websocket URL."),
     "JETSTREAM_COMPRESS": ("jetstream_compress", "Ask Jetstream for zstd-compressed frames."),
+    "JETSTREAM_HEARTBEAT_SECONDS": (
+        "jetstream_heartbeat_seconds",
+        "Seconds of silence on the stream before a ping; no answer within half of it"
+        " ends the connection as dead and it reconnects (a quiet stream is normal).",
+    ),
     "PLC_URL": ("plc_url", "PLC directory used to resolve did:plc identities."),
     "HOST": ("host", "Address the web server listens on (default 127.0.0.1)."),
     "PORT": ("port", "Port the web server listens on (default 8080)."),
@@ -109,6 +116,12 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         " own), thread (in the appview's process), or auto (default: a process for a log"
         " of 20,000 events or more, and for the rebuild that follows a full_sync).",
     ),
+    "FOREIGN_READ_MODELS": (
+        "foreign_read_models",
+        "What to do at startup with read models built from another event log (a data"
+        " folder copied between appviews, a log restored from an older copy): refuse"
+        " (default: say so and exit) or rebuild (from this log, before serving).",
+    ),
     "PAGE_STATE_SECONDS": (
         "page_state_seconds",
         "How long pages reuse the read models' positions and bans for their ETags when"
@@ -121,6 +134,7 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
 }
 
 REBUILD_WORKERS = ("auto", "process", "thread")
+FOREIGN_READ_MODELS = ("refuse", "rebuild")
 
 _BOOL_TRUE = {"1", "true", "yes", "on"}
 _BOOL_FALSE = {"0", "false", "no", "off", ""}
@@ -178,6 +192,14 @@ def _check(settings: Settings) -> None:
         raise SettingsError(
             f"REBUILD_WORKER={settings.rebuild_worker!r}: expected one of "
             + ", ".join(REBUILD_WORKERS))
+    if not settings.jetstream_heartbeat_seconds > 0:  # also refuses NaN
+        raise SettingsError(
+            f"JETSTREAM_HEARTBEAT_SECONDS={settings.jetstream_heartbeat_seconds}:"
+            " must be more than 0")
+    if settings.foreign_read_models not in FOREIGN_READ_MODELS:
+        raise SettingsError(
+            f"FOREIGN_READ_MODELS={settings.foreign_read_models!r}: expected one of "
+            + ", ".join(FOREIGN_READ_MODELS))
     if not settings.page_state_seconds >= 0:  # also refuses NaN
         raise SettingsError(
             f"PAGE_STATE_SECONDS={settings.page_state_seconds}: must be 0 or more"

@@ -127,3 +127,51 @@ def test_status_never_prints_a_password(url: str) -> None:
     from appview.cli import _redact
 
     assert _redact(url) == "postgresql://alice@db:5432/x"
+
+
+def _replace_the_log(backend: Backend) -> None:
+    """What an operator does by mistake: another event log beside the read models (a
+    fresh database, or a log restored from somewhere else)."""
+    if backend.schema is None:
+        for suffix in ("", "-wal", "-shm"):
+            (backend.tmp / "data" / f"events.sqlite3{suffix}").unlink(missing_ok=True)
+        return
+    import psycopg
+
+    with psycopg.connect(backend.url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{backend.schema}" CASCADE')  # the generations stay
+
+
+def test_read_models_of_another_log_are_refused_then_rebuilt_when_asked(
+        backend: Backend) -> None:
+    did = "did:plc:memberaaaaaaaaaaaaaaaaaa"
+    first = [_post_line(did, f"3kaaaaaaaaa{c}2", f"3kaaaaaaaaa{c}2", i, text=f"first {c}")
+             for i, c in enumerate("abcdef", start=1)]
+    _run(backend, "events", "append", "-", input="\n".join(first))
+    assert _run(backend, "project")[0] == 0
+    _replace_the_log(backend)
+    second = [_post_line(did, f"3kbbbbbbbbb{c}2", f"3kbbbbbbbbb{c}2", i, text=f"second {c}")
+              for i, c in enumerate("ab", start=1)]
+    _run(backend, "events", "append", "-", input="\n".join(second))
+
+    for command in (["project"], ["ingest", "--jetstream-url", "ws://127.0.0.1:9/x"]):
+        code, _, err = _run(backend, *command)
+        assert code == 1
+        assert "built from another event log" in err and "atbb rebuild" in err
+    code, out, _ = _run(backend, "status")
+    assert code == 0 and "read models NOT USABLE" in out
+    from appview.settings import load_settings
+    from web.cli import serve
+
+    served = CliRunner().invoke(serve, ["--port", "0"], obj=load_settings(_env(backend)))
+    assert served.exit_code == 1 and "another event log" in served.stderr
+
+    result = CliRunner().invoke(cli, ["project"], catch_exceptions=False,
+                                env={**_env(backend), "FOREIGN_READ_MODELS": "rebuild"})
+    assert result.exit_code == 0, result.output
+    assert "projections at position 2 (log head 2)" in result.stdout
+    code, out, _ = _run(backend, "status", "--json")
+    status = json.loads(out)
+    assert status["read_models_problem"] is None
+    assert status["rows"]["posts"] == 2  # the second log's, none of the first's
+    assert _run(backend, "project")[0] == 0

@@ -58,7 +58,10 @@ def _firehose(request: web.Request) -> dict[str, Any] | None:
             "lag_seconds": status.lag_seconds(now_us), "stored": status.stored,
             "rate": (samples[-1][1] - first[1]) / elapsed if elapsed > 0 else None,
             "breaker": status.breaker, "last_error": status.last_error,
-            "projector_error": live.projector.last_error}
+            "role": live.role, "leader_lock": live.leader_description,
+            "projector_error": live.projector.last_error,
+            "projector_failures": live.projector.failures_in_a_row,
+            "projector_retry_in": live.projector.retry_in}
 
 
 def _status(request: web.Request) -> dict[str, Any]:

@@ -15,7 +15,8 @@ import click
 from aiohttp import web
 
 from appview.bootstrap import bootstrap
-from appview.cli import cli
+from appview.cli import cli, own_read_models
+from appview.leader import LeaderLock
 from appview.live import LiveIngest
 from appview.settings import Settings
 from web.app import create_app
@@ -55,12 +56,15 @@ def serve(settings: Settings, host: str | None, port: int | None, no_ingest: boo
     async def main() -> None:
         services = bootstrap(settings)
         try:
+            own_read_models(services)
             if services.rebuilds is not None:
                 # the old generation serves while the new one builds in the background
                 services.rebuilds.rebuild_outdated()
             if services.backfills is not None and not (no_backfill or no_ingest):
                 services.backfills.start_if_needed()
-            live = None if no_ingest else LiveIngest(services)
+            # ingests only while it leads: beside `atbb ingest` (or another serve) it
+            # serves what the leader writes, and takes over when the leader dies
+            live = None if no_ingest else LiveIngest(services, leader=LeaderLock(settings))
             app = create_app(services, live=live)
             await _serve_until_signalled(
                 app, settings.host, settings.port,
@@ -107,7 +111,9 @@ def demo(settings: Settings, port: int, seed: int, size: str) -> None:
             services = bootstrap(demo_settings)
             try:
                 # The appview joins after the seeding: it replays the network's history.
-                app = create_app(services, live=LiveIngest(services, initial_cursor=0))
+                live = LiveIngest(services, initial_cursor=0,
+                                  leader=LeaderLock(demo_settings))
+                app = create_app(services, live=live)
                 await _serve_until_signalled(
                     app, demo_settings.host, port,
                     f"the forum is running: open http://{demo_settings.host}:{port}/\n"

@@ -43,11 +43,18 @@ async def health(request: web.Request) -> web.Response:
             "status": "disabled", "connected": False, "last_event_at": None,
             "lag_seconds": None,
         }
+    elif live.role != "leader":
+        # another process ingests (and projects); this one serves what it writes
+        body["services"]["firehose"] = {
+            "status": "follower", "connected": False, "last_event_at": None,
+            "lag_seconds": None, "role": live.role,
+        }
     else:
         status = live.consumer.status
         lag = status.lag_seconds(now_us)
         body["services"]["firehose"] = {
             "status": "connected" if status.connected else "disconnected",
+            "role": live.role,
             "connected": status.connected,
             "last_event_at": None if status.last_event_at is None else datetime.fromtimestamp(
                 status.last_event_at / 1e6, UTC).isoformat().replace("+00:00", "Z"),
@@ -62,8 +69,17 @@ async def health(request: web.Request) -> web.Response:
         }
         if not status.connected:
             problems.append("firehose")
-        if live.projector.last_error is not None:
+        projector = live.projector
+        if projector.last_error is not None:
             problems.append("projections")
+            body["services"]["projector"] = {
+                "status": "failing", "error": projector.last_error,
+                "failures_in_a_row": projector.failures_in_a_row,
+                "failing_since": None if projector.failing_since is None else
+                datetime.fromtimestamp(projector.failing_since, UTC).isoformat().replace(
+                    "+00:00", "Z"),
+                "retry_in_seconds": projector.retry_in,
+            }
     body["services"]["forumAgent"] = {
         "status": "configured" if services.settings.forum_did else "not_configured",
         "forumDid": services.settings.forum_did or None,

@@ -1,6 +1,6 @@
 """Faults the devnet Jetstream server injects on demand, so consumers are tested against
 the failures real hosts produce: dropped connections, re-deliveries, garbage frames,
-silent stalls and refused upgrades.
+silent stalls, hung connections and refused upgrades.
 
 A fault is armed on a :class:`FaultPlan` (from Python, or as JSON through the server's
 ``POST /_devnet/faults``) and fires ``times`` times (``None``: until cleared). A
@@ -62,6 +62,16 @@ class Stall:
 
 
 @dataclass(frozen=True, slots=True)
+class Hang:
+    """Go dead without closing for ``seconds``: no events and no answer to pings, as a
+    connection a middlebox dropped or a hung server looks from the client (a ``Stall``
+    still answers pings: it is only a quiet stream)."""
+
+    seconds: float
+    times: int | None = 1
+
+
+@dataclass(frozen=True, slots=True)
 class Refuse:
     """Answer websocket upgrades with HTTP 503: every attempt for ``seconds`` after arming,
     or the next ``times`` attempts, or both limits together (whichever ends first)."""
@@ -70,8 +80,8 @@ class Refuse:
     times: int | None = None
 
 
-Fault: TypeAlias = Disconnect | Resend | Malformed | Stall | Refuse
-F = TypeVar("F", Disconnect, Resend, Malformed, Stall, Refuse)
+Fault: TypeAlias = Disconnect | Resend | Malformed | Stall | Hang | Refuse
+F = TypeVar("F", Disconnect, Resend, Malformed, Stall, Hang, Refuse)
 
 _KINDS: Mapping[str, type[Fault]] = MappingProxyType(
     {
@@ -79,6 +89,7 @@ _KINDS: Mapping[str, type[Fault]] = MappingProxyType(
         "resend": Resend,
         "malformed": Malformed,
         "stall": Stall,
+        "hang": Hang,
         "refuse": Refuse,
     }
 )
@@ -112,8 +123,9 @@ def _check(fault: Fault) -> None:
             raise FaultError(f"last must be at least 1, got {fault.last}")
         if fault.from_us is not None and fault.to_us is not None and fault.from_us > fault.to_us:
             raise FaultError("from_us must not be after to_us")
-    if isinstance(fault, Stall) and not fault.seconds > 0:
-        raise FaultError(f"stall seconds must be positive, got {fault.seconds}")
+    if isinstance(fault, Stall | Hang) and not fault.seconds > 0:
+        raise FaultError(f"{_NAMES[type(fault)]} seconds must be positive,"
+                         f" got {fault.seconds}")
     if isinstance(fault, Refuse):
         if fault.seconds is None and fault.times is None:
             raise FaultError("refuse needs 'seconds', 'times' or both")

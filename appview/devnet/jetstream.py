@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import zstandard
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from multidict import MultiMapping
 
 from appview.devnet.clock import DevClock
@@ -31,6 +31,7 @@ from appview.devnet.faults import (
     Fault,
     FaultError,
     FaultPlan,
+    Hang,
     Malformed,
     Resend,
     Stall,
@@ -167,6 +168,7 @@ class _Connection:
         self.wake = asyncio.Event()
         self.sent: deque[StreamEvent] = deque(maxlen=_SENT_MEMORY)
         self.disconnect_after: int | None = None
+        self.hung = False  # a Hang fault: no events, no answers to pings
         self.fault_version = -1
         self.compressor = zstandard.ZstdCompressor()
 
@@ -344,14 +346,17 @@ class JetstreamServer:
             return _error(400, "InvalidRequest", str(exc))
         if self.faults.refuse_connection():
             return _error(503, "ServiceUnavailable", "devnet fault: refusing connections")
-        ws = web.WebSocketResponse(autoping=True)
+        # pings answered here (not by aiohttp) so that a Hang fault can leave them be
+        ws = web.WebSocketResponse(autoping=False)
         await ws.prepare(request)
         connection = self._register(subscription)
         self._sockets.add(ws)
         pump = asyncio.create_task(self._pump(ws, connection))
         try:
-            async for _message in ws:
-                pass  # Jetstream's options_update messages are not needed by the devnet
+            async for message in ws:
+                # Jetstream's options_update messages are not needed by the devnet
+                if message.type == WSMsgType.PING and not connection.hung:
+                    await ws.pong(message.data)
         finally:
             if not pump.done():
                 pump.cancel()
@@ -433,6 +438,13 @@ class JetstreamServer:
         stall = plan.take(Stall)
         if stall is not None:
             await asyncio.sleep(stall.seconds)
+        hang = plan.take(Hang)
+        if hang is not None:
+            connection.hung = True
+            try:
+                await asyncio.sleep(hang.seconds)
+            finally:
+                connection.hung = False
         malformed = plan.take(Malformed)
         if malformed is not None:
             if malformed.binary:

@@ -5,8 +5,10 @@ It resumes from the stored cursor minus a rewind (re-deliveries are harmless: th
 refuses duplicates), appends in batches bounded by count and by time (a quiet stream still
 commits promptly), and never reads ahead of the database: while a batch is being written
 no frame is read, so a slow database slows the reader instead of growing a queue.
-Reconnects back off exponentially with jitter; a receive timeout detects a silent stall;
-after repeated failures the circuit opens for a cool-down, and health shows it.
+Reconnects back off exponentially with jitter; after repeated failures the circuit opens
+for a cool-down, and health shows it. A quiet stream is normal (a forum's collections go
+minutes without a record): a dead connection is told from a quiet one by WebSocket
+pings, which an open connection answers whether or not it has anything to send.
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ class ConsumerStatus:
     connected: bool = False
     last_event_at: int | None = None  # unix µs of the last frame's time_us
     last_received_at: int | None = None  # unix µs when we last received a frame
+    # how old the last frame's event was when it arrived (µs): the stream's own measure
+    # of how far behind it we are, which a quiet stream leaves as it was
+    last_delay_us: int | None = None
     cursor: int | None = None
     connects: int = 0
     failures_in_a_row: int = 0
@@ -72,6 +77,12 @@ class ConsumerStatus:
     bad_frames: Counter[str] = field(default_factory=Counter)
 
     def lag_seconds(self, now_us: int) -> float | None:
+        """How far behind the stream we are. Connected, that is how old the last event
+        was when it arrived (nothing newer has come: there is nothing newer to have, or
+        pings would have found the connection dead); disconnected, the time since the
+        last event, as everything since may be waiting for us. None before any event."""
+        if self.connected:
+            return 0.0 if self.last_delay_us is None else max(0.0, self.last_delay_us / 1e6)
         if self.last_event_at is None:
             return None
         return max(0.0, (now_us - self.last_event_at) / 1_000_000)
@@ -102,7 +113,7 @@ class JetstreamConsumer:
         batch_size: int = 500,
         batch_seconds: float = 0.25,
         rewind_seconds: float = 5.0,
-        receive_timeout: float = 30.0,
+        heartbeat: float | None = 10.0,
         compress: bool = False,
         policy: ReconnectPolicy | None = None,
         rng: random.Random | None = None,
@@ -120,7 +131,9 @@ class JetstreamConsumer:
         self._batch_size = batch_size
         self._batch_seconds = batch_seconds
         self._rewind_us = int(rewind_seconds * 1_000_000)
-        self._receive_timeout = receive_timeout
+        # a ping every ``heartbeat`` seconds of silence; no answer within half of it
+        # closes the connection as dead (aiohttp's client heartbeat)
+        self._heartbeat = heartbeat
         self._compress = compress
         self._policy = policy or ReconnectPolicy()
         self._rng = rng or random.Random()
@@ -202,7 +215,8 @@ class JetstreamConsumer:
         url = self.subscribe_url(cursor)
         log.info("connecting to %s", url)
         async with session.ws_connect(
-            url, max_msg_size=WEBSOCKET_MAX_MESSAGE, heartbeat=None, autoping=True
+            url, max_msg_size=WEBSOCKET_MAX_MESSAGE, heartbeat=self._heartbeat,
+            autoping=True
         ) as ws:
             self.status.connected = True
             self.status.connects += 1
@@ -214,33 +228,36 @@ class JetstreamConsumer:
             batch_started = time.monotonic()
             try:
                 while not stop.is_set():
-                    timeout = self._receive_timeout
-                    if self._appender.pending:
+                    timeout: float | None = None  # quiet is fine: pings watch the line
+                    if self._uncommitted():
                         remaining = self._batch_seconds - (time.monotonic() - batch_started)
                         if remaining <= 0:
                             await self._flush()
                             batch_started = time.monotonic()
                             continue
-                        # aiohttp reads a timeout of 0 as "none": never pass 0.
-                        timeout = min(timeout, remaining)
+                        timeout = remaining
                     try:
-                        message = await ws.receive(timeout=timeout)
-                    except TimeoutError:
-                        if self._appender.pending:
-                            await self._flush()
-                            batch_started = time.monotonic()
-                            continue
-                        raise TimeoutError(
-                            f"no frame for {self._receive_timeout:.0f}s (stalled stream)"
-                        ) from None
+                        # a deadline of our own: aiohttp's receive timeout starts again
+                        # at every pong, so with heartbeats it could never expire
+                        async with asyncio.timeout(timeout):
+                            message = await ws.receive()
+                    except TimeoutError:  # only with a batch pending: commit it
+                        await self._flush()
+                        batch_started = time.monotonic()
+                        continue
                     if stop.is_set():
                         return
                     if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
                                         aiohttp.WSMsgType.CLOSING):
                         raise aiohttp.ClientConnectionError("server closed the stream")
                     if message.type == aiohttp.WSMsgType.ERROR:
-                        raise aiohttp.ClientConnectionError(f"websocket error: {ws.exception()}")
-                    if not self._appender.pending:
+                        error = ws.exception()
+                        if isinstance(error, aiohttp.ServerTimeoutError):
+                            raise aiohttp.ClientConnectionError(
+                                f"dead connection: no answer to a ping within"
+                                f" {(self._heartbeat or 0) / 2:g}s")
+                        raise aiohttp.ClientConnectionError(f"websocket error: {error}")
+                    if not self._uncommitted():
                         batch_started = time.monotonic()
                     self._handle_frame(message)
                     if self._appender.pending >= self._batch_size:
@@ -248,6 +265,11 @@ class JetstreamConsumer:
                         batch_started = time.monotonic()
             finally:
                 closer.cancel()
+
+    def _uncommitted(self) -> bool:
+        """Events, or only a cursor (lines with nothing to store), waiting for a commit:
+        either is committed within the batch time, however quiet the stream then is."""
+        return bool(self._appender.pending) or self._appender.has_pending_cursor
 
     @staticmethod
     async def _close_on_stop(ws: aiohttp.ClientWebSocketResponse, stop: asyncio.Event) -> None:
@@ -271,6 +293,7 @@ class JetstreamConsumer:
             self.status.bad_frames[parsed.error.split(":")[0]] += 1
         if parsed.time_us is not None:
             self.status.last_event_at = parsed.time_us
+            self.status.last_delay_us = self.status.last_received_at - parsed.time_us
 
     def _decompress(self, payload: bytes) -> bytes:
         try:

@@ -1,0 +1,162 @@
+"""Live ingest in the running process, on both backends: one process ingests at a time
+and another serving beside it follows, then takes over; a projection that cannot write
+backs off, says why, and carries on when it can again."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+
+import pytest
+
+from appview.bootstrap import Services, bootstrap
+from appview.devnet.network import DevNetwork
+from appview.leader import LeaderLock
+from appview.live import LiveIngest, ProjectorBackoff
+from tests.conftest import Backend
+from tests.test_consumer import (
+    FAST_RETRY,
+    FixedClock,
+    caught_up,
+    dump,
+    ingest_all,
+    scenario_lines,
+    settings_for,
+    wait_for,
+)
+
+
+class Process:
+    """A LiveIngest running as one process's would, with the leader lock, until stopped
+    (as SIGTERM stops `atbb serve`)."""
+
+    def __init__(self, services: Services, url: str, **options: object) -> None:
+        self.live = LiveIngest(services, jetstream_url=url, initial_cursor=0,
+                               poll_seconds=0.05, policy=FAST_RETRY, rng=random.Random(1),
+                               leader=LeaderLock(services.settings, poll_seconds=0.05),
+                               **options)  # type: ignore[arg-type]
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(self.live.run(self._stop))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.wait_for(self._task, timeout=10)
+
+
+def leads(process: Process) -> bool:
+    return process.live.role == "leader"
+
+
+async def test_one_process_ingests_and_the_other_follows_then_takes_over(
+        backend: Backend, caplog: pytest.LogCaptureFixture) -> None:
+    """`atbb serve` beside `atbb ingest` (two processes on one database): the second
+    waits for the leader lock instead of ingesting too; stopping the leader hands the
+    stream to it, and the read models equal one undisturbed ingest."""
+    forum_did, lines = scenario_lines()
+    third = len(lines) // 3
+    async with DevNetwork() as network:
+        settings = settings_for(backend, "two", forum_did)
+        first = bootstrap(settings, clock=FixedClock())
+        second = bootstrap(settings, clock=FixedClock())
+        leader = follower = None
+        try:
+            leader = Process(first, network.jetstream_url)
+            await wait_for(lambda: leads(leader))
+            follower = Process(second, network.jetstream_url)
+            for line in lines[:third]:
+                network.jetstream.publish_raw(line)
+            await wait_for(lambda: caught_up(first, network, leader.live))
+            for line in lines[third:2 * third]:
+                network.jetstream.publish_raw(line)
+            await wait_for(lambda: caught_up(first, network, leader.live))
+            assert follower.live.role == "follower"
+            status = follower.live.consumer.status
+            assert (status.connects, status.stored) == (0, 0)
+
+            stopped = time.monotonic()
+            await leader.stop()
+            await wait_for(lambda: leads(follower), timeout=5)
+            took_over = time.monotonic() - stopped
+            for line in lines[2 * third:]:
+                network.jetstream.publish_raw(line)
+            await wait_for(lambda: caught_up(second, network, follower.live))
+            await follower.stop()
+            disturbed = dump(second)
+        finally:
+            for process in (leader, follower):
+                if process is not None and not process._task.done():
+                    await process.stop()
+            first.close()
+            second.close()
+        expected = await ingest_all(backend, "calm", network, forum_did)
+    assert disturbed == expected
+    assert took_over < 3.0
+    assert not [r for r in caplog.records if "locked" in r.getMessage()]
+
+
+@pytest.fixture
+def backoff() -> ProjectorBackoff:
+    return ProjectorBackoff(initial=0.05, maximum=0.4)
+
+
+def _refuse_writes(services: Services, backend: Backend, *, on: bool) -> None:
+    """A read-model table that refuses every write, as a file that cannot be written
+    (permissions, a full disk) does: the database's own trigger, no fake."""
+    with services.read_models.transaction() as session:
+        if backend.name == "sqlite":
+            if on:
+                session.execute(
+                    "CREATE TRIGGER refuse_posts BEFORE INSERT ON posts"
+                    " BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
+            else:
+                session.execute("DROP TRIGGER refuse_posts")
+            return
+        if on:
+            session.execute(
+                "CREATE FUNCTION refuse_posts() RETURNS trigger LANGUAGE plpgsql AS"
+                " $$ BEGIN RAISE EXCEPTION 'disk I/O error'; END $$")
+            session.execute("CREATE TRIGGER refuse_posts BEFORE INSERT ON posts"
+                            " FOR EACH ROW EXECUTE FUNCTION refuse_posts()")
+        else:
+            session.execute("DROP TRIGGER refuse_posts ON posts")
+            session.execute("DROP FUNCTION refuse_posts()")
+
+
+async def test_a_projection_that_cannot_write_backs_off_says_why_and_recovers(
+        backend: Backend, backoff: ProjectorBackoff,
+        caplog: pytest.LogCaptureFixture) -> None:
+    forum_did, lines = scenario_lines()
+    async with DevNetwork() as network:
+        services = bootstrap(settings_for(backend, "stuck", forum_did), clock=FixedClock())
+        process = None
+        try:
+            _refuse_writes(services, backend, on=True)
+            process = Process(services, network.jetstream_url, projector_backoff=backoff)
+            live = process.live
+            for line in lines:
+                network.jetstream.publish_raw(line)
+            await wait_for(lambda: live.projector.failures_in_a_row >= 3)
+            started, attempts = time.monotonic(), live.projector.failures_in_a_row
+            await asyncio.sleep(1.5)
+            # doubling waits of 0.05 s up to 0.4 s: a handful of attempts, not thirty
+            made = live.projector.failures_in_a_row - attempts
+            assert 2 <= made <= 1.5 / backoff.maximum + 2, made
+            assert time.monotonic() - started >= 1.5
+            projector = live.projector
+            assert projector.last_error is not None and "disk I/O error" in projector.last_error
+            assert projector.retry_in == backoff.maximum
+            logged = [r for r in caplog.records if r.name == "appview.live"
+                      and r.levelno >= logging.ERROR]
+            assert len(logged) <= projector.failures_in_a_row
+            assert sum(r.exc_info is not None for r in logged) == 1  # one traceback
+
+            _refuse_writes(services, backend, on=False)
+            await wait_for(lambda: caught_up(services, network, live))
+            assert live.projector.last_error is None
+            assert live.projector.failures_in_a_row == 0
+        finally:
+            if process is not None:
+                await process.stop()
+            services.close()

@@ -6,9 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import signal
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
+import aiohttp
 import pytest
 
 from appview.bootstrap import Services, bootstrap
@@ -26,6 +33,8 @@ from tests.test_consumer import (
     settings_for,
     wait_for,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class Process:
@@ -160,3 +169,64 @@ async def test_a_projection_that_cannot_write_backs_off_says_why_and_recovers(
             if process is not None:
                 await process.stop()
             services.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_atbb_serve_beside_atbb_ingest_follows_then_takes_over_when_it_is_killed(
+        backend: Backend) -> None:
+    """The two commands as an operator runs them: serve says it follows while ingest
+    leads, and ingests itself within seconds of ingest's SIGKILL."""
+    forum_did, lines = scenario_lines()
+    settings = settings_for(backend, "pair", forum_did)
+    port = _free_port()
+    async with DevNetwork() as network:
+        for line in lines:
+            network.jetstream.publish_raw(line)
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "DATA_DIR": str(settings.data_dir),
+               "FORUM_DID": forum_did, "DATABASE_URL": settings.database_url,
+               "DATABASE_SCHEMA": settings.database_schema, "LOG_LEVEL": "WARNING",
+               "JETSTREAM_URL": network.jetstream_url}
+        atbb = [sys.executable, "-c", "from web.cli import main; main()"]
+        observer = bootstrap(settings)
+        ingest = subprocess.Popen([*atbb, "ingest", "--from-start"], cwd=backend.tmp,
+                                  env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        serve = None
+        try:
+            await wait_for(lambda: observer.event_log.count() > 0, timeout=30)
+            serve = subprocess.Popen([*atbb, "serve", "--port", str(port), "--no-backfill"],
+                                     cwd=backend.tmp, env=env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+            async with aiohttp.ClientSession() as http:
+                async def firehose_status() -> str | None:
+                    try:
+                        async with http.get(f"http://127.0.0.1:{port}/api/health") as answer:
+                            body = await answer.json()
+                    except aiohttp.ClientError:
+                        return None
+                    return str(body["services"]["firehose"]["status"])
+
+                async def wait_status(wanted: str, timeout: float) -> None:
+                    deadline = time.monotonic() + timeout
+                    while await firehose_status() != wanted:
+                        assert time.monotonic() < deadline, f"never {wanted}"
+                        await asyncio.sleep(0.1)
+
+                await wait_status("follower", 30)
+                ingest.send_signal(signal.SIGKILL)
+                ingest.wait(timeout=10)
+                killed = time.monotonic()
+                await wait_status("connected", 15)
+                assert time.monotonic() - killed < 5
+        finally:
+            for process in (ingest, serve):
+                if process is not None and process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+                    process.wait(timeout=20)
+            observer.close()
+        assert serve is not None and serve.returncode == 0

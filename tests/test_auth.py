@@ -29,9 +29,11 @@ async def test_signing_in_sets_a_session_that_acts_as_the_token(backend: Backend
         form = await app.client.get(urls.signin(next_path="/api/admin/projections"))
         assert form.status == 200
         token = csrf_from(await form.text())
-        wrong = await app.client.post(urls.SIGNIN, data={"token": "atbb_x_y",
+        wrong = await app.client.post(urls.SIGNIN, data={"token": "atbb_x_y", "next": ADMIN,
                                                          "csrf_token": token})
-        assert wrong.status == 401 and "not valid" in await wrong.text()
+        again = await wrong.text()
+        assert wrong.status == 401 and "not valid" in again
+        assert f'name="next" value="{ADMIN}"' in again  # the second try goes there too
         forged = await app.client.post(urls.SIGNIN, data={"token": app.operator,
                                                           "csrf_token": "forged"},
                                        allow_redirects=False)
@@ -72,7 +74,8 @@ async def test_a_signed_in_session_posts_with_the_csrf_header(backend: Backend) 
 
 async def test_sign_in_never_redirects_off_site(backend: Backend) -> None:
     async with admin_app(backend) as app:
-        for target in ("https://evil.example/", "//evil.example/x", "/\\evil", "javascript:x"):
+        for target in ("https://evil.example/", "//evil.example/x", "/\\evil", "javascript:x",
+                       "/\t/evil.example", "\r\n//evil.example", "/\n\\evil.example"):
             app.client.session.cookie_jar.clear()  # signed out: the form's token again
             token = csrf_from(await (await app.client.get(urls.signin())).text())
             response = await app.client.post(

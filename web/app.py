@@ -20,6 +20,7 @@ from web import (
     api_admin_backfill,
     api_admin_projections,
     api_read,
+    forwarded,
     pages,
     signin,
     urls,
@@ -35,8 +36,12 @@ log = logging.getLogger(__name__)
 
 
 def create_app(services: Services, *, live: LiveIngest | None = None) -> web.Application:
-    app = web.Application(middlewares=[security_headers, html_errors, json_errors, csrf_cookie])
+    # forwarded sits inside the error middlewares (a bad Host is a 400 page or JSON) and
+    # outside everything that reads the scheme (cookies' Secure) or the host (feed links).
+    app = web.Application(middlewares=[security_headers, html_errors, json_errors,
+                                       forwarded.forwarded, csrf_cookie])
     app[SERVICES] = services
+    forwarded.setup(app)
     pages.setup_templates(app)
     if live is not None:
         app[LIVE] = live

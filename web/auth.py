@@ -143,11 +143,13 @@ def check_csrf(request: web.Request, form: Mapping[str, str] | None = None) -> N
         return
     sent = request.headers.get(CSRF_HEADER) or (form or {}).get(CSRF_FIELD, "")
     basis = _csrf_basis(request, create=False)
+    remedy = (f"send the {CSRF_HEADER} header of a signed-in page, or a bearer token"
+              if request.path.startswith("/api/") else "reload the page and try again")
     if basis is None or not sent:
-        raise web.HTTPForbidden(text="Missing CSRF token; reload the page and try again.")
+        raise web.HTTPForbidden(text=f"The CSRF token is missing: {remedy}.")
     expected = _tokens(request).sign(f"csrf|{basis}")
     if not hmac.compare_digest(expected, str(sent)):
-        raise web.HTTPForbidden(text="Invalid CSRF token; reload the page and try again.")
+        raise web.HTTPForbidden(text=f"The CSRF token is not valid: {remedy}.")
 
 
 @web.middleware

@@ -48,7 +48,7 @@ class Settings:
     session_secret: str = field(default="", repr=False)
     # -- the web server facing clients and proxies (web/forwarded.py, web/server.py) --
     trusted_proxies: str = ""  # comma-separated IPs/CIDRs; empty: believe no proxy
-    request_header_timeout: float = 20.0
+    request_read_timeout: float = 20.0
 
     @property
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
@@ -135,10 +135,11 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "Comma-separated IPs/CIDRs of reverse proxies whose Forwarded / X-Forwarded-*"
         " headers are believed (scheme, host, client); empty: none.",
     ),
-    "REQUEST_HEADER_TIMEOUT": (
-        "request_header_timeout",
-        "Seconds a connection may take to send a complete request head, from its opening"
-        " or the previous response; idle keep-alive connections close after it too.",
+    "REQUEST_READ_TIMEOUT": (
+        "request_read_timeout",
+        "Seconds a client may take to send a request's head (from the connection's opening"
+        " or the previous response; idle keep-alive connections close after it too), and"
+        " then again a form's body.",
     ),
 }
 
@@ -208,6 +209,6 @@ def _check(settings: Settings) -> None:
         _ = settings.trusted_proxy_networks  # parsed here so a bad entry stops startup
     except ValueError as exc:
         raise SettingsError(f"TRUSTED_PROXIES={settings.trusted_proxies!r}: {exc}") from None
-    timeout = settings.request_header_timeout
+    timeout = settings.request_read_timeout
     if not (timeout > 0 and math.isfinite(timeout)):
-        raise SettingsError(f"REQUEST_HEADER_TIMEOUT={timeout}: must be seconds above 0")
+        raise SettingsError(f"REQUEST_READ_TIMEOUT={timeout}: must be seconds above 0")

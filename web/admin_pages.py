@@ -22,7 +22,7 @@ from appview.rebuilds import RebuildInProgress
 from web import urls
 from web.auth import MANAGE_FORUM, check_csrf, csrf_token, require_page_permission
 from web.keys import LIVE, SERVICES
-from web.page_common import base_context, page_number, page_viewer, pages_for
+from web.page_common import base_context, page_number, page_viewer, pages_for, read_form
 
 MODLOG_PAGE = 50
 _RATE = web.AppKey("admin_rate_sample", list)  # [(monotonic, stored)] of the firehose
@@ -99,8 +99,7 @@ async def status_fragment(request: web.Request) -> web.StreamResponse:
 
 async def action(request: web.Request) -> web.StreamResponse:
     await asyncio.to_thread(require_page_permission, request, MANAGE_FORUM)
-    form = await request.post()
-    check_csrf(request, {key: str(value) for key, value in form.items()})
+    check_csrf(request, await read_form(request))
     name = request.match_info["action"]
     services = request.app[SERVICES]
     try:

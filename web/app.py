@@ -22,6 +22,7 @@ from web import (
     api_read,
     forwarded,
     pages,
+    server,
     signin,
     urls,
 )
@@ -42,6 +43,7 @@ def create_app(services: Services, *, live: LiveIngest | None = None) -> web.App
                                        forwarded.forwarded, csrf_cookie])
     app[SERVICES] = services
     forwarded.setup(app)
+    app.on_response_prepare.append(server.name_the_server)
     pages.setup_templates(app)
     if live is not None:
         app[LIVE] = live

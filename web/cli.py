@@ -18,15 +18,14 @@ from appview.bootstrap import bootstrap
 from appview.cli import cli
 from appview.live import LiveIngest
 from appview.settings import Settings
+from web import server
 from web.app import create_app
 
 
-async def _serve_until_signalled(app: web.Application, host: str, port: int,
+async def _serve_until_signalled(app: web.Application, settings: Settings,
                                  on_ready: str | None = None) -> None:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+    runner, _ = await server.start(app, settings.host, settings.port,
+                                   header_timeout=settings.request_read_timeout)
     if on_ready:
         click.echo(on_ready)
     stop = asyncio.Event()
@@ -63,7 +62,7 @@ def serve(settings: Settings, host: str | None, port: int | None, no_ingest: boo
             live = None if no_ingest else LiveIngest(services)
             app = create_app(services, live=live)
             await _serve_until_signalled(
-                app, settings.host, settings.port,
+                app, settings,
                 f"serving on http://{settings.host}:{settings.port}/",
             )
         finally:
@@ -109,7 +108,7 @@ def demo(settings: Settings, port: int, seed: int, size: str) -> None:
                 # The appview joins after the seeding: it replays the network's history.
                 app = create_app(services, live=LiveIngest(services, initial_cursor=0))
                 await _serve_until_signalled(
-                    app, demo_settings.host, port,
+                    app, demo_settings,
                     f"the forum is running: open http://{demo_settings.host}:{port}/\n"
                     f"(local network: PLC {network.plc_url}, Jetstream "
                     f"{network.jetstream_url}; Ctrl-C stops everything)",

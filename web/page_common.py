@@ -61,6 +61,19 @@ async def read(func: Callable[[], T]) -> T:
     return await asyncio.to_thread(func)
 
 
+async def read_form(request: web.Request) -> dict[str, str]:
+    """The posted form's fields. The body must arrive within REQUEST_READ_TIMEOUT (the
+    server's header timeout ends with the head): a client trickling it gets a 408."""
+    seconds = services(request).settings.request_read_timeout
+    try:
+        async with asyncio.timeout(seconds):
+            form = await request.post()
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(
+            text=f"The form did not arrive within {seconds:g} seconds.") from None
+    return {key: str(value) for key, value in form.items()}
+
+
 def page_number(request: web.Request) -> int:
     """The 1-based ``?page=N``; anything else is a 404 (a page that does not exist)."""
     raw = request.query.get("page", "1")

@@ -23,7 +23,7 @@ from web.auth import (
     session_value,
 )
 from web.keys import SERVICES
-from web.page_common import base_context
+from web.page_common import base_context, read_form
 
 
 def add_routes(app: web.Application) -> None:
@@ -52,8 +52,7 @@ async def signin_form(request: web.Request) -> web.Response:
 
 
 async def signin(request: web.Request) -> web.Response:
-    form = await request.post()
-    fields = {key: str(value) for key, value in form.items()}
+    fields = await read_form(request)
     check_csrf(request, fields)
     tokens = request.app[SERVICES].admin_tokens
     token = await asyncio.to_thread(tokens.resolve, fields.get("token", "").strip())
@@ -69,8 +68,7 @@ async def signin(request: web.Request) -> web.Response:
 
 
 async def signout(request: web.Request) -> web.Response:
-    form = await request.post()
-    check_csrf(request, {key: str(value) for key, value in form.items()})
+    check_csrf(request, await read_form(request))
     response = web.HTTPSeeOther(urls.index())
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response

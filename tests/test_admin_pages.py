@@ -77,3 +77,7 @@ async def test_the_mod_log_is_for_moderators_and_paged(backend: Backend) -> None
         missing = await app.client.get(urls.admin_modlog(page=999),
                                        headers=app.bearer(app.operator))
         assert missing.status == 404
+        for bad in ("²", "0", "9223372036854775808"):
+            refused = await app.client.get(f"{urls.admin_modlog()}?page={bad}",
+                                           headers=app.bearer(app.operator))
+            assert refused.status == 400 and "page must be" in await refused.text()

@@ -82,3 +82,14 @@ async def test_sign_in_never_redirects_off_site(backend: Backend) -> None:
                 urls.SIGNIN, allow_redirects=False,
                 data={"token": app.operator, "csrf_token": token, "next": target})
             assert response.status == 303 and response.headers["Location"] == "/", target
+
+
+async def test_a_forged_session_cookie_is_no_session(backend: Backend) -> None:
+    async with admin_app(backend) as app:
+        for forged in ("a.².b", "a.١٢.b", "a." + "9" * 5000 + ".b", "a..b", "..",
+                       "a.1.b.c", "a.99999999999.x"):
+            app.client.session.cookie_jar.update_cookies({"atbb_session": forged})
+            page = await app.client.get(urls.signin())
+            assert page.status == 200, forged  # read as signed out, never a 500
+            assert "Sign out" not in await page.text()
+            assert (await app.client.get(ADMIN)).status == 401

@@ -22,6 +22,7 @@ from projections.views import Viewer, permission
 from web import urls
 from web.errors import ApiError, Handler
 from web.keys import SERVICES
+from web.params import is_digits
 
 SESSION_COOKIE = "atbb_session"
 CSRF_COOKIE = "atbb_csrf"
@@ -58,7 +59,7 @@ def _session_token(request: web.Request) -> AdminToken | None:
         return None
     token_id, expires, signature = raw.split(".")
     tokens = _tokens(request)
-    if not expires.isdigit() or int(expires) < time.time():
+    if not is_digits(expires, 12) or int(expires) < time.time():
         return None
     expected = tokens.sign(f"session|{token_id}|{expires}")
     if not hmac.compare_digest(expected, signature):

@@ -87,9 +87,18 @@ async def test_sign_in_never_redirects_off_site(backend: Backend) -> None:
 async def test_a_forged_session_cookie_is_no_session(backend: Backend) -> None:
     async with admin_app(backend) as app:
         for forged in ("a.².b", "a.١٢.b", "a." + "9" * 5000 + ".b", "a..b", "..",
-                       "a.1.b.c", "a.99999999999.x"):
+                       "a.1.b.c", "a.99999999999.x", "a.99999999999.\u00e9"):
             app.client.session.cookie_jar.update_cookies({"atbb_session": forged})
             page = await app.client.get(urls.signin())
             assert page.status == 200, forged  # read as signed out, never a 500
             assert "Sign out" not in await page.text()
             assert (await app.client.get(ADMIN)).status == 401
+
+
+async def test_a_csrf_token_of_any_text_is_a_403(backend: Backend) -> None:
+    async with admin_app(backend) as app:
+        await app.client.get(urls.signin())
+        for sent in ("\u00e9", "\u2603" * 64, "\x00", "a" * 5000):
+            refused = await app.client.post(urls.signout(), data={"csrf_token": sent})
+            assert refused.status == 403, sent
+            assert "CSRF token is not valid" in await refused.text()

@@ -62,7 +62,7 @@ def _session_token(request: web.Request) -> AdminToken | None:
     if not is_digits(expires, 12) or int(expires) < time.time():
         return None
     expected = tokens.sign(f"session|{token_id}|{expires}")
-    if not hmac.compare_digest(expected, signature):
+    if not _same(expected, signature):
         return None
     return tokens.by_id(token_id)
 
@@ -117,6 +117,12 @@ def require_page_permission(request: web.Request, name: str) -> Viewer:
     return viewer
 
 
+def _same(expected: str, sent: str) -> bool:
+    """A constant-time comparison that takes any text: ``hmac.compare_digest`` raises on
+    non-ASCII ``str`` (a 500 for a cookie or form field anyone can write)."""
+    return hmac.compare_digest(expected.encode(), sent.encode("utf-8", "surrogatepass"))
+
+
 # -- CSRF ----------------------------------------------------------------------------------
 
 def _csrf_basis(request: web.Request, *, create: bool) -> str | None:
@@ -149,7 +155,7 @@ def check_csrf(request: web.Request, form: Mapping[str, str] | None = None) -> N
     if basis is None or not sent:
         raise web.HTTPForbidden(text=f"The CSRF token is missing: {remedy}.")
     expected = _tokens(request).sign(f"csrf|{basis}")
-    if not hmac.compare_digest(expected, str(sent)):
+    if not _same(expected, str(sent)):
         raise web.HTTPForbidden(text=f"The CSRF token is not valid: {remedy}.")
 
 

@@ -40,7 +40,12 @@ async def test_the_buttons_need_the_csrf_token_and_start_runs(backend: Backend) 
         assert forged.status == 403
         started = await app.client.post(urls.admin_action("rebuild"),
                                         data={"csrf_token": csrf}, allow_redirects=False)
-        assert started.status == 303 and "Rebuild+started" in started.headers["Location"]
+        assert started.status == 303 and started.headers["Location"] == "/admin?notice=rebuild"
+        announced = await (await app.client.get(started.headers["Location"])).text()
+        assert '<p class="notice" role="status">Rebuild started.</p>' in announced
+        # a crafted link cannot put words on the page
+        crafted = await app.client.get(f"{urls.admin()}?notice=Sign+in+again+at+evil.example")
+        assert '<p class="notice" role="status">' not in await crafted.text()
         rebuilds = app.services.rebuilds
         assert rebuilds is not None
         [run] = rebuilds.recent()

@@ -178,6 +178,7 @@ async def test_aiohttps_own_400s_carry_our_headers(tmp_path: Path,
     for name, value in SECURITY_HEADERS.items():
         assert headers[name.lower()] == value, name
     assert b"aiohttp" not in raw.lower() and b"python" not in raw.lower()
+    assert b"bytearray" not in raw and raw.endswith(b"\n")
 
 
 async def test_no_response_names_aiohttp(tmp_path: Path) -> None:

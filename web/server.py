@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 
 from aiohttp import web
@@ -28,6 +29,8 @@ from aiohttp.web_protocol import RequestHandler
 from web.security import SECURITY_HEADERS
 
 log = logging.getLogger(__name__)
+
+_ECHO = re.compile(r":\s*(?:bytearray\(|b['\"])")
 
 # Names the software, never its version (nor aiohttp's): no free hint for scanners.
 SERVER_NAME = "atbb-appview"
@@ -48,14 +51,15 @@ class HardenedRequestHandler(RequestHandler):
     def handle_error(self, request: web.BaseRequest, status: int = 500,
                      exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
-        if status == 400 and message is not None:
-            log.info("refused an unparsable request from %s: %s", request.remote,
-                     message.splitlines()[0] if message else "")
+        if status == 400:
+            # aiohttp's first line, without its echo of the bytes (a Python repr)
+            reason = _ECHO.split((message or "").partition("\n")[0])[0].rstrip(": ") \
+                or "the request could not be parsed"
+            log.info("refused an unparsable request from %s: %s", request.remote, reason)
             if request.writer.output_size > 0:
                 raise ConnectionError("a response was already sent; cannot send a 400")
             response: web.StreamResponse = web.Response(
-                status=400, text=f"400 Bad Request: {message.splitlines()[0]}\n",
-                content_type="text/plain")
+                status=400, text=f"400 Bad Request: {reason}\n", content_type="text/plain")
             response.force_close()
         else:
             response = super().handle_error(request, status, exc, message)

@@ -104,11 +104,15 @@ _INPUTS = st.one_of(st.text(), st.lists(_PIECES, max_size=12).map("".join))
 @example("/\t/evil.example")
 @example("\x01/\x01/evil.example")
 @example("/.//evil.example")
+@example("//")
 def test_whatever_comes_in_a_browser_reads_a_path_of_this_site(candidate: str) -> None:
     answer = urls.local_path(candidate)
     assert_same_site_path(answer)
     assert urls.local_path(answer) == answer  # a second pass changes nothing
-    target = browser_reads(candidate)
+    try:
+        target = browser_reads(candidate)
+    except ValueError:  # no URL at all to a browser (``//``): nothing to compare
+        return
     if answer != "/" and target.origin == ORIGIN:
         # an accepted path leads where the browser would have gone
         assert unquote(browser_reads(answer).pathname) == unquote(target.pathname)

@@ -14,6 +14,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +28,11 @@ TOKEN_PREFIX = "atbb_"
 # A resolved token is trusted this long before the table is asked again (revocation
 # reaches every process within it).
 CACHE_SECONDS = 5.0
+# How many presented tokens are remembered, live ones and unknown ones apart: anyone can
+# make up tokens, so the unknown are bounded on their own and can never push a live
+# token out. The least recently used entry goes first.
+KNOWN_CACHE_SIZE = 256
+UNKNOWN_CACHE_SIZE = 1024
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS admin_tokens ("
@@ -49,14 +55,50 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class _Recent:
+    """The results of the last ``size`` digests looked up, each with its monotonic time;
+    the least recently used is dropped first. Not thread-safe: the caller locks."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[str, tuple[float, AdminToken | None]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, digest: str, now: float) -> tuple[AdminToken | None] | None:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        if now - entry[0] >= CACHE_SECONDS:
+            del self._entries[digest]
+            return None
+        self._entries.move_to_end(digest)
+        return (entry[1],)
+
+    def put(self, digest: str, now: float, record: AdminToken | None) -> None:
+        self._entries[digest] = (now, record)
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def drop(self, digest: str) -> None:
+        self._entries.pop(digest, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class AdminTokens:
     """Issue, resolve, list and revoke admin tokens; hand out the session secret."""
 
-    def __init__(self, settings: Settings, clock: Clock) -> None:
+    def __init__(self, settings: Settings, clock: Clock, *,
+                 cache_sizes: tuple[int, int] = (KNOWN_CACHE_SIZE, UNKNOWN_CACHE_SIZE)) -> None:
         self._settings = settings
         self._clock = clock
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, AdminToken | None]] = {}
+        self._known = _Recent(cache_sizes[0])
+        self._unknown = _Recent(cache_sizes[1])
         self._secret: bytes | None = None
         with self._connection() as execute:
             for statement in _SCHEMA:
@@ -91,16 +133,23 @@ class AdminTokens:
         digest = token_hash(token)
         now = time.monotonic()
         with self._lock:
-            cached = self._cache.get(digest)
-        if cached is not None and now - cached[0] < CACHE_SECONDS:
-            return cached[1]
+            cached = self._known.get(digest, now) or self._unknown.get(digest, now)
+        if cached is not None:
+            return cached[0]
         with self._connection() as execute:
             rows = execute("SELECT id, did, label, created_at, revoked_at FROM admin_tokens"
                            " WHERE token_hash = ?", (digest,))
         record = _record(rows[0]) if rows and rows[0][4] is None else None
         with self._lock:
-            self._cache[digest] = (now, record)
+            # a token issued since it was looked up must not stay unknown in the other
+            (self._unknown if record is None else self._known).put(digest, now, record)
+            (self._known if record is None else self._unknown).drop(digest)
         return record
+
+    def cached(self) -> tuple[int, int]:
+        """How many live and how many unknown tokens are remembered."""
+        with self._lock:
+            return len(self._known), len(self._unknown)
 
     def by_id(self, token_id: str) -> AdminToken | None:
         """The live (unrevoked) token with this id: a web session names its token."""
@@ -121,7 +170,7 @@ class AdminTokens:
             rows = execute("UPDATE admin_tokens SET revoked_at = ? WHERE id = ?"
                            " AND revoked_at IS NULL RETURNING id", (self._now(), token_id))
         with self._lock:
-            self._cache.clear()
+            self._known.clear()
         return bool(rows)
 
     # -- the web session secret ---------------------------------------------------------

@@ -7,6 +7,8 @@ that each is documented in ``docs/configuration.md``.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -46,6 +48,16 @@ class Settings:
     foreign_read_models: str = "refuse"  # refuse | rebuild
     # empty: generated once and kept in the database; never printed
     session_secret: str = field(default="", repr=False)
+    # -- the web server facing clients and proxies (web/forwarded.py, web/server.py) --
+    trusted_proxies: str = ""  # comma-separated IPs/CIDRs; empty: believe no proxy
+    request_read_timeout: float = 20.0
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
+                                              ...]:
+        """TRUSTED_PROXIES parsed; raises ValueError naming a bad entry."""
+        return tuple(ipaddress.ip_network(item.strip(), strict=False)
+                     for item in self.trusted_proxies.split(",") if item.strip())
 
     @property
     def event_log_url(self) -> str:
@@ -131,6 +143,17 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "session_secret",
         "Key that signs web sign-in cookies and CSRF tokens; empty: generated and stored.",
     ),
+    "TRUSTED_PROXIES": (
+        "trusted_proxies",
+        "Comma-separated IPs/CIDRs of reverse proxies whose Forwarded / X-Forwarded-*"
+        " headers are believed (scheme, host, client); empty: none.",
+    ),
+    "REQUEST_READ_TIMEOUT": (
+        "request_read_timeout",
+        "Seconds a client may take to send a request's head (from the connection's opening"
+        " or the previous response; idle keep-alive connections close after it too), and"
+        " then again a form's body.",
+    ),
 }
 
 REBUILD_WORKERS = ("auto", "process", "thread")
@@ -204,3 +227,10 @@ def _check(settings: Settings) -> None:
         raise SettingsError(
             f"PAGE_STATE_SECONDS={settings.page_state_seconds}: must be 0 or more"
         )
+    try:
+        _ = settings.trusted_proxy_networks  # parsed here so a bad entry stops startup
+    except ValueError as exc:
+        raise SettingsError(f"TRUSTED_PROXIES={settings.trusted_proxies!r}: {exc}") from None
+    timeout = settings.request_read_timeout
+    if not (timeout > 0 and math.isfinite(timeout)):
+        raise SettingsError(f"REQUEST_READ_TIMEOUT={timeout}: must be seconds above 0")

@@ -40,7 +40,12 @@ async def test_the_buttons_need_the_csrf_token_and_start_runs(backend: Backend) 
         assert forged.status == 403
         started = await app.client.post(urls.admin_action("rebuild"),
                                         data={"csrf_token": csrf}, allow_redirects=False)
-        assert started.status == 303 and "Rebuild+started" in started.headers["Location"]
+        assert started.status == 303 and started.headers["Location"] == "/admin?notice=rebuild"
+        announced = await (await app.client.get(started.headers["Location"])).text()
+        assert '<p class="notice" role="status">Rebuild started.</p>' in announced
+        # a crafted link cannot put words on the page
+        crafted = await app.client.get(f"{urls.admin()}?notice=Sign+in+again+at+evil.example")
+        assert '<p class="notice" role="status">' not in await crafted.text()
         rebuilds = app.services.rebuilds
         assert rebuilds is not None
         [run] = rebuilds.recent()
@@ -77,3 +82,7 @@ async def test_the_mod_log_is_for_moderators_and_paged(backend: Backend) -> None
         missing = await app.client.get(urls.admin_modlog(page=999),
                                        headers=app.bearer(app.operator))
         assert missing.status == 404
+        for bad in ("²", "0", "9223372036854775808"):
+            refused = await app.client.get(f"{urls.admin_modlog()}?page={bad}",
+                                           headers=app.bearer(app.operator))
+            assert refused.status == 400 and "page must be" in await refused.text()

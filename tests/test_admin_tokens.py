@@ -55,3 +55,23 @@ def test_a_configured_session_secret_wins(backend: Backend) -> None:
         assert "s3cret" not in repr(settings)
     finally:
         services.close()
+
+
+def test_made_up_tokens_cannot_grow_the_cache(backend: Backend) -> None:
+    settings = settings_for(backend, "tokens", DID)
+    services = bootstrap(settings)
+    try:
+        tokens = AdminTokens(settings, services.clock, cache_sizes=(4, 16))
+        record, secret = services.admin_tokens.issue(DID)
+        assert tokens.resolve(secret) == record
+        for number in range(200):  # each made up, each looked up twice
+            made_up = f"atbb_{number:012x}_{'x' * 43}"
+            assert tokens.resolve(made_up) is None
+            assert tokens.resolve(made_up) is None
+        assert tokens.cached() == (1, 16)  # bounded; the live token was never pushed out
+        assert tokens.resolve(secret) == record
+        assert tokens.revoke(record.id)
+        assert tokens.resolve(secret) is None  # revocation still takes effect at once
+        assert tokens.cached() == (0, 16)
+    finally:
+        services.close()

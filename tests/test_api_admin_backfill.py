@@ -91,8 +91,9 @@ async def test_the_backfill_endpoints_answer_as_specified(backend: Backend) -> N
                 caught = await poll(client, (await forced.json())["id"], auth)
                 assert caught["status"] == "completed"
 
-                assert (await client.get(urls.api_admin_backfill_run("abc"),
-                                         headers=auth)).status == 400
+                for bad in ("abc", "²", "١٢", "9" * 19):
+                    assert (await client.get(urls.api_admin_backfill_run(bad),
+                                             headers=auth)).status == 400
                 assert (await client.get(urls.api_admin_backfill_run("999999"),
                                          headers=auth)).status == 404
                 errors = await client.get(urls.api_admin_backfill_errors(body["id"]),

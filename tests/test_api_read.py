@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -119,6 +120,27 @@ async def test_bad_input_is_a_clear_error(client: TestClient[Any, Any]) -> None:
     error = await _json(client, "/api/categories?limit=-1", 400)
     assert "limit" in error["message"]
     await _json(client, "/api/nothing-here", 404)
+
+
+BAD_INTEGERS = ("9223372036854775808", "99999999999999999999999", "-1", "abc", "1e3",
+                "١٢", "²", " 1", "1000000001")
+
+
+async def test_every_integer_parameter_is_range_checked(client: TestClient[Any, Any]) -> None:
+    category = (await _json(client, "/api/categories"))["categories"][0]["id"]
+    board = (await _json(client, f"/api/categories/{category}/boards"))["boards"][0]["id"]
+    topic = (await _json(client, f"/api/boards/{board}/topics"))["topics"][0]["id"]
+    listings = ("/api/categories", f"/api/categories/{category}/boards",
+                f"/api/boards/{board}/topics", f"/api/topics/{topic}")
+    for path in listings:
+        for name in ("offset", "limit"):
+            for bad in BAD_INTEGERS:
+                error = await _json(client, f"{path}?{urlencode({name: bad})}", 400)
+                assert error["error"] == "InvalidRequest", (path, name, bad)
+                assert error["message"].startswith(f"{name} must be a whole number"), error
+        # the largest accepted values reach the database and come back empty
+        page = await _json(client, f"{path}?offset=1000000000&limit=1000000000")
+        assert page["offset"] == 1000000000
 
 
 async def test_theme_policy_and_themes_carry_etags(client: TestClient[Any, Any]) -> None:

@@ -29,9 +29,11 @@ async def test_signing_in_sets_a_session_that_acts_as_the_token(backend: Backend
         form = await app.client.get(urls.signin(next_path="/api/admin/projections"))
         assert form.status == 200
         token = csrf_from(await form.text())
-        wrong = await app.client.post(urls.SIGNIN, data={"token": "atbb_x_y",
+        wrong = await app.client.post(urls.SIGNIN, data={"token": "atbb_x_y", "next": ADMIN,
                                                          "csrf_token": token})
-        assert wrong.status == 401 and "not valid" in await wrong.text()
+        again = await wrong.text()
+        assert wrong.status == 401 and "not valid" in again
+        assert f'name="next" value="{ADMIN}"' in again  # the second try goes there too
         forged = await app.client.post(urls.SIGNIN, data={"token": app.operator,
                                                           "csrf_token": "forged"},
                                        allow_redirects=False)
@@ -72,10 +74,31 @@ async def test_a_signed_in_session_posts_with_the_csrf_header(backend: Backend) 
 
 async def test_sign_in_never_redirects_off_site(backend: Backend) -> None:
     async with admin_app(backend) as app:
-        for target in ("https://evil.example/", "//evil.example/x", "/\\evil", "javascript:x"):
+        for target in ("https://evil.example/", "//evil.example/x", "/\\evil", "javascript:x",
+                       "/\t/evil.example", "\r\n//evil.example", "/\n\\evil.example"):
             app.client.session.cookie_jar.clear()  # signed out: the form's token again
             token = csrf_from(await (await app.client.get(urls.signin())).text())
             response = await app.client.post(
                 urls.SIGNIN, allow_redirects=False,
                 data={"token": app.operator, "csrf_token": token, "next": target})
             assert response.status == 303 and response.headers["Location"] == "/", target
+
+
+async def test_a_forged_session_cookie_is_no_session(backend: Backend) -> None:
+    async with admin_app(backend) as app:
+        for forged in ("a.².b", "a.١٢.b", "a." + "9" * 5000 + ".b", "a..b", "..",
+                       "a.1.b.c", "a.99999999999.x", "a.99999999999.\u00e9"):
+            app.client.session.cookie_jar.update_cookies({"atbb_session": forged})
+            page = await app.client.get(urls.signin())
+            assert page.status == 200, forged  # read as signed out, never a 500
+            assert "Sign out" not in await page.text()
+            assert (await app.client.get(ADMIN)).status == 401
+
+
+async def test_a_csrf_token_of_any_text_is_a_403(backend: Backend) -> None:
+    async with admin_app(backend) as app:
+        await app.client.get(urls.signin())
+        for sent in ("\u00e9", "\u2603" * 64, "\x00", "a" * 5000):
+            refused = await app.client.post(urls.signout(), data={"csrf_token": sent})
+            assert refused.status == 403, sent
+            assert "CSRF token is not valid" in await refused.text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import typing
 from pathlib import Path
 
@@ -34,3 +35,19 @@ def test_every_projection_is_in_the_projections_doc() -> None:
     for projection in all_projections("did:plc:forum"):
         assert f"`{projection.name}`" in text, projection.name
         assert f"version {projection.version}" in text.lower(), projection.name
+
+
+def test_every_test_the_security_doc_names_exists() -> None:
+    text = (DOCS / "security.md").read_text(encoding="utf-8")
+    root = DOCS.parent
+    named = 0
+    for row in (line for line in text.splitlines() if line.startswith("| ")):
+        current = None
+        for reference in re.findall(r"`((?:tests/[\w/]+\.py)?::\w+)`", row):
+            path, _, name = reference.partition("::")
+            current = path or current
+            assert current is not None, reference
+            source = (root / current).read_text(encoding="utf-8")
+            assert re.search(rf"^(async )?def {name}\(", source, re.M), reference
+            named += 1
+    assert named >= 20

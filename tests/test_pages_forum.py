@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import pytest
 
@@ -66,9 +67,11 @@ async def test_board_pages_partition_the_topics(forum: tuple[Services, Extended]
     assert expected is not None and expected.total > 50
     async with page_client(services) as client:
         pages = [await get_text(client, f"/b/{board_id}?page={n}") for n in (1, 2, 3)]
-        await get_text(client, f"/b/{board_id}?page=4", 404)
-        await get_text(client, f"/b/{board_id}?page=0", 404)
-        await get_text(client, f"/b/{board_id}?page=abc", 404)
+        await get_text(client, f"/b/{board_id}?page=4", 404)  # past the last page
+        for bad in ("0", "abc", "-1", "²", "9223372036854775808", "1000000001"):
+            refused = await get_text(client, f"/b/{board_id}?page={quote(bad)}", 400)
+            assert "page must be a whole number from 1 to" in refused, bad
+        await get_text(client, f"/b/{board_id}?page=")  # empty: the first page
         await get_text(client, "/b/no-such-board", 404)
     seen = [topic for html in pages for topic in topic_links(html)]
     assert seen == [t.id for t in expected.items], "every topic on exactly one page, in order"

@@ -22,9 +22,17 @@ from appview.rebuilds import RebuildInProgress
 from web import urls
 from web.auth import MANAGE_FORUM, check_csrf, csrf_token, require_page_permission
 from web.keys import LIVE, SERVICES
-from web.page_common import base_context, page_number, page_viewer, pages_for
+from web.page_common import base_context, page_number, page_viewer, pages_for, read_form
 
 MODLOG_PAGE = 50
+# What an action's redirect may announce: a code in the URL, never its text, so that a
+# crafted link cannot put words of its choosing on the operator's page.
+NOTICES = {
+    "rebuild": "Rebuild started.",
+    "catch_up": "Backfill (catch_up) started.",
+    "full_sync": "Backfill (full_sync) started.",
+    "busy": "Not started: a rebuild or a backfill is already running (below).",
+}
 _RATE = web.AppKey("admin_rate_sample", list)  # [(monotonic, stored)] of the firehose
 
 
@@ -90,7 +98,8 @@ async def admin(request: web.Request) -> web.StreamResponse:
     viewer = await asyncio.to_thread(require_page_permission, request, MANAGE_FORUM)
     context = {**base_context(request, viewer), **await asyncio.to_thread(_status, request),
                "forum": request.app[SERVICES].queries.forum(),
-               "csrf_token": csrf_token(request), "notice": request.query.get("notice")}
+               "csrf_token": csrf_token(request),
+               "notice": NOTICES.get(request.query.get("notice", ""))}
     return _no_store(aiohttp_jinja2.render_template("admin/status.html", request, context))
 
 
@@ -102,21 +111,19 @@ async def status_fragment(request: web.Request) -> web.StreamResponse:
 
 async def action(request: web.Request) -> web.StreamResponse:
     await asyncio.to_thread(require_page_permission, request, MANAGE_FORUM)
-    form = await request.post()
-    check_csrf(request, {key: str(value) for key, value in form.items()})
+    check_csrf(request, await read_form(request))
     name = request.match_info["action"]
     services = request.app[SERVICES]
     try:
         if name == "rebuild" and services.rebuilds is not None:
             await asyncio.to_thread(services.rebuilds.start, reason="admin page")
-            notice = "Rebuild started."
         elif name in ("catch_up", "full_sync") and services.backfills is not None:
             await asyncio.to_thread(services.backfills.start, name)
-            notice = f"Backfill ({name}) started."
         else:
             raise web.HTTPNotFound(text="No such action.")
-    except (RebuildInProgress, BackfillInProgress) as exc:
-        notice = f"Not started: {exc}."
+        notice = name
+    except (RebuildInProgress, BackfillInProgress):
+        notice = "busy"
     raise web.HTTPSeeOther(f"{urls.admin()}?{urlencode({'notice': notice})}")
 
 

@@ -14,6 +14,7 @@ from web import urls
 from web.auth import MANAGE_FORUM, check_csrf, require_permission
 from web.errors import ApiError
 from web.keys import SERVICES
+from web.params import is_digits
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def _manager(request: web.Request) -> BackfillManager:
 
 def _run_id(request: web.Request) -> str:
     run_id = request.match_info["id"]
-    if not run_id.isdigit() or len(run_id) > 18:
+    if not is_digits(run_id, 18):
         raise ApiError(400, "InvalidRequest", "The backfill id must be an integer.")
     return run_id
 

@@ -16,6 +16,7 @@ from web import urls
 from web.errors import bad_request, not_found
 from web.jsonview import to_json
 from web.keys import SERVICES
+from web.params import BadParameter, query_int
 
 T = TypeVar("T")
 
@@ -49,16 +50,10 @@ def _viewer(request: web.Request) -> Viewer:
 
 
 def _int_param(request: web.Request, name: str) -> int | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return None
     try:
-        value = int(raw)
-    except ValueError:
-        raise bad_request(f"{name} must be an integer, got {raw!r}") from None
-    if value < 0:
-        raise bad_request(f"{name} must not be negative, got {value}")
-    return value
+        return query_int(request.query, name)
+    except BadParameter as exc:
+        raise bad_request(str(exc)) from None
 
 
 async def _read(func: Callable[[], T]) -> T:

@@ -20,7 +20,9 @@ from web import (
     api_admin_backfill,
     api_admin_projections,
     api_read,
+    forwarded,
     pages,
+    server,
     signin,
     urls,
 )
@@ -35,8 +37,13 @@ log = logging.getLogger(__name__)
 
 
 def create_app(services: Services, *, live: LiveIngest | None = None) -> web.Application:
-    app = web.Application(middlewares=[security_headers, html_errors, json_errors, csrf_cookie])
+    # forwarded sits inside the error middlewares (a bad Host is a 400 page or JSON) and
+    # outside everything that reads the scheme (cookies' Secure) or the host (feed links).
+    app = web.Application(middlewares=[security_headers, html_errors, json_errors,
+                                       forwarded.forwarded, csrf_cookie])
     app[SERVICES] = services
+    forwarded.setup(app)
+    app.on_response_prepare.append(server.name_the_server)
     pages.setup_templates(app)
     if live is not None:
         app[LIVE] = live

@@ -22,6 +22,7 @@ from projections.views import Viewer, permission
 from web import urls
 from web.errors import ApiError, Handler
 from web.keys import SERVICES
+from web.params import is_digits
 
 SESSION_COOKIE = "atbb_session"
 CSRF_COOKIE = "atbb_csrf"
@@ -58,10 +59,10 @@ def _session_token(request: web.Request) -> AdminToken | None:
         return None
     token_id, expires, signature = raw.split(".")
     tokens = _tokens(request)
-    if not expires.isdigit() or int(expires) < time.time():
+    if not is_digits(expires, 12) or int(expires) < time.time():
         return None
     expected = tokens.sign(f"session|{token_id}|{expires}")
-    if not hmac.compare_digest(expected, signature):
+    if not _same(expected, signature):
         return None
     return tokens.by_id(token_id)
 
@@ -116,6 +117,12 @@ def require_page_permission(request: web.Request, name: str) -> Viewer:
     return viewer
 
 
+def _same(expected: str, sent: str) -> bool:
+    """A constant-time comparison that takes any text: ``hmac.compare_digest`` raises on
+    non-ASCII ``str`` (a 500 for a cookie or form field anyone can write)."""
+    return hmac.compare_digest(expected.encode(), sent.encode("utf-8", "surrogatepass"))
+
+
 # -- CSRF ----------------------------------------------------------------------------------
 
 def _csrf_basis(request: web.Request, *, create: bool) -> str | None:
@@ -143,11 +150,13 @@ def check_csrf(request: web.Request, form: Mapping[str, str] | None = None) -> N
         return
     sent = request.headers.get(CSRF_HEADER) or (form or {}).get(CSRF_FIELD, "")
     basis = _csrf_basis(request, create=False)
+    remedy = (f"send the {CSRF_HEADER} header of a signed-in page, or a bearer token"
+              if request.path.startswith("/api/") else "reload the page and try again")
     if basis is None or not sent:
-        raise web.HTTPForbidden(text="Missing CSRF token; reload the page and try again.")
+        raise web.HTTPForbidden(text=f"The CSRF token is missing: {remedy}.")
     expected = _tokens(request).sign(f"csrf|{basis}")
-    if not hmac.compare_digest(expected, str(sent)):
-        raise web.HTTPForbidden(text="Invalid CSRF token; reload the page and try again.")
+    if not _same(expected, str(sent)):
+        raise web.HTTPForbidden(text=f"The CSRF token is not valid: {remedy}.")
 
 
 @web.middleware

@@ -19,15 +19,14 @@ from appview.cli import cli, own_read_models
 from appview.leader import LeaderLock
 from appview.live import LiveIngest
 from appview.settings import Settings
+from web import server
 from web.app import create_app
 
 
-async def _serve_until_signalled(app: web.Application, host: str, port: int,
+async def _serve_until_signalled(app: web.Application, settings: Settings,
                                  on_ready: str | None = None) -> None:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+    runner, _ = await server.start(app, settings.host, settings.port,
+                                   header_timeout=settings.request_read_timeout)
     if on_ready:
         click.echo(on_ready)
     stop = asyncio.Event()
@@ -67,7 +66,7 @@ def serve(settings: Settings, host: str | None, port: int | None, no_ingest: boo
             live = None if no_ingest else LiveIngest(services, leader=LeaderLock(settings))
             app = create_app(services, live=live)
             await _serve_until_signalled(
-                app, settings.host, settings.port,
+                app, settings,
                 f"serving on http://{settings.host}:{settings.port}/",
             )
         finally:
@@ -115,7 +114,7 @@ def demo(settings: Settings, port: int, seed: int, size: str) -> None:
                                   leader=LeaderLock(demo_settings))
                 app = create_app(services, live=live)
                 await _serve_until_signalled(
-                    app, demo_settings.host, port,
+                    app, demo_settings,
                     f"the forum is running: open http://{demo_settings.host}:{port}/\n"
                     f"(local network: PLC {network.plc_url}, Jetstream "
                     f"{network.jetstream_url}; Ctrl-C stops everything)",

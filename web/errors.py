@@ -33,6 +33,15 @@ def error_response(status: int, error: str, message: str) -> web.Response:
     return web.json_response({"error": error, "message": message}, status=status)
 
 
+def explanation(exc: web.HTTPException) -> str | None:
+    """The sentence a handler raised ``exc`` with (``text=``); None when it gave none and
+    the body is aiohttp's bare "403: Forbidden"."""
+    text = exc.text
+    if not text or text == f"{exc.status}: {exc.reason}":
+        return None
+    return text
+
+
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -42,7 +51,11 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as exc:
         if not request.path.startswith("/api/") or exc.status < 400:
             raise
-        return error_response(exc.status, exc.reason.replace(" ", ""), exc.reason)
+        response = error_response(exc.status, exc.reason.replace(" ", ""),
+                                  explanation(exc) or exc.reason)
+        if "Allow" in exc.headers:  # a 405 says what the resource does allow
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         if not request.path.startswith("/api/"):

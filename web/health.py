@@ -1,8 +1,13 @@
-"""`GET /api/health`: always 200, says what works and what does not, no secrets."""
+"""`GET /api/health`: always 200, says what works and what does not, no secrets.
+
+It is public, so error texts lose whatever locates the insides: URLs (the Jetstream
+URL, a database URL), host names, IP addresses, ports and file paths. The operator's
+page (/admin) shows them whole."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +17,27 @@ from web.keys import LIVE, SERVICES
 
 # Beyond this many seconds without a Jetstream event the firehose counts as lagging.
 LAG_DEGRADED_SECONDS = 300.0
+
+# Most specific first: a URL holds a host, a host may hold a port.
+_REDACTIONS = (
+    (re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*"), "<url>"),
+    (re.compile(r"(?<![\w:.])\[?[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}"
+                r"(?:(?<=:)\d{1,3}(?:\.\d{1,3}){3})?(?:%[\w.-]+)?\]?(?::\d+)?(?![\w:.])"),
+     "<address>"),
+    (re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?(?![\w.])"), "<address>"),
+    (re.compile(r"(?<![\w.-])(?:[\w-]+\.)+[A-Za-z][\w-]*\.?(?::\d+)?(?![\w-])"), "<host>"),
+    (re.compile(r"(?<![\w.-])[\w-]+:\d{1,5}(?!\w)"), "<host>"),
+    (re.compile(r"(?<![\w.])/[^\s'\"]*"), "<path>"),
+)
+
+
+def public_error(text: str | None) -> str | None:
+    """``text`` without URLs, addresses, host names, ports and paths."""
+    if text is None:
+        return None
+    for pattern, stand_in in _REDACTIONS:
+        text = pattern.sub(stand_in, text)
+    return text
 
 
 async def health(request: web.Request) -> web.Response:
@@ -65,7 +91,7 @@ async def health(request: web.Request) -> web.Response:
             "bad_frames": sum(status.bad_frames.values()),
             "stored": status.stored,
             "database_retries": status.database_retries,
-            "last_error": status.last_error,
+            "last_error": public_error(status.last_error),
         }
         if not status.connected:
             problems.append("firehose")
@@ -73,7 +99,7 @@ async def health(request: web.Request) -> web.Response:
         if projector.last_error is not None:
             problems.append("projections")
             body["services"]["projector"] = {
-                "status": "failing", "error": projector.last_error,
+                "status": "failing", "error": public_error(projector.last_error),
                 "failures_in_a_row": projector.failures_in_a_row,
                 "failing_since": None if projector.failing_since is None else
                 datetime.fromtimestamp(projector.failing_since, UTC).isoformat().replace(

@@ -10,7 +10,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from projections.views import Viewer
-from web.errors import Handler
+from web.errors import Handler, explanation
 from web.page_common import base_context
 
 log = logging.getLogger(__name__)
@@ -21,12 +21,15 @@ _MESSAGES = {
 }
 
 
-def error_page(request: web.Request, status: int, reason: str) -> web.Response:
+def error_page(request: web.Request, status: int, reason: str,
+               message: str | None = None) -> web.Response:
+    """The site's error page; ``message`` says why (which permission is missing, what
+    was wrong with the request), else a general sentence for the status."""
     context = {
         **base_context(request, Viewer.anonymous()),
         "status": status,
         "reason": reason,
-        "message": _MESSAGES.get(status, reason),
+        "message": message or _MESSAGES.get(status, reason),
         "forum": None,
     }
     response = aiohttp_jinja2.render_template("error.html", request, context, status=status)
@@ -43,7 +46,7 @@ async def html_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        response = error_page(request, exc.status, exc.reason)
+        response = error_page(request, exc.status, exc.reason, explanation(exc))
         if "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response

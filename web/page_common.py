@@ -19,6 +19,7 @@ from web.keys import SERVICES
 from web.markdown import MarkdownRenderer
 from web.page_cache import PageCache
 from web.page_state import PageState
+from web.params import BadParameter, query_int
 from web.themes import THEME_COOKIE, theme_choice
 
 T = TypeVar("T")
@@ -61,12 +62,26 @@ async def read(func: Callable[[], T]) -> T:
     return await asyncio.to_thread(func)
 
 
+async def read_form(request: web.Request) -> dict[str, str]:
+    """The posted form's fields. The body must arrive within REQUEST_READ_TIMEOUT (the
+    server's header timeout ends with the head): a client trickling it gets a 408."""
+    seconds = services(request).settings.request_read_timeout
+    try:
+        async with asyncio.timeout(seconds):
+            form = await request.post()
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(
+            text=f"The form did not arrive within {seconds:g} seconds.") from None
+    return {key: str(value) for key, value in form.items()}
+
+
 def page_number(request: web.Request) -> int:
-    """The 1-based ``?page=N``; anything else is a 404 (a page that does not exist)."""
-    raw = request.query.get("page", "1")
-    if not raw.isdigit() or len(raw) > 9 or int(raw) < 1:
-        raise web.HTTPNotFound(text="No such page.")
-    return int(raw)
+    """The 1-based ``?page=N`` (1 when absent); a 400 when it is no such number (a
+    number past the last page is the handler's 404)."""
+    try:
+        return query_int(request.query, "page", minimum=1) or 1
+    except BadParameter as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
 
 
 def pages_for(total: int, size: int) -> int:

@@ -10,7 +10,7 @@ from aiohttp import web
 from projections.views import Viewer
 from web import conditional, urls
 from web.page_common import not_modified as not_modified_response
-from web.page_common import now, read, services, unchanged, validators
+from web.page_common import now, read, read_form, services, unchanged, validators
 from web.themes import CHOICES, THEME_COOKIE, default_themes, theme_css
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -46,22 +46,14 @@ async def theme_stylesheet(request: web.Request) -> web.Response:
     return response
 
 
-def safe_next(value: str | None) -> str:
-    """Where to go back to after the form: a path on this site, never another host."""
-    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
-        return urls.index()
-    if any(ch in value for ch in "\r\n\\"):
-        return urls.index()
-    return value
-
-
 async def choose_theme(request: web.Request) -> web.Response:
     # No CSRF token: the worst a forged POST can do is switch a reader to dark mode.
-    form = await request.post()
-    choice = str(form.get("theme", "auto"))
-    response = web.HTTPSeeOther(safe_next(str(form.get("next", "")) or None))
+    form = await read_form(request)
+    choice = form.get("theme", "auto")
+    response = web.HTTPSeeOther(urls.local_path(form.get("next")))
     if choice in CHOICES and choice != "auto":
-        response.set_cookie(THEME_COOKIE, choice, max_age=ONE_YEAR, path="/", samesite="Lax")
+        response.set_cookie(THEME_COOKIE, choice, max_age=ONE_YEAR, path="/", samesite="Lax",
+                            secure=request.secure)
     else:
         response.del_cookie(THEME_COOKIE, path="/")
     raise response

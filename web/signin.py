@@ -23,7 +23,7 @@ from web.auth import (
     session_value,
 )
 from web.keys import SERVICES
-from web.page_common import base_context
+from web.page_common import base_context, read_form
 
 
 def add_routes(app: web.Application) -> None:
@@ -32,14 +32,14 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(urls.SIGNOUT, signout)
 
 
-def _render(request: web.Request, *, error: str | None = None,
-            status: int = 200) -> web.Response:
+def _render(request: web.Request, *, error: str | None = None, status: int = 200,
+            next_path: str | None = None) -> web.Response:
     viewer = page_viewer(request)
     context = {
         **base_context(request, viewer),
         "forum": request.app[SERVICES].queries.forum(),
         "csrf_token": csrf_token(request),
-        "next_path": urls.local_path(request.query.get("next")),
+        "next_path": urls.local_path(next_path or request.query.get("next")),
         "error": error,
     }
     response = aiohttp_jinja2.render_template("signin.html", request, context, status=status)
@@ -52,14 +52,13 @@ async def signin_form(request: web.Request) -> web.Response:
 
 
 async def signin(request: web.Request) -> web.Response:
-    form = await request.post()
-    fields = {key: str(value) for key, value in form.items()}
+    fields = await read_form(request)
     check_csrf(request, fields)
     tokens = request.app[SERVICES].admin_tokens
     token = await asyncio.to_thread(tokens.resolve, fields.get("token", "").strip())
     if token is None:
         return _render(request, error="That token is not valid (unknown or revoked).",
-                       status=401)
+                       status=401, next_path=fields.get("next"))
     expires = int(time.time()) + SESSION_SECONDS
     response = web.HTTPSeeOther(urls.local_path(fields.get("next")))
     response.set_cookie(SESSION_COOKIE, session_value(tokens, token.id, expires),
@@ -69,8 +68,7 @@ async def signin(request: web.Request) -> web.Response:
 
 
 async def signout(request: web.Request) -> web.Response:
-    form = await request.post()
-    check_csrf(request, {key: str(value) for key, value in form.items()})
+    check_csrf(request, await read_form(request))
     response = web.HTTPSeeOther(urls.index())
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response

@@ -155,13 +155,38 @@ def signout() -> str:
     return SIGNOUT
 
 
+# What a browser removes from a URL before parsing it (WHATWG URL standard): C0 controls
+# and spaces at either end, tabs and newlines anywhere. A check on the raw string misses
+# "/\t/evil.example", which a browser reads as "//evil.example", another host.
+_C0_OR_SPACE = "".join(chr(code) for code in range(0x21))
+_TAB_OR_NEWLINE = dict.fromkeys(map(ord, "\t\n\r"))
+# Kept as they are in the answer; anything else is percent-encoded, so a Location header
+# holds printable ASCII only and no backslash (which browsers read as a slash).
+_PATH_SAFE = "/?#[]@!$&'()*+,;=:%"
+LOCAL_PATH_MAX = 2048
+
+
 def local_path(candidate: str | None, default: str = INDEX) -> str:
-    """``candidate`` when it is a path on this site; ``default`` otherwise (no open
-    redirects through ``?next=``)."""
-    if not candidate or not candidate.startswith("/") or candidate.startswith("//") \
-            or "\\" in candidate:
+    """``candidate`` as a path on this site, or ``default`` when a browser would read it
+    as anything else (another host, another scheme): no open redirects through ``?next=``.
+
+    Decided on what a browser parses, not on the raw string: ends stripped of C0 controls
+    and spaces, tabs and newlines dropped, backslashes in the path taken as slashes. The
+    answer is that parsed path, percent-encoded, so it means the same to every parser."""
+    if not candidate or len(candidate) > LOCAL_PATH_MAX:
         return default
-    return candidate
+    cleaned = _scalar_values(candidate).strip(_C0_OR_SPACE).translate(_TAB_OR_NEWLINE)
+    cut = min((i for i in (cleaned.find("?"), cleaned.find("#")) if i >= 0),
+              default=len(cleaned))
+    path = cleaned[:cut].replace("\\", "/")
+    if not path.startswith("/") or path.startswith("//"):
+        return default
+    return quote(path + cleaned[cut:], safe=_PATH_SAFE)
+
+
+def _scalar_values(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD, as a browser reads it."""
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 def api_admin_projections() -> str:

@@ -162,8 +162,9 @@ async def test_a_projection_that_cannot_write_backs_off_says_why_and_recovers(
             assert sum(r.exc_info is not None for r in logged) == 1  # one traceback
 
             _refuse_writes(services, backend, on=False)
-            await wait_for(lambda: caught_up(services, network, live))
-            assert live.projector.last_error is None
+            # the status is cleared just after the batch commits: wait for both
+            await wait_for(lambda: caught_up(services, network, live)
+                           and live.projector.last_error is None)
             assert live.projector.failures_in_a_row == 0
         finally:
             if process is not None:

@@ -82,7 +82,7 @@ SUPERSEDED_REASONS: Final[tuple[re.Pattern[str], ...]] = (
 verdict with one of them is taken again (:meth:`LexiconValidator.reconsider`). Verdicts
 are frozen in the log when a record is appended, and the log refuses the same record
 again, so this is how a reading that became more lenient reaches the records already
-stored (docs/adr/0011-reconsidered-verdicts.md). Only ever add to it."""
+stored (docs/adr/0012-reconsidered-verdicts.md). Only ever add to it."""
 
 
 def is_superseded(reason: str | None) -> bool:

@@ -145,7 +145,7 @@ def _unpickle_folded_batch(plain: dict[str, dict[str, tuple[Any, ...]]],
 
 class VerdictReview:
     """Takes again the verdicts an earlier validator gave that the current one may not
-    (``events.lexicon.SUPERSEDED_REASONS``; ADR 0011): a record the log holds as invalid
+    (``events.lexicon.SUPERSEDED_REASONS``; ADR 0012): a record the log holds as invalid
     for its shape counts once the validator reads that shape. The validator is loaded at
     the first such verdict, and a review pickles as its forum DID alone (it goes to the
     processes preparing a load's batches)."""

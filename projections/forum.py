@@ -49,7 +49,7 @@ class ForumProjection:
     VERSION = 3
 
     def __init__(self, forum_did: str, review: VerdictReview | None = None) -> None:
-        """``review`` takes the log's superseded verdicts again (ADR 0011); by default
+        """``review`` takes the log's superseded verdicts again (ADR 0012); by default
         one for ``forum_did``, which loads the validator at the first of them."""
         self.forum_did = forum_did
         self.forum_uri = at_uri(forum_did, c.FORUM, "self")

@@ -657,7 +657,7 @@ def _invalid(b: _Builder) -> None:
 
 def _superseded(b: _Builder) -> None:
     """A topic in the original atBB's shape that an earlier validator refused for it:
-    the log keeps that verdict, and the projection takes it again (ADR 0011)."""
+    the log keeps that verdict, and the projection takes it again (ADR 0012)."""
     did = b.draw(st.sampled_from(MEMBER_DIDS))
     record = {
         "$type": POST,

@@ -130,7 +130,7 @@ class ReferenceModel:
         self.handles: dict[str, tuple[int, str | None]] = {}
         self.accounts: dict[str, tuple[int, bool, str | None]] = {}
         # verdicts are the validator's to give: the model takes a superseded one again
-        # as the projection does (ADR 0011), and folds whatever the answer is
+        # as the projection does (ADR 0012), and folds whatever the answer is
         self._validator = LexiconValidator.load()
         for item in events:
             self._fold(item.event if isinstance(item, Logged) else item)

@@ -28,7 +28,7 @@ from typing import Any, Final
 import regex
 
 from events.ids import CID, DID, NSID, TID, AtUri, Handle, RecordKey
-from events.model import ATBB_PREFIX, Verdict
+from events.model import ATBB_PREFIX, RecordEvent, Verdict
 
 Check = Callable[[object], str | None]
 """A compiled check: None when the value fits, else the reason (starting with its path)."""
@@ -53,7 +53,9 @@ _DATETIME: Final = re.compile(
 _URI: Final = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:[^\x00-\x20\x7f\ud800-\udfff]+")
 _LANGUAGE: Final = re.compile(r"[a-zA-Z]{1,8}(?:-[a-zA-Z0-9]{1,8})*")
 _SLUG: Final = re.compile(r"[a-z0-9-]{1,64}")
-_CSS_PROPERTY: Final = re.compile(r"--[a-z0-9-]+")
+# A theme token's name: a CSS custom property, with its dashes or (as the original atBB
+# writes them) without.
+_TOKEN_NAME: Final = re.compile(r"--[a-z0-9-]+|[a-z0-9][a-z0-9-]*")
 _CSS_UNSAFE: Final = re.compile(r"[;{}<>\\\x00-\x1f\x7f]")
 _HTTPS_URL: Final = re.compile(r"https://[^/?#\s\x00-\x1f]+(?:[/?#][^\s\x00-\x1f]*)?")
 _DAYS_IN_MONTH: Final = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -65,6 +67,29 @@ MAX_THEME_TOKENS: Final = 500
 MAX_TOKEN_VALUE_BYTES: Final = 1000
 
 _MISSING: Final = object()
+
+SUPERSEDED_REASONS: Final[tuple[re.Pattern[str], ...]] = (
+    # Until the forum projection's version 3 the validator knew only bare strongRefs, and
+    # said this of every reference the original atBB wraps ({forum: strongRef}, ...).
+    re.compile(
+        r"(?:post\.forum|post\.board|board\.category|membership\.forum)\.uri: "
+        r"required field is missing"
+    ),
+    # ... and refused theme token names without their leading dashes ("color-bg").
+    re.compile(r"theme\.tokens: .* is not a CSS custom property \(--\[a-z0-9-\]\+\)"),
+)
+"""Reasons an earlier validator gave for records this one may find valid: a stored
+verdict with one of them is taken again (:meth:`LexiconValidator.reconsider`). Verdicts
+are frozen in the log when a record is appended, and the log refuses the same record
+again, so this is how a reading that became more lenient reaches the records already
+stored (docs/adr/0012-reconsidered-verdicts.md). Only ever add to it."""
+
+
+def is_superseded(reason: str | None) -> bool:
+    """Whether an invalid verdict of this reason is one of the :data:`SUPERSEDED_REASONS`."""
+    return reason is not None and any(
+        pattern.fullmatch(reason) for pattern in SUPERSEDED_REASONS
+    )
 
 
 class LexiconError(ValueError):
@@ -348,19 +373,40 @@ class _Compiler:
                 if not isinstance(declared, str):
                     return f"{path}.$type: expected a string, got {_kind(declared)}"
                 member_check = by_type.get(declared)
-                if member_check is None:
-                    return f"{path}: $type {_shown(declared)} is not one of {names}" if (
-                        closed
-                    ) else None
-                return member_check(value)
+                if member_check is not None:
+                    return member_check(value)
+                if closed:
+                    return f"{path}: $type {_shown(declared)} is not one of {names}"
+                # An open union's unknown $type is matched by shape: atBB's wrapped
+                # references may carry the $type of whichever document declared the
+                # wrapper, and the shape is what the reader goes by.
+                return by_shape(value, declared)
             # atBB wrote union members without $type: match on required fields instead.
-            fits = [(full, c) for full, required, c in members if required.issubset(value)]
-            if len(fits) == 1:
-                return fits[0][1](value)
-            if not fits:
-                return f"{path}: no $type, and it has the required fields of none of {names}"
-            fitting = ", ".join(full for full, _ in fits)
-            return f"{path}: no $type, and it fits more than one of {fitting}"
+            return by_shape(value, None)
+
+        def by_shape(value: dict[str, Any], declared: str | None) -> str | None:
+            keys = value.keys()
+            fit: Check | None = None
+            count = 0
+            for _, required, member_check in members:
+                if keys >= required:
+                    fit = member_check
+                    count += 1
+            if count == 1 and fit is not None:
+                return fit(value)
+            prefix = f"{path}: no $type, and it" if declared is None else (
+                f"{path}: $type {_shown(declared)} names none of {names}, and it"
+            )
+            if count:
+                fitting = ", ".join(full for full, required, _ in members if keys >= required)
+                return f"{prefix} fits more than one of {fitting}"
+            # The member with the most of its required fields present, if one stands out,
+            # names the field that is missing: "post.forum.cid: required field is missing".
+            present = sorted(((len(required & keys), c) for _, required, c in members),
+                             key=lambda pair: pair[0], reverse=True)
+            if present[0][0] and (len(present) == 1 or present[1][0] < present[0][0]):
+                return present[0][1](value)
+            return f"{prefix} has the required fields of none of {names}"
 
         return check
 
@@ -598,8 +644,11 @@ def _theme_rule(record: dict[str, Any], rkey: str) -> str | None:
         if len(tokens) > MAX_THEME_TOKENS:
             return f"theme.tokens: {len(tokens)} entries, more than {MAX_THEME_TOKENS}"
         for name, value in tokens.items():
-            if not isinstance(name, str) or _CSS_PROPERTY.fullmatch(name) is None:
-                return f"theme.tokens: {_shown(name)} is not a CSS custom property (--[a-z0-9-]+)"
+            if not isinstance(name, str) or _TOKEN_NAME.fullmatch(name) is None:
+                return (
+                    f"theme.tokens: {_shown(name)} is not a CSS custom property name "
+                    "(--[a-z0-9-]+, or [a-z0-9][a-z0-9-]* without the dashes)"
+                )
             if not isinstance(value, str):
                 return f"theme.tokens.{name}: expected a string, got {_kind(value)}"
             size = _utf8_length(value)
@@ -762,6 +811,15 @@ class LexiconValidator:
         except Exception as exc:  # bad input is normal: any surprise is a verdict, not a crash
             problem = f"record could not be validated ({type(exc).__name__})"
         return Verdict.ok() if problem is None else Verdict.invalid(problem)
+
+    def reconsider(self, event: RecordEvent, *, forum_did: str) -> Verdict:
+        """``event``'s verdict as this validator gives it, when the stored one is invalid
+        for one of the :data:`SUPERSEDED_REASONS`; the stored verdict otherwise (any
+        other invalid verdict, a signature's or a forged owner's, stands as it was)."""
+        if event.valid or event.operation == "delete" or not is_superseded(event.reason):
+            return Verdict(event.valid, event.reason)
+        return self.validate(event.collection, event.rkey, event.record, did=event.did,
+                             forum_did=forum_did)
 
     def validate_delete(
         self, collection: str, rkey: str, *, did: str, forum_did: str

@@ -26,7 +26,9 @@ from events.collections import (
     THEME,
     THEME_POLICY,
 )
+from events.lexicon import LexiconValidator, is_superseded
 from events.model import AccountStatusChanged, IdentityChanged, Logged, RecordEvent
+from events.records import reference
 
 FORUM_OWNED = frozenset(
     {FORUM, CATEGORY, BOARD, ROLE, ROLE_ASSIGNMENT, THEME, THEME_POLICY, MOD_ACTION}
@@ -141,6 +143,32 @@ def _unpickle_folded_batch(plain: dict[str, dict[str, tuple[Any, ...]]],
     return FoldedBatch(records, *rest)
 
 
+class VerdictReview:
+    """Takes again the verdicts an earlier validator gave that the current one may not
+    (``events.lexicon.SUPERSEDED_REASONS``; ADR 0012): a record the log holds as invalid
+    for its shape counts once the validator reads that shape. The validator is loaded at
+    the first such verdict, and a review pickles as its forum DID alone (it goes to the
+    processes preparing a load's batches)."""
+
+    def __init__(self, forum_did: str) -> None:
+        self.forum_did = forum_did
+        self._validator: LexiconValidator | None = None
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (VerdictReview, (self.forum_did,))
+
+    def reason(self, event: RecordEvent) -> str | None:
+        """Why ``event`` is invalid today, or None when it is valid."""
+        if event.valid:
+            return None
+        if not is_superseded(event.reason):
+            return event.reason or "marked invalid at ingest"
+        if self._validator is None:
+            self._validator = LexiconValidator.load()
+        verdict = self._validator.reconsider(event, forum_did=self.forum_did)
+        return None if verdict.valid else verdict.reason or "marked invalid at ingest"
+
+
 def structural_problem(event: RecordEvent) -> str | None:
     """Why a live record cannot take part in the read models even though ingest let it
     through (defence in depth), or None."""
@@ -150,7 +178,7 @@ def structural_problem(event: RecordEvent) -> str | None:
     if event.collection == POST:
         reply = record.get("reply")
         if reply is None:
-            if not _ref_uri(record.get("board")):
+            if not _at_uri(reference(record, "board")[0]):
                 return "a topic (a post without reply) needs a board strongRef"
             if not isinstance(record.get("title"), str) or not record["title"]:
                 return "a topic (a post without reply) needs a title"
@@ -163,18 +191,27 @@ def structural_problem(event: RecordEvent) -> str | None:
     return None
 
 
+def _at_uri(uri: str | None) -> str | None:
+    return uri if uri is not None and uri.startswith("at://") else None
+
+
 def _ref_uri(value: Any) -> str | None:
     if isinstance(value, dict):
         uri = value.get("uri")
-        if isinstance(uri, str) and uri.startswith("at://"):
-            return uri
+        if isinstance(uri, str):
+            return _at_uri(uri)
     return None
 
 
-def rejection_reason(event: RecordEvent, forum_did: str) -> str | None:
-    """Why a record event does not count, or None when it does."""
+def rejection_reason(
+    event: RecordEvent, forum_did: str, review: VerdictReview | None = None
+) -> str | None:
+    """Why a record event does not count, or None when it does. ``review`` takes
+    superseded verdicts again (one for ``forum_did`` when not given)."""
     if not event.valid:
-        return event.reason or "marked invalid at ingest"
+        problem = (review or VerdictReview(forum_did)).reason(event)
+        if problem is not None:
+            return problem
     collection = event.collection
     if collection in FORUM_OWNED:
         if event.did != forum_did:
@@ -188,15 +225,18 @@ def rejection_reason(event: RecordEvent, forum_did: str) -> str | None:
     return None
 
 
-def fold(batch: Sequence[Logged], forum_did: str) -> EventBatchFold:
+def fold(
+    batch: Sequence[Logged], forum_did: str, review: VerdictReview | None = None
+) -> EventBatchFold:
     folded = EventBatchFold(count=len(batch))
+    review = review or VerdictReview(forum_did)
     if batch:
         folded.first_position = min(logged.position for logged in batch)
     for logged in batch:
         folded.last_position = max(folded.last_position, logged.position)
         event = logged.event
         if isinstance(event, RecordEvent):
-            reason = rejection_reason(event, forum_did)
+            reason = rejection_reason(event, forum_did, review)
             if reason is not None:
                 folded.rejected.append(
                     Rejection(logged.position, event.uri, event.did, event.collection, reason)

@@ -16,6 +16,7 @@ from typing import Any
 
 from events import collections as c
 from events.model import RecordEvent, tid_to_int
+from events.records import reference
 from projections.apply_fold import RecordFold, Version
 from projections.db import Session
 from projections.ids import post_id, record_id
@@ -116,7 +117,7 @@ def _category(uri: str, rkey: str, record: Mapping[str, Any] | None) -> Row:
 
 
 def _board(uri: str, rkey: str, record: Mapping[str, Any] | None) -> Row:
-    category_uri, category_cid = ref_of(_get(record, "category"))
+    category_uri, category_cid = reference(record, "category")
     row = _category(uri, rkey, record)
     row["category_uri"] = category_uri
     row["category_cid"] = category_cid
@@ -138,7 +139,7 @@ def _post(uri: str, rkey: str, record: Mapping[str, Any] | None) -> Row:
         else None,
     }
     if reply is None:
-        board_uri, _ = ref_of(record.get("board"))
+        board_uri, _ = reference(record, "board")
         return {
             **common,
             "kind": "topic",
@@ -176,7 +177,7 @@ POST_FIELDS = (
 
 
 def _membership(uri: str, rkey: str, record: Mapping[str, Any] | None) -> Row:
-    forum_uri, forum_cid = ref_of(_get(record, "forum"))
+    forum_uri, forum_cid = reference(record, "forum")
     return {
         "forum_uri": forum_uri,
         "forum_cid": forum_cid,

@@ -13,7 +13,7 @@ from functools import partial
 
 from events import collections as c
 from events.model import Logged, at_uri
-from projections.apply_fold import FoldedBatch
+from projections.apply_fold import FoldedBatch, VerdictReview
 from projections.apply_members import (
     reaction_keys,
     refresh_bans,
@@ -46,13 +46,16 @@ class ForumProjection:
     """Folds the log into the forum's read models. ``attach`` it to a store first."""
 
     NAME = "forum"
-    VERSION = 2
+    VERSION = 3
 
-    def __init__(self, forum_did: str) -> None:
+    def __init__(self, forum_did: str, review: VerdictReview | None = None) -> None:
+        """``review`` takes the log's superseded verdicts again (ADR 0012); by default
+        one for ``forum_did``, which loads the validator at the first of them."""
         self.forum_did = forum_did
         self.forum_uri = at_uri(forum_did, c.FORUM, "self")
         self.name = self.NAME
         self.version = self.VERSION
+        self._review = review or VerdictReview(forum_did)
         self._store: ReadModels | None = None
         self._version_recorded = False
         self._pending_checked = False
@@ -90,7 +93,8 @@ class ForumProjection:
         # those that follow must look for rows again
         self._fresh = None
         self._apply(lambda start: prepare(
-            [logged for logged in batch if logged.position > start], self.forum_did))
+            [logged for logged in batch if logged.position > start], self.forum_did,
+            self._review))
 
     def preparer(self) -> Callable[[Sequence[Logged]], FoldedBatch]:
         """The first half of ``apply``, for the processes that prepare the batches from
@@ -98,7 +102,7 @@ class ForumProjection:
         position 0 the location holds no record rows, so the batches that follow, while
         they load in bulk, name the records no earlier batch had (``FreshRecords``)."""
         self._fresh = FreshRecords() if self.position() == 0 else None
-        return partial(prepare, forum_did=self.forum_did)
+        return partial(prepare, forum_did=self.forum_did, review=self._review)
 
     def apply_prepared(self, folded: FoldedBatch) -> None:
         """``apply`` of a batch the ``preparer`` prepared elsewhere. A batch at or below

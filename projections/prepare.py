@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from events.model import Logged
-from projections.apply_fold import FoldedBatch, RecordFold, fold
+from projections.apply_fold import FoldedBatch, RecordFold, VerdictReview, fold
 from projections.apply_records import TABLES, theme_fields
 
 
-def prepare(batch: Sequence[Logged], forum_did: str) -> FoldedBatch:
-    folded = fold(batch, forum_did)
+def prepare(
+    batch: Sequence[Logged], forum_did: str, review: VerdictReview | None = None
+) -> FoldedBatch:
+    folded = fold(batch, forum_did, review)
     records: dict[str, dict[str, RecordFold]] = {}
     for collection, folds in folded.records.items():
         spec = TABLES[collection]

@@ -254,6 +254,17 @@ class _Builder:
         cid = live.cid if live else record_cid({"dangling": uri})
         return {"uri": uri, "cid": cid}
 
+    def field_ref(self, uri: str, field: str, owner: str) -> dict[str, Any]:
+        """A forum, board or category reference in one of the shapes on the network:
+        bare, or wrapped as the original atBB writes it, with or without ``$type``."""
+        shape = self.draw(st.sampled_from(("bare", "wrapped", "typed")))
+        if shape == "bare":
+            return self.ref(uri)
+        wrapped: dict[str, Any] = {field: self.ref(uri)}
+        if shape == "typed":
+            wrapped["$type"] = f"{owner}#{field}Ref"
+        return wrapped
+
     def future_uri(self, collection: str) -> str:
         """A uri for a record the Forum account will (maybe) create later in the script:
         a reference to it arrives before it exists."""
@@ -325,7 +336,7 @@ def _category(b: _Builder) -> None:
 def _board(b: _Builder) -> None:
     record: dict[str, Any] = {
         "name": b.draw(st.sampled_from(_NAMES)),
-        "category": b.ref(b.target(CATEGORY)),
+        "category": b.field_ref(b.target(CATEGORY), "category", BOARD),
         "createdAt": b.created_at(),
     }
     order = b.draw(st.sampled_from(_SORT_ORDERS))
@@ -344,7 +355,7 @@ def _edit_structure(b: _Builder) -> None:
     record["name"] = b.draw(st.sampled_from(_NAMES))
     record["sortOrder"] = b.draw(st.integers(0, 2))
     if live.collection == BOARD and b.draw(st.booleans()):
-        record["category"] = b.ref(b.target(CATEGORY))
+        record["category"] = b.field_ref(b.target(CATEGORY), "category", BOARD)
     b.put(FORUM_DID, live.collection, uri.rsplit("/", 1)[1], record)
 
 
@@ -475,7 +486,8 @@ def _policy(b: _Builder) -> None:
 def _join(b: _Builder) -> None:
     did = b.draw(st.sampled_from(MEMBER_DIDS))
     forum = FORUM_URI if b.draw(st.integers(0, 4)) else at_uri(FORGER_DID, FORUM_NSID, "self")
-    b.create(did, MEMBERSHIP, {"forum": b.ref(forum), "createdAt": b.created_at()})
+    b.create(did, MEMBERSHIP, {"forum": b.field_ref(forum, "forum", MEMBERSHIP),
+                               "createdAt": b.created_at()})
 
 
 def _leave(b: _Builder) -> None:
@@ -492,8 +504,8 @@ def _topic(b: _Builder) -> None:
         {
             "title": b.draw(st.sampled_from(("First!", "Help wanted", "Ünïcode title"))),
             "text": b.draw(st.sampled_from(_TEXTS)),
-            "board": b.ref(b.target(BOARD)),
-            "forum": b.ref(FORUM_URI),
+            "board": b.field_ref(b.target(BOARD), "board", POST),
+            "forum": b.field_ref(FORUM_URI, "forum", POST),
             "createdAt": b.created_at(),
         },
     )
@@ -528,7 +540,7 @@ def _reply(b: _Builder) -> None:
         {
             "text": b.draw(st.sampled_from(_TEXTS)),
             "reply": {"root": b.ref(root), "parent": b.ref(parent)},
-            "forum": b.ref(FORUM_URI),
+            "forum": b.field_ref(FORUM_URI, "forum", POST),
             "createdAt": b.created_at(),
         },
     )
@@ -643,6 +655,24 @@ def _invalid(b: _Builder) -> None:
     )
 
 
+def _superseded(b: _Builder) -> None:
+    """A topic in the original atBB's shape that an earlier validator refused for it:
+    the log keeps that verdict, and the projection takes it again (ADR 0012)."""
+    did = b.draw(st.sampled_from(MEMBER_DIDS))
+    record = {
+        "$type": POST,
+        "title": "Wrapped",
+        "text": b.draw(st.sampled_from(_TEXTS)),
+        "board": {"board": b.ref(b.target(BOARD))},
+        "forum": {"forum": b.ref(FORUM_URI)},
+        "createdAt": b.created_at(),
+    }
+    uri = b.commit(did, "create", POST, b.next_tid(did), record, valid=False,
+                   reason="post.forum.uri: required field is missing")
+    # the current validator reads it, so it is live like any valid post
+    b.live[uri] = _Live(POST, record, record_cid(record))
+
+
 def _identity(b: _Builder) -> None:
     did = b.draw(st.sampled_from((*MEMBER_DIDS, FORUM_DID)))
     name = did.split(":")[2][:5]
@@ -685,6 +715,7 @@ _OPS = {
     "unreact": _unreact,
     "forge": _forge,
     "invalid": _invalid,
+    "superseded": _superseded,
     "identity": _identity,
     "account": _account,
 }

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from events.lexicon import LexiconValidator, is_superseded
 from events.model import (
     AccountStatusChanged,
     IdentityChanged,
@@ -79,6 +80,18 @@ def _ref_uri(value: Any) -> str | None:
     return None
 
 
+def _field_uri(record: dict[str, Any] | None, field: str) -> str | None:
+    """The uri a forum, board or category reference names, bare or wrapped as the
+    original atBB writes it (``{field: {uri, cid}}``); written out here again, apart
+    from ``events.records``, so the model does not share the code it checks."""
+    value = (record or {}).get(field)
+    if isinstance(value, dict) and isinstance(value.get(field), dict) and (
+        value.get("$type") != "com.atproto.repo.strongRef"
+    ):
+        value = value[field]
+    return _ref_uri(value)
+
+
 def _well_formed(event: RecordEvent) -> bool:
     """Whether a live record can take part at all: a topic needs a board and a title, a
     reply its root and parent (the projection rejects the rest, like invalid ones)."""
@@ -90,7 +103,9 @@ def _well_formed(event: RecordEvent) -> bool:
     reply = record.get("reply")
     if reply is None:
         title = record.get("title")
-        return bool(_at_uri(record.get("board"))) and isinstance(title, str) and bool(title)
+        board = _field_uri(record, "board")
+        return bool(board and board.startswith("at://")) and isinstance(title, str) and \
+            bool(title)
     return (
         isinstance(reply, dict)
         and bool(_at_uri(reply.get("root")))
@@ -114,6 +129,9 @@ class ReferenceModel:
         self.records: dict[str, Rec] = {}
         self.handles: dict[str, tuple[int, str | None]] = {}
         self.accounts: dict[str, tuple[int, bool, str | None]] = {}
+        # verdicts are the validator's to give: the model takes a superseded one again
+        # as the projection does (ADR 0012), and folds whatever the answer is
+        self._validator = LexiconValidator.load()
         for item in events:
             self._fold(item.event if isinstance(item, Logged) else item)
 
@@ -129,7 +147,10 @@ class ReferenceModel:
                 self.accounts[event.did] = (event.seq, event.active, event.status)
             return
         assert isinstance(event, RecordEvent)
-        if not event.valid:
+        if not event.valid and not (
+            is_superseded(event.reason)
+            and self._validator.reconsider(event, forum_did=self.forum_did).valid
+        ):
             return
         if is_forum_owned(event.collection) and event.did != self.forum_did:
             return
@@ -224,9 +245,9 @@ class ReferenceModel:
 
     def topic_state(self, rec: Rec) -> str:
         record = rec.record or {}
-        if not _ref_uri(record.get("board")) or not record.get("title"):
+        if not _field_uri(record, "board") or not record.get("title"):
             return "invalid"
-        board = self.records.get(_ref_uri(record["board"]) or "")
+        board = self.records.get(_field_uri(record, "board") or "")
         if board is None or board.collection != BOARD or board.live is None:
             return "pending"
         return "ok"
@@ -265,9 +286,9 @@ class ReferenceModel:
         if rec is None:
             return None
         if self.kind(rec) == "topic":
-            return _ref_uri((rec.record or {}).get("board"))
+            return _field_uri(rec.record, "board")
         root = self.post(self.root_of(rec) or "")
-        return None if root is None else _ref_uri((root.record or {}).get("board"))
+        return None if root is None else _field_uri(root.record, "board")
 
     def thread_of(self, uri: str) -> str | None:
         rec = self.post(uri)
@@ -330,7 +351,7 @@ class ReferenceModel:
     def listed_boards(self) -> list[Rec]:
         categories = {r.uri for r in self.live(CATEGORY)}
         return [
-            r for r in self.live(BOARD) if _ref_uri((r.record or {}).get("category")) in categories
+            r for r in self.live(BOARD) if _field_uri(r.record, "category") in categories
         ]
 
     @staticmethod
@@ -346,7 +367,7 @@ class ReferenceModel:
         boards = [
             r
             for r in self.listed_boards()
-            if _ref_uri((r.record or {}).get("category")) == category_uri
+            if _field_uri(r.record, "category") == category_uri
         ]
         return [r.uri for r in sorted(boards, key=self.structure_key)]
 
@@ -418,7 +439,7 @@ class ReferenceModel:
         return [
             r
             for r in self.live(MEMBERSHIP)
-            if r.did == did and _ref_uri((r.record or {}).get("forum")) == self.forum_uri
+            if r.did == did and _field_uri(r.record, "forum") == self.forum_uri
         ]
 
     def counted_posts(self, did: str) -> list[str]:

@@ -5,12 +5,18 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from appview.bootstrap import bootstrap
+from appview.devnet.scenario import scenario_to_jetstream_lines
+from events.jetstream import parse_line
+from events.lexicon import LexiconValidator
 from events.model import (
     AccountStatusChanged,
     IdentityChanged,
@@ -18,8 +24,12 @@ from events.model import (
     Logged,
     RecordEvent,
 )
+from projections.apply_fold import VerdictReview
 from projections.forum import ForumProjection, all_projections
-from projections.ids import post_id
+from projections.ids import post_id, record_id
+from projections.runner import project_to_head
+from tests import original_atbb
+from tests.conftest import Backend
 from tests.fakes import (
     Repo,
     TidClock,
@@ -29,8 +39,10 @@ from tests.fakes import (
     open_test_store,
     recount_mismatches,
 )
+from tests.web_forum import Writer, get_text, page_client, scenario, settings_for
 
 F = "did:plc:forumowner"
+NOW = datetime.now(UTC)
 POST = "space.atbb.post"
 MOD = "space.atbb.modAction"
 
@@ -500,6 +512,31 @@ def test_membership_counts_only_for_this_forum(forum: Forum) -> None:
     assert forum.row("forum", "uri", forum_record.uri)["name"] == "F"
 
 
+def test_references_count_bare_or_wrapped_as_the_original_writes_them(forum: Forum) -> None:
+    forum_record = forum.owner.create("space.atbb.forum.forum", {"name": "F"}, rkey="self")
+    category = forum.category()
+    board = forum.owner.create("space.atbb.forum.board", {
+        "name": "Wrapped", "createdAt": forum.clock.iso(),
+        "category": {"$type": "space.atbb.forum.board#categoryRef", "category": ref(category)},
+    })
+    topic = forum.alice.create(POST, {
+        "text": "body", "title": "Hello", "createdAt": forum.clock.iso(),
+        "board": {"board": ref(board)},
+        "forum": {"$type": "space.atbb.post#forumRef", "forum": ref(forum_record)},
+    })
+    reply = forum.reply(forum.bob, topic)
+    joined = forum.bob.create("space.atbb.membership", {
+        "forum": {"forum": ref(forum_record)}, "createdAt": "2024-02-01T00:00:00Z",
+    })
+    forum.apply(forum_record, category, board, topic, reply, joined)
+    assert forum.row("boards", "uri", board.uri)["listed"] == 1
+    assert (forum.post(topic)["board_uri"], forum.post(topic)["state"]) == (board.uri, "ok")
+    assert forum.board_counts(board) == (1, 2)
+    assert forum.row("members", "did", forum.bob.did)["is_member"] == 1
+    assert forum.find("rejected", "uri", topic.uri) is None
+    forum.assert_recount()
+
+
 def test_ids_are_stable_and_derived_from_the_uri(forum: Forum) -> None:
     board = forum.structure()
     topic = forum.topic(forum.alice, board)
@@ -835,3 +872,132 @@ def test_a_bulk_load_remembers_only_member_rows_that_were_committed(backend) -> 
         assert forum.post(reply)["state"] == "ok"
     finally:
         store.close()
+
+
+# --- the original atBB's record shapes -----------------------------------------------------
+
+
+class StoredVerdicts(VerdictReview):
+    """Every verdict as the log stores it: the projection before version 3."""
+
+    def reason(self, event: RecordEvent) -> str | None:
+        return None if event.valid else event.reason or "marked invalid at ingest"
+
+
+class EarlierForumProjection(ForumProjection):
+    """The forum projection as it was built before it read the original's shapes: same
+    tables, stored verdicts final, the version before this one."""
+
+    VERSION = ForumProjection.VERSION - 1
+
+    def __init__(self, forum_did: str) -> None:
+        super().__init__(forum_did, review=StoredVerdicts(forum_did))
+
+
+def _earlier_verdict(line: str, forum_did: str, reason: str) -> RecordEvent:
+    """The event the ingest made of ``line`` before it read the original's shapes."""
+    parsed = parse_line(line, forum_did=forum_did, validator=LexiconValidator.load(),
+                        observed_at=1)
+    assert isinstance(parsed.event, RecordEvent) and parsed.event.valid, parsed
+    return replace(parsed.event, valid=False, reason=reason)
+
+
+async def test_a_rebuild_shows_the_original_atbbs_records_once_refused_for_their_shape(
+    backend: Backend,
+) -> None:
+    story = scenario()
+    forum_did = story.forum.did
+    member, other = story.members[0].did, story.members[1].did
+    writer = Writer(max(op.at_us for op in story.operations()) + 10_000_000)
+    forum_ref = next({"uri": op.uri, "cid": op.cid or ""} for op in story.operations()
+                     if op.collection == "space.atbb.forum.forum")
+    lines: list[str] = []
+    earlier: list[RecordEvent] = []
+
+    def write(did: str, record: dict[str, Any], reason: str | None = None,
+              rkey: str | None = None) -> dict[str, str]:
+        line, uri, cid = writer.write(did, record["$type"], rkey, record)
+        if reason is None:
+            lines.append(line)
+        else:
+            earlier.append(_earlier_verdict(line, forum_did, reason))
+        return {"uri": uri, "cid": cid}
+
+    # what the ingest said of each before (the validator's exact words then)
+    missing = "{}.uri: required field is missing".format
+    category = write(forum_did, original_atbb.category("From atBB", "Written by atBB", 9,
+                                                       writer.now()))
+    board = write(forum_did, original_atbb.board("atBB board", "typed ref", 0, category,
+                                                 writer.now(), typed=True),
+                  missing("board.category"))
+    old_board = write(forum_did, original_atbb.board("Older atBB board", "untyped ref", 1,
+                                                     category, writer.now(), typed=False),
+                      missing("board.category"))
+    topic = write(member, original_atbb.topic("Hello from atBB", "Opening post", forum_ref,
+                                              board, writer.now(), typed=True),
+                  missing("post.forum"))
+    old_topic = write(member, original_atbb.topic("Before ATB-41", "No $type here",
+                                                  forum_ref, old_board, writer.now(),
+                                                  typed=False), missing("post.forum"))
+    write(other, original_atbb.reply("A typed reply", forum_ref, topic, topic, writer.now(),
+                                     typed=True), missing("post.forum"))
+    write(member, original_atbb.reply("An untyped reply", forum_ref, old_topic, old_topic,
+                                      writer.now(), typed=False), missing("post.forum"))
+    theme = write(forum_did, original_atbb.theme("Neobrutal Light", "light", writer.now()),
+                  "theme.tokens: 'color-bg' is not a CSS custom property (--[a-z0-9-]+)")
+    write(forum_did, {"$type": "space.atbb.forum.themePolicy", "allowUserChoice": True,
+                      "availableThemes": [{"uri": theme["uri"]}],
+                      "defaultLightTheme": theme["uri"], "defaultDarkTheme": theme["uri"],
+                      "updatedAt": writer.now()}, rkey="self")
+
+    services = bootstrap(settings_for(backend, forum_did))
+    try:
+        appender = services.appender(batch_size=500)
+        story_lines = list(scenario_to_jetstream_lines(story, start_time_us=story.start_us))
+        for number, line in enumerate([*story_lines, *lines], start=1):
+            appender.feed(line, number)
+        appender.flush()
+        services.event_log.append(earlier)
+        before = EarlierForumProjection(forum_did)
+        before.attach(services.read_models)
+        project_to_head(services.event_log, [before])
+        with services.read_models.read() as session:
+            rejected: dict[str, str] = dict(session.query("SELECT uri, reason FROM rejected"))
+        assert {uri: rejected.get(uri) for uri in (board["uri"], topic["uri"], theme["uri"])} \
+            == {board["uri"]: missing("board.category"), topic["uri"]: missing("post.forum"),
+                theme["uri"]: earlier[-1].reason}
+        assert services.queries.board(record_id(board["uri"]), now=NOW) is None
+
+        assert services.rebuilds is not None
+        run = services.rebuilds.rebuild_outdated(background=False)
+        assert run is not None and run.status == "completed", run
+
+        with services.read_models.read() as session:
+            rejected = dict(session.query("SELECT uri, reason FROM rejected"))
+        assert not {event.uri for event in earlier} & set(rejected)
+        async with page_client(services) as client:
+            index = await get_text(client, "/")
+            assert "atBB board" in index and "Older atBB board" in index
+            for shown, title, reply in ((board, "Hello from atBB", "A typed reply"),
+                                        (old_board, "Before ATB-41", "An untyped reply")):
+                board_page = await get_text(client, f"/b/{record_id(shown['uri'])}")
+                assert title in board_page
+                topics = await (await client.get(
+                    f"/api/boards/{record_id(shown['uri'])}/topics")).json()
+                [listed] = topics["topics"]
+                assert (listed["title"], listed["replyCount"]) == (title, 1)
+                topic_page = await get_text(client, f"/t/{listed['id']}")
+                assert title in topic_page and reply in topic_page
+                thread = await (await client.get(f"/api/topics/{listed['id']}")).json()
+                assert [r["text"] for r in thread["replies"]] == [reply]
+            boards = await (await client.get(
+                f"/api/categories/{record_id(category['uri'])}/boards")).json()
+            assert [b["name"] for b in boards["boards"]] == ["atBB board", "Older atBB board"]
+            shown_theme = await (await client.get(
+                f"/api/themes/{record_id(theme['uri'])}")).json()
+            assert shown_theme["tokens"] == original_atbb.ORIGINAL_TOKENS
+            css = await get_text(client, "/theme.css")
+            assert "--color-bg: #f5f0e8;" in css and "--font-size-2xl: 32px;" in css
+            assert "  color-bg:" not in css
+    finally:
+        services.close()

@@ -19,9 +19,11 @@ from events.lexicon import (
     grapheme_count,
     is_datetime,
     is_forum_owned,
+    is_superseded,
     read_documents,
 )
-from events.model import Verdict
+from events.model import RecordEvent, Verdict
+from tests import original_atbb
 
 ROOT = Path(__file__).resolve().parent.parent
 FORUM = "did:plc:forumforumforumforum2345"
@@ -479,7 +481,11 @@ def test_invalid_datetimes(validator: LexiconValidator, value: str) -> None:
         ({"forum": {"uri": FORUM_REF["uri"], "cid": "Qm123"}}, "post.forum.cid: not a CIDv1"),
         ({"forum": {"uri": FORUM_REF["uri"], "cid": CID.upper()}}, "post.forum.cid: not a CIDv1"),
         ({"forum": {"uri": FORUM_REF["uri"]}}, "post.forum.cid: required field is missing"),
-        ({"forum": FORUM_REF["uri"]}, "post.forum: expected an object, got string"),
+        (
+            {"forum": FORUM_REF["uri"]},
+            "post.forum: expected an object (one of space.atbb.post#forumRef, "
+            "com.atproto.repo.strongRef), got string",
+        ),
         ({"langs": ["en", "not a tag!"]}, "post.langs[1]: not a BCP-47 language tag"),
         ({"langs": ["en", "fr", "de", "pt"]}, "post.langs: 4 items, more than 3"),
         ({"langs": "en"}, "post.langs: expected an array, got string"),
@@ -512,6 +518,217 @@ def test_topics_need_a_title_and_replies_do_not(validator: LexiconValidator) -> 
 def test_unknown_fields_are_allowed(validator: LexiconValidator) -> None:
     record = record_of("space.atbb.post", extra={"anything": [1, 2.5, None]}, **{"x-y": 1})
     assert check(validator, "space.atbb.post", record).valid
+
+
+# --- the original atBB's record shapes ---------------------------------------------------
+
+BOARD_REF = ref("space.atbb.forum.board")
+CATEGORY_REF = ref("space.atbb.forum.category")
+POST_REF = ref("space.atbb.post", did=ALICE)
+ORIGINAL_RECORDS = [
+    *(
+        pytest.param(collection, record, id=f"{name}-{'typed' if typed else 'untyped'}")
+        for typed in (False, True)
+        for name, collection, record in (
+            ("topic", "space.atbb.post",
+             original_atbb.topic("Hello", "First post", FORUM_REF, BOARD_REF, NOW, typed=typed)),
+            ("reply", "space.atbb.post",
+             original_atbb.reply("Me too", FORUM_REF, POST_REF, POST_REF, NOW, typed=typed)),
+            ("board", "space.atbb.forum.board",
+             original_atbb.board("Help", "Ask here", 1, CATEGORY_REF, NOW, typed=typed)),
+            ("membership", "space.atbb.membership",
+             original_atbb.membership(FORUM_REF, NOW, typed=typed)),
+        )
+    ),
+    pytest.param("space.atbb.forum.category",
+                 original_atbb.category("General", "About things", 0, NOW), id="category"),
+    pytest.param("space.atbb.forum.theme", original_atbb.theme("Neobrutal", "light", NOW),
+                 id="theme"),
+]
+
+
+@pytest.mark.parametrize(("collection", "record"), ORIGINAL_RECORDS)
+def test_records_as_the_original_atbb_writes_them_are_valid(
+    validator: LexiconValidator, collection: str, record: dict[str, Any]
+) -> None:
+    assert check(validator, collection, record) == Verdict.ok()
+
+
+def test_both_spellings_of_a_token_name_are_valid(validator: LexiconValidator) -> None:
+    tokens = {"color-bg": "#fff", "--color-text": "#000", "space-2xl": "48px", "--a": "1"}
+    record = record_of("space.atbb.forum.theme", tokens=tokens)
+    assert check(validator, "space.atbb.forum.theme", record).valid
+
+
+def test_a_post_longer_than_the_original_allows_is_still_ours(
+    validator: LexiconValidator,
+) -> None:
+    # the original caps text at 300 graphemes / 3000 bytes; we read up to 10,000
+    record = record_of("space.atbb.post", text=FAMILY * 2000)
+    assert check(validator, "space.atbb.post", record).valid
+
+
+WRAPPED_FORUM = {"forum": FORUM_REF}
+FORUM_UNION = "space.atbb.post#forumRef, com.atproto.repo.strongRef"
+
+
+@pytest.mark.parametrize(
+    "forum",
+    [
+        FORUM_REF,
+        {"$type": "com.atproto.repo.strongRef", **FORUM_REF},
+        WRAPPED_FORUM,
+        {"$type": "space.atbb.post#forumRef", **WRAPPED_FORUM},
+        # the $type of another document's wrapper def: matched by shape
+        {"$type": "space.atbb.defs#forumRef", **WRAPPED_FORUM},
+        {"forum": {"$type": "com.atproto.repo.strongRef", **FORUM_REF}},
+    ],
+)
+def test_a_reference_reads_bare_or_wrapped(
+    validator: LexiconValidator, forum: dict[str, Any]
+) -> None:
+    record = record_of("space.atbb.post", forum=forum)
+    assert check(validator, "space.atbb.post", record).valid
+
+
+@pytest.mark.parametrize(
+    ("forum", "reason"),
+    [
+        ({"forum": {"uri": FORUM_REF["uri"]}}, "post.forum.forum.cid: required field is missing"),
+        ({"uri": FORUM_REF["uri"]}, "post.forum.cid: required field is missing"),
+        ({"forum": {**FORUM_REF, "cid": "Qm1"}}, "post.forum.forum.cid: not a CIDv1"),
+        ({"forum": FORUM_REF["uri"]}, "post.forum.forum: expected an object, got string"),
+        (
+            {"$type": "space.atbb.post#forumRef", **FORUM_REF},
+            "post.forum.forum: required field is missing",
+        ),
+        (
+            {"$type": "com.atproto.repo.strongRef", **WRAPPED_FORUM},
+            "post.forum.uri: required field is missing",
+        ),
+        ({**FORUM_REF, **WRAPPED_FORUM}, f"post.forum: no $type, and it fits more than one of "
+                                         f"{FORUM_UNION}"),
+        ({}, f"post.forum: no $type, and it has the required fields of none of {FORUM_UNION}"),
+        (
+            {"$type": "x.y#z"},
+            f"post.forum: $type 'x.y#z' names none of {FORUM_UNION}, and it has the required "
+            f"fields of none of {FORUM_UNION}",
+        ),
+    ],
+)
+def test_reference_mismatches(
+    validator: LexiconValidator, forum: dict[str, Any], reason: str
+) -> None:
+    record = record_of("space.atbb.post", forum=forum)
+    assert reason_of(check(validator, "space.atbb.post", record)).startswith(reason)
+
+
+def test_wrapped_references_of_boards_and_memberships(validator: LexiconValidator) -> None:
+    board = record_of("space.atbb.forum.board", category={"category": {"uri": "at://x"}})
+    assert reason_of(check(validator, "space.atbb.forum.board", board)).startswith(
+        "board.category.category.uri: not an at-uri"
+    )
+    membership = record_of("space.atbb.membership", forum={"forum": {}})
+    assert reason_of(check(validator, "space.atbb.membership", membership)) == (
+        "membership.forum.forum.uri: required field is missing"
+    )
+
+
+# --- verdicts an earlier validator gave ---------------------------------------------------
+
+
+def _event(collection: str, record: dict[str, Any] | None, reason: str | None, *,
+           did: str = ALICE, rkey: str = TID) -> RecordEvent:
+    return RecordEvent(
+        operation="create" if record is not None else "delete", did=did,
+        collection=collection, rkey=rkey, rev=TID, cid=None if record is None else CID,
+        record=record, valid=reason is None, reason=reason, source="jetstream",
+        source_cursor=None, observed_at=0,
+    )
+
+
+# What the validator said of the original's records until it read their shapes.
+EARLIER_VERDICTS = [
+    ("space.atbb.post", "topic", "post.forum.uri: required field is missing"),
+    ("space.atbb.post", "topic-typed", "post.forum.uri: required field is missing"),
+    ("space.atbb.post", "topic-bare-forum", "post.board.uri: required field is missing"),
+    ("space.atbb.forum.board", "board", "board.category.uri: required field is missing"),
+    ("space.atbb.membership", "membership", "membership.forum.uri: required field is missing"),
+    ("space.atbb.forum.theme", "theme",
+     "theme.tokens: 'color-bg' is not a CSS custom property (--[a-z0-9-]+)"),
+]
+
+
+def _earlier_record(name: str) -> dict[str, Any]:
+    if name == "topic-bare-forum":
+        return {**original_atbb.topic("T", "x", FORUM_REF, BOARD_REF, NOW, typed=False),
+                "forum": FORUM_REF}
+    if name.startswith("topic"):
+        return original_atbb.topic("T", "x", FORUM_REF, BOARD_REF, NOW, typed="typed" in name)
+    if name == "board":
+        return original_atbb.board("B", "", 0, CATEGORY_REF, NOW, typed=True)
+    if name == "membership":
+        return original_atbb.membership(FORUM_REF, NOW, typed=False)
+    return original_atbb.theme("Neobrutal", "dark", NOW)
+
+
+@pytest.mark.parametrize(("collection", "name", "reason"), EARLIER_VERDICTS)
+def test_a_superseded_verdict_is_taken_again(
+    validator: LexiconValidator, collection: str, name: str, reason: str
+) -> None:
+    assert is_superseded(reason)
+    did = FORUM if collection.startswith("space.atbb.forum.") else ALICE
+    event = _event(collection, _earlier_record(name), reason, did=did)
+    assert validator.reconsider(event, forum_did=FORUM) == Verdict.ok()
+
+
+def test_a_superseded_verdict_taken_again_may_stay_invalid(validator: LexiconValidator) -> None:
+    record = {**original_atbb.topic("T", "x", FORUM_REF, BOARD_REF, NOW, typed=True),
+              "title": "x" * 121}
+    event = _event("space.atbb.post", record, "post.forum.uri: required field is missing")
+    assert validator.reconsider(event, forum_did=FORUM) == Verdict.invalid(
+        "post.title: 121 graphemes, more than 120"
+    )
+    forged = _event("space.atbb.forum.board", _earlier_record("board"),
+                    "board.category.uri: required field is missing", did=MALLORY)
+    assert reason_of(validator.reconsider(forged, forum_did=FORUM)).startswith(
+        "forum-owned collection space.atbb.forum.board from did:plc:mallory"
+    )
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "commit signature does not verify against did:plc:alice's signing key",
+        "post.text: 10001 graphemes, more than 10000",
+        "post.forum.uri: required field is missing (and more)",
+        "forum-owned collection space.atbb.forum.board from did:plc:x, not the Forum account",
+    ],
+)
+def test_any_other_verdict_stands(validator: LexiconValidator, reason: str) -> None:
+    # the record reads as valid today, but it was refused for another reason: it stays so
+    event = _event("space.atbb.post", record_of("space.atbb.post"), reason)
+    assert validator.reconsider(event, forum_did=FORUM) == Verdict.invalid(reason)
+    assert not is_superseded(reason)
+
+
+def test_valid_verdicts_and_deletions_are_never_taken_again(
+    validator: LexiconValidator,
+) -> None:
+    # a record valid when stored stays valid (the reader is never stricter after the fact)
+    long_title = {**record_of("space.atbb.post"), "title": "x" * 500}
+    assert validator.reconsider(_event("space.atbb.post", long_title, None),
+                                forum_did=FORUM) == Verdict.ok()
+    deletion = _event("space.atbb.post", None, "post.forum.uri: required field is missing")
+    assert not validator.reconsider(deletion, forum_did=FORUM).valid
+
+
+def test_the_current_validator_gives_no_superseded_theme_reason(
+    validator: LexiconValidator,
+) -> None:
+    # its reasons for token names differ, so a verdict it gives is never taken again
+    record = record_of("space.atbb.forum.theme", tokens={"-bg": "#fff"})
+    assert not is_superseded(reason_of(check(validator, "space.atbb.forum.theme", record)))
 
 
 # --- integers, booleans, enums -----------------------------------------------------------
@@ -683,7 +900,9 @@ def test_bad_slugs(validator: LexiconValidator, slug: str) -> None:
 @pytest.mark.parametrize(
     ("changes", "reason"),
     [
-        ({"tokens": {"bg": "#fff"}}, "theme.tokens: 'bg' is not a CSS custom property"),
+        ({"tokens": {"-bg": "#fff"}}, "theme.tokens: '-bg' is not a CSS custom property name"),
+        ({"tokens": {"b g": "#fff"}}, "theme.tokens: 'b g' is not a CSS custom property name"),
+        ({"tokens": {"Bg": "#fff"}}, "theme.tokens: 'Bg' is not a CSS custom property name"),
         ({"tokens": {"--Bg": "#fff"}}, "theme.tokens: '--Bg' is not a CSS custom property"),
         ({"tokens": {"--bg": 5}}, "theme.tokens.--bg: expected a string, got integer"),
         ({"tokens": {"--bg": "red; } body { x"}}, "theme.tokens.--bg: 'red; } body { x' holds"),

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
-from events.model import Logged
+from events.collections import POST
+from events.model import Logged, RecordEvent
 from events.store import open_event_log
+from projections.apply_fold import VerdictReview
 from projections.prepare import FreshRecords, prepare
+from tests import original_atbb
 from tests.test_prepare_process import F, sqlite_log
 
 
@@ -52,3 +57,24 @@ def test_the_fresh_records_cross_the_pipe(tmp_path: Path) -> None:
     assert folded.fresh
     back = pickle.loads(pickle.dumps(folded, protocol=pickle.HIGHEST_PROTOCOL))
     assert back.fresh == folded.fresh and back == folded
+
+
+def test_a_verdict_review_crosses_the_pipe_and_takes_superseded_verdicts_again() -> None:
+    forum_did, alice = "did:plc:forumforumforumforum2345", "did:plc:alicealicealicealice2345"
+    cid = "bafyreiguce4jh7kcbmof3pmcvasifqtw24b6isakj5ve5ga2b4z4alpc4i"
+    forum = {"uri": f"at://{forum_did}/space.atbb.forum.forum/self", "cid": cid}
+    board = {"uri": f"at://{forum_did}/space.atbb.forum.board/3mptbypluud2a", "cid": cid}
+    topic = original_atbb.topic("T", "x", forum, board, "2026-03-02T09:00:00Z", typed=True)
+    refused = RecordEvent("create", alice, POST, "3mptbypluud2b", "3mptbypluud2b", cid, topic,
+                          False, "post.forum.uri: required field is missing", "jetstream",
+                          None, 0)
+    batch = [Logged(1, refused)]
+    review = VerdictReview(forum_did)
+    here = prepare(batch, forum_did, review)
+    assert list(here.records[POST]) == [refused.uri] and here.rejected == []
+    # as a load's preparing processes get it: the review goes without its validator
+    preparer = pickle.loads(pickle.dumps(partial(prepare, forum_did=forum_did, review=review)))
+    assert preparer(batch) == here
+    stands = replace(refused, reason="the commit's signature does not verify")
+    assert prepare([Logged(1, stands)], forum_did, review).rejected[0].reason == \
+        "the commit's signature does not verify"

@@ -9,6 +9,7 @@ from dataclasses import asdict
 import pytest
 
 from appview.devnet.clock import DevClock
+from appview.devnet.forum_summary import summarize
 from appview.devnet.jetstream_format import canonical_record, commit_line, go_json
 from appview.devnet.pds import PdsHost
 from appview.devnet.plc import PlcDirectory
@@ -19,6 +20,7 @@ from appview.devnet.scenario import (
     clock_id,
     scenario_to_jetstream_lines,
 )
+from appview.devnet.scenario_model import Operation
 from appview.devnet.sink import CommitOp
 from appview.repos.cbor import record_cid
 from events.jetstream import parse_line
@@ -42,6 +44,22 @@ def test_same_seed_same_scenario_byte_for_byte_and_another_seed_differs() -> Non
     first = fingerprint(build_scenario(5, "small"))
     assert fingerprint(build_scenario(5, "small")) == first
     assert fingerprint(build_scenario(6, "small")) != first
+
+
+def test_the_bare_shape_tells_the_same_story_with_bare_references() -> None:
+    original = build_scenario(7, TINY, real_dids=False).operation_list()
+    bare = build_scenario(7, TINY, real_dids=False, shape="bare").operation_list()
+
+    def outline(ops: list[Operation]) -> list[tuple[str, str, str, str, int]]:
+        return [(op.actor, op.op, op.collection, op.rkey, op.at_us) for op in ops]
+
+    assert outline(bare) == outline(original)
+    assert [op.cid for op in bare] != [op.cid for op in original]
+    posts = [op.record for op in bare
+             if op.record is not None and op.collection == "space.atbb.post"]
+    assert posts and all(set(post["forum"]) == {"cid", "uri"} for post in posts)
+    forum_did = build_scenario(7, TINY, real_dids=False).forum.did
+    assert summarize(bare, forum_did) == summarize(original, forum_did)
 
 
 def test_small_has_the_sizes_the_demo_promises() -> None:

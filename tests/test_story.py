@@ -156,3 +156,26 @@ def test_every_write_passes_the_projects_lexicons(medium) -> None:
                 op.collection, op.rkey, op.record, did=op.did, forum_did=forum_did
             )
         assert verdict.valid, (op.uri, verdict.reason)
+
+
+def test_the_story_writes_records_in_the_original_atbbs_shape(story) -> None:
+    by_collection: dict[str, list[dict[str, Any]]] = {}
+    for op in story:
+        if op.record is not None:
+            by_collection.setdefault(op.collection, []).append(op.record)
+    for board in by_collection["space.atbb.forum.board"]:
+        assert board["category"]["$type"] == "space.atbb.forum.board#categoryRef"
+        assert set(board["category"]["category"]) == {"cid", "uri"}
+    for membership in by_collection["space.atbb.membership"]:
+        assert membership["forum"]["$type"] == "space.atbb.membership#forumRef"
+    posts = by_collection[POST]
+    for post in posts:
+        assert post["forum"]["$type"] == "space.atbb.post#forumRef"
+        assert set(post["forum"]["forum"]) == {"cid", "uri"}
+        if "reply" in post:
+            assert post["reply"]["$type"] == "space.atbb.post#replyRef"
+        else:
+            assert post["board"]["$type"] == "space.atbb.post#boardRef"
+    assert any("reply" in post for post in posts) and any("board" in post for post in posts)
+    for theme in by_collection["space.atbb.forum.theme"]:
+        assert theme["tokens"] and not any(name.startswith("-") for name in theme["tokens"])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from projections.views import Theme
-from web.themes import DefaultThemes, safe_token, theme_choice, theme_css
+from tests.original_atbb import ORIGINAL_TOKENS
+from web.themes import DefaultThemes, safe_token, safe_tokens, theme_choice, theme_css
 
 
 @pytest.mark.parametrize("value", [
@@ -29,6 +30,38 @@ def test_hostile_values_are_dropped(value: str) -> None:
 @pytest.mark.parametrize("name", ["color", "--Upper", "--a;b", "--a b", "-x", "--"])
 def test_only_custom_property_names(name: str) -> None:
     assert not safe_token(name, "red")
+
+
+def test_the_original_token_names_become_custom_properties() -> None:
+    assert safe_tokens(ORIGINAL_TOKENS) == {
+        # our stylesheet's names for two of them take their values
+        "--color-accent": ORIGINAL_TOKENS["color-primary"],
+        "--color-muted": ORIGINAL_TOKENS["color-text-muted"],
+        **{f"--{name}": value for name, value in ORIGINAL_TOKENS.items()},
+    }
+    css = theme_css(DefaultThemes(_theme(dict(ORIGINAL_TOKENS), "light"), None))
+    assert "  --color-bg: #f5f0e8;" in css and "  --content-width: 72ch;" in css
+    assert "  color-bg" not in css
+
+
+def test_one_property_spelt_both_ways_takes_the_dashed_spelling() -> None:
+    assert safe_tokens({"color-bg": "#111", "--color-bg": "#222"}) == {"--color-bg": "#222"}
+    assert safe_tokens({"--color-bg": "#222", "color-bg": "#111"}) == {"--color-bg": "#222"}
+    # the dashed spelling's value is the one checked: unsafe, the property is left out
+    assert safe_tokens({"color-bg": "#111", "--color-bg": "url(x)"}) == {}
+
+
+def test_our_names_follow_the_originals_unless_the_theme_sets_them() -> None:
+    tokens = {"color-primary": "#123456", "color-text-muted": "#654321"}
+    assert safe_tokens(tokens) == {"--color-accent": "#123456", "--color-muted": "#654321",
+                                   "--color-primary": "#123456",
+                                   "--color-text-muted": "#654321"}
+    assert safe_tokens({**tokens, "--color-accent": "#abcdef"})["--color-accent"] == "#abcdef"
+
+
+@pytest.mark.parametrize("value", ["url(https://evil.example/x)", "red;}body{x", "</style>"])
+def test_hostile_values_are_dropped_whatever_the_name_spelling(value: str) -> None:
+    assert safe_tokens({"color-bg": value, "radius": "4px"}) == {"--radius": "4px"}
 
 
 def _theme(tokens: dict[str, str], scheme: str) -> Theme:

@@ -5,11 +5,12 @@ custom properties: the light ones on ``:root``, the dark ones under
 ``prefers-color-scheme: dark`` (unless the reader chose light) and under
 ``[data-theme=dark]`` (the reader chose dark). Theme records come from the Forum account,
 but a compromised or careless account must not be able to inject CSS, so every token is
-checked against a strict allow-list: a name of the form ``--word-word`` and a value that is
-a colour, one to four lengths or numbers, or a list of font family names. Anything else is
-dropped. ``cssOverrides`` is dropped entirely (arbitrary CSS cannot be made safe by a
-filter short of a full CSS parser) and so are ``fontUrls`` (the CSP allows no third-party
-fonts).
+checked against a strict allow-list: a name of the form ``--word-word`` (a token named
+without its dashes, ``color-bg``, as the original atBB names them, is that property) and a
+value that is a colour, one to four lengths or numbers, or a list of font family names.
+Anything else is dropped. ``cssOverrides`` is dropped entirely (arbitrary CSS cannot be
+made safe by a filter short of a full CSS parser) and so are ``fontUrls`` (the CSP allows
+no third-party fonts).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
+from events.records import css_property
 from projections.queries import Queries
 from projections.views import Theme, ThemePolicy
 
@@ -51,12 +54,35 @@ def safe_token(name: str, value: str) -> bool:
     return _VALUE.fullmatch(value.strip()) is not None
 
 
+# The original atBB's names for what our stylesheet calls otherwise: a theme that sets
+# only the original's name still colours our pages.
+ALIASES: Mapping[str, str] = MappingProxyType({
+    "--color-accent": "--color-primary",
+    "--color-muted": "--color-text-muted",
+})
+
+
 def safe_tokens(tokens: Mapping[str, str]) -> dict[str, str]:
-    return {
-        name: value.strip()
-        for name, value in sorted(tokens.items())
-        if isinstance(name, str) and isinstance(value, str) and safe_token(name, value)
+    """The tokens that may be emitted, as CSS custom properties: a name with or without
+    its leading dashes (``color-bg``, as the original atBB writes it, or ``--color-bg``)
+    names the same property, and when a theme spells one property both ways the dashed
+    spelling wins. Our stylesheet's names take the value of their original counterparts
+    (:data:`ALIASES`) when the theme does not set them itself."""
+    chosen: dict[str, object] = {}
+    for name, value in tokens.items():
+        if isinstance(name, str):
+            prop = css_property(name)
+            if prop not in chosen or name.startswith("--"):
+                chosen[prop] = value
+    properties = {
+        prop: value.strip()
+        for prop, value in chosen.items()
+        if isinstance(value, str) and safe_token(prop, value)
     }
+    for ours, original in ALIASES.items():
+        if ours not in properties and original in properties:
+            properties[ours] = properties[original]
+    return dict(sorted(properties.items()))
 
 
 @dataclass(frozen=True, slots=True)

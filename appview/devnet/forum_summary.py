@@ -28,6 +28,7 @@ from events.collections import (
     POST,
     REACTION,
 )
+from events.records import reference
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,11 +166,10 @@ def _note_post(posts: dict[str, _Post], uri: str, did: str, record: dict[str, An
         return
     reply = record.get("reply")
     root = reply.get("root", {}).get("uri") if isinstance(reply, dict) else None
-    board = record.get("board")
     posts[uri] = _Post(
         author=did,
         root=root,
-        board=board.get("uri") if isinstance(board, dict) else None,
+        board=reference(record, "board")[0],
         title=str(record.get("title", "")),
     )
 

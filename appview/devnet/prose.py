@@ -111,24 +111,26 @@ BOARD_BLURBS = (
     "Post your builds, wins and disasters.",
     "Ask before you break it; share after you fix it.",
 )
+# Named as the original atBB's theme editor names them (the records write them without
+# dashes, the stylesheet reads them as custom properties: web/themes.py).
 LIGHT_TOKENS: Mapping[str, str] = MappingProxyType(
     {
-        "--color-bg": "#fbfaf7",
-        "--color-text": "#1f2328",
-        "--color-accent": "#b4541a",
-        "--color-muted": "#6e7781",
-        "--radius": "6px",
-        "--font-body": "Inter, system-ui, sans-serif",
+        "color-bg": "#fbfaf7",
+        "color-text": "#1f2328",
+        "color-primary": "#b4541a",
+        "color-text-muted": "#6e7781",
+        "radius": "6px",
+        "font-body": "Inter, system-ui, sans-serif",
     }
 )
 DARK_TOKENS: Mapping[str, str] = MappingProxyType(
     {
-        "--color-bg": "#16181c",
-        "--color-text": "#e6e6e6",
-        "--color-accent": "#f0883e",
-        "--color-muted": "#8b949e",
-        "--radius": "6px",
-        "--font-body": "Inter, system-ui, sans-serif",
+        "color-bg": "#16181c",
+        "color-text": "#e6e6e6",
+        "color-primary": "#f0883e",
+        "color-text-muted": "#8b949e",
+        "radius": "6px",
+        "font-body": "Inter, system-ui, sans-serif",
     }
 )
 SPAM = (

@@ -34,6 +34,7 @@ from appview.devnet.scenario_model import (
 )
 from appview.devnet.sink import CommitOp
 from appview.devnet.story import tell
+from events.records import Shape
 
 __all__ = [
     "EPOCH_US",
@@ -61,6 +62,7 @@ class Scenario:
     forum_name: str
     start_us: int = EPOCH_US
     real_dids: bool = True
+    shape: Shape = "original"
 
     @property
     def accounts(self) -> tuple[ScenarioAccount, ...]:
@@ -75,7 +77,8 @@ class Scenario:
     def operations(self) -> Iterator[Operation]:
         """Every write in order, generated afresh (deterministically) on each call."""
         return tell(
-            self.seed, self.size, self.forum, self.members, self.forum_name, self.start_us
+            self.seed, self.size, self.forum, self.members, self.forum_name, self.start_us,
+            self.shape,
         )
 
     def operation_list(self) -> list[Operation]:
@@ -123,12 +126,18 @@ def build_scenario(
     *,
     pds_names: tuple[str, ...] = ("pds1",),
     real_dids: bool = True,
+    shape: Shape = "original",
 ) -> Scenario:
     """The scenario of ``seed`` at ``size`` ("small", "large" or explicit counts), with
     members spread round-robin over ``pds_names`` (the Forum account on the first).
 
     ``real_dids=False`` derives DIDs from a hash instead of a signed PLC genesis operation
-    (milliseconds per account): for Jetstream-only streams that never meet a PDS."""
+    (milliseconds per account): for Jetstream-only streams that never meet a PDS.
+
+    ``shape`` is how its records are written: ``"original"`` as the original atBB writes
+    them (wrapped references with ``$type``, token names without dashes), ``"bare"`` with
+    bare strongRefs and ``--`` token names (``events.records``); the same seed gives the
+    same story either way, only the records' shapes and so their CIDs differ."""
     if isinstance(size, str):
         if size not in SIZES:
             raise ValueError(f"unknown size {size!r}; expected one of {', '.join(SIZES)}")
@@ -151,7 +160,8 @@ def build_scenario(
         taken.add(handle)
         pds = pds_names[(index + 1) % len(pds_names)]
         members.append(_account(seed, f"member-{index:04d}", handle, pds, real_did=real_dids))
-    return Scenario(seed, counts, forum, tuple(members), forum_name, real_dids=real_dids)
+    return Scenario(seed, counts, forum, tuple(members), forum_name, real_dids=real_dids,
+                    shape=shape)
 
 
 

@@ -58,12 +58,25 @@ from events.collections import (
     THEME_POLICY,
 )
 from events.model import at_uri
+from events.records import (
+    Shape,
+    StrongRef,
+    board_record,
+    category_record,
+    edited,
+    forum_record,
+    membership_record,
+    mod_action_record,
+    reaction_record,
+    reply_record,
+    role_assignment_record,
+    role_record,
+    theme_policy_record,
+    theme_record,
+    topic_record,
+)
 
 MIN_GAP_US = 1_000
-
-
-def _ref(uri: str, cid: str) -> dict[str, str]:
-    return {"cid": cid, "uri": uri}
 
 
 @dataclass(slots=True, eq=False)
@@ -80,8 +93,8 @@ class _Post:
     answered: bool = False  # another reply names it as parent
 
     @property
-    def ref(self) -> dict[str, str]:
-        return _ref(self.uri, self.cid)
+    def ref(self) -> StrongRef:
+        return StrongRef(self.uri, self.cid)
 
 
 @dataclass(slots=True, eq=False)
@@ -119,9 +132,12 @@ def tell(
     members: Sequence[ScenarioAccount],
     forum_name: str,
     start_us: int,
+    shape: Shape = "original",
 ) -> Iterator[Operation]:
-    """Every write of the story, in order; the same arguments give the same writes."""
-    return _Story(seed, size, forum, members, forum_name, start_us).run()
+    """Every write of the story, in order; the same arguments give the same writes.
+    Records are in the original atBB's shape (``events.records``) unless ``shape`` is
+    ``"bare"``."""
+    return _Story(seed, size, forum, members, forum_name, start_us, shape).run()
 
 
 class _Story:
@@ -133,8 +149,10 @@ class _Story:
         members: Sequence[ScenarioAccount],
         forum_name: str,
         start_us: int,
+        shape: Shape = "original",
     ) -> None:
         self.size = size
+        self.shape: Shape = shape
         self.forum_name = forum_name
         self.rng = random.Random(seed * 7_919 + 17)
         self.prose = Prose(random.Random(seed * 104_729 + 3))
@@ -147,9 +165,9 @@ class _Story:
         )
         mean_gap = max(MIN_GAP_US * 2, int(size.days * 86_400_000_000 / expected))
         self.gap_low, self.gap_span = mean_gap // 4, mean_gap * 3 // 2
-        self.forum_ref: dict[str, str] = {}
+        self.forum_ref = StrongRef("", "")
         self.boards: list[tuple[str, dict[str, Any], str]] = []  # (rkey, record, cid)
-        self.role_refs: dict[str, dict[str, str]] = {}
+        self.role_refs: dict[str, StrongRef] = {}
         self.joined: list[int] = []
         self.blocked: set[int] = set()
         self.moderators: list[int] = []
@@ -226,29 +244,23 @@ class _Story:
     def setup(self) -> Iterator[Operation]:
         rng, size = self.rng, self.size
         self.tick()
-        forum = {
-            "$type": FORUM,
-            "createdAt": iso(self.t),
-            "description": f"{self.forum_name}: repairs, builds and the occasional disaster.",
-            "name": self.forum_name,
-        }
+        forum = forum_record(
+            self.forum_name, created_at=iso(self.t),
+            description=f"{self.forum_name}: repairs, builds and the occasional disaster.",
+        )
         op = self.write(None, "create", FORUM, "self", forum)
-        self.forum_ref = _ref(op.uri, op.cid or "")
+        self.forum_ref = StrongRef(op.uri, op.cid or "")
         yield op
         categories = []
         for index in range(size.categories):
             self.tick()
             name = CATEGORY_NAMES[index] if index < len(CATEGORY_NAMES) else f"Area {index + 1}"
-            record = {
-                "$type": CATEGORY,
-                "createdAt": iso(self.t),
-                "description": f"Everything about {name.lower()}.",
-                "name": name,
-                "slug": slug(name),
-                "sortOrder": index,
-            }
+            record = category_record(
+                name, created_at=iso(self.t), description=f"Everything about {name.lower()}.",
+                slug=slug(name), sort_order=index,
+            )
             op = self.write(None, "create", CATEGORY, self.tid(), record)
-            categories.append(_ref(op.uri, op.cid or ""))
+            categories.append(StrongRef(op.uri, op.cid or ""))
             yield op
         for index in range(size.boards):
             self.tick()
@@ -258,64 +270,47 @@ class _Story:
             name = names[position] if position < len(names) else f"Board {index + 1}"
             if position >= len(names) or category >= len(BOARD_NAMES):
                 name = f"{name} {index + 1}"
-            record = {
-                "$type": BOARD,
-                "category": categories[category],
-                "createdAt": iso(self.t),
-                "description": rng.choice(BOARD_BLURBS),
-                "name": name,
-                "slug": slug(name),
-                "sortOrder": position,
-            }
+            record = board_record(
+                name, categories[category], created_at=iso(self.t),
+                description=rng.choice(BOARD_BLURBS), slug=slug(name), sort_order=position,
+                shape=self.shape,
+            )
             rkey = self.tid()
             op = self.write(None, "create", BOARD, rkey, record)
             self.boards.append((rkey, record, op.cid or ""))
             yield op
         for name, description, permissions, priority in DEFAULT_ROLES:
             self.tick()
-            record = {
-                "$type": ROLE,
-                "createdAt": iso(self.t),
-                "description": description,
-                "name": name,
-                "permissions": [p if p == "*" else PERMISSION + p for p in permissions],
-                "priority": priority,
-            }
+            record = role_record(
+                name, [p if p == "*" else PERMISSION + p for p in permissions], priority,
+                created_at=iso(self.t), description=description,
+            )
             op = self.write(None, "create", ROLE, self.tid(), record)
-            self.role_refs[name] = _ref(op.uri, op.cid or "")
+            self.role_refs[name] = StrongRef(op.uri, op.cid or "")
             yield op
         themes = []
         for scheme, tokens in (("light", LIGHT_TOKENS), ("dark", DARK_TOKENS)):
             self.tick()
-            record = {
-                "$type": THEME,
-                "colorScheme": scheme,
-                "createdAt": iso(self.t),
-                "fontUrls": ["https://fonts.example.org/css2?family=Inter"],
-                "name": f"{self.forum_name} {scheme.title()}",
-                "tokens": dict(sorted(tokens.items())),
-            }
-            if scheme == "dark":
-                record["cssOverrides"] = ".post-body code { border-radius: 4px; }"
-                record = dict(sorted(record.items()))
+            record = theme_record(
+                f"{self.forum_name} {scheme.title()}", scheme, tokens, created_at=iso(self.t),
+                css_overrides=".post-body code { border-radius: 4px; }"
+                if scheme == "dark" else None,
+                font_urls=["https://fonts.example.org/css2?family=Inter"], shape=self.shape,
+            )
             op = self.write(None, "create", THEME, self.tid(), record)
-            themes.append(_ref(op.uri, op.cid or ""))
+            themes.append(StrongRef(op.uri, op.cid or ""))
             yield op
         self.tick()
-        policy = {
-            "$type": THEME_POLICY,
-            "allowUserChoice": True,
-            # The light theme is pinned to this version; the dark one follows its latest.
-            "availableThemes": [themes[0], {"uri": themes[1]["uri"]}],
-            "defaultDarkTheme": themes[1]["uri"],
-            "defaultLightTheme": themes[0]["uri"],
-            "updatedAt": iso(self.t),
-        }
+        # The light theme is pinned to this version; the dark one follows its latest.
+        policy = theme_policy_record(
+            [themes[0], themes[1].uri], default_light=themes[0].uri,
+            default_dark=themes[1].uri, updated_at=iso(self.t),
+        )
         yield self.write(None, "create", THEME_POLICY, "self", policy)
 
     def join(self, member: int) -> Iterator[Operation]:
         self.tick()
-        membership = {"$type": MEMBERSHIP, "createdAt": iso(self.t), "forum": self.forum_ref}
+        membership = membership_record(self.forum_ref, created_at=iso(self.t), shape=self.shape)
         yield self.write(member, "create", MEMBERSHIP, self.tid(), membership)
         roles = self.roles
         role = "Admin" if member == roles.admin else "Member"
@@ -331,13 +326,8 @@ class _Story:
             self.joined.append(member)
 
     def assignment(self, member: int, role: str) -> dict[str, Any]:
-        return {
-            "$type": ROLE_ASSIGNMENT,
-            "createdAt": iso(self.t),
-            "createdBy": self.forum.did,
-            "role": self.role_refs[role],
-            "subject": self.did(member),
-        }
+        return role_assignment_record(self.did(member), self.role_refs[role],
+                                      created_by=self.forum.did, created_at=iso(self.t))
 
     def schedule(self, slots: int) -> dict[int, list[str]]:
         """The story's fixed beats, at fractions of the posting timeline."""
@@ -366,18 +356,18 @@ class _Story:
         elif beat == "edit-board" and self.boards:
             rkey, record, _cid = self.boards[0]
             self.tick()
-            edited = {**record, "description": record["description"] + " Read the pinned guide."}
-            op = self.write(None, "put", BOARD, rkey, edited)
-            self.boards[0] = (rkey, edited, op.cid or "")
+            changed = edited(record, description=record["description"] + " Read the pinned guide.")
+            op = self.write(None, "put", BOARD, rkey, changed)
+            self.boards[0] = (rkey, changed, op.cid or "")
             yield op
         elif beat == "temp-ban" and roles.temp_banned is not None:
             self.blocked.add(roles.temp_banned)
             yield self.mod_action(
-                "ban", {"did": self.did(roles.temp_banned)}, "temporary-ban", expires_days=7
+                "ban", self.did(roles.temp_banned), "temporary-ban", expires_days=7
             )
         elif beat == "lift-temp-ban" and roles.temp_banned is not None:
             self.blocked.discard(roles.temp_banned)
-            yield self.mod_action("unban", {"did": self.did(roles.temp_banned)}, "unban")
+            yield self.mod_action("unban", self.did(roles.temp_banned), "unban")
         elif beat == "promote" and roles.promoted is not None:
             if roles.promoted in self.joined:
                 self.tick()
@@ -392,23 +382,22 @@ class _Story:
                 yield self.new_reply(roles.spammer, self.pick_topic(), spam=True)
         elif beat == "ban-spammer" and roles.spammer is not None:
             self.blocked.add(roles.spammer)
-            yield self.mod_action("ban", {"did": self.did(roles.spammer)}, "ban")
+            yield self.mod_action("ban", self.did(roles.spammer), "ban")
 
     def mod_action(
-        self, action: str, subject: dict[str, Any], reason: str, *, expires_days: int = 0
+        self, action: str, subject: str | StrongRef, reason: str, *, expires_days: int = 0
     ) -> Operation:
+        """``subject``: a member's DID, or a post."""
         self.tick()
         moderator = self.rng.choice(self.moderators) if self.moderators else None
-        record: dict[str, Any] = {
-            "$type": MOD_ACTION,
-            "action": MOD_ACTION_PREFIX + action,
-            "createdAt": iso(self.t),
-            "createdBy": self.did(moderator),
-        }
-        if expires_days:
-            record["expiresAt"] = iso(self.t + expires_days * 86_400_000_000)
-        record["reason"] = self.prose.reason(reason)
-        record["subject"] = subject
+        record = mod_action_record(
+            MOD_ACTION_PREFIX + action,
+            subject_did=subject if isinstance(subject, str) else None,
+            subject_post=subject if isinstance(subject, StrongRef) else None,
+            reason=self.prose.reason(reason), created_by=self.did(moderator),
+            created_at=iso(self.t),
+            expires_at=iso(self.t + expires_days * 86_400_000_000) if expires_days else None,
+        )
         return self.write(None, "create", MOD_ACTION, self.tid(), record)
 
     def moderate(self, kind: str) -> Iterator[Operation]:
@@ -419,25 +408,25 @@ class _Story:
             if candidates:
                 topic = rng.choice(candidates)
                 topic.pinned = True
-                yield self.mod_action("pin", {"post": topic.post.ref}, "pin")
+                yield self.mod_action("pin", topic.post.ref, "pin")
         elif kind == "unpin":
             pinned = [t for t in self.topics if t.pinned]
             if pinned:
                 pinned[0].pinned = False
-                yield self.mod_action("unpin", {"post": pinned[0].post.ref}, "unpin")
+                yield self.mod_action("unpin", pinned[0].post.ref, "unpin")
         elif kind == "lock":
             if len(self.open_topics) > 1:
                 topic = self.open_topics[int(rng.random() * len(self.open_topics))]
                 topic.locked = True
                 self.open_topics.remove(topic)
-                yield self.mod_action("lock", {"post": topic.post.ref}, "lock")
+                yield self.mod_action("lock", topic.post.ref, "lock")
         elif kind == "unlock":
             locked = [t for t in self.topics if t.locked]
             if locked:
                 topic = locked[0]
                 topic.locked = False
                 self.open_topics.append(topic)
-                yield self.mod_action("unlock", {"post": topic.post.ref}, "unlock")
+                yield self.mod_action("unlock", topic.post.ref, "unlock")
         elif kind == "hide":
             post = self.pick_recent(leaf_replies=True, by_moderators=False)
             if post is not None:
@@ -445,11 +434,11 @@ class _Story:
                 self.hidden.append(post)
                 if post.topic is not None and post in post.topic.recent_replies:
                     post.topic.recent_replies.remove(post)
-                yield self.mod_action("delete", {"post": post.ref}, "hide")
+                yield self.mod_action("delete", post.ref, "hide")
         elif kind == "unhide" and self.hidden:
             post = self.hidden.pop(0)
             post.hidden = False
-            yield self.mod_action("undelete", {"post": post.ref}, "unhide")
+            yield self.mod_action("undelete", post.ref, "unhide")
 
     # --- posts ---
 
@@ -496,15 +485,11 @@ class _Story:
         rkey_board, _board, board_cid = self.boards[int(self.rng.random() * len(self.boards))]
         self.tick()
         text = self.prose.body()
-        record = {
-            "$type": POST,
-            "board": _ref(at_uri(self.forum.did, BOARD, rkey_board), board_cid),
-            "createdAt": iso(self.t),
-            "forum": self.forum_ref,
-            "langs": ["en"],
-            "text": text,
-            "title": self.prose.title(),
-        }
+        record = topic_record(
+            self.prose.title(), text, forum=self.forum_ref,
+            board=StrongRef(at_uri(self.forum.did, BOARD, rkey_board), board_cid),
+            created_at=iso(self.t), langs=["en"], shape=self.shape,
+        )
         rkey = self.tid()
         op = self.write(author, "create", POST, rkey, record)
         post = _Post(op.uri, rkey, author, record, op.cid or "", excerpt(text), None)
@@ -528,14 +513,10 @@ class _Story:
             text = self.prose.quoting(parent.excerpt, quoted, parent.uri)
         else:
             text = self.prose.body()
-        record = {
-            "$type": POST,
-            "createdAt": iso(self.t),
-            "forum": self.forum_ref,
-            "langs": ["en"],
-            "reply": {"parent": parent.ref, "root": topic.post.ref},
-            "text": text,
-        }
+        record = reply_record(
+            text, forum=self.forum_ref, root=topic.post.ref, parent=parent.ref,
+            created_at=iso(self.t), langs=["en"], shape=self.shape,
+        )
         rkey = self.tid()
         op = self.write(author, "create", POST, rkey, record)
         post = _Post(op.uri, rkey, author, record, op.cid or "", excerpt(text), topic)
@@ -572,12 +553,7 @@ class _Story:
         if member == post.author:
             return
         self.tick()
-        record = {
-            "$type": REACTION,
-            "createdAt": iso(self.t),
-            "reaction": self.prose.reaction(),
-            "subject": post.ref,
-        }
+        record = reaction_record(post.ref, self.prose.reaction(), created_at=iso(self.t))
         rkey = self.tid()
         self.recent_reactions.append((member, rkey))
         yield self.write(member, "create", REACTION, rkey, record)
@@ -587,11 +563,8 @@ class _Story:
         if post is None:
             return
         self.tick()
-        record = {
-            **post.record,
-            "text": post.record["text"] + "\n\n" + self.prose.edit_note(),
-            "updatedAt": iso(self.t),
-        }
+        record = edited(post.record, text=post.record["text"] + "\n\n" + self.prose.edit_note(),
+                        updatedAt=iso(self.t))
         op = self.write(post.author, "put", POST, post.rkey, record)
         post.record, post.cid = record, op.cid or ""
         yield op

@@ -1,6 +1,7 @@
-"""The `atbb` commands that need no web front end.
+"""The `atbb` command group and the commands that need no web front end.
 
-``web/cli.py`` adds the serving commands to this group and is the console script
+Each other module of this package holds a family of commands, added to the group at the
+end of this one; ``web/cli.py`` adds the serving commands and is the console script
 (ADR 0001). Every command builds its services through ``appview.bootstrap``.
 """
 
@@ -20,8 +21,8 @@ from typing import IO, Any
 import click
 from tqdm import tqdm
 
-from appview import cli_admin, cli_backfill, cli_rebuild, cli_replay
 from appview.bootstrap import Services, bootstrap
+from appview.cli import admin, backfill, devnet, rebuild, replay
 from appview.ingest.appender import LineError
 from appview.leader import LeaderLock
 from appview.live import LiveIngest
@@ -256,41 +257,15 @@ def _redact(url: str) -> str:
     return f"{scheme}://{user}@{host}"
 
 
-@cli.command()
-@click.option("--seed", type=int, default=1, show_default=True,
-              help="Random seed of the seeded forum.")
-@click.option("--size", type=click.Choice(["small", "large"]), default="small",
-              show_default=True)
-@click.option("--empty", is_flag=True, help="Start the network without a seeded forum.")
-@click.option("--pds-hosts", type=int, default=1, show_default=True)
-@click.option("--plc-port", type=int, default=0, help="0 picks a free port.")
-@click.option("--jetstream-port", type=int, default=0, help="0 picks a free port.")
-def devnet(seed: int, size: str, empty: bool, pds_hosts: int, plc_port: int,
-           jetstream_port: int) -> None:
-    """Run the local AT Protocol network alone (PLC, PDS hosts, Jetstream v1), print its
-    URLs and the accounts' handles and app passwords, until Ctrl-C."""
-    # Imported here: the devnet pulls in the atproto client (about 1.5 s), which every
-    # other command (and each `atbb ingest` restart) does without.
-    from appview.devnet.network import run_devnet
-
-    run_devnet(
-        seed=None if empty else seed,
-        size="large" if size == "large" else "small",
-        pds_hosts=pds_hosts,
-        plc_port=plc_port,
-        jetstream_port=jetstream_port,
-        via="direct" if size == "large" else "xrpc",
-    )
-
-
-cli.add_command(cli_rebuild.rebuild)
-cli.add_command(cli_rebuild.verify)
-cli.add_command(cli_admin.admin)
-cli.add_command(cli_backfill.backfill)
-cli.add_command(cli_replay.replay_command)
-events.add_command(cli_replay.export)
-events.add_command(cli_replay.import_)
-events.add_command(cli_replay.history)
+cli.add_command(rebuild.rebuild)
+cli.add_command(rebuild.verify)
+cli.add_command(admin.admin)
+cli.add_command(backfill.backfill)
+cli.add_command(replay.replay_command)
+cli.add_command(devnet.devnet)
+events.add_command(replay.export)
+events.add_command(replay.import_)
+events.add_command(replay.history)
 
 
 def main() -> None:

@@ -135,7 +135,7 @@ def replay_command(ctx: click.Context, source: IO[bytes], db: Path,
     past = "" if until is None else f" up to position {until}"
     click.echo(f"replayed {report.events} events{past} into {db} "
                f"({report.beyond_until} later events left out)")
-    # the same report as `atbb status`; imported here because appview.cli imports us
+    # the same report as `atbb status`; imported here because the group's module imports us
     from appview.cli import status
 
     ctx.obj = replayed

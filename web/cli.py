@@ -16,6 +16,7 @@ from aiohttp import web
 
 from appview.bootstrap import bootstrap
 from appview.cli import cli
+from appview.cli.storage import StandaloneCommand
 from appview.live import LiveIngest
 from appview.settings import Settings
 from web.app import create_app
@@ -72,7 +73,7 @@ def serve(settings: Settings, host: str | None, port: int | None, no_ingest: boo
     asyncio.run(main())
 
 
-@cli.command()
+@cli.command(cls=StandaloneCommand)
 @click.option("--port", type=int, default=8080, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--size", type=click.Choice(["small", "large"]), default="small",

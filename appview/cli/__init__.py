@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from appview.bootstrap import Services, bootstrap
 from appview.cli import admin, backfill, devnet, rebuild, replay
+from appview.cli.storage import StandaloneCommand, check_storage, redact
 from appview.ingest.appender import LineError
 from appview.leader import LeaderLock
 from appview.live import LiveIngest
@@ -44,6 +45,9 @@ def cli(ctx: click.Context, data_dir: Path | None, database_url: str | None,
         )
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
+    command = cli.get_command(ctx, ctx.invoked_subcommand or "")
+    if command is not None and not isinstance(command, StandaloneCommand):
+        check_storage(settings)
     logging.basicConfig(
         level=getattr(logging, settings.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -219,7 +223,7 @@ def status(settings: Settings, as_json: bool) -> None:
         head = services.event_log.head()
         cursor = services.event_log.cursor("jetstream")
         data: dict[str, Any] = {
-            "event_log": {"url": _redact(settings.event_log_url), "head": head,
+            "event_log": {"url": redact(settings.event_log_url), "head": head,
                           "events": services.event_log.count()},
             "cursor": None if cursor is None else {"source": cursor.source,
                                                    "value": cursor.value},
@@ -245,16 +249,6 @@ def status(settings: Settings, as_json: bool) -> None:
     click.echo("rows:")
     for table, count in data["rows"].items():
         click.echo(f"  {table}: {count}")
-
-
-def _redact(url: str) -> str:
-    """Hide a password in a database URL before printing it."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    credentials, host = rest.rsplit("@", 1)
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}@{host}"
 
 
 cli.add_command(rebuild.rebuild)

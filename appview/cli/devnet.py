@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from appview.cli.storage import StandaloneCommand
 
-@click.command()
+
+@click.command(cls=StandaloneCommand)
 @click.option("--seed", type=int, default=1, show_default=True,
               help="Random seed of the seeded forum.")
 @click.option("--size", type=click.Choice(["small", "large"]), default="small",

@@ -12,6 +12,7 @@ import click
 from tqdm import tqdm
 
 from appview.bootstrap import bootstrap
+from appview.cli.storage import StandaloneCommand
 from appview.replay import ReplayTargetNotEmpty, export_log, import_lines, replay
 from appview.settings import Settings
 from events.ids import AtUri
@@ -109,7 +110,7 @@ def history(settings: Settings, uri: str) -> None:
                 click.echo(f"      {text[:100]!r}")
 
 
-@click.command("replay")
+@click.command("replay", cls=StandaloneCommand)
 @click.argument("source", type=click.File("rb"))
 @click.option("--db", "db", type=click.Path(path_type=Path), required=True,
               help="A new directory for the replayed log and read models.")

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from appview.bootstrap import bootstrap
 from appview.cli import cli
+from appview.cli import main as appview_main
 from appview.cli.storage import StandaloneCommand
 from appview.live import LiveIngest
 from appview.settings import Settings
@@ -128,4 +129,5 @@ def _reset(directory: Path) -> None:
 
 
 def main() -> None:
-    cli()
+    """The console script: the group with the serving commands added."""
+    appview_main()

@@ -263,4 +263,9 @@ events.add_command(replay.history)
 
 
 def main() -> None:
+    """The process's entry point (``atbb``, ``python -m appview.cli``)."""
+    # A process can start with SIGINT or SIGTERM blocked, in a mask inherited from its
+    # parent; the handlers of serve, ingest, demo and devnet would then never run, and
+    # SIGTERM would be ignored. They are this process's to handle.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     cli()

@@ -19,7 +19,7 @@ from appview.cli.storage import StandaloneCommand
 def devnet(seed: int, size: str, empty: bool, pds_hosts: int, plc_port: int,
            jetstream_port: int) -> None:
     """Run the local AT Protocol network alone (PLC, PDS hosts, Jetstream v1), print its
-    URLs and the accounts' handles and app passwords, until Ctrl-C."""
+    URLs and the accounts' handles and app passwords, until Ctrl-C (SIGINT) or SIGTERM."""
     # Imported here: the devnet pulls in the atproto client (about 1.5 s), which every
     # other command (and each `atbb ingest` restart) does without.
     from appview.devnet.network import run_devnet

@@ -27,7 +27,7 @@ def _start(*args: str, blocked: bool = False) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _read_until(stream: IO[str], marker: str, timeout: float = 60) -> list[str]:
+def read_until(stream: IO[str], marker: str, timeout: float = 60) -> list[str]:
     """The lines up to the one holding ``marker``; read by a thread of its own, so a
     devnet that never prints it fails the test instead of hanging it."""
     lines: queue.Queue[str | None] = queue.Queue()
@@ -71,7 +71,7 @@ def test_sigterm_stops_the_devnet_once_its_urls_are_printed() -> None:
         process = _start(blocked=blocked)
         assert process.stdout is not None
         try:
-            lines = _read_until(process.stdout, "Ctrl-C stops the network.")
+            lines = read_until(process.stdout, "Ctrl-C stops the network.")
             assert any("Jetstream      ws://127.0.0.1:" in line for line in lines)
             code, seconds, rest = _stop(process)
         finally:
@@ -87,7 +87,7 @@ def test_sigterm_while_seeding_stops_at_once_without_finishing_the_forum() -> No
     process = _start("--size", "large")
     assert process.stdout is not None
     try:
-        _read_until(process.stdout, "seeding the forum...")
+        read_until(process.stdout, "seeding the forum...")
         code, seconds, rest = _stop(process)
     finally:
         if process.poll() is None:

@@ -7,6 +7,7 @@ adds ``serve`` and ``demo`` to that group.
 from __future__ import annotations
 
 import asyncio
+import shlex
 import shutil
 import signal
 from pathlib import Path
@@ -84,7 +85,8 @@ def demo(settings: Settings, port: int, seed: int, size: str) -> None:
     """Start a local AT Protocol network with a seeded forum and the appview following it.
 
     The demo keeps its own embedded SQLite files under DATA_DIR/demo, started afresh each
-    time, so it never mixes with a real forum's data.
+    time, so it never mixes with a real forum's data. It prints the command that makes an
+    admin token for it.
     """
     demo_dir = settings.data_dir / "demo"
 
@@ -114,12 +116,26 @@ def demo(settings: Settings, port: int, seed: int, size: str) -> None:
                     app, demo_settings.host, port,
                     f"the forum is running: open http://{demo_settings.host}:{port}/\n"
                     f"(local network: PLC {network.plc_url}, Jetstream "
-                    f"{network.jetstream_url}; Ctrl-C stops everything)",
+                    f"{network.jetstream_url}; Ctrl-C stops everything)\n"
+                    "an admin token for this demo (its Forum account, every permission; "
+                    "valid until the demo restarts):\n"
+                    f"  {demo_token_command(demo_settings)}",
                 )
             finally:
                 services.close()
 
     asyncio.run(main())
+
+
+def demo_token_command(settings: Settings) -> str:
+    """The command that makes an admin token for the demo running on ``settings``: its
+    own data folder (not DATA_DIR), its embedded SQLite whatever DATABASE_URL says, and
+    its Forum account, which holds every permission."""
+    return shlex.join([
+        "atbb", "--data-dir", str(settings.data_dir.resolve()), "--database-url", "",
+        "--forum-did", settings.forum_did,
+        "admin", "token", "create", "--did", settings.forum_did, "--label", "demo",
+    ])
 
 
 def _reset(directory: Path) -> None:

@@ -9,6 +9,7 @@ position, to inspect with `atbb status`, queries, or `atbb --data-dir DIR serve
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from appview.bootstrap import bootstrap
 from appview.settings import Settings
 from events.export import ExportError, ExportHeader, parse_header, parse_line, to_line
 from events.log import AppendResult, EventLog
-from events.model import LogEvent
+from events.model import LogEvent, Logged, originator_of
 from projections.runner import project_from_start
 
 IMPORT_BATCH = 2000
@@ -69,10 +70,10 @@ def import_lines(log: EventLog, lines: Iterable[str], *, until: int | None = Non
             continue
         report.lines += 1
         try:
-            if number == 1 and (header := parse_header(line)) is not None:
+            if report.lines == 1 and (header := parse_header(line)) is not None:
                 report.header = header
                 continue
-            logged = parse_line(line)
+            logged = _exported_event(line)
         except ExportError as exc:
             report.errors.append((number, str(exc)))
             if on_error is not None:
@@ -89,8 +90,22 @@ def import_lines(log: EventLog, lines: Iterable[str], *, until: int | None = Non
     return report
 
 
+def _exported_event(line: str) -> Logged:
+    logged = parse_line(line)
+    try:
+        originator_of(logged.event)
+    except ValueError as exc:  # a malformed rev: the store could not file it
+        raise ExportError(f"cannot be stored: {exc}") from None
+    return logged
+
+
 class ReplayTargetNotEmpty(RuntimeError):
     """``--db`` already holds a log: a replay builds a new database."""
+
+
+class NotAnExport(ValueError):
+    """The file to replay does not open like an `atbb events export` file (empty, not
+    JSON, Jetstream lines, ...): nothing was made. The message says why."""
 
 
 def replay(lines: Iterable[str], db: Path, *, until: int | None, forum_did: str | None,
@@ -98,22 +113,30 @@ def replay(lines: Iterable[str], db: Path, *, until: int | None, forum_did: str 
            ) -> tuple[Settings, ImportReport]:
     """Build a fresh embedded appview in ``db`` from exported ``lines``: import them (up
     to ``until``), project every read model. The forum DID comes from the export's header
-    unless given."""
+    unless given. Raises NotAnExport, before ``db`` is made, unless the first line that
+    is not blank is an export's header or event."""
     if (db / "events.sqlite3").exists():
         raise ReplayTargetNotEmpty(f"{db} already holds an event log; replay into a new "
                                    "directory")
     iterator = iter(lines)
-    first = next(iterator, "")
-    header = parse_header(first) if first.strip() else None
+    opening: list[str] = []
+    for raw in iterator:
+        opening.append(raw)
+        if raw.strip():
+            break
+    else:
+        raise NotAnExport("the file is empty; `atbb events export` writes a header line "
+                          "and then one line per event")
+    header = _opening_header(opening[-1], len(opening))
     did = forum_did or (header.forum_did if header else "")
     settings = Settings(data_dir=db, forum_did=did)
     services = bootstrap(settings)
     try:
-        def with_first() -> Iterable[str]:
-            yield first
+        def with_opening() -> Iterable[str]:
+            yield from opening
             yield from iterator
 
-        report = import_lines(services.event_log, with_first(), until=until,
+        report = import_lines(services.event_log, with_opening(), until=until,
                               on_error=on_error)
         project_from_start(services.event_log, services.projections, services.read_models,
                            batch_size=settings.projection_batch_size,
@@ -121,3 +144,27 @@ def replay(lines: Iterable[str], db: Path, *, until: int | None, forum_did: str 
     finally:
         services.close()
     return settings, report
+
+
+def _opening_header(line: str, number: int) -> ExportHeader | None:
+    """The header, if ``line`` (the first that is not blank) is one; None if it is an
+    exported event. NotAnExport if it is neither."""
+    try:
+        header = parse_header(line)
+        if header is None:
+            parse_line(line)
+    except ExportError as exc:
+        hint = (" (a Jetstream event: `atbb events append` reads those)"
+                if _is_jetstream(line) else "")
+        raise NotAnExport(f"line {number} is neither the header nor an event of an "
+                          f"`atbb events export` file: {exc}{hint}") from None
+    return header
+
+
+def _is_jetstream(line: str) -> bool:
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and "time_us" in data and data.get("kind") in (
+        "commit", "identity", "account")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from appview.cli import cli
@@ -120,13 +119,6 @@ def test_a_bad_setting_is_a_usage_error(tmp_path: Path) -> None:
                                                       "DATA_DIR": str(tmp_path)})
     assert result.exit_code == 2
     assert "PORT" in result.output
-
-
-@pytest.mark.parametrize("url", ["postgresql://alice:s3cret@db:5432/x"])
-def test_status_never_prints_a_password(url: str) -> None:
-    from appview.cli import _redact
-
-    assert _redact(url) == "postgresql://alice@db:5432/x"
 
 
 def _replace_the_log(backend: Backend) -> None:

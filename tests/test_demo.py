@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import pytest
 
 from appview.devnet.forum_summary import summarize
 from appview.devnet.scenario import build_scenario
+from tests.test_cli_devnet import read_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,3 +93,52 @@ def _topic_totals(base: str) -> dict[str, int]:
         for board in _get(f"{base}/api/categories/{category['id']}/boards?limit=100")["boards"]:
             totals[board["uri"]] = board["topicCount"]
     return totals
+
+
+@pytest.mark.slow
+def test_the_token_command_the_demo_prints_makes_a_token_the_demo_accepts(
+    tmp_path: Path,
+) -> None:
+    port = _free_port()
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT)}
+    env.pop("DATABASE_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "web", "demo", "--port", str(port), "--seed", "3"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    assert process.stdout is not None
+    try:
+        lines = read_until(process.stdout, "an admin token for this demo")
+        lines += read_until(process.stdout, "admin token create")
+        command = shlex.split(lines[-1])
+        assert command[0] == "atbb"
+        # Run where the demo was started, from a shell whose settings point elsewhere:
+        # the printed command carries everything it needs.
+        shell = {**os.environ, "PYTHONPATH": str(ROOT), "FORUM_DID": "",
+                 "DATABASE_URL": "postgresql://nobody@nohost.invalid:5432/elsewhere"}
+        made = subprocess.run([sys.executable, "-m", "web", *command[1:]], cwd=tmp_path,
+                              env=shell, capture_output=True, text=True, timeout=60,
+                              check=False)
+        assert made.returncode == 0, made.stderr
+        assert "note:" not in made.stderr, made.stderr
+        token = made.stdout.strip()
+        assert _admin_status(port, token) == 200
+        assert _admin_status(port, token[:-2] + "xx") == 401
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            output, _ = process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+    assert process.returncode == 0, output
+
+
+def _admin_status(port: int, token: str) -> int:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/admin/projections",
+                                     headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)

@@ -7,6 +7,7 @@ adds ``serve`` and ``demo`` to that group.
 from __future__ import annotations
 
 import asyncio
+import shlex
 import shutil
 import signal
 from pathlib import Path
@@ -16,6 +17,8 @@ from aiohttp import web
 
 from appview.bootstrap import bootstrap
 from appview.cli import cli, own_read_models
+from appview.cli import main as appview_main
+from appview.cli.storage import StandaloneCommand
 from appview.leader import LeaderLock
 from appview.live import LiveIngest
 from appview.settings import Settings
@@ -75,7 +78,7 @@ def serve(settings: Settings, host: str | None, port: int | None, no_ingest: boo
     asyncio.run(main())
 
 
-@cli.command()
+@cli.command(cls=StandaloneCommand)
 @click.option("--port", type=int, default=8080, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--size", type=click.Choice(["small", "large"]), default="small",
@@ -85,7 +88,8 @@ def demo(settings: Settings, port: int, seed: int, size: str) -> None:
     """Start a local AT Protocol network with a seeded forum and the appview following it.
 
     The demo keeps its own embedded SQLite files under DATA_DIR/demo, started afresh each
-    time, so it never mixes with a real forum's data.
+    time, so it never mixes with a real forum's data. It prints the command that makes an
+    admin token for it.
     """
     demo_dir = settings.data_dir / "demo"
 
@@ -117,12 +121,26 @@ def demo(settings: Settings, port: int, seed: int, size: str) -> None:
                     app, demo_settings,
                     f"the forum is running: open http://{demo_settings.host}:{port}/\n"
                     f"(local network: PLC {network.plc_url}, Jetstream "
-                    f"{network.jetstream_url}; Ctrl-C stops everything)",
+                    f"{network.jetstream_url}; Ctrl-C stops everything)\n"
+                    "an admin token for this demo (its Forum account, every permission; "
+                    "valid until the demo restarts):\n"
+                    f"  {demo_token_command(demo_settings)}",
                 )
             finally:
                 services.close()
 
     asyncio.run(main())
+
+
+def demo_token_command(settings: Settings) -> str:
+    """The command that makes an admin token for the demo running on ``settings``: its
+    own data folder (not DATA_DIR), its embedded SQLite whatever DATABASE_URL says, and
+    its Forum account, which holds every permission."""
+    return shlex.join([
+        "atbb", "--data-dir", str(settings.data_dir.resolve()), "--database-url", "",
+        "--forum-did", settings.forum_did,
+        "admin", "token", "create", "--did", settings.forum_did, "--label", "demo",
+    ])
 
 
 def _reset(directory: Path) -> None:
@@ -132,4 +150,5 @@ def _reset(directory: Path) -> None:
 
 
 def main() -> None:
-    cli()
+    """The console script: the group with the serving commands added."""
+    appview_main()

@@ -214,7 +214,22 @@ async def serve_devnet(
         pds_ports=pds_ports,
         jetstream_port=jetstream_port,
     ) as network:
-        seeded = await network.seed(seed, size, via=via) if seed is not None else None
+        seeded = None
+        if seed is not None:
+            out("seeding the forum...")
+            # A stop while seeding ends the run at once rather than after the forum is
+            # written and described.
+            seeding = asyncio.ensure_future(network.seed(seed, size, via=via))
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({seeding, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not seeding.done():
+                seeding.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await seeding
+                out("stopping the devnet...")
+                return
+            seeded = seeding.result()
         for line in describe(network, seeded):
             out(line)
         await stop.wait()

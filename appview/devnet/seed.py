@@ -33,6 +33,8 @@ from appview.devnet.repo import RepoError
 from appview.devnet.scenario import Operation, Scenario, ScenarioAccount
 
 SEED_CLOCK_MARGIN_US = 1_000_000
+# Direct writes between two returns to the event loop (about 0.1 s of them).
+DIRECT_WRITES_PER_YIELD = 200
 
 
 class SeedError(RuntimeError):
@@ -131,7 +133,14 @@ async def seed_forum(
         accounts = tuple(_create_account(account, hosts) for account in scenario.accounts)
         if via == "direct":
             pds = {account.did: hosts[account.pds] for account in scenario.accounts}
-            writes = tuple(_write_direct(op, pds[op.did]) for op in operations)
+            direct: list[SeededWrite] = []
+            for index, op in enumerate(operations, start=1):
+                direct.append(_write_direct(op, pds[op.did]))
+                if index % DIRECT_WRITES_PER_YIELD == 0:
+                    # Seconds of writes in one go would hold off the network's requests
+                    # and a stop (SIGTERM) until the whole forum is written.
+                    await asyncio.sleep(0)
+            writes = tuple(direct)
         else:
             for account in accounts:
                 clients[account.alias] = await _login(account, tls)

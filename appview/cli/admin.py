@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import click
 
-from appview.bootstrap import bootstrap
+from appview.bootstrap import Services, bootstrap
+from appview.cli.storage import redact
 from appview.settings import Settings
 from events.ids import DID
+from projections.queries import Queries
 
 
 @click.group()
@@ -33,14 +35,37 @@ def create(settings: Settings, did: str, label: str) -> None:
     services = bootstrap(settings)
     try:
         record, secret = services.admin_tokens.issue(did, label)
-        permissions = services.queries.viewer(did).permissions
+        empty = services.event_log.head() == 0
+        forum_did = served_forum(services) or settings.forum_did
+        permissions = (Queries(services.read_models, forum_did).viewer(did).permissions
+                       if forum_did else None)
     finally:
         services.close()
+    where = redact(settings.event_log_url)
     click.echo(secret)
-    click.echo(f"token {record.id} for {did} created; it is shown only now.", err=True)
-    if not permissions:
-        click.echo(f"note: {did} holds no permission in the forum yet; the token will be "
-                   "refused (403) until the DID has a role that grants them.", err=True)
+    click.echo(f"token {record.id} for {did} created beside the event log {where}; it is "
+               "shown only now.", err=True)
+    if empty:
+        click.echo("note: that event log is empty: only an appview using it accepts the "
+                   "token. (`atbb demo` keeps its own under DATA_DIR/demo and prints the "
+                   "command that makes a token for it.)", err=True)
+    if not forum_did:
+        click.echo("note: no FORUM_DID is set and the read models hold no forum yet: "
+                   f"the token may do what {did}'s role allows in the appview that serves "
+                   "them (everything, if it is that appview's FORUM_DID).", err=True)
+    elif not permissions:
+        click.echo(f"note: {did} holds no permission in the forum of {forum_did} yet; the "
+                   "token will be refused (403) until the DID has a role that grants them.",
+                   err=True)
+
+
+def served_forum(services: Services) -> str:
+    """The DID of the forum the read models were built for ("" before its record is in):
+    the serving appview's FORUM_DID, whatever this command was given, for a projection
+    takes forum records from that DID only."""
+    with services.read_models.read() as session:
+        found = session.scalar("SELECT did FROM forum WHERE deleted = 0 LIMIT 1")
+    return "" if found is None else str(found)
 
 
 @token.command("list")

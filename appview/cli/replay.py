@@ -12,7 +12,14 @@ import click
 from tqdm import tqdm
 
 from appview.bootstrap import bootstrap
-from appview.replay import ReplayTargetNotEmpty, export_log, import_lines, replay
+from appview.cli.storage import StandaloneCommand
+from appview.replay import (
+    NotAnExport,
+    ReplayTargetNotEmpty,
+    export_log,
+    import_lines,
+    replay,
+)
 from appview.settings import Settings
 from events.ids import AtUri
 from events.model import RecordEvent
@@ -109,7 +116,7 @@ def history(settings: Settings, uri: str) -> None:
                 click.echo(f"      {text[:100]!r}")
 
 
-@click.command("replay")
+@click.command("replay", cls=StandaloneCommand)
 @click.argument("source", type=click.File("rb"))
 @click.option("--db", "db", type=click.Path(path_type=Path), required=True,
               help="A new directory for the replayed log and read models.")
@@ -120,7 +127,8 @@ def replay_command(ctx: click.Context, source: IO[bytes], db: Path,
                    until: int | None) -> None:
     """Build fresh read models from an exported log FILE into a new embedded database
     (serving nothing), then print its status. Browse it with
-    `atbb --data-dir DB serve --no-ingest`."""
+    `atbb --data-dir DB serve --no-ingest`. Exit status 1 when FILE is not an export
+    (nothing is made) or when lines of it could not be read (each is reported)."""
     settings: Settings = ctx.obj
     try:
         replayed, report = replay(
@@ -129,14 +137,21 @@ def replay_command(ctx: click.Context, source: IO[bytes], db: Path,
             on_error=lambda n, why: click.echo(f"line {n}: {why}", err=True))
     except ReplayTargetNotEmpty as exc:
         raise click.ClickException(str(exc)) from None
+    except NotAnExport as exc:
+        raise click.ClickException(f"{source.name}: {exc}; nothing was replayed") from None
     if not replayed.forum_did:
         click.echo("warning: no forum DID (none in the export, no FORUM_DID): forum-owned "
                    "records are not counted", err=True)
+    if report.events == 0 and not report.errors and not report.beyond_until:
+        click.echo("warning: the export holds no events", err=True)
     past = "" if until is None else f" up to position {until}"
     click.echo(f"replayed {report.events} events{past} into {db} "
-               f"({report.beyond_until} later events left out)")
-    # the same report as `atbb status`; imported here because appview.cli imports us
+               f"({report.beyond_until} later events left out, bad lines "
+               f"{len(report.errors)})")
+    # the same report as `atbb status`; imported here because the group's module imports us
     from appview.cli import status
 
     ctx.obj = replayed
     ctx.invoke(status, as_json=False)
+    if report.errors:
+        sys.exit(1)

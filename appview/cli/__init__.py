@@ -1,6 +1,7 @@
-"""The `atbb` commands that need no web front end.
+"""The `atbb` command group and the commands that need no web front end.
 
-``web/cli.py`` adds the serving commands to this group and is the console script
+Each other module of this package holds a family of commands, added to the group at the
+end of this one; ``web/cli.py`` adds the serving commands and is the console script
 (ADR 0001). Every command builds its services through ``appview.bootstrap``.
 """
 
@@ -20,8 +21,9 @@ from typing import IO, Any
 import click
 from tqdm import tqdm
 
-from appview import cli_admin, cli_backfill, cli_rebuild, cli_replay
 from appview.bootstrap import ReadModelsNotOurs, Services, bootstrap
+from appview.cli import admin, backfill, devnet, rebuild, replay
+from appview.cli.storage import StandaloneCommand, check_storage, redact
 from appview.ingest.appender import LineError
 from appview.leader import LeaderLock
 from appview.live import LiveIngest
@@ -43,6 +45,9 @@ def cli(ctx: click.Context, data_dir: Path | None, database_url: str | None,
         )
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
+    command = cli.get_command(ctx, ctx.invoked_subcommand or "")
+    if command is not None and not isinstance(command, StandaloneCommand):
+        check_storage(settings)
     logging.basicConfig(
         level=getattr(logging, settings.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -208,7 +213,7 @@ def status(settings: Settings, as_json: bool) -> None:
         head = services.event_log.head()
         cursor = services.event_log.cursor("jetstream")
         data: dict[str, Any] = {
-            "event_log": {"url": _redact(settings.event_log_url), "head": head,
+            "event_log": {"url": redact(settings.event_log_url), "head": head,
                           "events": services.event_log.count()},
             "cursor": None if cursor is None else {"source": cursor.source,
                                                    "value": cursor.value},
@@ -239,52 +244,21 @@ def status(settings: Settings, as_json: bool) -> None:
         click.echo(f"  {table}: {count}")
 
 
-def _redact(url: str) -> str:
-    """Hide a password in a database URL before printing it."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    credentials, host = rest.rsplit("@", 1)
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}@{host}"
-
-
-@cli.command()
-@click.option("--seed", type=int, default=1, show_default=True,
-              help="Random seed of the seeded forum.")
-@click.option("--size", type=click.Choice(["small", "large"]), default="small",
-              show_default=True)
-@click.option("--empty", is_flag=True, help="Start the network without a seeded forum.")
-@click.option("--pds-hosts", type=int, default=1, show_default=True)
-@click.option("--plc-port", type=int, default=0, help="0 picks a free port.")
-@click.option("--jetstream-port", type=int, default=0, help="0 picks a free port.")
-def devnet(seed: int, size: str, empty: bool, pds_hosts: int, plc_port: int,
-           jetstream_port: int) -> None:
-    """Run the local AT Protocol network alone (PLC, PDS hosts, Jetstream v1), print its
-    URLs and the accounts' handles and app passwords, until Ctrl-C."""
-    # Imported here: the devnet pulls in the atproto client (about 1.5 s), which every
-    # other command (and each `atbb ingest` restart) does without.
-    from appview.devnet.network import run_devnet
-
-    run_devnet(
-        seed=None if empty else seed,
-        size="large" if size == "large" else "small",
-        pds_hosts=pds_hosts,
-        plc_port=plc_port,
-        jetstream_port=jetstream_port,
-        via="direct" if size == "large" else "xrpc",
-    )
-
-
-cli.add_command(cli_rebuild.rebuild)
-cli.add_command(cli_rebuild.verify)
-cli.add_command(cli_admin.admin)
-cli.add_command(cli_backfill.backfill)
-cli.add_command(cli_replay.replay_command)
-events.add_command(cli_replay.export)
-events.add_command(cli_replay.import_)
-events.add_command(cli_replay.history)
+cli.add_command(rebuild.rebuild)
+cli.add_command(rebuild.verify)
+cli.add_command(admin.admin)
+cli.add_command(backfill.backfill)
+cli.add_command(replay.replay_command)
+cli.add_command(devnet.devnet)
+events.add_command(replay.export)
+events.add_command(replay.import_)
+events.add_command(replay.history)
 
 
 def main() -> None:
+    """The process's entry point (``atbb``, ``python -m appview.cli``)."""
+    # A process can start with SIGINT or SIGTERM blocked, in a mask inherited from its
+    # parent; the handlers of serve, ingest, demo and devnet would then never run, and
+    # SIGTERM would be ignored. They are this process's to handle.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     cli()

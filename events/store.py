@@ -130,10 +130,10 @@ class BatchPlan:
         result.positions = sorted(position for position, _, _ in stored)
         if len(stored) < len(self.rows):
             kept = {(oid, version) for _, oid, version in stored}
-            held = [index for row, index in zip(self.rows, self.indexes, strict=True)
-                    if (row[_ORIGINATOR], row[_VERSION]) not in kept]
-            result.duplicates += len(held)
-            result.duplicate_indexes = sorted([*result.duplicate_indexes, *held])
+            already = [index for row, index in zip(self.rows, self.indexes, strict=True)
+                       if (row[_ORIGINATOR], row[_VERSION]) not in kept]
+            result.duplicates += len(already)
+            result.duplicate_indexes = sorted([*result.duplicate_indexes, *already])
         return result
 
 

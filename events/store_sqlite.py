@@ -2,9 +2,9 @@
 
 The notification id stays the table's ``rowid``, as in the library: SQLite has one writer
 at a time, so positions are handed out in commit order and a reader never passes a gap
-that fills later. Writes start with ``BEGIN IMMEDIATE`` because the append reads (the head)
-before it writes; a deferred transaction that upgrades to a write
-lock fails at once with SQLITE_BUSY instead of waiting out the busy timeout.
+that fills later. Writes start with ``BEGIN IMMEDIATE`` because the append reads (the
+head) before it writes; a deferred transaction that upgrades to a write lock fails at once
+with SQLITE_BUSY instead of waiting out the busy timeout.
 """
 
 from __future__ import annotations

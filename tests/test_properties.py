@@ -438,7 +438,12 @@ def ingest(
     return appender.stats
 
 
-@PROPERTY
+# Five stores an example (two logs, three locations), so fewer examples than the others;
+# 800 a backend passed on 2026-12-07.
+ORDER_PROPERTY = settings(PROPERTY, max_examples=15)
+
+
+@ORDER_PROPERTY
 @given(data=st.data())
 def test_any_delivery_order_through_the_log_gives_the_in_order_read_models(
     locations, logs, validator, data

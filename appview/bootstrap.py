@@ -93,7 +93,7 @@ class Services:
         *,
         cursor_source: str | None = None,
         batch_size: int | None = None,
-        on_error: Callable[[LineError], None] | None = None,
+        on_line: Callable[[LineError], None] | None = None,
     ) -> LineAppender:
         return LineAppender(
             self.event_log,
@@ -102,7 +102,7 @@ class Services:
             clock=self.clock,
             batch_size=batch_size,
             cursor_source=cursor_source,
-            on_error=on_error,
+            on_line=on_line,
         )
 
     def close(self) -> None:

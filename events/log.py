@@ -34,27 +34,37 @@ class CursorState:
 
 @dataclass(slots=True)
 class AppendResult:
-    """What one batched append did.
+    """What one batched append did: each event given is exactly one of these.
 
     ``appended`` events were stored; ``duplicates`` were already in the log (same
-    originator and version); ``stale`` were older revisions of a record the log already
-    holds at a newer rev (not stored: an older rev is never applied over a newer one);
+    originator and version: a re-delivery), or earlier in the same batch;
     ``dropped`` were not ``space.atbb.*`` records (never stored). ``positions`` are the
-    log positions given to the appended events, in order.
+    log positions given to the appended events, in order; ``duplicate_indexes`` the
+    places, in the sequence given, of the duplicates. There is no "stale": a record's
+    version older than one the log holds is still a version that existed, and is stored
+    (ADR 0011).
     """
 
     appended: int = 0
     duplicates: int = 0
-    stale: int = 0
     dropped: int = 0
     positions: list[int] = field(default_factory=list)
+    duplicate_indexes: list[int] = field(default_factory=list)
+
+    @property
+    def events(self) -> int:
+        """How many events the append was given."""
+        return self.appended + self.duplicates + self.dropped
 
     def merge(self, other: AppendResult) -> None:
+        """Add ``other``, the result of appending the events that followed this one's:
+        its duplicates' indexes are shifted to count from this one's first event."""
+        offset = self.events
         self.appended += other.appended
         self.duplicates += other.duplicates
-        self.stale += other.stale
         self.dropped += other.dropped
         self.positions.extend(other.positions)
+        self.duplicate_indexes.extend(offset + index for index in other.duplicate_indexes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +85,8 @@ class EventLog(Protocol):
         self, events: Sequence[LogEvent], cursor: CursorUpdate | None = None
     ) -> AppendResult:
         """Append a batch in one transaction, with the cursor (if any) in the same one.
-        Duplicates and stale revisions are skipped, never an error."""
+        Duplicates are skipped, never an error; every other ``space.atbb.*`` record
+        version is stored, whatever the versions already held."""
         ...
 
     def read(self, after: int, limit: int, until: int | None = None) -> list[Logged]:

@@ -4,9 +4,10 @@
 ``events.store_postgres``). Both store rows with the library's columns plus indexed,
 queryable ones (did, collection, rkey, rev, cid, kind, valid, source, source_cursor,
 observed_at). An append is planned here, in memory, before the database is touched:
-encode, drop what is not ``space.atbb.*``, drop in-batch duplicates, then (inside the
-adapter's transaction, after one set-based query for the newest stored version of each
-record in the batch) drop stale revisions. See ``docs/adr/0002-event-store-recorders.md``.
+encode, drop what is not ``space.atbb.*``, drop in-batch duplicates; the adapter's insert
+skips what the log already holds (the primary key) and says which rows it stored. Every
+other version of a record is stored, older than the newest held or not (ADR 0011). See
+``docs/adr/0002-event-store-recorders.md``.
 """
 
 from __future__ import annotations
@@ -68,7 +69,6 @@ Row: TypeAlias = tuple[
 ]
 _ORIGINATOR: Final = 0
 _VERSION: Final = 1
-_COLLECTION: Final = 5
 
 
 def row_of(event: LogEvent) -> Row:
@@ -115,56 +115,27 @@ def row_of(event: LogEvent) -> Row:
 class BatchPlan:
     """A batch after the in-memory checks, before the database's.
 
-    ``rows`` are the candidates in batch order; ``newest`` the highest version of each
-    record (at-uri) in the batch, raised by :meth:`without_stale` to what the log holds.
-    ``result`` already counts what was dropped, duplicated or stale within the batch.
+    ``rows`` are the candidates in batch order, ``indexes`` the place of each in the
+    batch given. ``result`` already counts what was dropped or duplicated within the
+    batch.
     """
 
     rows: list[Row] = field(default_factory=list)
-    newest: dict[str, int] = field(default_factory=dict)
+    indexes: list[int] = field(default_factory=list)
     result: AppendResult = field(default_factory=AppendResult)
 
-    @property
-    def record_uris(self) -> list[str]:
-        return list(self.newest)
-
-    def without_stale(self, stored_newest: Iterable[tuple[str, int]]) -> list[Row]:
-        """The rows to insert, given the newest version the log holds per at-uri.
-
-        A record row older than the newest version seen BEFORE it (in the log, or earlier
-        in this batch) is stale; later rows never make an earlier one stale, so how a
-        stream is cut into batches does not change what is stored (a create followed by
-        its delete keeps both, in one batch or two). An equal version goes on to the
-        insert, where the primary key's ON CONFLICT DO NOTHING makes it a duplicate.
-        """
-        high: dict[str, int] = {}
-        for uri, version in stored_newest:
-            if version > high.get(uri, -1):
-                high[uri] = version
-        for uri, version in high.items():
-            if version > self.newest.get(uri, -1):
-                self.newest[uri] = version
-        keep: list[Row] = []
-        stale = 0
-        for row in self.rows:
-            if row[_COLLECTION] is None:
-                keep.append(row)
-                continue
-            uri, version = row[_ORIGINATOR], row[_VERSION]
-            if version < high.get(uri, -1):
-                stale += 1
-                continue
-            high[uri] = version
-            keep.append(row)
-        self.result.stale += stale
-        return keep
-
-    def finish(self, inserted: int, positions: Sequence[int]) -> AppendResult:
-        """Account for an insert of ``inserted`` candidates that stored ``positions``."""
+    def finish(self, stored: Sequence[tuple[int, str, int]]) -> AppendResult:
+        """Account for an insert that stored ``stored`` (position, originator id,
+        version) of the candidates: the others were already in the log."""
         result = self.result
-        result.appended = len(positions)
-        result.duplicates += inserted - len(positions)
-        result.positions = sorted(positions)
+        result.appended = len(stored)
+        result.positions = sorted(position for position, _, _ in stored)
+        if len(stored) < len(self.rows):
+            kept = {(oid, version) for _, oid, version in stored}
+            already = [index for row, index in zip(self.rows, self.indexes, strict=True)
+                       if (row[_ORIGINATOR], row[_VERSION]) not in kept]
+            result.duplicates += len(already)
+            result.duplicate_indexes = sorted([*result.duplicate_indexes, *already])
         return result
 
 
@@ -174,24 +145,24 @@ def plan_batch(events: Sequence[LogEvent]) -> BatchPlan:
     first one wins). Raises :class:`CodecError` before anything is written."""
     plan = BatchPlan()
     rows = plan.rows
-    newest = plan.newest
+    indexes = plan.indexes
+    repeated = plan.result.duplicate_indexes
     seen: set[tuple[str, int]] = set()
-    dropped = duplicates = 0
-    for event in events:
+    dropped = 0
+    for index, event in enumerate(events):
         if isinstance(event, RecordEvent) and not is_atbb_collection(event.collection):
             dropped += 1
             continue
         row = row_of(event)
         key = (row[_ORIGINATOR], row[_VERSION])
         if key in seen:
-            duplicates += 1
+            repeated.append(index)
             continue
         seen.add(key)
         rows.append(row)
-        if row[_COLLECTION] is not None and row[_VERSION] > newest.get(row[_ORIGINATOR], -1):
-            newest[row[_ORIGINATOR]] = row[_VERSION]
+        indexes.append(index)
     plan.result.dropped = dropped
-    plan.result.duplicates = duplicates
+    plan.result.duplicates = len(repeated)
     return plan
 
 

@@ -120,12 +120,9 @@ class LogPostgresRecorder(PostgresApplicationRecorder):
         self.insert_rows_statement: Composed = SQL(
             "INSERT INTO {table} ({columns}) SELECT {columns} "
             "FROM unnest({args}) WITH ORDINALITY AS u ({columns}, ordinality) "
-            "ORDER BY ordinality ON CONFLICT DO NOTHING RETURNING notification_id"
+            "ORDER BY ordinality ON CONFLICT DO NOTHING "
+            "RETURNING notification_id, originator_id, originator_version"
         ).format(table=self._table, columns=columns, args=unnest_args)
-        self.select_newest_statement: Composed = SQL(
-            "SELECT originator_id, max(originator_version) FROM {} "
-            "WHERE originator_id = ANY(%b::text[]) GROUP BY originator_id"
-        ).format(self._table)
         self.upsert_cursor_statement: Composed = SQL(
             "INSERT INTO {cursors} AS c (source, value, updated_at) VALUES (%s, %s, %s) "
             "ON CONFLICT (source) DO UPDATE SET "
@@ -142,25 +139,21 @@ class LogPostgresRecorder(PostgresApplicationRecorder):
             conn.transaction(),
             conn.cursor(row_factory=tuple_row) as curs,
         ):
-            positions: list[int] = []
-            rows = plan.rows
-            if rows:
-                # Before reading the newest versions: no other writer may add one now.
+            stored: list[tuple[int, str, int]] = []
+            if plan.rows:
+                # positions are handed out in commit order: no other writer now
                 for statement in self.lock_table_statements:
                     curs.execute(statement)
-                if plan.newest:
-                    curs.execute(self.select_newest_statement, (plan.record_uris,))
-                    rows = plan.without_stale(curs.fetchall())
-            if rows:
                 curs.execute(
-                    self.insert_rows_statement, [list(col) for col in zip(*rows, strict=True)]
+                    self.insert_rows_statement,
+                    [list(col) for col in zip(*plan.rows, strict=True)],
                 )
-                positions = [r[0] for r in curs.fetchall()]
-                if positions:
+                stored = curs.fetchall()
+                if stored:
                     curs.execute(SQL("NOTIFY {}").format(Identifier(self.channel_name)))
             if cursor is not None:
                 curs.execute(self.upsert_cursor_statement, (cursor.source, cursor.value, now_us()))
-            return plan.finish(len(rows), positions)
+            return plan.finish(stored)
 
     def _select(self, statement: Composed, params: tuple[Any, ...] = ()) -> list[Any]:
         with (

@@ -2,14 +2,13 @@
 
 The notification id stays the table's ``rowid``, as in the library: SQLite has one writer
 at a time, so positions are handed out in commit order and a reader never passes a gap
-that fills later. Writes start with ``BEGIN IMMEDIATE`` because the append reads (newest
-versions, the head) before it writes; a deferred transaction that upgrades to a write
-lock fails at once with SQLITE_BUSY instead of waiting out the busy timeout.
+that fills later. Writes start with ``BEGIN IMMEDIATE`` because the append reads (the
+head) before it writes; a deferred transaction that upgrades to a write lock fails at once
+with SQLITE_BUSY instead of waiting out the busy timeout.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import uuid
 from pathlib import Path
@@ -122,10 +121,6 @@ class LogSQLiteRecorder(SQLiteApplicationRecorder):
             f"INSERT INTO {t} ({','.join(COLUMNS)}) "
             f"VALUES ({','.join('?' * len(COLUMNS))}) ON CONFLICT DO NOTHING"
         )
-        self.select_newest_statement = (
-            f"SELECT originator_id, MAX(originator_version) FROM {t} "
-            "WHERE originator_id IN (SELECT value FROM json_each(?)) GROUP BY originator_id"
-        )
         self.upsert_cursor_statement = (
             f"INSERT INTO {CURSOR_TABLE} (source, value, updated_at) VALUES (?,?,?) "
             "ON CONFLICT (source) DO UPDATE SET "
@@ -189,25 +184,22 @@ class LogSQLiteRecorder(SQLiteApplicationRecorder):
     def _append_in_transaction(
         self, c: sqlite3.Cursor, plan: BatchPlan, cursor: CursorUpdate | None
     ) -> AppendResult:
-        positions: list[int] = []
-        rows = plan.rows
-        if plan.newest:
-            c.execute(self.select_newest_statement, (json.dumps(plan.record_uris),))
-            rows = plan.without_stale(c.fetchall())
-        if rows:
+        stored: list[tuple[int, str, int]] = []
+        if plan.rows:
             c.execute(self.select_max_notification_id_statement)
             before = c.fetchone()[0] or 0
-            c.executemany(self.insert_rows_statement, rows)
+            c.executemany(self.insert_rows_statement, plan.rows)
             # Our transaction is the only writer, and rowids are allocated as max + 1,
             # so every row above the old maximum is one of ours.
             c.execute(
-                f"SELECT rowid FROM {self.events_table_name} WHERE rowid > ? ORDER BY rowid",
+                f"SELECT rowid, originator_id, originator_version FROM "
+                f"{self.events_table_name} WHERE rowid > ? ORDER BY rowid",
                 (before,),
             )
-            positions = [r[0] for r in c.fetchall()]
+            stored = c.fetchall()
         if cursor is not None:
             c.execute(self.upsert_cursor_statement, (cursor.source, cursor.value, now_us()))
-        return plan.finish(len(rows), positions)
+        return plan.finish(stored)
 
     def _select(self, statement: str, params: tuple[Any, ...] = ()) -> list[Any]:
         with self.datastore.transaction(commit=False) as c:

@@ -25,7 +25,10 @@ _ROLE_COLUMNS = (
     "r.id, r.uri, r.cid, r.name, r.description, r.permissions, r.priority, r.is_default,"
     " r.created_at"
 )
-_MEMBER_COLUMNS = "m.did, m.handle, m.joined_at, m.post_count, m.account_state, mr.role_uri"
+_MEMBER_COLUMNS = (
+    "m.did, m.handle, m.joined_at, m.post_count, m.account_state, m.account_status,"
+    " mr.role_uri"
+)
 
 
 def _role(row: tuple[Any, ...]) -> Role:
@@ -114,9 +117,10 @@ def is_banned(ctx: Context, did: str) -> bool:
 
 
 def _member(ctx: Context, row: tuple[Any, ...], default: Role | None) -> Member:
-    did, handle, joined_at, post_count, account_state, role_uri = row
+    did, handle, joined_at, post_count, account_state, account_status, role_uri = row
     assigned = role(ctx, str(role_uri)) if role_uri is not None else default
     banned = ctx.is_banned(did)
+    suspended = account_state == "suspended"
     return Member(
         did=did,
         handle=handle,
@@ -125,7 +129,8 @@ def _member(ctx: Context, row: tuple[Any, ...], default: Role | None) -> Member:
         role_id=None if assigned is None else assigned.id,
         role_name=None if assigned is None else assigned.name,
         banned=banned,
-        suspended=account_state == "suspended",
+        suspended=suspended,
+        account_status=(account_status or "inactive") if suspended else None,
     )
 
 

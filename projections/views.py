@@ -241,6 +241,10 @@ class MemberPermissions:
 
 @dataclass(frozen=True, slots=True)
 class Member:
+    """``suspended``: the account's content is hidden (not active); ``account_status``
+    then says why, as the host did: takendown, suspended, deactivated, or inactive (no
+    status given); None while the account's content shows."""
+
     did: str
     handle: str | None
     joined_at: str | None
@@ -249,6 +253,7 @@ class Member:
     role_name: str | None
     banned: bool
     suspended: bool
+    account_status: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,15 +20,14 @@ from events.model import (
 
 
 class MemoryEventLog:
-    """An EventLog in memory: the same dedup (originator, version), stale-rev filter,
-    non-``space.atbb.*`` drop, monotonic cursor and positions as the real store.
+    """An EventLog in memory: the same dedup (originator, version), non-``space.atbb.*``
+    drop, monotonic cursor and positions as the real store.
     ``gap`` leaves holes between positions, as a real notification log may."""
 
     def __init__(self, *, gap: int = 1) -> None:
         self._lock = threading.Lock()
         self._events: list[Logged] = []
         self._keys: set[tuple[str, int]] = set()
-        self._newest: dict[str, int] = {}
         self._cursors: dict[str, CursorState] = {}
         self._gap = gap
         self._next = gap
@@ -39,20 +38,15 @@ class MemoryEventLog:
     ) -> AppendResult:
         result = AppendResult()
         with self._lock:
-            for event in events:
+            for index, event in enumerate(events):
                 if isinstance(event, RecordEvent) and not is_atbb_collection(event.collection):
                     result.dropped += 1
                     continue
                 key = originator_of(event)
                 if key in self._keys:
                     result.duplicates += 1
+                    result.duplicate_indexes.append(index)
                     continue
-                if isinstance(event, RecordEvent):
-                    newest = self._newest.get(event.uri)
-                    if newest is not None and event.version < newest:
-                        result.stale += 1
-                        continue
-                    self._newest[event.uri] = event.version
                 self._keys.add(key)
                 self._events.append(Logged(self._next, event))
                 result.positions.append(self._next)

@@ -12,6 +12,8 @@ ingest marked invalid.
 ``deliveries(scenario)`` draws how those streams reach a projection: any interleaving
 that keeps each repo's order, duplicates re-sent later at new positions, and batches of
 random sizes, some of which rewind over positions already applied (re-deliveries).
+``any_order(scenario)`` draws how they may reach the log: every event in any order, a
+record's own events included (a delete before its create), some of them re-sent.
 """
 
 from __future__ import annotations
@@ -795,6 +797,25 @@ def deliveries(draw: st.DrawFn, scenario: ForumScenario) -> list[list[Logged]]:
         batches.append(logged[start:end])
         applied = end
     return batches
+
+
+@st.composite
+def any_order(draw: st.DrawFn, scenario: ForumScenario) -> list[LogEvent]:
+    """The forum's events as the network might deliver them: any permutation, not only
+    of the repos' streams but of each record's own events (reversed, sometimes: every
+    delete before its create), with some events re-sent before or after their first
+    copy."""
+    rnd = draw(st.randoms(use_true_random=False))
+    events = list(scenario.events)
+    if draw(st.integers(0, 3)) == 0:
+        events.reverse()
+    else:
+        rnd.shuffle(events)
+    duplicate_rate = draw(st.sampled_from((0.0, 0.1, 0.3)))
+    for event in list(events):
+        if rnd.random() < duplicate_rate:
+            events.insert(rnd.randint(0, len(events)), event)
+    return events
 
 
 def flatten(batches: Sequence[Sequence[Logged]]) -> list[Logged]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from appview.cli import cli
@@ -70,7 +72,9 @@ def test_the_real_capture_appends_nothing_and_reports_the_manifest_counts(
     assert json.loads(out)["event_log"]["events"] == 0
 
 
-def test_bad_lines_are_reported_by_number_and_the_rest_is_appended(backend: Backend) -> None:
+def test_bad_lines_are_reported_by_number_and_the_rest_is_appended(
+    backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
     did = "did:plc:memberaaaaaaaaaaaaaaaaaa"
     good_1 = _post_line(did, "3kaaaaaaaaaa2", "3kaaaaaaaaaa2", 1_000)
     good_2 = _post_line(did, "3kaaaaaaaaab2", "3kaaaaaaaaab2", 2_000)
@@ -86,15 +90,49 @@ def test_bad_lines_are_reported_by_number_and_the_rest_is_appended(backend: Back
     ]
     code, out, err = _run(backend, "events", "append", "-", input="\n".join(lines) + "\n")
     assert code == 0
+    # each bad line once, as a warning (so LOG_LEVEL=WARNING shows it), not echoed again
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     for number in (2, 3, 4, 5):
-        assert f"line {number}:" in err
-    assert "line 1:" not in err and "line 6:" not in err
+        assert len([m for m in warned if m.startswith(f"line {number}:")]) == 1
+    assert not [m for m in warned if m.startswith(("line 1:", "line 6:", "line 7:"))]
+    assert "line " not in err
+    assert "7 lines read" in out
     assert "stored 2" in out
     assert "duplicates 1" in out
     assert "rejected lines 4" in out
 
     code, _, _ = _run(backend, "events", "append", "--strict", "-", input="{oops\n")
     assert code == 1
+
+
+def test_the_json_report_lists_every_refused_or_invalid_line_once(backend: Backend) -> None:
+    did = "did:plc:memberaaaaaaaaaaaaaaaaaa"
+    good = _post_line(did, "3kaaaaaaaaaa2", "3kaaaaaaaaaa2", 1_000)
+    no_text = json.loads(_post_line(did, "3kaaaaaaaaab2", "3kaaaaaaaaab2", 2_000))
+    del no_text["commit"]["record"]["text"]
+    invalid = json.dumps(no_text)
+    identity = json.dumps({"did": "did:plc:strangerstrangerstranger", "time_us": 3_000,
+                           "kind": "identity", "identity": {"seq": 4, "handle": "s.test"}})
+    lines = [good, "{not json", invalid, "", good, identity, invalid,
+             good.replace("space.atbb.post", "app.bsky.feed.post")]
+
+    code, out, _ = _run(backend, "events", "append", "--json", "-",
+                        input="\n".join(lines) + "\n")
+
+    assert code == 0
+    report = json.loads(out)
+    buckets = ("stored", "duplicates", "ignored", "held", "errors", "pending")
+    assert {key: report[key] for key in ("lines", "invalid", *buckets)} == {
+        "lines": 8, "stored": 2, "invalid": 1, "duplicates": 2, "ignored": 2, "held": 1,
+        "errors": 1, "pending": 0}
+    assert sum(report[key] for key in buckets) == report["lines"]
+    assert [(r["line"], r["outcome"]) for r in report["reported"]] == [
+        (2, "error"), (3, "invalid"), (5, "duplicate"), (7, "duplicate")]
+    reasons = {r["line"]: r["reason"] for r in report["reported"]}
+    assert reasons[2].startswith("malformed JSON")
+    assert reasons[3].startswith(f"at://{did}/space.atbb.post/3kaaaaaaaaab2: ")
+    assert reasons[5] == (f"already in the log: at://{did}/space.atbb.post/3kaaaaaaaaaa2"
+                          " at rev 3kaaaaaaaaaa2")
 
 
 def test_project_then_status_reports_positions_and_rows(backend: Backend) -> None:

@@ -262,7 +262,7 @@ async def test_cross_repo_order_and_rewinds_do_not_change_the_read_models(
     category = next(i for i, line in enumerate(shuffled) if "space.atbb.forum.category" in line)
     if category < board:
         shuffled.insert(category, shuffled.pop(board))
-    # A rewind: updates followed by their records' older creates again.
+    # A rewind: updates followed by their records' creates again (duplicates).
     updates = [line for line in shuffled if '"operation":"update"' in line]
     assert updates, "the scenario has edits"
     creates = {json.loads(u)["commit"]["rkey"] for u in updates}
@@ -278,14 +278,14 @@ async def test_cross_repo_order_and_rewinds_do_not_change_the_read_models(
             async with running(services, network.jetstream_url) as live:
                 await wait_for(lambda: caught_up(services, network, live))
             shuffled_dump = dump(services)
-            stale = services.event_log.count()
+            stored = services.event_log.count()
         finally:
             services.close()
     async with DevNetwork() as network:
         for line in lines:
             network.jetstream.publish_raw(line)
         expected = await ingest_all(backend, "ordered", network, forum_did)
-    assert stale > 0
+    assert stored > 0
     assert shuffled_dump == expected
 
 

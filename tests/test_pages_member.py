@@ -9,8 +9,11 @@ from urllib.parse import quote
 import pytest
 
 from appview.bootstrap import Services
+from events.jetstream import to_line
+from events.model import AccountStatus, AccountStatusChanged
+from projections.runner import project_to_head
 from tests.conftest import Backend
-from tests.web_forum import get_text, page_client, scenario, seeded_services
+from tests.web_forum import MODERATOR, get_text, page_client, scenario, seeded_services
 
 NOW = datetime.now(UTC)
 
@@ -45,3 +48,30 @@ async def test_author_links_reach_the_profile(services: Services) -> None:
         index = await get_text(client, "/")
     story = scenario()
     assert any(f"/u/{quote(m.did, safe='')}" in index for m in story.members)
+
+
+async def test_every_reader_sees_why_a_member_is_not_active(services: Services) -> None:
+    members = services.queries.members(now=NOW, limit=100).items
+    banned = [m for m in members if m.banned]
+    assert banned, "the scenario bans its spammer"
+    candidates = [m for m in members if not m.banned]
+    statuses: dict[str, AccountStatus] = {candidates[0].did: "takendown",
+                                          candidates[1].did: "deactivated"}
+    appender = services.appender()
+    for number, (did, status) in enumerate(statuses.items(), start=1):
+        event = AccountStatusChanged(did, False, status, 10**12 + number, None, "jetstream",
+                                     None, 0)
+        appender.feed(to_line(event, 10**12 + number), number)
+    appender.flush()
+    project_to_head(services.event_log, services.projections)
+
+    for viewer in (None, MODERATOR):
+        async with page_client(services, viewer) as client:
+            pages = {did: await get_text(client, f"/u/{did}") for did in statuses}
+            pages[banned[0].did] = await get_text(client, f"/u/{banned[0].did}")
+        taken, gone = statuses
+        assert '<span class="badge badge-warn">Taken down</span>' in pages[taken], viewer
+        assert '<span class="badge badge-warn">Deactivated</span>' in pages[gone], viewer
+        assert '<span class="badge badge-warn">Banned</span>' in pages[banned[0].did], viewer
+        for did in statuses:
+            assert "<dt>Status</dt>" in pages[did] and "Banned" not in pages[did]

@@ -73,8 +73,7 @@ def import_(settings: Settings, source: IO[bytes]) -> None:
     finally:
         services.close()
     click.echo(f"{report.events} events read: appended {report.result.appended}, "
-               f"already held {report.result.duplicates}, stale {report.result.stale}, "
-               f"bad lines {len(report.errors)}")
+               f"already held {report.result.duplicates}, bad lines {len(report.errors)}")
     if report.errors:
         sys.exit(1)
 

@@ -9,8 +9,11 @@ varies in length and structure.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
+
+from markdown_it import MarkdownIt
 
 _SUBJECTS = (
     "the bench grinder", "my old router table", "the sourdough starter", "this soldering iron",
@@ -145,6 +148,7 @@ class Prose:
 
     def __init__(self, rng: random.Random, *, pool_size: int = 600) -> None:
         self._rng = rng
+        self._markdown = MarkdownIt("commonmark")
         self._sentences = [self._sentence() for _ in range(pool_size)]
         self._paragraphs = [
             " ".join(rng.choices(self._sentences, k=rng.randint(2, 5))) for _ in range(pool_size)
@@ -205,8 +209,37 @@ class Prose:
 
     def quoting(self, excerpt: str, handle: str, uri: str) -> str:
         """A reply that quotes another post: the quote, a link to the quoted post, then a
-        body of its own."""
+        body of its own. ``excerpt`` is Markdown (:meth:`excerpt` gives one)."""
         return f"[@{handle} wrote]({uri}):\n\n> {excerpt}\n\n{self.body()}"
+
+    def excerpt(self, text: str, limit: int = 140) -> str:
+        """The first line of the first plain paragraph of a Markdown body, for quoting
+        it elsewhere: as Markdown that renders as that line's text (emphasis, code and
+        links reduced to their text), cut to ``limit`` characters of what a reader sees.
+        Cutting the source instead could split ``**bold**`` and leave ``**`` showing."""
+        for paragraph in text.split("\n\n"):
+            first = paragraph.split("\n", 1)[0].strip()
+            if first and not first.startswith(("[@", ">", "```", "- ", "1. ")):
+                break
+        else:
+            return "…"
+        shown = self.plain_text(first).strip()
+        if len(shown) > limit:
+            shown = shown[: limit - 1].rstrip() + "…"
+        return markdown_literal(shown)
+
+    def plain_text(self, line: str) -> str:
+        """What a reader sees of one line of inline Markdown."""
+        parts: list[str] = []
+        for token in self._markdown.parseInline(line):
+            for child in token.children or ():
+                if child.type in ("text", "code_inline"):
+                    parts.append(child.content)
+                elif child.type in ("softbreak", "hardbreak"):
+                    parts.append(" ")
+                elif child.type == "image":
+                    parts.append(child.content)
+        return "".join(parts)
 
     def edit_note(self) -> str:
         return self._rng.choice(
@@ -225,14 +258,15 @@ class Prose:
         return self._rng.choice(REACTIONS)
 
 
-def excerpt(text: str, limit: int = 140) -> str:
-    """The first plain paragraph of a body, trimmed, for quoting it elsewhere."""
-    for paragraph in text.split("\n\n"):
-        first = paragraph.split("\n", 1)[0].strip()
-        if first and not first.startswith(("[@", ">", "```", "- ", "1. ")):
-            break
-    else:
-        return "…"
-    if len(first) <= limit:
-        return first
-    return first[: limit - 1].rstrip() + "…"
+# Inline syntax anywhere, and what opens a block at the start of a line (a heading, a
+# list item, a thematic break): escaped with a backslash, which CommonMark allows before
+# any ASCII punctuation.
+_INLINE_SYNTAX = re.compile(r"([\\`*_\[\]<>!&~|])")
+_BLOCK_START = re.compile(r"^(\s*)([#+=-]|\d+[.)])")
+
+
+def markdown_literal(text: str) -> str:
+    """Markdown that renders as ``text`` itself (one line; blanks around it dropped, as
+    four leading ones would make it a code block)."""
+    escaped = _INLINE_SYNTAX.sub(r"\\\1", text.strip())
+    return _BLOCK_START.sub(lambda m: m[1] + m[2][:-1] + "\\" + m[2][-1], escaped)

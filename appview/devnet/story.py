@@ -29,7 +29,6 @@ from appview.devnet.prose import (
     LIGHT_TOKENS,
     SPAM,
     Prose,
-    excerpt,
 )
 from appview.devnet.scenario_model import (
     DEFAULT_ROLES,
@@ -86,7 +85,6 @@ class _Post:
     author: int  # member index
     record: dict[str, Any]
     cid: str
-    excerpt: str
     topic: _Topic | None  # None for a topic itself
     deleted: bool = False
     hidden: bool = False
@@ -492,7 +490,7 @@ class _Story:
         )
         rkey = self.tid()
         op = self.write(author, "create", POST, rkey, record)
-        post = _Post(op.uri, rkey, author, record, op.cid or "", excerpt(text), None)
+        post = _Post(op.uri, rkey, author, record, op.cid or "", None)
         topic = _Topic(post)
         self.topics.append(topic)
         self.open_topics.append(topic)
@@ -510,7 +508,9 @@ class _Story:
             text = SPAM[int(rng.random() * len(SPAM))]
         elif rng.random() < 0.2:
             quoted = self.members[parent.author].handle
-            text = self.prose.quoting(parent.excerpt, quoted, parent.uri)
+            # the first paragraph: an edit only ever appends to a body
+            text = self.prose.quoting(self.prose.excerpt(parent.record["text"]), quoted,
+                                      parent.uri)
         else:
             text = self.prose.body()
         record = reply_record(
@@ -519,7 +519,7 @@ class _Story:
         )
         rkey = self.tid()
         op = self.write(author, "create", POST, rkey, record)
-        post = _Post(op.uri, rkey, author, record, op.cid or "", excerpt(text), topic)
+        post = _Post(op.uri, rkey, author, record, op.cid or "", topic)
         topic.recent_replies.append(post)
         self.recent_posts.append(post)
         return op

@@ -4,6 +4,10 @@ Both `atbb events append FILE` and the live Jetstream consumer go through this o
 parse and validate each line, keep what is a ``space.atbb.*`` observation, and append in
 batches (one transaction each) together with the source cursor when there is one. A bad
 line is counted and reported with its number; it never stops the rest.
+
+Every line fed lands in exactly one bucket of :class:`AppendStats`, and each line that
+was refused (malformed, or already in the log) or stored marked invalid is reported
+once, with its number and reason, to ``on_line``.
 """
 
 from __future__ import annotations
@@ -12,56 +16,85 @@ import logging
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal, TypeAlias
 
 from appview.clock import Clock
 from events.jetstream import ParsedLine, parse_line
 from events.lexicon import LexiconValidator
 from events.log import AppendResult, CursorUpdate, EventLog
-from events.model import LogEvent, RecordEvent
+from events.model import AccountStatusChanged, IdentityChanged, LogEvent, RecordEvent
 
 log = logging.getLogger(__name__)
 
-MAX_REPORTED_ERRORS = 1000
-# Identity and account events of DIDs not (yet) known are parked, the latest of each kind
-# per DID, for this many DIDs: a member's handle event usually comes before their first
-# space.atbb.* record, and must not be lost for that.
+# Identity and account events of DIDs not (yet) known are parked, the one with the
+# greatest seq of each kind per DID, for this many DIDs: a member's handle event usually
+# comes before their first space.atbb.* record, and must not be lost for that.
 MAX_PARKED_DIDS = 50_000
 
+Outcome: TypeAlias = Literal["error", "duplicate", "invalid"]
+Parkable: TypeAlias = IdentityChanged | AccountStatusChanged
 
-@dataclass
+
+@dataclass(frozen=True, slots=True)
 class LineError:
+    """A line the report names: ``error``, malformed (nothing appended); ``duplicate``,
+    refused by the log, which already held it; ``invalid``, a record stored marked
+    invalid (projections skip it). ``reason`` says why."""
+
     line: int
     reason: str
+    outcome: Outcome = "error"
 
 
 @dataclass
 class AppendStats:
     """What an append run saw. ``by_kind`` counts every well-formed line by kind and
-    operation ("commit.create", "identity", ...), whether or not it was kept."""
+    operation ("commit.create", "identity", ...), whether or not it was kept.
+
+    Every line fed is in exactly one bucket, so they sum to ``lines``:
+    ``stored`` (in the log; ``invalid`` of them marked invalid), ``duplicates`` (the log
+    already held the event), ``ignored`` (a blank line, or a record outside
+    ``space.atbb.*``), ``held`` (an identity or account event of a DID that wrote no
+    ``space.atbb.*`` record: parked until it does, or passed over for one of the same
+    DID with a greater seq), ``errors`` (malformed) and ``pending`` (fed, to be
+    appended by the next flush).
+    """
 
     lines: int = 0
     by_kind: Counter[str] = field(default_factory=Counter)
-    ignored: int = 0
+    stored: int = 0
     invalid: int = 0
+    duplicates: int = 0
+    ignored: int = 0
+    held: int = 0
     errors: int = 0
-    error_samples: list[LineError] = field(default_factory=list)
-    result: AppendResult = field(default_factory=AppendResult)
+    pending: int = 0
 
     @property
-    def stored(self) -> int:
-        return self.result.appended
+    def buckets(self) -> int:
+        """The buckets' sum: always ``lines``."""
+        return (self.stored + self.duplicates + self.ignored + self.held + self.errors
+                + self.pending)
 
     def as_dict(self) -> dict[str, object]:
         return {
             "lines": self.lines,
             "by_kind": dict(sorted(self.by_kind.items())),
-            "stored": self.result.appended,
-            "duplicates": self.result.duplicates,
-            "stale": self.result.stale,
-            "ignored": self.ignored,
+            "stored": self.stored,
             "invalid": self.invalid,
+            "duplicates": self.duplicates,
+            "ignored": self.ignored,
+            "held": self.held,
             "errors": self.errors,
+            "pending": self.pending,
         }
+
+
+def _described(event: LogEvent) -> str:
+    if isinstance(event, RecordEvent):
+        return f"{event.uri} at rev {event.rev}"
+    kind = "identity" if isinstance(event, IdentityChanged) else "account"
+    return f"the {kind} event of {event.did} with seq {event.seq}"
 
 
 class LineAppender:
@@ -71,7 +104,7 @@ class LineAppender:
 
     ``cursor_source`` names the cursor to advance in the same transaction (the live
     consumer passes "jetstream"; a file import passes None and leaves the live cursor
-    alone).
+    alone). ``on_line`` hears of every line the report names (:class:`LineError`), once.
     """
 
     def __init__(
@@ -83,7 +116,7 @@ class LineAppender:
         clock: Clock,
         batch_size: int | None = 2000,
         cursor_source: str | None = None,
-        on_error: Callable[[LineError], None] | None = None,
+        on_line: Callable[[LineError], None] | None = None,
     ) -> None:
         self._log = event_log
         self._validator = validator
@@ -91,8 +124,9 @@ class LineAppender:
         self._clock = clock
         self._batch_size = batch_size
         self._cursor_source = cursor_source
-        self._on_error = on_error
+        self._on_line = on_line
         self._pending: list[LogEvent] = []
+        self._pending_lines: list[int] = []
         # Jetstream sends identity and account events for every DID on the network; only
         # those of DIDs that wrote a space.atbb.* record (and the Forum account) matter.
         self._known_dids: set[str] = set(event_log.known_dids())
@@ -101,7 +135,8 @@ class LineAppender:
         self._pending_cursor: int | None = None
         # The cursor value the last flush wrote (None when it wrote none).
         self.flushed_cursor: int | None = None
-        self._parked: OrderedDict[str, dict[str, LogEvent]] = OrderedDict()
+        # per DID, per event type: the parked event and its line
+        self._parked: OrderedDict[str, dict[str, tuple[Parkable, int]]] = OrderedDict()
         self.stats = AppendStats()
 
     @property
@@ -113,7 +148,11 @@ class LineAppender:
         return self._pending_cursor is not None
 
     def feed(self, line: str | bytes, line_number: int) -> ParsedLine:
-        self.stats.lines += 1
+        stats = self.stats
+        stats.lines += 1
+        if not line.strip():
+            stats.ignored += 1
+            return ParsedLine(None, None, None, None, "blank line", None)
         parsed = parse_line(
             line,
             forum_did=self._forum_did,
@@ -122,27 +161,27 @@ class LineAppender:
         )
         if parsed.kind is not None:
             key = parsed.kind if parsed.operation is None else f"{parsed.kind}.{parsed.operation}"
-            self.stats.by_kind[key] += 1
+            stats.by_kind[key] += 1
         if parsed.error is not None:
-            self._record_error(LineError(line_number, parsed.error))
+            stats.errors += 1
+            log.warning("line %d: %s", line_number, parsed.error)
+            self._report(LineError(line_number, parsed.error))
         elif parsed.ignored is not None:
-            self.stats.ignored += 1
+            stats.ignored += 1
         elif parsed.event is not None:
             event = parsed.event
             if isinstance(event, RecordEvent):
                 if event.did not in self._known_dids:
                     self._known_dids.add(event.did)
-                    self._pending.extend(self._parked.pop(event.did, {}).values())
-                if not event.valid:
-                    self.stats.invalid += 1
-                    log.info("line %d: invalid record kept in the log: %s", line_number,
-                             event.reason)
-                self._pending.append(event)
+                    for parked, parked_line in self._parked.pop(event.did, {}).values():
+                        stats.held -= 1
+                        self._add(parked, parked_line)
+                self._add(event, line_number)
             elif event.did in self._known_dids:
-                self._pending.append(event)
+                self._add(event, line_number)
             else:
-                self._park(event)
-                self.stats.ignored += 1
+                stats.held += 1
+                self._park(event, line_number)
         if parsed.time_us is not None and self._cursor_source is not None:
             current = self._pending_cursor
             self._pending_cursor = (
@@ -160,16 +199,42 @@ class LineAppender:
             cursor = CursorUpdate(self._cursor_source, self._pending_cursor)
         if not self._pending and cursor is None:
             return AppendResult()
-        result = self._log.append(self._pending, cursor)
+        events, lines = self._pending, self._pending_lines
+        result = self._log.append(events, cursor)
         self.flushed_cursor = None if cursor is None else cursor.value
         self._pending = []
+        self._pending_lines = []
         self._pending_cursor = None
-        self.stats.result.merge(result)
-        # Positions are only interesting per batch; keep the totals small.
-        self.stats.result.positions.clear()
+        stats = self.stats
+        stats.pending -= len(events)
+        stats.stored += result.appended
+        stats.duplicates += result.duplicates
+        # the appender keeps no record outside space.atbb.* (parse_line ignores them),
+        # so the log drops none; were it to, they are not ours either
+        stats.ignored += result.dropped
+        refused = set(result.duplicate_indexes)
+        for index in result.duplicate_indexes:
+            event = events[index]
+            log.debug("line %d: already in the log: %s", lines[index], _described(event))
+            self._report(LineError(lines[index], f"already in the log: {_described(event)}",
+                                   "duplicate"))
+        for index, event in enumerate(events):
+            if isinstance(event, RecordEvent) and not event.valid and index not in refused:
+                stats.invalid += 1
+                reason = event.reason or "marked invalid"
+                log.warning("line %d: invalid record kept in the log: %s: %s", lines[index],
+                            event.uri, reason)
+                self._report(LineError(lines[index], f"{event.uri}: {reason}", "invalid"))
         return result
 
-    def _park(self, event: LogEvent) -> None:
+    def _add(self, event: LogEvent, line_number: int) -> None:
+        self._pending.append(event)
+        self._pending_lines.append(line_number)
+        self.stats.pending += 1
+
+    def _park(self, event: Parkable, line_number: int) -> None:
+        """Keep the event if it has the greatest seq of its kind seen for its DID (the
+        one the projections would keep), so the order of arrival does not decide."""
         parked = self._parked.get(event.did)
         if parked is None:
             parked = self._parked[event.did] = {}
@@ -177,13 +242,11 @@ class LineAppender:
                 self._parked.popitem(last=False)
         else:
             self._parked.move_to_end(event.did)
-        parked[type(event).__name__] = event
+        kind = type(event).__name__
+        known = parked.get(kind)
+        if known is None or event.seq > known[0].seq:
+            parked[kind] = (event, line_number)
 
-    def _record_error(self, error: LineError) -> None:
-        self.stats.errors += 1
-        if len(self.stats.error_samples) < MAX_REPORTED_ERRORS:
-            self.stats.error_samples.append(error)
-        log.warning("line %d: %s", error.line, error.reason)
-        if self._on_error is not None:
-            self._on_error(error)
-
+    def _report(self, line: LineError) -> None:
+        if self._on_line is not None:
+            self._on_line(line)

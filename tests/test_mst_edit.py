@@ -79,7 +79,8 @@ def test_an_edit_is_undone_on_the_partial_tree_of_its_proof(start, pick) -> None
 
 def test_the_empty_tree_and_back() -> None:
     empty = mst.build([]).root
-    tree = Tree(None, {}.get)
+    nothing: dict[Cid, bytes] = {}
+    tree = Tree(None, nothing.get)
     assert tree.root() == empty
     assert tree.insert(PREFIX + "3jqfcqzm3fx2j", value("a")) is None
     assert tree.root() == mst.build([(PREFIX + "3jqfcqzm3fx2j", value("a"))]).root
@@ -93,7 +94,7 @@ def test_a_node_the_blocks_lack_is_named() -> None:
     root, blocks = whole(pairs)
     only_root = {root: blocks[root]}
     with pytest.raises(mst.MstError, match="not among the blocks"):
-        Tree(root, only_root.get).get(PREFIX + "3jqfcqzm3fo2j")
+        Tree(root, lambda cid: only_root.get(cid)).get(PREFIX + "3jqfcqzm3fo2j")
 
 
 def test_a_node_with_keys_of_the_wrong_height_is_refused() -> None:

@@ -178,11 +178,11 @@ class Tree:
         if height == node.layer:
             entry = node.entries[index] if index < len(node.entries) else None
             if isinstance(entry, Leaf) and entry.key == key:
-                previous = entry.value
-                if previous != value:
+                replaced = entry.value
+                if replaced != value:
                     entry.value = value
                     node.cid = None
-                return previous
+                return replaced
             node.cid = None
             if isinstance(before, Child):
                 left, right = self._split(self._open(before, node.layer - 1), key)

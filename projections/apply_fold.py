@@ -26,7 +26,13 @@ from events.collections import (
     THEME,
     THEME_POLICY,
 )
-from events.model import AccountStatusChanged, IdentityChanged, Logged, RecordEvent
+from events.model import (
+    AccountStatusChanged,
+    CommitRejected,
+    IdentityChanged,
+    Logged,
+    RecordEvent,
+)
 
 FORUM_OWNED = frozenset(
     {FORUM, CATEGORY, BOARD, ROLE, ROLE_ASSIGNMENT, THEME, THEME_POLICY, MOD_ACTION}
@@ -203,6 +209,9 @@ def fold(batch: Sequence[Logged], forum_did: str) -> EventBatchFold:
                 )
                 continue
             _fold_record(folded, event)
+        elif isinstance(event, CommitRejected):
+            folded.rejected.append(Rejection(logged.position, event.uri, event.did,
+                                             event.collection, event.reason))
         elif isinstance(event, IdentityChanged):
             known = folded.identities.get(event.did)
             if known is None or event.seq > known.seq:

@@ -17,7 +17,7 @@ from appview.clock import Clock
 from events.jetstream import ParsedLine, parse_line
 from events.lexicon import LexiconValidator
 from events.log import AppendResult, CursorUpdate, EventLog
-from events.model import LogEvent, RecordEvent
+from events.model import CommitRejected, LogEvent, RecordEvent
 
 log = logging.getLogger(__name__)
 
@@ -124,33 +124,48 @@ class LineAppender:
             key = parsed.kind if parsed.operation is None else f"{parsed.kind}.{parsed.operation}"
             self.stats.by_kind[key] += 1
         if parsed.error is not None:
-            self._record_error(LineError(line_number, parsed.error))
+            self.note_error(LineError(line_number, parsed.error))
         elif parsed.ignored is not None:
             self.stats.ignored += 1
         elif parsed.event is not None:
-            event = parsed.event
-            if isinstance(event, RecordEvent):
-                if event.did not in self._known_dids:
-                    self._known_dids.add(event.did)
-                    self._pending.extend(self._parked.pop(event.did, {}).values())
-                if not event.valid:
-                    self.stats.invalid += 1
-                    log.info("line %d: invalid record kept in the log: %s", line_number,
-                             event.reason)
-                self._pending.append(event)
-            elif event.did in self._known_dids:
-                self._pending.append(event)
-            else:
-                self._park(event)
-                self.stats.ignored += 1
-        if parsed.time_us is not None and self._cursor_source is not None:
-            current = self._pending_cursor
-            self._pending_cursor = (
-                parsed.time_us if current is None else max(current, parsed.time_us)
-            )
+            self.add(parsed.event, f"line {line_number}")
+        if parsed.time_us is not None:
+            self.advance(parsed.time_us)
         if self._batch_size is not None and len(self._pending) >= self._batch_size:
             self.flush()
         return parsed
+
+    def knows(self, did: str) -> bool:
+        """Whether ``did`` wrote a space.atbb.* record the log holds (or is the Forum's)."""
+        return did in self._known_dids
+
+    def add(self, event: LogEvent, where: str) -> None:
+        """Queue one event for the next flush (``where`` names it in the log: "line 7",
+        "seq 123"). Identity and account events of DIDs not yet known are parked until
+        that DID's first record."""
+        if isinstance(event, RecordEvent):
+            if event.did not in self._known_dids:
+                self._known_dids.add(event.did)
+                self._pending.extend(self._parked.pop(event.did, {}).values())
+            if not event.valid:
+                self.stats.invalid += 1
+                log.info("%s: invalid record kept in the log: %s", where, event.reason)
+            self._pending.append(event)
+        elif isinstance(event, CommitRejected):
+            self.stats.invalid += 1
+            log.warning("%s: refused commit kept in the log: %s", where, event.reason)
+            self._pending.append(event)
+        elif event.did in self._known_dids:
+            self._pending.append(event)
+        else:
+            self._park(event)
+            self.stats.ignored += 1
+
+    def advance(self, cursor: int) -> None:
+        """Move the cursor the next flush writes (it never goes back)."""
+        if self._cursor_source is not None:
+            current = self._pending_cursor
+            self._pending_cursor = cursor if current is None else max(current, cursor)
 
     def flush(self) -> AppendResult:
         """Append what is pending and the cursor in one transaction. Nothing pending is
@@ -179,7 +194,7 @@ class LineAppender:
             self._parked.move_to_end(event.did)
         parked[type(event).__name__] = event
 
-    def _record_error(self, error: LineError) -> None:
+    def note_error(self, error: LineError) -> None:
         self.stats.errors += 1
         if len(self.stats.error_samples) < MAX_REPORTED_ERRORS:
             self.stats.error_samples.append(error)

@@ -246,6 +246,19 @@ def decode(data: bytes) -> Any:
     return value
 
 
+def decode_sequence(data: bytes) -> list[Any]:
+    """Every DAG-CBOR item of ``data``, back to back (a firehose frame is two)."""
+    items: list[Any] = []
+    pos = 0
+    try:
+        while pos < len(data):
+            item, pos = _decode(data, pos, 0)
+            items.append(item)
+    except (IndexError, struct.error) as exc:
+        raise CborError("truncated DAG-CBOR") from exc
+    return items
+
+
 def _length(data: bytes, pos: int, info: int) -> tuple[int, int]:
     if info < 24:
         return info, pos

@@ -200,11 +200,11 @@ class StreamConsumer(ABC):
         async with aiohttp.ClientSession() as session:
             await self._started(session)
             try:
-                await self._follow(session, stop)
+                await self._connections(session, stop)
             finally:
                 await self._stopped()
 
-    async def _follow(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
+    async def _connections(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 await self._connect_and_read(session, stop)

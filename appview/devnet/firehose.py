@@ -102,6 +102,7 @@ class FirehoseServer:
         self._frames: list[Frame] = []
         self._base = 0  # absolute index of _frames[0]
         self._seq = 0
+        self._lose = 0  # frames still to lose (lose_next)
         self._connections: set[_Connection] = set()
         self._sockets: set[web.WebSocketResponse] = set()
 
@@ -141,9 +142,18 @@ class FirehoseServer:
         with self._lock:
             self._seq += 1
             seq = self._seq
+            if self._lose:
+                self._lose -= 1
+                return seq
             self._append_locked(Frame(seq, encode_frame(kind, {**body, "seq": seq})))
         self._notify()
         return seq
+
+    def lose_next(self, count: int = 1) -> None:
+        """The next ``count`` frames get their seq but are never sent nor kept: a host
+        that lost them, as a relay that missed a PDS's events does."""
+        with self._lock:
+            self._lose += count
 
     def publish_raw(self, data: bytes, seq: int) -> None:
         """Sends ``data`` unchanged (a captured relay frame, or garbage) as the frame of

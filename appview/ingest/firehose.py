@@ -51,6 +51,7 @@ from appview.clock import Clock
 from appview.ingest.appender import LineAppender, LineError
 from appview.ingest.consumer import (
     FIREHOSE_CURSOR_SOURCE,
+    WEBSOCKET_MAX_MESSAGE,
     ReconnectPolicy,
     StreamConsumer,
 )
@@ -470,3 +471,26 @@ def _blocks_unchecked(car: bytes) -> dict[Cid, bytes]:
     except CarError:
         return {}
 
+
+
+async def latest_seq(url: str, wait: float = 3.0) -> int | None:
+    """The seq of the first frame a live connection to ``url`` receives within ``wait``
+    seconds (a relay sends one at once; a quiet PDS may send none): None if none came or
+    the host could not be reached."""
+    try:
+        async with aiohttp.ClientSession() as session, session.ws_connect(
+                url, max_msg_size=WEBSOCKET_MAX_MESSAGE) as ws:
+            async with asyncio.timeout(wait):
+                while True:
+                    message = await ws.receive()
+                    if message.type != aiohttp.WSMsgType.BINARY:
+                        return None
+                    try:
+                        frame = decode_frame(message.data)
+                    except FrameError:
+                        continue
+                    seq = getattr(frame, "seq", None)
+                    if isinstance(seq, int):
+                        return seq
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        return None

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from appview.repos import mst
 from appview.repos.cbor import Cid, encode
-from appview.repos.mst_edit import Tree
+from appview.repos.mst_edit import Tree, encode_node
 
 PREFIX = "com.example.record/"
 
@@ -107,3 +107,18 @@ def test_a_node_with_keys_of_the_wrong_height_is_refused() -> None:
     root = Cid.for_dag_cbor(block)
     with pytest.raises(mst.MstError, match="mixes keys of heights"):
         Tree(root, {root: block}.get).get(PREFIX + "3jqfcqzm3fo2j")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 300), st.binary(max_size=300),
+                          st.binary(min_size=32, max_size=32), st.booleans()), max_size=40),
+       st.booleans())
+def test_the_node_encoder_writes_what_the_general_encoder_writes(items, with_left) -> None:
+    def cid(digest: bytes) -> Cid:
+        return Cid(b"\x01\x71\x12\x20" + digest)
+
+    left = cid(b"\x07" * 32) if with_left else None
+    rows = [[p, k, cid(v), cid(v[::-1]) if t else None] for p, k, v, t in items]
+    expected = encode({"l": left, "e": [{"p": p, "k": k, "v": v, "t": t}
+                                        for p, k, v, t in rows]})
+    assert encode_node(left, rows) == expected

@@ -17,6 +17,7 @@ import zstandard
 
 from appview.backfill.progress import REPO_SYNC, BackfillStore
 from appview.bootstrap import Services, bootstrap
+from appview.devnet.clock import DevClock
 from appview.devnet.faults import Disconnect, Malformed, Resend
 from appview.devnet.keys import SigningKey
 from appview.devnet.network import DevNetwork
@@ -223,6 +224,44 @@ async def test_a_rev_jump_is_read_again_from_get_repo_and_recorded(backend: Back
             assert reason is not None and "rev jump" in reason
             # the backfill manager neither resumes nor fails a repo_sync as its own
             assert store.unfinished() == []
+        finally:
+            services.close()
+
+
+async def test_a_commit_whose_prev_data_is_not_the_last_tree_seen_is_read_again(
+    backend: Backend,
+) -> None:
+    """A genuine, consistent commit that follows the last rev seen but not the last tree
+    (a fork of the repo): applied, and the repo read again from its PDS."""
+    async with DevNetwork() as network:
+        seeded = await network.seed(2, "small", via="direct")
+        pds = network.pds["pds1"]
+        board = next(w for w in seeded.writes if "/space.atbb.forum.board/" in w.uri)
+        member = pds.account(seeded.accounts[3].did)
+        assert member is not None
+        settings = firehose_settings(backend, "fork", network, seeded.forum_did)
+        services = bootstrap(settings)
+        try:
+            async with following(services) as live:
+                await wait_for(lambda: at_seq(services, live, pds.firehose.seq))
+                last_rev = pds.repo(member.did).rev
+                captured = Captured()
+                later = DevClock(offset_us=3_600_000_000)
+                fork = Repo(member.did, member.key, TidClock(later, clock_id=9),
+                            NoJetstream(), captured)
+                fork.create(POST, post_record("forked", board.uri, board.cid),
+                            rkey="3zzzzzzzzzzz6")
+                commit = captured.commits[-1]
+                assert commit.rev > last_rev and commit.prev_data is not None
+                pds.firehose.repo_commit(dataclasses.replace(commit, since=last_rev))
+                await wait_for(lambda: at_seq(services, live, pds.firehose.seq))
+                assert isinstance(live.consumer, FirehoseConsumer)
+                assert live.consumer.stats.rejected == 0
+                assert live.consumer.stats.resyncs == 1
+                resyncs = live.consumer.resyncs
+                assert resyncs is not None
+                await wait_for(lambda: resyncs.status.completed == 1, timeout=15)
+                assert "is not the tree" in resyncs.status.last[-1]
         finally:
             services.close()
 

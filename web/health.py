@@ -78,7 +78,7 @@ async def health(request: web.Request) -> web.Response:
                 "last_rejection": checks.last_rejection,
                 "repo_resyncs": checks.resyncs,
                 "repo_resyncs_queued": 0 if resyncs is None else resyncs.status.queued,
-                "infos": dict(checks.infos or {}),
+                "infos": dict(checks.infos),
             }
         if not status.connected:
             problems.append("firehose")

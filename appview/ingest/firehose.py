@@ -37,8 +37,9 @@ import logging
 import random
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 from urllib.parse import urlencode
 
 import aiohttp
@@ -112,12 +113,8 @@ class FirehoseStats:
     verified: int = 0
     rejected: int = 0
     resyncs: int = 0
-    infos: Counter[str] | None = None
+    infos: Counter[str] = field(default_factory=Counter)
     last_rejection: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.infos is None:
-            self.infos = Counter()
 
 
 def firehose_time_us(text: str) -> int | None:
@@ -232,7 +229,6 @@ class FirehoseConsumer(StreamConsumer):
             raise aiohttp.ClientConnectionError(
                 f"error frame: {frame.error}" + (f": {frame.message}" if frame.message else ""))
         if isinstance(frame, InfoFrame):
-            assert self.stats.infos is not None
             self.stats.infos[frame.name] += 1
             log.warning("firehose info %s: %s", frame.name, frame.message)
             if frame.name == "OutdatedCursor" and self._on_outdated_cursor is not None:
@@ -285,7 +281,7 @@ class FirehoseConsumer(StreamConsumer):
         if frame.status is not None and frame.status not in _STATUSES:
             self._bad(f"#account status: unknown status {frame.status[:40]!r}")
             return
-        status: AccountStatus | None = frame.status  # type: ignore[assignment]
+        status = cast(AccountStatus | None, frame.status)
         self._appender.add(AccountStatusChanged(frame.did, frame.active, status, frame.seq,
                                                 frame.time, "firehose", frame.seq,
                                                 self._clock.now_us()),

@@ -266,6 +266,46 @@ async def test_a_commit_whose_prev_data_is_not_the_last_tree_seen_is_read_again(
             services.close()
 
 
+async def test_a_sync_frame_naming_another_commit_reads_the_repo_again(
+    backend: Backend,
+) -> None:
+    async with DevNetwork() as network:
+        seeded = await network.seed(2, "small", via="direct")
+        pds = network.pds["pds1"]
+        member = pds.account(seeded.accounts[2].did)
+        assert member is not None
+        services = bootstrap(firehose_settings(backend, "sync", network, seeded.forum_did))
+        try:
+            async with following(services) as live:
+                await wait_for(lambda: at_seq(services, live, pds.firehose.seq))
+                assert isinstance(live.consumer, FirehoseConsumer)
+                repo = pds.repo(member.did)
+                current = repo.commit()
+                # the repo's own current commit: nothing to do
+                pds.firehose.publish("#sync", {"did": member.did, "rev": current.rev,
+                                               "blocks": write_car([current.cid], [
+                                                   (current.cid, current.block)]),
+                                               "time": "2026-07-01T00:00:00.000Z"})
+                await wait_for(lambda: at_seq(services, live, pds.firehose.seq))
+                assert live.consumer.stats.resyncs == 0
+                captured = Captured()
+                other = Repo(member.did, member.key,
+                             TidClock(DevClock(offset_us=3_600_000_000), clock_id=9),
+                             NoJetstream(), captured)
+                other.create(POST, {"$type": POST, "text": "elsewhere",
+                                    "createdAt": "2026-03-20T10:00:00.000Z"})
+                stated = other.commit()
+                pds.firehose.publish("#sync", {"did": member.did, "rev": stated.rev,
+                                               "blocks": write_car([stated.cid], [
+                                                   (stated.cid, stated.block)]),
+                                               "time": "2026-07-01T00:00:00.000Z"})
+                await wait_for(lambda: at_seq(services, live, pds.firehose.seq))
+                assert live.consumer.stats.resyncs == 1
+                assert live.consumer.appender.stats.by_kind["sync"] == 2
+        finally:
+            services.close()
+
+
 def captured_frames() -> list[bytes]:
     data = zstandard.ZstdDecompressor().decompress(
         (CAPTURE / "frames.bin.zst").read_bytes(), max_output_size=1 << 26)

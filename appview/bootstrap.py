@@ -18,7 +18,6 @@ from appview.admin_tokens import AdminTokens
 from appview.backfill.manager import BackfillManager
 from appview.clock import Clock, SystemClock
 from appview.ingest.appender import LineAppender, LineError
-from appview.ingest.consumer import CURSOR_SOURCE
 from appview.rebuilds import ProjectionStatus, RebuildManager
 from appview.settings import Settings
 from events.lexicon import LexiconValidator
@@ -208,6 +207,7 @@ def bootstrap(
         log, models, [p.name for p in forum_projections])
     services.backfills = BackfillManager(
         settings, services.event_log, services.validator, clock,
-        make_appender=lambda: services.appender(cursor_source=CURSOR_SOURCE),
+        make_appender=lambda: services.appender(
+            cursor_source=settings.ingest_cursor_source),
         rebuilds=rebuilds, rebuild_after=project_all)
     return services

@@ -1,5 +1,6 @@
-"""Following the network live: the Jetstream consumer appends, the projector follows the
-log, both in the running process (`atbb serve`, `atbb ingest`, `atbb demo`).
+"""Following the network live: the consumer of the ingest source (Jetstream or the
+firehose) appends, the projector follows the log, both in the running process (`atbb
+serve`, `atbb ingest`, `atbb demo`).
 
 Only one process of an appview ingests at a time: given the ingest leader lock, a
 process first waits for it (serving what the leader writes meanwhile: a follower), then
@@ -17,13 +18,14 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
+from appview.backfill.manager import BackfillInProgress
 from appview.bootstrap import Services
 from appview.ingest.consumer import (
-    CURSOR_SOURCE,
     WANTED_COLLECTIONS,
-    JetstreamConsumer,
     ReconnectPolicy,
+    StreamConsumer,
 )
+from appview.ingest.sources import make_consumer
 from appview.leader import LeaderLock
 from projections.runner import project_to_head
 
@@ -64,12 +66,16 @@ class LiveIngest:
     only while this process holds the ingest leader lock."""
 
     def __init__(self, services: Services, *, jetstream_url: str | None = None,
+                 url: str | None = None,
                  poll_seconds: float = 0.5, initial_cursor: int | None = None,
                  heartbeat: float | None = None, policy: ReconnectPolicy | None = None,
                  rng: random.Random | None = None,
                  wanted_collections: tuple[str, ...] = WANTED_COLLECTIONS,
                  project: bool = True, leader: LeaderLock | None = None,
-                 projector_backoff: ProjectorBackoff | None = None) -> None:
+                 projector_backoff: ProjectorBackoff | None = None,
+                 verify: bool = True) -> None:
+        """``url`` overrides the source's URL (``jetstream_url`` too, for Jetstream);
+        ``verify=False`` is the benchmark's unchecked firehose baseline."""
         settings = services.settings
         self.services = services
         self._project = project
@@ -78,23 +84,35 @@ class LiveIngest:
         self._backoff = projector_backoff or ProjectorBackoff()
         self._new_events = asyncio.Event()
         self.role: Role = "starting" if leader is not None else "leader"
-        self.consumer = JetstreamConsumer(
-            url=jetstream_url or settings.jetstream_url,
+        self.consumer: StreamConsumer = make_consumer(
+            settings,
             event_log=services.event_log,
-            appender=services.appender(cursor_source=CURSOR_SOURCE, batch_size=None),
+            appender=services.appender(cursor_source=settings.ingest_cursor_source,
+                                       batch_size=None),
+            validator=services.validator,
             clock=services.clock,
-            batch_size=settings.ingest_batch_size,
-            batch_seconds=settings.ingest_batch_seconds,
-            rewind_seconds=settings.ingest_rewind_seconds,
-            compress=settings.jetstream_compress,
+            url=url or (jetstream_url if settings.ingest_source == "jetstream" else None),
             on_batch=self._new_events.set,
+            on_outdated_cursor=self._outdated_cursor,
             initial_cursor=initial_cursor,
-            heartbeat=settings.jetstream_heartbeat_seconds if heartbeat is None else heartbeat,
+            heartbeat=heartbeat,
             policy=policy,
             rng=rng,
             wanted_collections=wanted_collections,
+            verify=verify,
         )
         self.projector = ProjectorStatus()
+
+    def _outdated_cursor(self) -> None:
+        """The firehose lost events we had not read (our cursor is past its retention):
+        a full_sync brings back what they changed."""
+        backfills = self.services.backfills
+        if backfills is None:
+            return
+        try:
+            backfills.start("full_sync")
+        except BackfillInProgress:
+            log.warning("the firehose lost events; a backfill is already running")
 
     @property
     def leader_description(self) -> str | None:

@@ -17,6 +17,8 @@ from typing import Any
 
 DEFAULT_JETSTREAM_URL = "wss://jetstream2.us-east.bsky.network/subscribe"
 DEFAULT_PLC_URL = "https://plc.directory"
+DEFAULT_FIREHOSE_URL = "wss://bsky.network/xrpc/com.atproto.sync.subscribeRepos"
+INGEST_SOURCES = ("jetstream", "firehose")
 
 
 class SettingsError(ValueError):
@@ -32,6 +34,8 @@ class Settings:
     jetstream_url: str = DEFAULT_JETSTREAM_URL
     jetstream_compress: bool = False
     jetstream_heartbeat_seconds: float = 10.0
+    ingest_source: str = "jetstream"  # jetstream | firehose
+    firehose_url: str = DEFAULT_FIREHOSE_URL
     plc_url: str = DEFAULT_PLC_URL
     host: str = "127.0.0.1"
     port: int = 8080
@@ -78,6 +82,16 @@ class Settings:
             return self.event_log_url
         return f"sqlite:///{(self.data_dir / 'readmodels').resolve()}"
 
+    @property
+    def ingest_cursor_source(self) -> str:
+        """The name the ingest source's cursor is stored under: each source keeps its
+        own (a Jetstream time and a firehose seq never stand for each other)."""
+        return "firehose" if self.ingest_source == "firehose" else "jetstream"
+
+    @property
+    def ingest_url(self) -> str:
+        return self.firehose_url if self.ingest_source == "firehose" else self.jetstream_url
+
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with the given fields changed (None values are ignored), for CLI flags."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -101,6 +115,17 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "jetstream_heartbeat_seconds",
         "Seconds of silence on the stream before a ping; no answer within half of it"
         " ends the connection as dead and it reconnects (a quiet stream is normal).",
+    ),
+    "INGEST_SOURCE": (
+        "ingest_source",
+        "Where live ingest and catch_up read the network: jetstream (default; JSON from a"
+        " Jetstream host) or firehose (signed commits from a relay's or a PDS's"
+        " subscribeRepos, each verified; docs/ingest.md says how to choose).",
+    ),
+    "FIREHOSE_URL": (
+        "firehose_url",
+        "com.atproto.sync.subscribeRepos websocket URL of a relay or a PDS"
+        " (INGEST_SOURCE=firehose).",
     ),
     "PLC_URL": ("plc_url", "PLC directory used to resolve did:plc identities."),
     "HOST": ("host", "Address the web server listens on (default 127.0.0.1)."),
@@ -219,6 +244,10 @@ def _check(settings: Settings) -> None:
         raise SettingsError(
             f"JETSTREAM_HEARTBEAT_SECONDS={settings.jetstream_heartbeat_seconds}:"
             " must be more than 0")
+    if settings.ingest_source not in INGEST_SOURCES:
+        raise SettingsError(
+            f"INGEST_SOURCE={settings.ingest_source!r}: expected one of "
+            + ", ".join(INGEST_SOURCES))
     if settings.foreign_read_models not in FOREIGN_READ_MODELS:
         raise SettingsError(
             f"FOREIGN_READ_MODELS={settings.foreign_read_models!r}: expected one of "

@@ -19,6 +19,7 @@ from eventsourcing.persistence import StoredEvent
 
 from events.model import (
     AccountStatusChanged,
+    CommitRejected,
     IdentityChanged,
     LogEvent,
     RecordEvent,
@@ -30,6 +31,7 @@ TOPIC_RECORD_UPDATED = "atbb.RecordUpdated"
 TOPIC_RECORD_DELETED = "atbb.RecordDeleted"
 TOPIC_IDENTITY_CHANGED = "atbb.IdentityChanged"
 TOPIC_ACCOUNT_STATUS_CHANGED = "atbb.AccountStatusChanged"
+TOPIC_COMMIT_REJECTED = "atbb.CommitRejected"
 
 TOPICS: tuple[str, ...] = (
     TOPIC_RECORD_CREATED,
@@ -37,6 +39,7 @@ TOPICS: tuple[str, ...] = (
     TOPIC_RECORD_DELETED,
     TOPIC_IDENTITY_CHANGED,
     TOPIC_ACCOUNT_STATUS_CHANGED,
+    TOPIC_COMMIT_REJECTED,
 )
 
 RECORD_TOPIC_OF_OPERATION: Mapping[str, str] = MappingProxyType(
@@ -104,6 +107,22 @@ def account_state(event: AccountStatusChanged) -> dict[str, Any]:
     }
 
 
+def rejected_state(event: CommitRejected) -> dict[str, Any]:
+    return {
+        "did": event.did,
+        "collection": event.collection,
+        "rkey": event.rkey,
+        "operation": event.operation,
+        "cid": event.cid,
+        "rev": event.rev,
+        "seq": event.seq,
+        "reason": event.reason,
+        "source": event.source,
+        "source_cursor": event.source_cursor,
+        "observed_at": event.observed_at,
+    }
+
+
 def topic_of(event: LogEvent) -> str:
     if isinstance(event, RecordEvent):
         topic = RECORD_TOPIC_OF_OPERATION.get(event.operation)
@@ -114,6 +133,8 @@ def topic_of(event: LogEvent) -> str:
         return TOPIC_IDENTITY_CHANGED
     if isinstance(event, AccountStatusChanged):
         return TOPIC_ACCOUNT_STATUS_CHANGED
+    if isinstance(event, CommitRejected):
+        return TOPIC_COMMIT_REJECTED
     raise CodecError(f"not a log event: {type(event).__name__}")
 
 
@@ -124,6 +145,8 @@ def encode_state(event: LogEvent) -> bytes:
         fields = identity_state(event)
     elif isinstance(event, AccountStatusChanged):
         fields = account_state(event)
+    elif isinstance(event, CommitRejected):
+        fields = rejected_state(event)
     else:
         raise CodecError(f"not a log event: {type(event).__name__}")
     fast = _fast_encode(fields)
@@ -216,6 +239,22 @@ def _account(d: dict[str, Any]) -> AccountStatusChanged:
     )
 
 
+def _rejected(d: dict[str, Any]) -> CommitRejected:
+    return CommitRejected(
+        did=d["did"],
+        collection=d["collection"],
+        rkey=d["rkey"],
+        operation=d["operation"],
+        cid=d["cid"],
+        rev=d["rev"],
+        seq=d["seq"],
+        reason=d["reason"],
+        source=d["source"],
+        source_cursor=d["source_cursor"],
+        observed_at=d["observed_at"],
+    )
+
+
 _DECODERS: Mapping[str, Callable[[dict[str, Any]], LogEvent]] = MappingProxyType(
     {
         TOPIC_RECORD_CREATED: _record,
@@ -223,6 +262,7 @@ _DECODERS: Mapping[str, Callable[[dict[str, Any]], LogEvent]] = MappingProxyType
         TOPIC_RECORD_DELETED: _record,
         TOPIC_IDENTITY_CHANGED: _identity,
         TOPIC_ACCOUNT_STATUS_CHANGED: _account,
+        TOPIC_COMMIT_REJECTED: _rejected,
     }
 )
 

@@ -24,6 +24,7 @@ from events.model import (
     ATBB_PREFIX,
     AccountStatus,
     AccountStatusChanged,
+    CommitRejected,
     IdentityChanged,
     LogEvent,
     RecordEvent,
@@ -362,8 +363,11 @@ def _go_escape(match: re.Match[str]) -> str:
 
 def to_line(event: LogEvent, time_us: int) -> str:
     """The Jetstream v1 line of an event, as Jetstream writes it: the same key order and
-    the same escapes, so a line of the capture comes back byte for byte."""
+    the same escapes, so a line of the capture comes back byte for byte. A refused
+    firehose commit has no line (Jetstream never sends one): ValueError."""
     message: dict[str, Any]
+    if isinstance(event, CommitRejected):
+        raise ValueError("a refused firehose commit has no Jetstream line")
     if isinstance(event, RecordEvent):
         commit: dict[str, Any] = {
             "rev": event.rev,

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
-Source: TypeAlias = Literal["jetstream", "backfill", "local"]
+Source: TypeAlias = Literal["jetstream", "firehose", "backfill", "local"]
 RecordOperation: TypeAlias = Literal["create", "update", "delete"]
 AccountStatus: TypeAlias = Literal[
     "active",
@@ -152,7 +152,35 @@ class AccountStatusChanged:
     observed_at: int
 
 
-LogEvent: TypeAlias = RecordEvent | IdentityChanged | AccountStatusChanged
+@dataclass(frozen=True, slots=True)
+class CommitRejected:
+    """One ``space.atbb.*`` operation of a firehose commit that failed verification (its
+    signature, a record block that is not its CID, an operation its tree does not hold):
+    kept so the log says what was refused and why, never applied.
+
+    It is not a revision of the record: the commit's ``rev`` is only what the unverified
+    commit claims, so it is stored under ``rejected:<at-uri>`` at the firehose ``seq``
+    and takes no part in the per-record order of revisions (a forged commit claiming a
+    far-future rev must not make the genuine ones stale)."""
+
+    did: str
+    collection: str
+    rkey: str
+    operation: RecordOperation
+    cid: str | None
+    rev: str
+    seq: int
+    reason: str
+    source: Source
+    source_cursor: int | None
+    observed_at: int
+
+    @property
+    def uri(self) -> str:
+        return at_uri(self.did, self.collection, self.rkey)
+
+
+LogEvent: TypeAlias = RecordEvent | IdentityChanged | AccountStatusChanged | CommitRejected
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +198,8 @@ def originator_of(event: LogEvent) -> tuple[str, int]:
         return event.uri, event.version
     if isinstance(event, IdentityChanged):
         return f"identity:{event.did}", event.seq
+    if isinstance(event, CommitRejected):
+        return f"rejected:{event.uri}", event.seq
     return f"account:{event.did}", event.seq
 
 

@@ -23,7 +23,14 @@ from eventsourcing.persistence import Notification, StoredEvent
 
 from events.codec import CodecError, decode, encode
 from events.log import AppendResult, CursorState, CursorUpdate, EventLog, RecordHead
-from events.model import IdentityChanged, LogEvent, Logged, RecordEvent, is_atbb_collection
+from events.model import (
+    CommitRejected,
+    IdentityChanged,
+    LogEvent,
+    Logged,
+    RecordEvent,
+    is_atbb_collection,
+)
 
 EVENTS_TABLE = "stored_events"
 CURSOR_TABLE = "ingest_cursors"
@@ -48,6 +55,9 @@ COLUMNS: tuple[str, ...] = (
 )
 KIND_IDENTITY = "identity"
 KIND_ACCOUNT = "account"
+# A refused firehose commit's operation: no record columns (it is not a revision of the
+# record, so the per-record order of revisions never sees it), stored as invalid.
+KIND_REJECTED = "rejected"
 KIND_DELETE = "delete"
 
 # One row per event, ordered as COLUMNS.
@@ -92,6 +102,10 @@ def row_of(event: LogEvent) -> Row:
             event.source_cursor,
             event.observed_at,
         )
+    if isinstance(event, CommitRejected):
+        return (oid, stored.originator_version, stored.topic, stored.state, event.did, None,
+                None, None, None, KIND_REJECTED, False, event.source, event.source_cursor,
+                event.observed_at)
     kind = KIND_IDENTITY if isinstance(event, IdentityChanged) else KIND_ACCOUNT
     return (
         oid,

@@ -27,7 +27,13 @@ from events.collections import (
     THEME_POLICY,
 )
 from events.lexicon import LexiconValidator, is_superseded
-from events.model import AccountStatusChanged, IdentityChanged, Logged, RecordEvent
+from events.model import (
+    AccountStatusChanged,
+    CommitRejected,
+    IdentityChanged,
+    Logged,
+    RecordEvent,
+)
 from events.records import reference
 
 FORUM_OWNED = frozenset(
@@ -243,6 +249,9 @@ def fold(
                 )
                 continue
             _fold_record(folded, event)
+        elif isinstance(event, CommitRejected):
+            folded.rejected.append(Rejection(logged.position, event.uri, event.did,
+                                             event.collection, event.reason))
         elif isinstance(event, IdentityChanged):
             known = folded.identities.get(event.did)
             if known is None or event.seq > known.seq:

@@ -58,6 +58,36 @@ async def test_catch_up_replays_the_firehose_from_an_old_cursor(backend: Backend
             services.close()
 
 
+async def test_on_the_firehose_catch_up_and_gap_detection_use_its_own_seq_cursor(
+        backend: Backend) -> None:
+    async with DevNetwork() as network:
+        seeded = await network.seed(seed=4, size="small", via="direct")
+        pds = network.pds["pds1"]
+        settings = settings_for(backend, "seq", seeded.forum_did).with_overrides(
+            ingest_source="firehose", firehose_url=network.firehose_url(),
+            plc_url=network.plc_url)
+        clock = DevClock()
+        services = bootstrap(settings, clock=clock)
+        try:
+            assert services.backfills is not None
+            # a Jetstream cursor says nothing about where the firehose is
+            services.event_log.append([], CursorUpdate("jetstream", clock.now_us()))
+            assert services.backfills.detect() == "full_sync"
+            services.event_log.append([], CursorUpdate("firehose", 3))
+            # a seq is no time: its age is that of its last write
+            assert services.backfills.detect() is None
+            clock.advance(72 * HOUR)
+            assert services.backfills.detect() == "catch_up"
+            run = await asyncio.to_thread(services.backfills.run, "catch_up")
+            assert run.status == "completed", run.error_message
+            assert run.records_indexed == services.event_log.count() > 100
+            # the frames are seconds old: live at once, or after the quiet period
+            state = services.event_log.cursor("firehose")
+            assert state is not None and 3 < state.value <= pds.firehose.seq
+        finally:
+            services.close()
+
+
 def test_a_large_sync_starts_its_rebuild_early_and_a_small_one_does_not(
         backend: Backend) -> None:
     """SyncFollower with REBUILD_WORKER=auto: a sync with repos by the hundred starts the

@@ -20,6 +20,7 @@ from events.codec import (
 )
 from events.model import (
     AccountStatusChanged,
+    CommitRejected,
     IdentityChanged,
     LogEvent,
     RecordEvent,
@@ -71,6 +72,20 @@ ACCOUNT = AccountStatusChanged(
     observed_at=19,
 )
 
+REJECTED = CommitRejected(
+    did=DID,
+    collection="space.atbb.post",
+    rkey="3lbq2dfxyz22a",
+    operation="create",
+    cid="bafyreib2rxk3rybk3aobmv5cjuql3bm2twh4jo5uxgf5rmnwqpxkfsxqmu",
+    rev=REV,
+    seq=4242,
+    reason="the commit's signature does not verify with the key of its DID document",
+    source="firehose",
+    source_cursor=4242,
+    observed_at=20,
+)
+
 EVERY_KIND: list[tuple[LogEvent, str]] = [
     (record_event("create"), "atbb.RecordCreated"),
     (record_event("update", source="backfill", source_cursor=None), "atbb.RecordUpdated"),
@@ -83,6 +98,8 @@ EVERY_KIND: list[tuple[LogEvent, str]] = [
     (dataclasses.replace(IDENTITY, handle=None, time=None), "atbb.IdentityChanged"),
     (ACCOUNT, "atbb.AccountStatusChanged"),
     (dataclasses.replace(ACCOUNT, active=True, status=None), "atbb.AccountStatusChanged"),
+    (REJECTED, "atbb.CommitRejected"),
+    (dataclasses.replace(REJECTED, operation="delete", cid=None), "atbb.CommitRejected"),
 ]
 
 
@@ -96,13 +113,14 @@ def test_every_event_round_trips_under_its_stable_topic(event: LogEvent, topic: 
     assert decode_stored(stored) == event
 
 
-def test_topics_are_the_five_short_names() -> None:
+def test_topics_are_the_six_short_names() -> None:
     assert TOPICS == (
         "atbb.RecordCreated",
         "atbb.RecordUpdated",
         "atbb.RecordDeleted",
         "atbb.IdentityChanged",
         "atbb.AccountStatusChanged",
+        "atbb.CommitRejected",
     )
 
 
@@ -121,6 +139,9 @@ def test_record_and_identity_ids_follow_the_model() -> None:
     assert encode(IDENTITY).originator_id == f"identity:{DID}"
     assert encode(ACCOUNT).originator_id == f"account:{DID}"
     assert encode(ACCOUNT).originator_version == 99
+    # a refused commit is not a revision of its record: its own id, at the firehose seq
+    assert encode(REJECTED).originator_id == f"rejected:at://{DID}/space.atbb.post/3lbq2dfxyz22a"
+    assert encode(REJECTED).originator_version == 4242
 
 
 UNICODE_TEXTS = [

@@ -21,7 +21,7 @@ def test_every_event_type_and_topic_is_in_the_architecture_doc() -> None:
     for event_type in typing.get_args(LogEvent):
         assert f"`{event_type.__name__}`" in text, event_type.__name__
     topics = [value for name, value in vars(codec).items() if name.startswith("TOPIC_")]
-    assert len(topics) == 5
+    assert len(topics) == 6
     for topic in topics:
         assert f"`{topic}`" in text, topic
 

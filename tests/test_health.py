@@ -22,6 +22,7 @@ from appview.live import LiveIngest, ProjectorBackoff
 from tests.admin_support import admin_app
 from tests.conftest import Backend
 from tests.test_consumer import FAST_RETRY, scenario_lines, settings_for, wait_for
+from tests.test_firehose import firehose_settings
 from tests.test_live import _refuse_writes
 from web import urls
 from web.app import create_app
@@ -164,5 +165,25 @@ async def test_a_projection_that_cannot_write_is_named_in_health(backend: Backen
                 assert projector["retry_in_seconds"] > 0
                 assert any(p["lag_events"] > 0
                            for p in health["services"]["projections"].values())
+        finally:
+            services.close()
+
+
+async def test_a_firehose_leader_reports_its_checks(backend: Backend) -> None:
+    async with DevNetwork() as network:
+        seeded = await network.seed(2, "small", via="direct")
+        pds = network.pds["pds1"]
+        settings = firehose_settings(backend, "health", network, seeded.forum_did)
+        services = bootstrap(settings)
+        try:
+            live = LiveIngest(services, initial_cursor=0, poll_seconds=0.05)
+            async with TestClient(TestServer(create_app(services, live=live))) as client:
+                await wait_for(lambda: (live.consumer.status.cursor or 0) >= pds.firehose.seq)
+                firehose = (await _health(client))["services"]["firehose"]
+                assert firehose["source"] == "firehose"
+                assert firehose["cursor"] == str(pds.firehose.seq)
+                checks = firehose["verification"]
+                assert checks["verified"] == checks["commits"] > 400
+                assert (checks["rejected"], checks["repo_resyncs"]) == (0, 0)
         finally:
             services.close()

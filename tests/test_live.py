@@ -17,11 +17,16 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from appview.bootstrap import Services, bootstrap
+from appview.devnet.clock import DevClock
+from appview.devnet.firehose import PATH, FirehoseServer
 from appview.devnet.network import DevNetwork
+from appview.ingest.firehose import FirehoseConsumer
 from appview.leader import LeaderLock
 from appview.live import LiveIngest, ProjectorBackoff
+from events.log import CursorUpdate
 from tests.conftest import Backend
 from tests.test_consumer import (
     FAST_RETRY,
@@ -231,3 +236,42 @@ async def test_atbb_serve_beside_atbb_ingest_follows_then_takes_over_when_it_is_
                     process.wait(timeout=20)
             observer.close()
         assert serve is not None and serve.returncode == 0
+
+
+async def test_a_firehose_that_lost_our_place_gets_a_full_sync_started(
+        backend: Backend) -> None:
+    """#info OutdatedCursor: the host no longer has the frames after our cursor, so what
+    they changed can only come back by reading the repos."""
+    server = FirehoseServer(DevClock(), keep=2)
+    for n in range(6):
+        server.identity(f"did:plc:{n:024d}", None)
+    app = web.Application()
+    server.add_routes(app)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    settings = settings_for(backend, "outdated", "did:plc:forumforumforumforumforu")
+    services = bootstrap(settings.with_overrides(
+        ingest_source="firehose",
+        firehose_url=f"ws://127.0.0.1:{runner.addresses[0][1]}{PATH}",
+        plc_url="http://127.0.0.1:9"))
+    try:
+        services.event_log.append([], CursorUpdate("firehose", 1))
+        backfills = services.backfills
+        assert backfills is not None
+        live = LiveIngest(services, poll_seconds=0.05)
+        stop = asyncio.Event()
+        task = asyncio.create_task(live.run(stop))
+        try:
+            assert isinstance(live.consumer, FirehoseConsumer)
+            consumer = live.consumer
+            await wait_for(lambda: consumer.stats.infos["OutdatedCursor"] == 1)
+            await wait_for(lambda: any(run.type == "full_sync" for run in backfills.recent()))
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, timeout=30)
+        backfills.shutdown()
+    finally:
+        services.close()
+        await runner.cleanup()

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from appview.ingest.firehose import FirehoseConsumer
 from web.keys import LIVE, SERVICES
 
 # Beyond this many seconds without a Jetstream event the firehose counts as lagging.
@@ -92,7 +93,19 @@ async def health(request: web.Request) -> web.Response:
             "stored": status.stored,
             "database_retries": status.database_retries,
             "last_error": public_error(status.last_error),
+            "source": live.consumer.name,
         }
+        if isinstance(live.consumer, FirehoseConsumer):
+            checks = live.consumer.stats
+            resyncs = live.consumer.resyncs
+            body["services"]["firehose"]["verification"] = {
+                "commits": checks.commits, "dropped": checks.dropped,
+                "verified": checks.verified, "rejected": checks.rejected,
+                "last_rejection": checks.last_rejection,
+                "repo_resyncs": checks.resyncs,
+                "repo_resyncs_queued": 0 if resyncs is None else resyncs.status.queued,
+                "infos": dict(checks.infos),
+            }
         if not status.connected:
             problems.append("firehose")
         projector = live.projector

@@ -1,6 +1,6 @@
-"""catch_up: the firehose replayed from the stored cursor until it is live, through the
-same consumer (and so the same parsing, batching, cursor and re-delivery rules) as live
-ingest."""
+"""catch_up: the ingest source (Jetstream or the firehose) replayed from the stored cursor
+until it is live, through the same consumer (and so the same parsing, verification,
+batching, cursor and re-delivery rules) as live ingest."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 from appview.clock import Clock
 from appview.ingest.appender import LineAppender
-from appview.ingest.consumer import JetstreamConsumer
+from appview.ingest.sources import make_consumer
 from appview.settings import Settings
+from events.lexicon import LexiconValidator
 from events.log import EventLog
 
 # Live means the stream's time is this close to ours, or nothing new came for the quiet
@@ -21,16 +22,14 @@ QUIET_SECONDS = 3.0
 
 
 async def catch_up(settings: Settings, event_log: EventLog,
-                   make_appender: Callable[[], LineAppender], clock: Clock, *,
+                   make_appender: Callable[[], LineAppender], clock: Clock,
+                   validator: LexiconValidator, *,
                    on_progress: Callable[[int], None] | None = None,
                    timeout: float | None = None) -> int:
-    """Consume from the stored cursor until live; returns the events stored."""
-    consumer = JetstreamConsumer(
-        url=settings.jetstream_url, event_log=event_log, appender=make_appender(),
-        clock=clock, batch_size=settings.ingest_batch_size,
-        batch_seconds=settings.ingest_batch_seconds,
-        rewind_seconds=settings.ingest_rewind_seconds,
-        compress=settings.jetstream_compress)
+    """Consume the ingest source from the stored cursor until live; returns the events
+    stored."""
+    consumer = make_consumer(settings, event_log=event_log, appender=make_appender(),
+                             validator=validator, clock=clock)
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     loop = asyncio.get_running_loop()
@@ -46,7 +45,8 @@ async def catch_up(settings: Settings, event_log: EventLog,
             now = loop.time()
             if timeout is not None and now - started > timeout:
                 raise TimeoutError(f"catch_up not live after {timeout:.0f}s")
-            if status.cursor is not None and status.cursor >= clock.now_us() - LIVE_MARGIN_US:
+            stored = status.cursor_time_us
+            if stored is not None and stored >= clock.now_us() - LIVE_MARGIN_US:
                 break
             if status.connected and status.frames == last_frames:
                 quiet_since = quiet_since or now

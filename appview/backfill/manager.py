@@ -26,7 +26,7 @@ from appview.backfill.progress import KINDS, BackfillError, BackfillRun, Backfil
 from appview.backfill.resolver import DidResolver
 from appview.clock import Clock
 from appview.ingest.appender import LineAppender
-from appview.ingest.consumer import CURSOR_SOURCE
+from appview.ingest.firehose import latest_seq
 from appview.leader import LeaderLock
 from appview.rebuilds import FollowingRebuild, RebuildInProgress, RebuildManager
 from appview.settings import Settings
@@ -131,14 +131,17 @@ class BackfillManager:
     # -- what to do ---------------------------------------------------------------------
 
     def detect(self) -> str | None:
-        """Gap detection: no cursor → full_sync; a cursor older than
-        BACKFILL_CURSOR_MAX_AGE_HOURS → catch_up; otherwise nothing."""
-        state = self.event_log.cursor(CURSOR_SOURCE)
+        """Gap detection: no cursor of the ingest source → full_sync; a cursor older than
+        BACKFILL_CURSOR_MAX_AGE_HOURS → catch_up; otherwise nothing. A Jetstream cursor
+        is a time; a firehose cursor is a seq, so its age is that of its last write."""
+        state = self.event_log.cursor(self.settings.ingest_cursor_source)
         if state is None or self.store.full_sync_owed():
             # a failed full_sync (the Forum account's repo unreadable, say) is owed even
             # when live ingest wrote a cursor while it ran
             return "full_sync"
-        age_hours = (self.clock.now_us() - state.value) / 3_600_000_000
+        written = state.updated_at if self.settings.ingest_source == "firehose" \
+            else state.value
+        age_hours = (self.clock.now_us() - written) / 3_600_000_000
         if age_hours > self.settings.backfill_cursor_max_age_hours:
             return "catch_up"
         return None
@@ -283,6 +286,8 @@ class BackfillManager:
         try:
             if run.type == "full_sync":
                 started_us = _iso_to_us(run.started_at)
+                # the firehose's place at the start (its cursor is a seq, not a time)
+                start_seq = self._firehose_position()
                 follower = SyncFollower(
                     self.rebuilds, self.settings, self.event_log,
                     lambda: (self.store.get(run.id) or run).dids_total)
@@ -300,7 +305,10 @@ class BackfillManager:
                     # Only now is the sync's data in the log. The repos are read as of
                     # the run's start: the firehose resumes from there, so live ingest
                     # (and gap detection) carry on from it.
-                    self.event_log.append([], CursorUpdate(CURSOR_SOURCE, started_us))
+                    self.event_log.append([], CursorUpdate(
+                        self.settings.ingest_cursor_source,
+                        start_seq if self.settings.ingest_source == "firehose"
+                        else started_us))
                     self._step(run, "cursor")
                 except BaseException:
                     follower.abandon("the full_sync it followed failed")
@@ -317,6 +325,15 @@ class BackfillManager:
             self.store.finish(run.id, status="failed",
                               error_message=f"{type(exc).__name__}: {exc}")
         report()
+
+    def _firehose_position(self) -> int:
+        """Where live ingest resumes after a full_sync on the firehose: the seq its host
+        gave last when the sync started; 0 (what the host keeps) if the host said
+        nothing within a few seconds (a quiet PDS, whose history is short)."""
+        if self.settings.ingest_source != "firehose":
+            return 0
+        seq = asyncio.run(latest_seq(self.settings.firehose_url))
+        return 0 if seq is None else seq
 
     async def _full_sync(self, run: BackfillRun, *,
                          on_step: Callable[[str], None]) -> None:
@@ -340,7 +357,7 @@ class BackfillManager:
                 report()
 
         stored = await catch_up(self.settings, self.event_log, self.make_appender,
-                                self.clock, on_progress=progress)
+                                self.clock, self.validator, on_progress=progress)
         progress(stored)
 
     def _rebuild(self) -> None:

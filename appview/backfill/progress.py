@@ -16,6 +16,9 @@ from appview.settings import Settings
 from appview.side_db import autoincrement_key, side_transaction
 
 KINDS = ("catch_up", "full_sync")
+# one repo read again because the firehose showed a gap in it (``appview.backfill.resync``):
+# recorded as a run of its own, never started or resumed as a backfill
+REPO_SYNC = "repo_sync"
 ERRORS_SHOWN = 1000
 
 
@@ -85,15 +88,21 @@ class BackfillStore:
             # (a run killed while listing its repos has no repo rows, and must list again).
             execute("CREATE TABLE IF NOT EXISTS backfill_steps (run_id BIGINT NOT NULL,"
                     " step TEXT NOT NULL, PRIMARY KEY (run_id, step))", ())
+            # why a run was started, for runs the appview starts by itself (repo_sync)
+            execute("CREATE TABLE IF NOT EXISTS backfill_reasons (run_id BIGINT PRIMARY KEY,"
+                    " reason TEXT NOT NULL)", ())
 
     def now(self) -> str:
         when = datetime.fromtimestamp(self._clock.now_us() / 1e6, UTC)
         return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
-    def create(self, kind: str) -> BackfillRun:
+    def create(self, kind: str, *, reason: str | None = None) -> BackfillRun:
         with side_transaction(self._settings) as execute:
             rows = execute("INSERT INTO backfill_runs (type, status, started_at)"
                            " VALUES (?, 'in_progress', ?) RETURNING id", (kind, self.now()))
+            if reason is not None:
+                execute("INSERT INTO backfill_reasons (run_id, reason) VALUES (?, ?)",
+                        (rows[0][0], reason[:2000]))
         run = self.get(str(rows[0][0]))
         assert run is not None
         return run
@@ -112,11 +121,27 @@ class BackfillStore:
                            " LIMIT ?", (limit,))
         return [_run(row) for row in rows]
 
-    def unfinished(self) -> list[BackfillRun]:
+    def unfinished(self, kinds: tuple[str, ...] = KINDS) -> list[BackfillRun]:
+        """Runs of these kinds still in progress (their process may have died)."""
+        marks = ", ".join("?" * len(kinds))
         with side_transaction(self._settings) as execute:
             rows = execute(f"SELECT {_RUN_COLUMNS} FROM backfill_runs"
-                           " WHERE status = 'in_progress' ORDER BY id", ())
+                           f" WHERE status = 'in_progress' AND type IN ({marks})"
+                           " ORDER BY id", kinds)
         return [_run(row) for row in rows]
+
+    def reason(self, run_id: str) -> str | None:
+        """Why the appview started the run by itself (None for the others)."""
+        with side_transaction(self._settings) as execute:
+            rows = execute("SELECT reason FROM backfill_reasons WHERE run_id = ?",
+                           (int(run_id),))
+        return str(rows[0][0]) if rows else None
+
+    def repos(self, run_id: str) -> list[str]:
+        with side_transaction(self._settings) as execute:
+            rows = execute("SELECT did FROM backfill_repos WHERE run_id = ? ORDER BY did",
+                           (int(run_id),))
+        return [str(row[0]) for row in rows]
 
     def add_repos(self, run_id: str, dids: list[str]) -> None:
         """Record the repos of a full_sync and that its listing is done, in one

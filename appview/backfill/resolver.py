@@ -19,6 +19,7 @@ from urllib.parse import quote
 import aiohttp
 
 from appview.backfill.fetcher import FetchError
+from appview.repos.signing import SigningKeyError, VerifyingKey, signing_key_of
 from appview.settings import Settings
 from appview.side_db import side_transaction
 
@@ -61,6 +62,8 @@ class DidResolver:
         self._stale: dict[str, str] = {}  # cached past their day: used if the directory fails
         self._read: set[str] = set()  # DIDs whose cache row (or its absence) was read
         self._handles: dict[str, str | None] = {}
+        # the #atproto signing key of each document read, or why it has none usable
+        self._keys: dict[str, VerifyingKey | str] = {}
         self._unsaved: list[tuple[str, str, str, float]] = []
         with side_transaction(settings) as execute:
             execute("CREATE TABLE IF NOT EXISTS did_cache (did TEXT PRIMARY KEY,"
@@ -83,9 +86,19 @@ class DidResolver:
     def _remember(self, did: str, pds: str, fetched_at: float, document: str) -> None:
         if time.time() - fetched_at < FRESH_SECONDS:
             self._memory[did] = pds
-            self._handles[did] = handle_of(json.loads(document))
+            self._learn(did, json.loads(document))
         else:
             self._stale[did] = pds
+
+    def _learn(self, did: str, document: Any) -> None:
+        self._handles[did] = handle_of(document)
+        try:
+            key = signing_key_of(document)
+        except SigningKeyError as exc:
+            self._keys[did] = f"{did}: the DID document's signing key: {exc}"
+        else:
+            self._keys[did] = key if key is not None else \
+                f"{did}: the DID document names no #atproto signing key"
 
     def _lookup(self, did: str) -> None:
         with side_transaction(self._settings) as execute:
@@ -126,11 +139,31 @@ class DidResolver:
         if endpoint is None:
             raise DidNotResolved(f"{did}: the DID document names no #atproto_pds service")
         self._memory[did] = endpoint
-        self._handles[did] = handle_of(document)
+        self._learn(did, document)
         self._unsaved.append((did, endpoint, json.dumps(document), time.time()))
         if len(self._unsaved) >= SAVE_EVERY:
             await self.flush()
         return endpoint
+
+    async def signing_key(self, did: str, *, fresh: bool = False) -> VerifyingKey:
+        """The key that signs ``did``'s commits (its DID document's ``#atproto`` method),
+        from the cache unless ``fresh`` (a signature that does not verify with a cached
+        key may be of a rotated one). Raises :class:`DidNotResolved` with the reason."""
+        if fresh:
+            self.forget(did)
+        await self.pds(did)
+        key = self._keys.get(did)
+        if isinstance(key, VerifyingKey):
+            return key
+        raise DidNotResolved(key or f"{did}: no DID document read")
+
+    def forget(self, did: str) -> None:
+        """Ask the directory again next time (an identity event says the document
+        changed); the cached row still answers if the directory does not."""
+        pds = self._memory.pop(did, None)
+        if pds is not None:
+            self._stale.setdefault(did, pds)
+        self._read.add(did)
 
     def handle(self, did: str) -> str | None:
         """The handle the DID document claims (after ``pds`` resolved it), if any."""

@@ -179,7 +179,8 @@ def project(settings: Settings, follow_log: bool, batch_size: int | None) -> Non
 @click.pass_obj
 def ingest(settings: Settings, jetstream_url: str | None, no_project: bool,
            from_start: bool) -> None:
-    """Follow Jetstream into the event log (and project it) until SIGINT or SIGTERM.
+    """Follow the ingest source (INGEST_SOURCE: Jetstream or the firehose) into the event
+    log (and project it) until SIGINT or SIGTERM.
 
     One process writes at a time: a second one waits for the leader lock and takes over
     when the first one dies."""
@@ -191,7 +192,7 @@ def ingest(settings: Settings, jetstream_url: str | None, no_project: bool,
                 services.rebuilds.rebuild_outdated()
         live = LiveIngest(services, project=not no_project, leader=LeaderLock(settings),
                           initial_cursor=0 if from_start else None)
-        click.echo(f"following {settings.jetstream_url} once this process leads ingest",
+        click.echo(f"following {settings.ingest_url} once this process leads ingest",
                    err=True)
         asyncio.run(_until_signalled(live))
 
@@ -211,7 +212,7 @@ def status(settings: Settings, as_json: bool) -> None:
     """Print the log head, each projection's position and the read models' row counts."""
     with services_for(settings) as services:
         head = services.event_log.head()
-        cursor = services.event_log.cursor("jetstream")
+        cursor = services.event_log.cursor(settings.ingest_cursor_source)
         data: dict[str, Any] = {
             "event_log": {"url": redact(settings.event_log_url), "head": head,
                           "events": services.event_log.count()},
@@ -232,7 +233,8 @@ def status(settings: Settings, as_json: bool) -> None:
     log_info = data["event_log"]
     click.echo(f"event log: {log_info['url']}")
     click.echo(f"  head position {head}, {log_info['events']} events")
-    click.echo(f"  jetstream cursor: {'none' if cursor is None else cursor.value}")
+    click.echo(f"  {settings.ingest_cursor_source} cursor:"
+               f" {'none' if cursor is None else cursor.value}")
     if services.read_models_problem is not None:
         click.echo(f"read models NOT USABLE: {services.read_models_problem}")
     click.echo("projections:")

@@ -6,7 +6,8 @@ import hashlib
 import secrets
 
 import libipld
-from cryptography.hazmat.primitives import hashes, serialization
+from coincurve import PrivateKey
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
@@ -22,6 +23,8 @@ class SigningKey:
         if not isinstance(private_key.curve, ec.SECP256K1):
             raise ValueError(f"expected a secp256k1 key, got {private_key.curve.name}")
         self._private = private_key
+        # libsecp256k1 signs the same RFC 6979 signatures several times faster
+        self._fast = PrivateKey(self.private_bytes)
 
     @classmethod
     def from_seed(cls, seed: bytes) -> SigningKey:
@@ -54,8 +57,7 @@ class SigningKey:
         return f"did:key:{self.multibase}"
 
     def sign(self, data: bytes) -> bytes:
-        der = self._private.sign(data, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
-        r, s = decode_dss_signature(der)
+        r, s = decode_dss_signature(self._fast.sign(data))
         if s > _CURVE_ORDER // 2:
             s = _CURVE_ORDER - s
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")

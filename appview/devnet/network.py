@@ -19,6 +19,7 @@ from typing import Literal, TextIO
 from aiohttp import web
 
 from appview.devnet.clock import DevClock
+from appview.devnet.firehose import PATH as FIREHOSE_PATH
 from appview.devnet.jetstream import JetstreamServer
 from appview.devnet.pds import PdsHost
 from appview.devnet.plc import PlcDirectory
@@ -72,6 +73,7 @@ class DevNetwork:
                 plc=self.plc,
                 rate_limit=rate_limit,
                 rate_window_s=rate_window_s,
+                firehose_clock=self.clock,
             )
             for name in names
         }
@@ -144,6 +146,12 @@ class DevNetwork:
         """The full ``/subscribe`` websocket URL a consumer connects to."""
         return self._url("jetstream").replace("http://", "ws://", 1) + "/subscribe"
 
+    def firehose_url(self, name: str | None = None) -> str:
+        """The ``subscribeRepos`` websocket URL of PDS host ``name`` (default: the
+        first), usable as FIREHOSE_URL."""
+        host = name if name is not None else next(iter(self.pds))
+        return self._url(f"pds:{host}").replace("http://", "ws://", 1) + FIREHOSE_PATH
+
     @property
     def jetstream_admin_url(self) -> str:
         """Where ``/_devnet/faults`` and ``/_devnet/status`` are served."""
@@ -172,6 +180,7 @@ def describe(network: DevNetwork, seeded: SeededForum | None) -> list[str]:
     lines.append(f"  PLC directory  {network.plc_url}")
     for name, url in network.pds_urls.items():
         lines.append(f"  PDS {name:<10} {url}")
+        lines.append(f"    firehose     {network.firehose_url(name)}")
     lines.append(f"  Jetstream      {network.jetstream_url}")
     lines.append(f"  fault admin    {network.jetstream_admin_url}/_devnet/faults")
     if seeded is not None:

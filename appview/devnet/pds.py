@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeAlias, get_args
 from aiohttp import web
 
 from appview.devnet.clock import DevClock
+from appview.devnet.firehose import FirehoseServer
 from appview.devnet.keys import SigningKey
 from appview.devnet.plc import PlcDirectory, did_document, genesis_did
 from appview.devnet.ratelimit import RateLimiter
@@ -90,6 +91,7 @@ class PdsHost:
         plc: PlcDirectory,
         rate_limit: int | None = None,
         rate_window_s: float = 300.0,
+        firehose_clock: DevClock | None = None,
     ) -> None:
         self.name = name
         self.service_did = f"did:web:{name}"
@@ -111,6 +113,9 @@ class PdsHost:
         self._by_handle: dict[str, str] = {}
         self._status: dict[str, AccountStatus] = {}
         self._repos: dict[str, Repo] = {}
+        # the host's com.atproto.sync.subscribeRepos; its frames' times come from
+        # ``firehose_clock`` (the network's real-time clock while seeding freezes ours)
+        self.firehose = FirehoseServer(firehose_clock or clock)
 
     # --- host and accounts ------------------------------------------------------------
 
@@ -141,10 +146,12 @@ class PdsHost:
             self._accounts[did] = account
             self._by_handle[account.handle] = did
             self._status[did] = "active"
-            self._repos[did] = Repo(did, key, self._tids, self._sink)
+            self._repos[did] = Repo(did, key, self._tids, self._sink, self.firehose)
             self._plc.register(did, account.handle, key.multibase, self.url)
         self._sink.identity(did, account.handle)
         self._sink.account(did, True, None)
+        self.firehose.identity(did, account.handle)
+        self.firehose.account(did, True, None)
         return account
 
     def account(self, did_or_handle: str) -> Account | None:
@@ -171,6 +178,7 @@ class PdsHost:
             self._status[did] = status
         active = status == "active"
         self._sink.account(did, active, None if active else status)
+        self.firehose.account(did, active, None if active else status)
 
     def update_handle(self, did: str, handle: str) -> None:
         if not _HANDLE.match(handle):
@@ -190,6 +198,7 @@ class PdsHost:
             )
             self._plc.update_handle(did, handle)
         self._sink.identity(did, handle)
+        self.firehose.identity(did, handle)
 
     def repo(self, did: str) -> Repo:
         with self._lock:
@@ -221,6 +230,7 @@ class PdsHost:
         ]
         for method, nsid, handler in routes:
             app.router.add_route(method, f"/xrpc/{nsid}", handler)
+        self.firehose.add_routes(app)
         app.router.add_route("*", "/xrpc/{nsid}", self._not_implemented)
         return app
 
@@ -237,7 +247,7 @@ class PdsHost:
                 response = await handler(request)
             except XrpcError as exc:
                 response = _error_response(exc.status, exc.error, exc.message)
-        if decision is not None:
+        if decision is not None and not response.prepared:  # a websocket has sent its own
             response.headers.update(decision.headers())
         return response
 

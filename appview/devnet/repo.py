@@ -1,5 +1,10 @@
 """One account's repository: records by collection and record key, signed commits over a
-Merkle Search Tree, and the CAR export ``com.atproto.sync.getRepo`` serves."""
+Merkle Search Tree, and the CAR export ``com.atproto.sync.getRepo`` serves.
+
+Every write is a signed commit: the tree is changed one key at a time (``mst_edit``),
+and the commit goes to the repo's ``events`` (the PDS's firehose) with its CAR slice:
+the commit block, the new record block, and the tree nodes a reader needs to check the
+operation against the new tree and undo it back to ``prevData``."""
 
 from __future__ import annotations
 
@@ -10,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from appview.devnet.keys import SigningKey
-from appview.devnet.sink import CommitOp, FirehoseSink
+from appview.devnet.sink import CommitOp, FirehoseSink, RepoCommit, RepoEvents, RepoOpEvent
 from appview.devnet.tid import TidClock
-from appview.repos import mst
 from appview.repos.car import write_car
-from appview.repos.cbor import CborError, Cid, encode, encode_json
+from appview.repos.cbor import CborError, Cid, decode_links_raw, encode, encode_json
+from appview.repos.mst_edit import Tree
 
 _NSID = re.compile(
     r"^[a-zA-Z](?:[a-zA-Z0-9-]{0,62})?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)+"
@@ -60,7 +65,6 @@ class Commit:
     rev: str
     data: Cid
     block: bytes
-    tree: mst.Mst
 
 
 @dataclass(slots=True)
@@ -71,20 +75,24 @@ class _Entry:
 
 
 class Repo:
-    """Records plus the commit over them. Every write takes a new rev from the TID clock and
-    is reported to the sink; the signed commit and its tree are built when first asked for
-    (getRepo, getLatestCommit, a write's response), since seeding writes thousands of
-    records whose intermediate commits nobody reads."""
+    """Records plus the signed commit over them. Every write takes a new rev from the TID
+    clock, changes the tree, signs a commit, and is reported to the sink (Jetstream) and
+    to ``events`` (the firehose)."""
 
-    def __init__(self, did: str, key: SigningKey, tids: TidClock, sink: FirehoseSink) -> None:
+    def __init__(self, did: str, key: SigningKey, tids: TidClock, sink: FirehoseSink,
+                 events: RepoEvents | None = None) -> None:
         self.did = did
         self.key = key
         self._tids = tids
         self._sink = sink
+        self._events = events
         self._records: dict[str, dict[str, _Entry]] = {}
         self._lock = threading.RLock()
+        # every tree node block made: the loader of the tree and of the proofs
+        self._nodes: dict[Cid, bytes] = {}
+        self._tree = Tree(None, self._nodes.get)
         self._rev = tids.next()
-        self._commit: Commit | None = None
+        self._commit = self._sign(self._tree.root(self._nodes))
 
     @property
     def rev(self) -> str:
@@ -111,12 +119,14 @@ class Repo:
     def delete(self, collection: str, rkey: str) -> Write | None:
         """None when there was no such record (nothing is committed, as on a real PDS)."""
         with self._lock:
-            if self._records.get(collection, {}).pop(rkey, None) is None:
+            entry = self._records.get(collection, {}).pop(rkey, None)
+            if entry is None:
                 return None
             if not self._records[collection]:
                 del self._records[collection]
             op = CommitOp("delete", collection, rkey, None, None)
-            return self._committed(op)
+            return self._committed(op, RepoOpEvent("delete", f"{collection}/{rkey}", None,
+                                                   entry.cid), None)
 
     def _store(
         self,
@@ -136,15 +146,53 @@ class Repo:
             raise RepoError(f"record is not in the AT Protocol data model: {exc}") from exc
         value = copy.deepcopy(record)
         cid = Cid.for_dag_cbor(block)
-        self._records.setdefault(collection, {})[rkey] = _Entry(cid, block, value)
+        entries = self._records.setdefault(collection, {})
+        before = entries.get(rkey)
+        entries[rkey] = _Entry(cid, block, value)
         op = CommitOp(operation, collection, rkey, copy.deepcopy(value), str(cid))
-        return self._committed(op)
+        return self._committed(op, RepoOpEvent(operation, f"{collection}/{rkey}", cid,
+                                               None if before is None else before.cid),
+                               (cid, block))
 
-    def _committed(self, op: CommitOp) -> Write:
+    def _committed(self, op: CommitOp, event: RepoOpEvent,
+                   record: tuple[Cid, bytes] | None) -> Write:
+        since = self._rev
+        prev_data = self._commit.data
+        if event.cid is None:
+            self._tree.remove(event.path)
+        else:
+            self._tree.insert(event.path, event.cid)
         self._rev = self._tids.next()
-        self._commit = None
+        self._commit = self._sign(self._tree.root(self._nodes))
         self._sink.commit(self.did, self._rev, [op])
+        if self._events is not None:
+            blocks = {self._commit.cid: self._commit.block}
+            if record is not None:
+                blocks[record[0]] = record[1]
+            blocks.update(self._proof(event, prev_data))
+            self._events.repo_commit(RepoCommit(
+                self.did, self._rev, since, self._commit.cid, prev_data,
+                write_car([self._commit.cid], blocks.items()), (event,)))
         return Write(f"at://{self.did}/{op.collection}/{op.rkey}", self._rev, op)
+
+    def _proof(self, event: RepoOpEvent, prev_data: Cid) -> dict[Cid, bytes]:
+        """The tree nodes a reader opens to find the operation in the new tree and undo
+        it back to ``prev_data``: exactly those, found by doing the reader's work here."""
+        reader = Tree(self._commit.data, self._nodes.get)
+        reader.get(event.path)
+        if event.prev is None:
+            reader.remove(event.path)
+        else:
+            reader.insert(event.path, event.prev)
+        undone = reader.root()
+        assert undone == prev_data, "the devnet's own commit does not undo to its prevData"
+        return {cid: self._nodes[cid] for cid in reader.read}
+
+    def _sign(self, data: Cid) -> Commit:
+        unsigned = {"did": self.did, "version": 3, "data": data, "rev": self._rev,
+                    "prev": None}
+        block = encode(dict(unsigned, sig=self.key.sign(encode(unsigned))))
+        return Commit(Cid.for_dag_cbor(block), self._rev, data, block)
 
     # --- reads ----------------------------------------------------------------------
 
@@ -184,30 +232,21 @@ class Repo:
         """The signed commit ``{did, version: 3, data, rev, prev: null, sig}`` of the
         current state."""
         with self._lock:
-            if self._commit is None or self._commit.rev != self._rev:
-                tree = mst.build(
-                    (f"{collection}/{rkey}", entry.cid)
-                    for collection, entries in self._records.items()
-                    for rkey, entry in entries.items()
-                )
-                unsigned = {
-                    "did": self.did,
-                    "version": 3,
-                    "data": tree.root,
-                    "rev": self._rev,
-                    "prev": None,
-                }
-                signed = dict(unsigned, sig=self.key.sign(encode(unsigned)))
-                block = encode(signed)
-                self._commit = Commit(Cid.for_dag_cbor(block), self._rev, tree.root, block, tree)
             return self._commit
 
     def blocks(self) -> dict[Cid, bytes]:
         """Every block of the current state: the commit, the tree nodes, the records."""
         with self._lock:
-            commit = self.commit()
+            commit = self._commit
             blocks = {commit.cid: commit.block}
-            blocks.update(commit.tree.blocks)
+            pending = [commit.data]
+            while pending:
+                cid = pending.pop()
+                node = self._nodes[cid]
+                blocks[cid] = node
+                decoded = decode_links_raw(node)
+                links = [decoded.get("l")] + [e.get("t") for e in decoded["e"]]
+                pending.extend(Cid.coerce(link) for link in links if link is not None)
             for collection in sorted(self._records):
                 entries = self._records[collection]
                 for rkey in sorted(entries):

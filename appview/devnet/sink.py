@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from appview.repos.cbor import Cid
+
 
 @dataclass(frozen=True, slots=True)
 class CommitOp:
@@ -24,3 +26,34 @@ class FirehoseSink(Protocol):
     def identity(self, did: str, handle: str | None) -> None: ...
 
     def account(self, did: str, active: bool, status: str | None) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RepoOpEvent:
+    """One operation as the firehose reports it: ``cid`` the new value (None on delete),
+    ``prev`` the old one (None on create)."""
+
+    action: Literal["create", "update", "delete"]
+    path: str
+    cid: Cid | None
+    prev: Cid | None
+
+
+@dataclass(frozen=True, slots=True)
+class RepoCommit:
+    """A signed commit as a PDS's firehose sends it: the commit, the rev it follows, the
+    tree root it replaced, and the CAR slice (commit, new records, proof nodes)."""
+
+    did: str
+    rev: str
+    since: str | None
+    commit: Cid
+    prev_data: Cid | None
+    blocks: bytes
+    ops: tuple[RepoOpEvent, ...]
+
+
+class RepoEvents(Protocol):
+    """Where a devnet PDS sends its signed commits (its ``subscribeRepos`` stream)."""
+
+    def repo_commit(self, commit: RepoCommit) -> None: ...

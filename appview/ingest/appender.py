@@ -22,7 +22,13 @@ from appview.clock import Clock
 from events.jetstream import ParsedLine, parse_line
 from events.lexicon import LexiconValidator
 from events.log import AppendResult, CursorUpdate, EventLog
-from events.model import AccountStatusChanged, IdentityChanged, LogEvent, RecordEvent
+from events.model import (
+    AccountStatusChanged,
+    CommitRejected,
+    IdentityChanged,
+    LogEvent,
+    RecordEvent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +99,8 @@ class AppendStats:
 def _described(event: LogEvent) -> str:
     if isinstance(event, RecordEvent):
         return f"{event.uri} at rev {event.rev}"
+    if isinstance(event, CommitRejected):
+        return f"the refused commit of {event.uri} at seq {event.seq}"
     kind = "identity" if isinstance(event, IdentityChanged) else "account"
     return f"the {kind} event of {event.did} with seq {event.seq}"
 
@@ -163,33 +171,50 @@ class LineAppender:
             key = parsed.kind if parsed.operation is None else f"{parsed.kind}.{parsed.operation}"
             stats.by_kind[key] += 1
         if parsed.error is not None:
-            stats.errors += 1
-            log.warning("line %d: %s", line_number, parsed.error)
-            self._report(LineError(line_number, parsed.error))
+            self.note_error(LineError(line_number, parsed.error))
         elif parsed.ignored is not None:
             stats.ignored += 1
         elif parsed.event is not None:
-            event = parsed.event
-            if isinstance(event, RecordEvent):
-                if event.did not in self._known_dids:
-                    self._known_dids.add(event.did)
-                    for parked, parked_line in self._parked.pop(event.did, {}).values():
-                        stats.held -= 1
-                        self._add(parked, parked_line)
-                self._add(event, line_number)
-            elif event.did in self._known_dids:
-                self._add(event, line_number)
-            else:
-                stats.held += 1
-                self._park(event, line_number)
-        if parsed.time_us is not None and self._cursor_source is not None:
-            current = self._pending_cursor
-            self._pending_cursor = (
-                parsed.time_us if current is None else max(current, parsed.time_us)
-            )
+            self.add(parsed.event, line_number)
+        if parsed.time_us is not None:
+            self.advance(parsed.time_us)
         if self._batch_size is not None and len(self._pending) >= self._batch_size:
             self.flush()
         return parsed
+
+    def knows(self, did: str) -> bool:
+        """Whether ``did`` wrote a space.atbb.* record the log holds (or is the Forum's)."""
+        return did in self._known_dids
+
+    def add(self, event: LogEvent, line_number: int) -> None:
+        """Queue one event for the next flush (``line_number``: the line or frame it came
+        from, for the report). Identity and account events of DIDs not yet known are
+        parked until that DID's first record."""
+        stats = self.stats
+        if isinstance(event, RecordEvent | CommitRejected):
+            if event.did not in self._known_dids:
+                self._known_dids.add(event.did)
+                for parked, parked_line in self._parked.pop(event.did, {}).values():
+                    stats.held -= 1
+                    self._add(parked, parked_line)
+            self._add(event, line_number)
+        elif event.did in self._known_dids:
+            self._add(event, line_number)
+        else:
+            stats.held += 1
+            self._park(event, line_number)
+
+    def advance(self, cursor: int) -> None:
+        """Move the cursor the next flush writes (it never goes back)."""
+        if self._cursor_source is not None:
+            current = self._pending_cursor
+            self._pending_cursor = cursor if current is None else max(current, cursor)
+
+    def note_error(self, error: LineError) -> None:
+        """A malformed line (or frame): counted, logged once, reported once."""
+        self.stats.errors += 1
+        log.warning("line %d: %s", error.line, error.reason)
+        self._report(error)
 
     def flush(self) -> AppendResult:
         """Append what is pending and the cursor in one transaction. Nothing pending is
@@ -219,12 +244,19 @@ class LineAppender:
             self._report(LineError(lines[index], f"already in the log: {_described(event)}",
                                    "duplicate"))
         for index, event in enumerate(events):
-            if isinstance(event, RecordEvent) and not event.valid and index not in refused:
-                stats.invalid += 1
-                reason = event.reason or "marked invalid"
-                log.warning("line %d: invalid record kept in the log: %s: %s", lines[index],
-                            event.uri, reason)
-                self._report(LineError(lines[index], f"{event.uri}: {reason}", "invalid"))
+            if index in refused:
+                continue
+            if isinstance(event, RecordEvent) and not event.valid:
+                what = "invalid record"
+            elif isinstance(event, CommitRejected):
+                what = "refused commit"
+            else:
+                continue
+            stats.invalid += 1
+            reason = event.reason or "marked invalid"
+            log.warning("line %d: %s kept in the log: %s: %s", lines[index], what,
+                        event.uri, reason)
+            self._report(LineError(lines[index], f"{event.uri}: {reason}", "invalid"))
         return result
 
     def _add(self, event: LogEvent, line_number: int) -> None:

@@ -1,14 +1,19 @@
-"""The Jetstream v1 consumer: follows `/subscribe` and appends what it reads.
+"""Following a stream of the network and appending what it reads: what every source
+shares (:class:`StreamConsumer`), and the Jetstream v1 source (:class:`JetstreamConsumer`);
+the relay firehose is ``appview.ingest.firehose``.
 
-The SDK's Jetstream client speaks only the newer wire, so this one is ours, on aiohttp.
-It resumes from the stored cursor minus a rewind (re-deliveries are harmless: the log
-refuses duplicates), appends in batches bounded by count and by time (a quiet stream still
-commits promptly), and never reads ahead of the database: while a batch is being written
-no frame is read, so a slow database slows the reader instead of growing a queue.
-Reconnects back off exponentially with jitter; after repeated failures the circuit opens
-for a cool-down, and health shows it. A quiet stream is normal (a forum's collections go
-minutes without a record): a dead connection is told from a quiet one by WebSocket
-pings, which an open connection answers whether or not it has anything to send.
+A consumer resumes from its stored cursor, appends in batches bounded by count and by
+time (a quiet stream still commits promptly), and never reads ahead of the database:
+while a batch is being written no frame is read, so a slow database slows the reader
+instead of growing a queue. Reconnects back off exponentially with jitter; after repeated
+failures the circuit opens for a cool-down, and health shows it. A quiet stream is normal
+(a forum's collections go minutes without a record): a dead connection is told from a
+quiet one by WebSocket pings, which an open connection answers whether or not it has
+anything to send.
+
+The SDK's Jetstream client speaks only the newer wire, so the Jetstream consumer is ours,
+on aiohttp. It resumes from the stored cursor minus a rewind (``time_us`` is ordered per
+DID only; re-deliveries are harmless: the log refuses duplicates).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import logging
 import random
 import sqlite3
 import time
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +43,7 @@ from events.log import EventLog
 log = logging.getLogger(__name__)
 
 CURSOR_SOURCE = "jetstream"
+FIREHOSE_CURSOR_SOURCE = "firehose"
 WANTED_COLLECTIONS = ("space.atbb.*",)
 # Frames larger than this are refused by the parser with a reason; the websocket itself
 # accepts more so one oversize frame does not tear the connection down.
@@ -60,12 +67,15 @@ class ConsumerStatus:
     """What health reports about the firehose."""
 
     connected: bool = False
-    last_event_at: int | None = None  # unix µs of the last frame's time_us
+    last_event_at: int | None = None  # unix µs of the last frame's event time
     last_received_at: int | None = None  # unix µs when we last received a frame
     # how old the last frame's event was when it arrived (µs): the stream's own measure
     # of how far behind it we are, which a quiet stream leaves as it was
     last_delay_us: int | None = None
     cursor: int | None = None
+    # the stream time (unix µs) of the newest event covered by the stored cursor: for
+    # Jetstream the cursor itself, for the firehose (a seq) the time its frames carry
+    cursor_time_us: int | None = None
     connects: int = 0
     failures_in_a_row: int = 0
     breaker: BreakerState = "closed"
@@ -102,7 +112,14 @@ class ReconnectPolicy:
         return max(0.0, base * (1 + rng.uniform(-self.jitter, self.jitter)))
 
 
-class JetstreamConsumer:
+class StreamConsumer(ABC):
+    """The connection loop every source shares: connect to :meth:`subscribe_url`, hand
+    each frame to :meth:`_handle_message`, commit the appender's batch (with the cursor)
+    by count and by time, reconnect with backoff and a circuit breaker, tell a dead
+    connection from a quiet one by pings."""
+
+    name = "stream"
+
     def __init__(
         self,
         *,
@@ -112,34 +129,28 @@ class JetstreamConsumer:
         clock: Clock,
         batch_size: int = 500,
         batch_seconds: float = 0.25,
-        rewind_seconds: float = 5.0,
         heartbeat: float | None = 10.0,
-        compress: bool = False,
         policy: ReconnectPolicy | None = None,
         rng: random.Random | None = None,
         on_batch: Callable[[], None] | None = None,
         initial_cursor: int | None = None,
-        wanted_collections: tuple[str, ...] = WANTED_COLLECTIONS,
     ) -> None:
         self._url = url
-        # Empty asks for every collection (a diagnostic; the appender still keeps only
-        # space.atbb.* records).
-        self._wanted_collections = wanted_collections
         self._log = event_log
         self._appender = appender
         self._clock = clock
         self._batch_size = batch_size
         self._batch_seconds = batch_seconds
-        self._rewind_us = int(rewind_seconds * 1_000_000)
         # a ping every ``heartbeat`` seconds of silence; no answer within half of it
         # closes the connection as dead (aiohttp's client heartbeat)
         self._heartbeat = heartbeat
-        self._compress = compress
         self._policy = policy or ReconnectPolicy()
         self._rng = rng or random.Random()
         self._on_batch = on_batch
         self._initial_cursor = initial_cursor
         self._line_number = 0
+        # the newest event time of the frames fed since the last commit
+        self._pending_time: int | None = None
         self._stopping: asyncio.Event | None = None
         self.status = ConsumerStatus()
 
@@ -147,25 +158,29 @@ class JetstreamConsumer:
     def appender(self) -> LineAppender:
         return self._appender
 
-    def subscribe_url(self, cursor: int | None) -> str:
-        params: list[tuple[str, str]] = [
-            ("wantedCollections", c) for c in self._wanted_collections
-        ]
-        if cursor is not None:
-            params.append(("cursor", str(cursor)))
-        if self._compress:
-            params.append(("compress", "true"))
-        separator = "&" if "?" in self._url else "?"
-        return f"{self._url}{separator}{urlencode(params)}"
+    @property
+    def url(self) -> str:
+        return self._url
 
+    @abstractmethod
+    def subscribe_url(self, cursor: int | None) -> str:
+        """The URL to connect to, resuming after ``cursor`` (None: live)."""
+
+    @abstractmethod
     async def resume_cursor(self) -> int | None:
-        state = await asyncio.to_thread(self._log.cursor, CURSOR_SOURCE)
-        if state is None:
-            # No cursor: start where we were told (the demo replays its network's whole
-            # history from 0), else live; gaps before it are full_sync's job.
-            return self._initial_cursor
-        self._note_cursor(state.value)
-        return max(0, state.value - self._rewind_us)
+        """Where the next connection starts."""
+
+    @abstractmethod
+    async def _handle_message(self, message: aiohttp.WSMessage) -> None:
+        """Read one frame, feed what it holds to the appender."""
+
+    @abstractmethod
+    async def _started(self, session: aiohttp.ClientSession) -> None:
+        """Before the first connection (a source that needs HTTP of its own sets it up)."""
+
+    @abstractmethod
+    async def _stopped(self) -> None:
+        """After the last connection."""
 
     def _note_cursor(self, value: int) -> None:
         # The store keeps the maximum of what was written, so the status can too, without
@@ -173,27 +188,40 @@ class JetstreamConsumer:
         current = self.status.cursor
         self.status.cursor = value if current is None else max(current, value)
 
+    def _note_event_time(self, time_us: int, received_us: int) -> None:
+        self.status.last_event_at = time_us
+        self.status.last_delay_us = received_us - time_us
+        pending = self._pending_time
+        self._pending_time = time_us if pending is None else max(pending, time_us)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the stream until ``stop`` is set; never raises for network faults."""
         self._stopping = stop
         async with aiohttp.ClientSession() as session:
-            while not stop.is_set():
-                try:
-                    await self._connect_and_read(session, stop)
-                    self.status.failures_in_a_row = 0
-                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                    self._note_failure(f"{type(exc).__name__}: {exc}")
-                finally:
-                    self.status.connected = False
-                    await self._flush()
-                if stop.is_set():
-                    break
-                await self._wait_before_reconnect(stop)
+            await self._started(session)
+            try:
+                await self._connections(session, stop)
+            finally:
+                await self._stopped()
+
+    async def _connections(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self._connect_and_read(session, stop)
+                self.status.failures_in_a_row = 0
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                self._note_failure(f"{type(exc).__name__}: {exc}")
+            finally:
+                self.status.connected = False
+                await self._flush()
+            if stop.is_set():
+                break
+            await self._wait_before_reconnect(stop)
 
     def _note_failure(self, reason: str) -> None:
         self.status.failures_in_a_row += 1
         self.status.last_error = reason
-        log.warning("jetstream connection failed (%d in a row): %s",
+        log.warning("%s connection failed (%d in a row): %s", self.name,
                     self.status.failures_in_a_row, reason)
 
     async def _wait_before_reconnect(self, stop: asyncio.Event) -> None:
@@ -201,8 +229,8 @@ class JetstreamConsumer:
         if failures >= self._policy.breaker_threshold:
             self.status.breaker = "open"
             delay = self._policy.breaker_cooldown
-            log.error("jetstream circuit open after %d failures; cooling down %.0fs",
-                      failures, delay)
+            log.error("%s circuit open after %d failures; cooling down %.0fs",
+                      self.name, failures, delay)
         else:
             delay = self._policy.delay(max(1, failures), self._rng)
         with contextlib.suppress(TimeoutError):
@@ -259,7 +287,7 @@ class JetstreamConsumer:
                         raise aiohttp.ClientConnectionError(f"websocket error: {error}")
                     if not self._uncommitted():
                         batch_started = time.monotonic()
-                    self._handle_frame(message)
+                    await self._handle_message(message)
                     if self._appender.pending >= self._batch_size:
                         await self._flush()
                         batch_started = time.monotonic()
@@ -275,33 +303,6 @@ class JetstreamConsumer:
     async def _close_on_stop(ws: aiohttp.ClientWebSocketResponse, stop: asyncio.Event) -> None:
         await stop.wait()
         await ws.close()
-
-    def _handle_frame(self, message: aiohttp.WSMessage) -> None:
-        self._line_number += 1
-        self.status.frames += 1
-        self.status.last_received_at = self._clock.now_us()
-        data: str | bytes
-        if message.type == aiohttp.WSMsgType.BINARY:
-            data = self._decompress(message.data)
-        elif message.type == aiohttp.WSMsgType.TEXT:
-            data = message.data
-        else:
-            self.status.bad_frames[f"unexpected frame type {message.type.name}"] += 1
-            return
-        parsed = self._appender.feed(data, self._line_number)
-        if parsed.error is not None:
-            self.status.bad_frames[parsed.error.split(":")[0]] += 1
-        if parsed.time_us is not None:
-            self.status.last_event_at = parsed.time_us
-            self.status.last_delay_us = self.status.last_received_at - parsed.time_us
-
-    def _decompress(self, payload: bytes) -> bytes:
-        try:
-            return zstandard.ZstdDecompressor().decompress(
-                payload, max_output_size=WEBSOCKET_MAX_MESSAGE
-            )
-        except zstandard.ZstdError as exc:
-            return f"<undecodable zstd frame: {exc}>".encode()
 
     async def _flush(self) -> None:
         """Append the pending batch with its cursor; a transient database error is retried
@@ -330,5 +331,97 @@ class JetstreamConsumer:
         self.status.stored += result.appended
         if self._appender.flushed_cursor is not None:
             self._note_cursor(self._appender.flushed_cursor)
+        if self._pending_time is not None:
+            self.status.cursor_time_us = max(self.status.cursor_time_us or 0,
+                                             self._pending_time)
+            self._pending_time = None
         if self._on_batch is not None:
             self._on_batch()
+
+
+class JetstreamConsumer(StreamConsumer):
+    """Jetstream v1 (``/subscribe``, JSON frames, ``time_us`` cursor)."""
+
+    name = "jetstream"
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        event_log: EventLog,
+        appender: LineAppender,
+        clock: Clock,
+        batch_size: int = 500,
+        batch_seconds: float = 0.25,
+        rewind_seconds: float = 5.0,
+        heartbeat: float | None = 10.0,
+        compress: bool = False,
+        policy: ReconnectPolicy | None = None,
+        rng: random.Random | None = None,
+        on_batch: Callable[[], None] | None = None,
+        initial_cursor: int | None = None,
+        wanted_collections: tuple[str, ...] = WANTED_COLLECTIONS,
+    ) -> None:
+        super().__init__(url=url, event_log=event_log, appender=appender, clock=clock,
+                         batch_size=batch_size, batch_seconds=batch_seconds,
+                         heartbeat=heartbeat, policy=policy, rng=rng, on_batch=on_batch,
+                         initial_cursor=initial_cursor)
+        # Empty asks for every collection (a diagnostic; the appender still keeps only
+        # space.atbb.* records).
+        self._wanted_collections = wanted_collections
+        self._rewind_us = int(rewind_seconds * 1_000_000)
+        self._compress = compress
+
+    def subscribe_url(self, cursor: int | None) -> str:
+        params: list[tuple[str, str]] = [
+            ("wantedCollections", c) for c in self._wanted_collections
+        ]
+        if cursor is not None:
+            params.append(("cursor", str(cursor)))
+        if self._compress:
+            params.append(("compress", "true"))
+        separator = "&" if "?" in self._url else "?"
+        return f"{self._url}{separator}{urlencode(params)}"
+
+    async def resume_cursor(self) -> int | None:
+        state = await asyncio.to_thread(self._log.cursor, CURSOR_SOURCE)
+        if state is None:
+            # No cursor: start where we were told (the demo replays its network's whole
+            # history from 0), else live; gaps before it are full_sync's job.
+            return self._initial_cursor
+        self._note_cursor(state.value)
+        if self.status.cursor_time_us is None:
+            self.status.cursor_time_us = state.value
+        return max(0, state.value - self._rewind_us)
+
+    async def _started(self, session: aiohttp.ClientSession) -> None:
+        self._line_number = 0  # Jetstream needs nothing but the websocket
+
+    async def _stopped(self) -> None:
+        self._pending_time = None  # nothing of its own to close
+
+    async def _handle_message(self, message: aiohttp.WSMessage) -> None:
+        self._line_number += 1
+        self.status.frames += 1
+        received = self.status.last_received_at = self._clock.now_us()
+        data: str | bytes
+        if message.type == aiohttp.WSMsgType.BINARY:
+            data = self._decompress(message.data)
+        elif message.type == aiohttp.WSMsgType.TEXT:
+            data = message.data
+        else:
+            self.status.bad_frames[f"unexpected frame type {message.type.name}"] += 1
+            return
+        parsed = self._appender.feed(data, self._line_number)
+        if parsed.error is not None:
+            self.status.bad_frames[parsed.error.split(":")[0]] += 1
+        if parsed.time_us is not None:
+            self._note_event_time(parsed.time_us, received)
+
+    def _decompress(self, payload: bytes) -> bytes:
+        try:
+            return zstandard.ZstdDecompressor().decompress(
+                payload, max_output_size=WEBSOCKET_MAX_MESSAGE
+            )
+        except zstandard.ZstdError as exc:
+            return f"<undecodable zstd frame: {exc}>".encode()

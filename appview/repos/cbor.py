@@ -18,6 +18,7 @@ import libipld
 
 _CID_V1_DAG_CBOR_SHA256 = b"\x01\x71\x12\x20"
 _CID_V1_RAW_SHA256 = b"\x01\x55\x12\x20"
+_SHA256_HEADS = frozenset({_CID_V1_DAG_CBOR_SHA256, _CID_V1_RAW_SHA256})
 _TAG_CID = 42
 # the head of a tag 42 item (major type 6, one-byte argument 42)
 _TAG_CID_HEAD = b"\xd8\x2a"
@@ -54,6 +55,9 @@ class Cid:
         if isinstance(value, Cid):
             return value
         if isinstance(value, bytes):
+            if len(value) == 36 and value[:4] in _SHA256_HEADS:
+                # nearly every link: CIDv1 dag-cbor or raw, sha2-256, well formed by shape
+                return cls(value)
             try:
                 libipld.encode_cid(value)
             except (ValueError, TypeError) as exc:
@@ -244,6 +248,19 @@ def decode(data: bytes) -> Any:
     if end != len(data):
         raise CborError(f"{len(data) - end} trailing bytes after the DAG-CBOR item")
     return value
+
+
+def decode_sequence(data: bytes) -> list[Any]:
+    """Every DAG-CBOR item of ``data``, back to back (a firehose frame is two)."""
+    items: list[Any] = []
+    pos = 0
+    try:
+        while pos < len(data):
+            item, pos = _decode(data, pos, 0)
+            items.append(item)
+    except (IndexError, struct.error) as exc:
+        raise CborError("truncated DAG-CBOR") from exc
+    return items
 
 
 def _length(data: bytes, pos: int, info: int) -> tuple[int, int]:

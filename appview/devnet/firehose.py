@@ -1,0 +1,389 @@
+"""A devnet ``com.atproto.sync.subscribeRepos`` stream: binary frames (a DAG-CBOR header
+and body) of signed commits, identity and account events, each with a ``seq``, from an
+in-memory history that honours ``cursor`` (the frames after it), with faults injected
+on demand like the Jetstream server's.
+
+Every devnet PDS host has one (``PdsHost.firehose``, served at the PDS's own
+``/xrpc/com.atproto.sync.subscribeRepos``): each write is a ``#commit`` with its CAR
+slice and ``prevData``; ``create_account`` an ``#identity`` and an ``#account``;
+``set_account_status`` an ``#account``; ``update_handle`` an ``#identity``. A relay
+re-serving several hosts publishes their frames into a server of its own
+(:meth:`FirehoseServer.publish`, which gives them its own seq) and serves that.
+
+As on a real host: a cursor older than the oldest frame kept answers ``#info
+OutdatedCursor`` first, then everything kept; a cursor past the newest seq answers the
+error frame ``FutureCursor`` and closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from appview.devnet.clock import DevClock
+from appview.devnet.faults import (
+    Disconnect,
+    Fault,
+    FaultError,
+    FaultPlan,
+    Hang,
+    Malformed,
+    Resend,
+    Stall,
+    fault_from_json,
+    fault_to_json,
+)
+from appview.devnet.sink import RepoCommit
+from appview.repos.cbor import encode
+
+log = logging.getLogger(__name__)
+
+_SENT_MEMORY = 10_000
+PATH = "/xrpc/com.atproto.sync.subscribeRepos"
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    seq: int
+    data: bytes
+
+
+def encode_frame(kind: str, body: dict[str, Any]) -> bytes:
+    """A message frame: the header ``{op: 1, t: kind}`` then the body, as DAG-CBOR."""
+    return encode({"op": 1, "t": kind}) + encode(body)
+
+
+def error_frame(error: str, message: str) -> bytes:
+    return encode({"op": -1}) + encode({"error": error, "message": message})
+
+
+class _Connection:
+    def __init__(self, next_index: int) -> None:
+        self.next_index = next_index
+        self.loop = asyncio.get_running_loop()
+        self.thread = threading.get_ident()
+        self.wake = asyncio.Event()
+        self.sent: deque[Frame] = deque(maxlen=_SENT_MEMORY)
+        self.disconnect_after: int | None = None
+        self.hung = False
+        self.fault_version = -1
+
+    def notify(self) -> None:
+        if threading.get_ident() == self.thread:
+            self.wake.set()
+            return
+        with contextlib.suppress(RuntimeError):  # the loop has already closed
+            self.loop.call_soon_threadsafe(self.wake.set)
+
+
+class _Closed(Exception):
+    """The pump closed its connection (a Disconnect fault)."""
+
+
+class FirehoseServer:
+    """``subscribeRepos`` over an in-memory history. ``keep`` bounds the frames kept (the
+    oldest go first, as a host's retention)."""
+
+    def __init__(self, clock: DevClock, *, keep: int | None = None,
+                 faults: FaultPlan | None = None) -> None:
+        self._clock = clock
+        self._keep = keep
+        self.faults = faults if faults is not None else FaultPlan()
+        self._lock = threading.Lock()
+        self._frames: list[Frame] = []
+        self._base = 0  # absolute index of _frames[0]
+        self._seq = 0
+        self._lose = 0  # frames still to lose (lose_next)
+        self._connections: set[_Connection] = set()
+        self._sockets: set[web.WebSocketResponse] = set()
+
+    # --- what a PDS reports -----------------------------------------------------------
+
+    def _time(self) -> str:
+        when = datetime.fromtimestamp(self._clock.now_us() / 1e6, UTC)
+        return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def repo_commit(self, commit: RepoCommit) -> None:
+        ops = []
+        for op in commit.ops:
+            item: dict[str, Any] = {"action": op.action, "path": op.path, "cid": op.cid}
+            if op.prev is not None:
+                item["prev"] = op.prev
+            ops.append(item)
+        self.publish("#commit", {
+            "repo": commit.did, "rev": commit.rev, "since": commit.since,
+            "commit": commit.commit, "prevData": commit.prev_data, "blocks": commit.blocks,
+            "ops": ops, "blobs": [], "rebase": False, "tooBig": False, "time": self._time(),
+        })
+
+    def identity(self, did: str, handle: str | None) -> None:
+        body: dict[str, Any] = {"did": did, "time": self._time()}
+        if handle is not None:
+            body["handle"] = handle
+        self.publish("#identity", body)
+
+    def account(self, did: str, active: bool, status: str | None) -> None:
+        body: dict[str, Any] = {"did": did, "active": active, "time": self._time()}
+        if status is not None:
+            body["status"] = status
+        self.publish("#account", body)
+
+    def publish(self, kind: str, body: dict[str, Any]) -> int:
+        """Sends a message of type ``kind`` with the next seq (set on ``body``)."""
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+            if self._lose:
+                self._lose -= 1
+                return seq
+            self._append_locked(Frame(seq, encode_frame(kind, {**body, "seq": seq})))
+        self._notify()
+        return seq
+
+    def lose_next(self, count: int = 1) -> None:
+        """The next ``count`` frames get their seq but are never sent nor kept: a host
+        that lost them, as a relay that missed a PDS's events does."""
+        with self._lock:
+            self._lose += count
+
+    def publish_raw(self, data: bytes, seq: int) -> None:
+        """Sends ``data`` unchanged (a captured relay frame, or garbage) as the frame of
+        ``seq``; later frames get seqs after it."""
+        with self._lock:
+            self._seq = max(self._seq, seq)
+            self._append_locked(Frame(seq, data))
+        self._notify()
+
+    def _append_locked(self, frame: Frame) -> None:
+        self._frames.append(frame)
+        if self._keep is not None and len(self._frames) > self._keep:
+            dropped = len(self._frames) - self._keep
+            del self._frames[:dropped]
+            self._base += dropped
+
+    # --- history and faults -----------------------------------------------------------
+
+    def frames(self) -> list[Frame]:
+        with self._lock:
+            return list(self._frames)
+
+    @property
+    def seq(self) -> int:
+        """The newest seq given."""
+        with self._lock:
+            return self._seq
+
+    @property
+    def connections(self) -> int:
+        with self._lock:
+            return len(self._connections)
+
+    def inject(self, fault: Fault) -> None:
+        self.faults.arm(fault)
+        self._notify()
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+        self._notify()
+
+    def _notify(self) -> None:
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            connection.notify()
+
+    # --- HTTP -------------------------------------------------------------------------
+
+    def add_routes(self, app: web.Application, admin_prefix: str = "/_devnet/firehose") -> None:
+        """Serve the stream at ``PATH`` and its faults at ``admin_prefix + /faults``."""
+        app.router.add_get(PATH, self._subscribe)
+        app.router.add_get(f"{admin_prefix}/faults", self._list_faults)
+        app.router.add_post(f"{admin_prefix}/faults", self._arm_faults)
+        app.router.add_delete(f"{admin_prefix}/faults", self._clear_faults)
+        app.on_shutdown.append(self._close_sockets)
+
+    async def _subscribe(self, request: web.Request) -> web.StreamResponse:
+        raw = request.query.get("cursor")
+        cursor: int | None = None
+        if raw not in (None, ""):
+            try:
+                cursor = int(raw)
+            except ValueError:
+                return web.json_response({"error": "InvalidRequest",
+                                          "message": f"cursor must be an integer: {raw!r}"},
+                                         status=400)
+        if self.faults.refuse_connection():
+            return web.json_response({"error": "ServiceUnavailable",
+                                      "message": "devnet fault: refusing connections"},
+                                     status=503)
+        ws = web.WebSocketResponse(autoping=False)
+        await ws.prepare(request)
+        self._sockets.add(ws)
+        connection, opening = self._register(cursor)
+        pump = asyncio.create_task(self._pump(ws, connection, opening))
+        try:
+            async for message in ws:
+                if message.type == WSMsgType.PING and not connection.hung:
+                    await ws.pong(message.data)
+        finally:
+            if not pump.done():
+                pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await pump
+            with self._lock:
+                self._connections.discard(connection)
+            self._sockets.discard(ws)
+        return ws
+
+    def _register(self, cursor: int | None) -> tuple[_Connection, bytes | None]:
+        """The connection, and the frame it opens with (an #info or an error), if any."""
+        with self._lock:
+            end = self._base + len(self._frames)
+            opening: bytes | None = None
+            if cursor is None:
+                start = end
+            elif cursor > self._seq:
+                start = end
+                opening = error_frame("FutureCursor", f"cursor {cursor} is past seq"
+                                                      f" {self._seq}")
+            else:
+                start = self._base
+                for index, frame in enumerate(self._frames):
+                    if frame.seq > cursor:
+                        start = self._base + index
+                        break
+                else:
+                    start = end
+                oldest = self._frames[0].seq if self._frames else self._seq + 1
+                if cursor < oldest - 1 and self._base > 0:
+                    opening = encode_frame("#info", {"name": "OutdatedCursor",
+                                                     "message": "Requested cursor exceeded"
+                                                                " limit. Possibly missing"
+                                                                " events"})
+            connection = _Connection(start)
+            self._connections.add(connection)
+            return connection, opening
+
+    async def _pump(self, ws: web.WebSocketResponse, connection: _Connection,
+                    opening: bytes | None) -> None:
+        try:
+            if opening is not None:
+                await ws.send_bytes(opening)
+                if opening.startswith(encode({"op": -1})):
+                    await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"FutureCursor")
+                    return
+            await self._pump_frames(ws, connection)
+        except _Closed:
+            return
+        except ConnectionError as exc:
+            log.debug("firehose connection lost: %s", exc)
+
+    async def _pump_frames(self, ws: web.WebSocketResponse, connection: _Connection) -> None:
+        while not ws.closed:
+            await self._apply_faults(ws, connection)
+            with self._lock:
+                start = max(connection.next_index, self._base)
+                batch = self._frames[start - self._base:start - self._base + 256]
+            for offset, frame in enumerate(batch):
+                connection.next_index = start + offset + 1
+                await self._send(ws, connection, frame)
+                if self.faults.armed_count:
+                    await self._apply_faults(ws, connection)
+            if batch:
+                continue
+            connection.wake.clear()
+            with self._lock:
+                pending = max(connection.next_index, self._base) < \
+                    self._base + len(self._frames)
+            if pending or self.faults.version != connection.fault_version:
+                continue
+            await connection.wake.wait()
+
+    async def _send(self, ws: web.WebSocketResponse, connection: _Connection,
+                    frame: Frame) -> None:
+        await ws.send_bytes(frame.data)
+        connection.sent.append(frame)
+        if connection.disconnect_after is not None:
+            connection.disconnect_after -= 1
+            if connection.disconnect_after <= 0:
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"devnet fault: disconnect")
+                raise _Closed
+
+    async def _apply_faults(self, ws: web.WebSocketResponse, connection: _Connection) -> None:
+        """Claims at most one firing of each kind of armed fault for this connection."""
+        plan = self.faults
+        connection.fault_version = plan.version
+        if not plan.armed_count:
+            return
+        if connection.disconnect_after is None:
+            disconnect = plan.take(Disconnect)
+            if disconnect is not None:
+                connection.disconnect_after = disconnect.after
+                if disconnect.after == 0:
+                    await ws.close(code=WSCloseCode.GOING_AWAY, message=b"devnet fault: disconnect")
+                    raise _Closed
+        stall = plan.take(Stall)
+        if stall is not None:
+            await asyncio.sleep(stall.seconds)
+        hang = plan.take(Hang)
+        if hang is not None:
+            connection.hung = True
+            try:
+                await asyncio.sleep(hang.seconds)
+            finally:
+                connection.hung = False
+        malformed = plan.take(Malformed)
+        if malformed is not None:
+            await ws.send_bytes(malformed.payload.encode("utf-8"))
+        resend = plan.take(Resend)
+        if resend is not None:
+            if resend.last is not None:
+                again = list(connection.sent)[-resend.last:]
+            else:
+                # on the firehose a resend range is of seqs
+                low = resend.from_us if resend.from_us is not None else -1
+                high = resend.to_us if resend.to_us is not None else 1 << 63
+                again = [frame for frame in self.frames() if low <= frame.seq <= high]
+            for frame in again:
+                await self._send(ws, connection, frame)
+
+    async def _close_sockets(self, app: web.Application) -> None:
+        for ws in list(self._sockets):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"devnet shutting down")
+
+    async def _list_faults(self, request: web.Request) -> web.Response:
+        return web.json_response({"armed": self._armed_json()})
+
+    async def _arm_faults(self, request: web.Request) -> web.Response:
+        try:
+            body = json.loads(await request.read())
+        except ValueError as exc:
+            return web.json_response({"error": "InvalidRequest",
+                                      "message": f"request body is not JSON: {exc}"},
+                                     status=400)
+        items = body if isinstance(body, list) else [body]
+        try:
+            faults = [fault_from_json(item) for item in items]
+        except FaultError as exc:
+            return web.json_response({"error": "InvalidFault", "message": str(exc)},
+                                     status=400)
+        for fault in faults:
+            self.inject(fault)
+        return web.json_response({"armed": self._armed_json()})
+
+    async def _clear_faults(self, request: web.Request) -> web.Response:
+        self.clear_faults()
+        return web.json_response({"armed": []})
+
+    def _armed_json(self) -> list[dict[str, Any]]:
+        return [{**fault_to_json(armed.fault), "remaining": armed.remaining}
+                for armed in self.faults.armed()]

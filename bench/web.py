@@ -39,8 +39,8 @@ from events import collections as c
 from events.model import IdentityChanged, LogEvent, RecordEvent, int_to_tid
 from projections.ids import post_id, record_id
 from projections.runner import project_to_head
-from web.pages_forum import TOPICS_PER_PAGE
-from web.pages_topic import REPLIES_PER_PAGE
+from web.pages.forum import TOPICS_PER_PAGE
+from web.pages.topic import REPLIES_PER_PAGE
 
 BOARDS = 20
 MEMBERS = 2000

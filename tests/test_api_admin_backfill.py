@@ -16,7 +16,7 @@ from tests.conftest import Backend
 from tests.test_consumer import caught_up, running, wait_for
 from web import urls
 from web.app import create_app
-from web.auth import MANAGE_FORUM
+from web.auth.access import MANAGE_FORUM
 
 NOBODY = "did:plc:nobodynobodynobodynobod"
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from aiohttp.test_utils import make_mocked_request
 
-from web.conditional import Freshness, is_not_modified, make_etag
+from web.pages.conditional import Freshness, is_not_modified, make_etag
 
 
 @dataclass

@@ -25,8 +25,8 @@ from tests.test_consumer import FAST_RETRY, scenario_lines, settings_for, wait_f
 from tests.test_firehose import firehose_settings
 from tests.test_live import _refuse_writes
 from web import urls
+from web.api.health import public_error
 from web.app import create_app
-from web.health import public_error
 
 _LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
 HOSTS = st.builds(lambda labels, tld: ".".join([*labels, tld]),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from web.page_cache import PageCache
+from web.pages.cache import PageCache
 
 
 def test_a_page_is_served_again_for_its_etag_only() -> None:

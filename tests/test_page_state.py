@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from web.page_state import PageState
+from web.pages.state import PageState
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 

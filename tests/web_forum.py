@@ -23,7 +23,7 @@ from projections.runner import project_to_head
 from projections.views import Viewer
 from tests.conftest import Backend
 from web.app import create_app
-from web.page_common import PAGE_VIEWER
+from web.pages.common import PAGE_VIEWER
 
 SCENARIO_SEED = 5
 MODERATOR = Viewer("did:plc:moderator-for-tests", frozenset({"*"}))

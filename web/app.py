@@ -15,22 +15,17 @@ from aiohttp import web
 
 from appview.bootstrap import Services
 from appview.live import LiveIngest
-from web import (
-    admin_pages,
-    api_admin_backfill,
-    api_admin_projections,
-    api_read,
-    forwarded,
-    pages,
-    server,
-    signin,
-    urls,
-)
-from web.auth import csrf_cookie
+from web import forwarded, pages, server, urls
+from web.admin import pages as admin_pages
+from web.api import admin_backfill as api_admin_backfill
+from web.api import admin_projections as api_admin_projections
+from web.api import read as api_read
+from web.api.health import health
+from web.auth import signin
+from web.auth.access import csrf_cookie
 from web.errors import json_errors
-from web.health import health
-from web.html_errors import html_errors
 from web.keys import LIVE, SERVICES
+from web.pages.errors import html_errors
 from web.security import security_headers
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from web import urls
-from web.auth import (
+from web.auth.access import (
     SESSION_COOKIE,
     SESSION_SECONDS,
     check_csrf,
@@ -23,7 +23,7 @@ from web.auth import (
     session_value,
 )
 from web.keys import SERVICES
-from web.page_common import base_context, read_form
+from web.pages.common import base_context, read_form
 
 
 def add_routes(app: web.Application) -> None:

@@ -20,9 +20,9 @@ from aiohttp import web
 from appview.backfill.manager import BackfillInProgress
 from appview.rebuilds import RebuildInProgress
 from web import urls
-from web.auth import MANAGE_FORUM, check_csrf, csrf_token, require_page_permission
+from web.auth.access import MANAGE_FORUM, check_csrf, csrf_token, require_page_permission
 from web.keys import LIVE, SERVICES
-from web.page_common import base_context, page_number, page_viewer, pages_for, read_form
+from web.pages.common import base_context, page_number, page_viewer, pages_for, read_form
 
 MODLOG_PAGE = 50
 # What an action's redirect may announce: a code in the URL, never its text, so that a

@@ -13,12 +13,13 @@ from aiohttp import web
 
 from appview.bootstrap import Services
 from projections.views import Viewer
-from web import auth, conditional
-from web.conditional import Freshness, Validators
+from web.auth import access as auth
 from web.keys import SERVICES
 from web.markdown import MarkdownRenderer
-from web.page_cache import PageCache
-from web.page_state import PageState
+from web.pages import conditional
+from web.pages.cache import PageCache
+from web.pages.conditional import Freshness, Validators
+from web.pages.state import PageState
 from web.params import BadParameter, query_int
 from web.themes import THEME_COOKIE, theme_choice
 

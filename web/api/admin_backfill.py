@@ -11,7 +11,7 @@ from aiohttp import web
 from appview.backfill.manager import NOT_NEEDED, BackfillInProgress, BackfillManager
 from appview.backfill.progress import KINDS
 from web import urls
-from web.auth import MANAGE_FORUM, check_csrf, require_permission
+from web.auth.access import MANAGE_FORUM, check_csrf, require_permission
 from web.errors import ApiError
 from web.keys import SERVICES
 from web.params import is_digits

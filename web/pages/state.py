@@ -1,7 +1,7 @@
 """The read-model state every page's ETag names, read once for many requests.
 
 A page's validators start from the projections' positions and the bans in force (see
-``web.page_common.validators``). Reading them costs a worker thread and two database
+``web.pages.common.validators``). Reading them costs a worker thread and two database
 reads, which was most of what a page served from the page cache still cost. They are
 kept here and read again when any of these moves:
 

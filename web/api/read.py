@@ -13,8 +13,8 @@ from aiohttp import web
 from projections.queries import Queries
 from projections.views import Page, Viewer
 from web import urls
+from web.api.jsonview import to_json
 from web.errors import bad_request, not_found
-from web.jsonview import to_json
 from web.keys import SERVICES
 from web.params import BadParameter, query_int
 

@@ -15,8 +15,9 @@ from aiohttp import web
 
 from projections import queries_posts, queries_structure
 from projections.views import DELETED_TEXT, Author, Viewer
-from web import conditional, urls
-from web.page_common import (
+from web import urls
+from web.pages import conditional
+from web.pages.common import (
     MARKDOWN,
     now,
     read,
@@ -24,7 +25,7 @@ from web.page_common import (
     unchanged,
     validators,
 )
-from web.page_common import not_modified as not_modified_response
+from web.pages.common import not_modified as not_modified_response
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ATOM_TYPE = "application/atom+xml"

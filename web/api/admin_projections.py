@@ -9,7 +9,7 @@ from aiohttp import web
 
 from appview.rebuilds import RebuildInProgress, RebuildManager, UnknownProjection
 from web import urls
-from web.auth import MANAGE_FORUM, check_csrf, require_permission
+from web.auth.access import MANAGE_FORUM, check_csrf, require_permission
 from web.errors import ApiError
 from web.keys import SERVICES
 

@@ -13,15 +13,20 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from web import feeds, pages_forum, pages_member, pages_site, pages_topic, urls
-from web.conditional import Freshness, code_digest
+from web import urls
 from web.keys import SERVICES
 from web.markdown import MarkdownRenderer
-from web.page_cache import PageCache
-from web.page_common import FRESHNESS, MARKDOWN, PAGE_CACHE, PAGE_STATE
-from web.page_state import PageState
+from web.pages import feeds
+from web.pages import forum as pages_forum
+from web.pages import member as pages_member
+from web.pages import site as pages_site
+from web.pages import topic as pages_topic
+from web.pages.cache import PageCache
+from web.pages.common import FRESHNESS, MARKDOWN, PAGE_CACHE, PAGE_STATE
+from web.pages.conditional import Freshness, code_digest
+from web.pages.state import PageState
 
-WEB_DIR = Path(__file__).parent
+WEB_DIR = Path(__file__).parent.parent  # the web package: its code, templates, static
 
 
 def when(value: str | None) -> str:
@@ -36,7 +41,7 @@ def when(value: str | None) -> str:
 
 
 def _rendering_files() -> list[Path]:
-    files = list(WEB_DIR.glob("*.py"))
+    files = sorted(WEB_DIR.rglob("*.py"))
     for folder in ("templates", "static"):
         files += [p for p in (WEB_DIR / folder).rglob("*") if p.is_file()]
     return files

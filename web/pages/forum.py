@@ -9,7 +9,7 @@ from aiohttp import web
 from projections import queries_posts, queries_structure
 from projections.queries_common import BOARD_TOPICS
 from web import urls
-from web.page_common import (
+from web.pages.common import (
     answer_early,
     now,
     page_number,

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from projections.views import Viewer
 from web.errors import Handler, explanation
-from web.page_common import base_context
+from web.pages.common import base_context
 
 log = logging.getLogger(__name__)
 

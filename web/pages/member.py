@@ -8,7 +8,7 @@ from aiohttp import web
 
 from projections import queries_members, queries_structure
 from web import urls
-from web.page_common import (
+from web.pages.common import (
     answer_early,
     now,
     page_viewer,

@@ -8,12 +8,13 @@ from pathlib import Path
 from aiohttp import web
 
 from projections.views import Viewer
-from web import conditional, urls
-from web.page_common import not_modified as not_modified_response
-from web.page_common import now, read, read_form, services, unchanged, validators
+from web import urls
+from web.pages import conditional
+from web.pages.common import not_modified as not_modified_response
+from web.pages.common import now, read, read_form, services, unchanged, validators
 from web.themes import CHOICES, THEME_COOKIE, default_themes, theme_css
 
-STATIC_DIR = Path(__file__).parent / "static"
+STATIC_DIR = Path(__file__).parent.parent / "static"
 ONE_YEAR = 365 * 24 * 3600
 
 ROBOTS_TXT = """User-agent: *

@@ -1,0 +1,1 @@
+"""The JSON API: public reads, health, and the admin API."""

@@ -1,0 +1,1 @@
+"""Who is asking, and may they: credentials, sessions, CSRF, sign-in."""

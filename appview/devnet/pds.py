@@ -18,6 +18,7 @@ from aiohttp import web
 
 from appview.devnet.clock import DevClock
 from appview.devnet.keys import SigningKey
+from appview.devnet.oauth_server import OAuthOptions, OAuthServer
 from appview.devnet.plc import PlcDirectory, did_document, genesis_did
 from appview.devnet.ratelimit import RateLimiter
 from appview.devnet.repo import Repo, RepoError, StoredRecord
@@ -90,6 +91,7 @@ class PdsHost:
         plc: PlcDirectory,
         rate_limit: int | None = None,
         rate_window_s: float = 300.0,
+        oauth: OAuthOptions | None = None,
     ) -> None:
         self.name = name
         self.service_did = f"did:web:{name}"
@@ -111,6 +113,7 @@ class PdsHost:
         self._by_handle: dict[str, str] = {}
         self._status: dict[str, AccountStatus] = {}
         self._repos: dict[str, Repo] = {}
+        self.oauth = OAuthServer(self, oauth)
 
     # --- host and accounts ------------------------------------------------------------
 
@@ -222,6 +225,7 @@ class PdsHost:
         for method, nsid, handler in routes:
             app.router.add_route(method, f"/xrpc/{nsid}", handler)
         app.router.add_route("*", "/xrpc/{nsid}", self._not_implemented)
+        self.oauth.mount(app)
         return app
 
     @web.middleware
@@ -492,6 +496,8 @@ class PdsHost:
 
     def _claims(self, request: web.Request, scopes: frozenset[str]) -> Claims:
         header = request.headers.get("Authorization", "")
+        if header.startswith("DPoP ") and self.oauth.options.enabled:
+            return self.oauth.verify_access(request, scopes)
         if not header.startswith("Bearer "):
             raise XrpcError(401, "AuthenticationRequired", "Authentication Required")
         try:

@@ -3,15 +3,18 @@ driven over HTTP end to end; or with an app password; then write through their s
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from aiohttp import web
 
 from appview.auth.errors import CallbackError, MetadataError, NoOAuth, ServerRefused, SessionExpired
-from appview.auth.member_auth import MemberAuth
+from appview.auth.jose_keys import new_key, private_jwk
+from appview.auth.member_auth import MemberAuth, client_config
 from appview.auth.oauth_metadata import loopback_client
 from appview.auth.session_store import StoredSession
 from appview.devnet.clock import DevClock
-from appview.settings import Settings
+from appview.settings import Settings, SettingsError
 from appview.side_db import side_transaction
 from tests.auth_support import (
     POST,
@@ -237,3 +240,24 @@ async def test_sessions_survive_reopening_and_hold_no_secret_in_clear(
         await session.create_record(POST, record("after a restart"))
     finally:
         await second.aclose()
+
+
+def test_the_client_follows_public_url_and_its_keys() -> None:
+    assert client_config(Settings(port=9000)).client_id.startswith("http://localhost?")
+    assert client_config(Settings(port=9000)).redirect_uri == \
+        "http://127.0.0.1:9000/oauth/callback"
+    assert client_config(Settings(public_url="http://127.0.0.1:7000/")).redirect_uri == \
+        "http://127.0.0.1:7000/oauth/callback"
+    keys = json.dumps({"keys": [private_jwk(new_key("2025-01"))]})
+    production = client_config(Settings(public_url="https://forum.example",
+                                        oauth_client_keys=keys))
+    assert production.client_id == "https://forum.example/oauth/client-metadata.json"
+    assert production.confidential and not production.allow_http
+    for settings, problem in [
+        (Settings(public_url="https://forum.example"), "needs OAUTH_CLIENT_KEYS"),
+        (Settings(public_url="https://forum.example", oauth_client_keys="[1]"),
+         "OAUTH_CLIENT_KEYS"),
+        (Settings(public_url="http://forum.example"), "loopback"),
+    ]:
+        with pytest.raises(SettingsError, match=problem):
+            client_config(settings)

@@ -9,6 +9,7 @@ account a token was issued for)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from dataclasses import dataclass
@@ -68,7 +69,6 @@ class NetworkIdentity:
         self._settings = settings
         self._http = http
         self._services = handle_services
-        self._dids = DidResolver(settings, http)
 
     async def resolve_handle(self, handle: str) -> str:
         if not handle.endswith(tuple("." + tld for tld in _SPECIAL_TLDS)):
@@ -115,12 +115,15 @@ class NetworkIdentity:
         if not is_did(did):
             raise IdentityError(f"{did!r} is not a did:plc or did:web")
         if not fresh:
+            # a resolver per question: its answers stay in memory for its lifetime, and
+            # the day-long freshness of the shared cache is what must apply here
+            dids = await asyncio.to_thread(DidResolver, self._settings, self._http)
             try:
-                pds = await self._dids.pds(did)
-                await self._dids.flush()
+                pds = await dids.pds(did)
+                await dids.flush()
             except FetchError as exc:
                 raise IdentityError(str(exc)) from exc
-            return ResolvedIdentity(did, pds, self._dids.handle(did))
+            return ResolvedIdentity(did, pds, dids.handle(did))
         document = await self._document(did)
         endpoint = pds_endpoint(document)
         if endpoint is None:

@@ -12,7 +12,7 @@ from appview.auth.errors import CallbackError, MetadataError, NoOAuth, ServerRef
 from appview.auth.jose_keys import new_key, private_jwk
 from appview.auth.member_auth import MemberAuth, client_config
 from appview.auth.oauth_metadata import loopback_client
-from appview.auth.session_store import StoredSession
+from appview.auth.session_store import SessionStore, StoredSession
 from appview.devnet.clock import DevClock
 from appview.settings import Settings, SettingsError
 from appview.side_db import side_transaction
@@ -72,6 +72,9 @@ def sessions_of(auth: MemberAuth, did: str) -> list[StoredSession]:
 
 
 def raw_rows(settings: Settings) -> list[str]:
+    """Every row of the session tables, as text (opening the store makes them, as any
+    process of the appview would)."""
+    SessionStore(settings, DevClock(), lifetime_seconds=1.0)
     with side_transaction(settings) as execute:
         rows = execute("SELECT * FROM auth_sessions", ())
         rows += execute("SELECT * FROM auth_pending", ())

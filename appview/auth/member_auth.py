@@ -13,6 +13,7 @@ client pool.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -82,13 +83,24 @@ class MemberAuth:
         self._settings = settings
         self._clock = clock
         self.client = client if client is not None else client_config(settings)
-        self.store = store if store is not None else SessionStore(
-            settings, clock, lifetime_seconds=settings.member_session_days * 86400)
+        self._store = store
+        self._store_lock = threading.Lock()
         self._identity = identity
         self._http: aiohttp.ClientSession | None = None
         self._oauth: OAuthClient | None = None
         self._nonces = DpopNonces()
         self._locks: dict[str, asyncio.Lock] = {}
+
+    @property
+    def store(self) -> SessionStore:
+        """The session store, made (its tables too) at first use: every command
+        bootstraps the services, few of them sign anyone in."""
+        with self._store_lock:
+            if self._store is None:
+                self._store = SessionStore(
+                    self._settings, self._clock,
+                    lifetime_seconds=self._settings.member_session_days * 86400)
+            return self._store
 
     # -- documents served by the web ----------------------------------------------------
 

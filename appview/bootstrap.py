@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 
 from appview.admin_tokens import AdminTokens
+from appview.auth.member_auth import MemberAuth
 from appview.backfill.manager import BackfillManager
 from appview.clock import Clock, SystemClock
 from appview.ingest.appender import LineAppender, LineError
@@ -47,6 +48,8 @@ class Services:
     read_models: ReadModels
     queries: Queries
     admin_tokens: AdminTokens
+    # members' sign-in and sessions; the web app awaits member_auth.aclose() at cleanup
+    member_auth: MemberAuth
     projections: list[Projection] = field(default_factory=list)
     # None when the caller passed read models of its own (no generations to switch)
     rebuilds: RebuildManager | None = None
@@ -194,6 +197,7 @@ def bootstrap(
         read_models=models,
         queries=Queries(models, settings.forum_did),
         admin_tokens=AdminTokens(settings, clock),
+        member_auth=MemberAuth(settings, clock),
         projections=projections,
         rebuilds=rebuilds,
         open_log=open_log,

@@ -55,6 +55,14 @@ class Settings:
     # -- the web server facing clients and proxies (web/forwarded.py, web/server.py) --
     trusted_proxies: str = ""  # comma-separated IPs/CIDRs; empty: believe no proxy
     request_read_timeout: float = 20.0
+    # -- members' sign-in (appview/auth, docs/auth.md) --
+    # empty: the loopback OAuth client of development; https: the confidential client
+    public_url: str = ""
+    oauth_client_keys: str = field(default="", repr=False)
+    # empty: generated once and kept in the database (docs/auth.md weighs it)
+    session_encryption_key: str = field(default="", repr=False)
+    handle_resolver_urls: str = ""
+    member_session_days: float = 30.0
 
     @property
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
@@ -179,6 +187,32 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         " or the previous response; idle keep-alive connections close after it too), and"
         " then again a form's body.",
     ),
+    "PUBLIC_URL": (
+        "public_url",
+        "The forum's public https origin (https://forum.example): members sign in through"
+        " the confidential OAuth client PUBLIC_URL/oauth/client-metadata.json. Empty (or"
+        " http://127.0.0.1:PORT): the loopback development client.",
+    ),
+    "OAUTH_CLIENT_KEYS": (
+        "oauth_client_keys",
+        "The confidential client's private ES256 keys, a JSON JWK set, each with a kid;"
+        " the first signs, all are published at /oauth/jwks.json. Needed with an https"
+        " PUBLIC_URL.",
+    ),
+    "SESSION_ENCRYPTION_KEY": (
+        "session_encryption_key",
+        "Comma-separated base64url 32-byte keys sealing members' tokens and DPoP keys at"
+        " rest (the first seals, all open); empty: one generated and kept in the database.",
+    ),
+    "HANDLE_RESOLVER_URLS": (
+        "handle_resolver_urls",
+        "Comma-separated XRPC services asked to resolve a handle (resolveHandle) when DNS"
+        " and HTTPS do not (a development network's PDSs).",
+    ),
+    "MEMBER_SESSION_DAYS": (
+        "member_session_days",
+        "Days a member stays signed in (default 30); the PDS may end it sooner.",
+    ),
 }
 
 REBUILD_WORKERS = ("auto", "process", "thread")
@@ -252,6 +286,11 @@ def _check(settings: Settings) -> None:
         raise SettingsError(
             f"FOREIGN_READ_MODELS={settings.foreign_read_models!r}: expected one of "
             + ", ".join(FOREIGN_READ_MODELS))
+    if not settings.member_session_days > 0:  # also refuses NaN
+        raise SettingsError(
+            f"MEMBER_SESSION_DAYS={settings.member_session_days}: must be more than 0")
+    if settings.public_url and not settings.public_url.startswith(("https://", "http://")):
+        raise SettingsError(f"PUBLIC_URL={settings.public_url!r}: expected https://host")
     if not settings.page_state_seconds >= 0:  # also refuses NaN
         raise SettingsError(
             f"PAGE_STATE_SECONDS={settings.page_state_seconds}: must be 0 or more"

@@ -43,6 +43,8 @@ def test_environment_values_are_converted_to_their_types() -> None:
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
         ({"FORUM_DID": "alice"}, "FORUM_DID"),
         ({"INGEST_BATCH_SIZE": "0"}, "INGEST_BATCH_SIZE"),
+        ({"MEMBER_SESSION_DAYS": "0"}, "MEMBER_SESSION_DAYS"),
+        ({"PUBLIC_URL": "forum.example"}, "PUBLIC_URL"),
     ],
 )
 def test_unusable_values_name_the_variable(env: dict[str, str], names: str) -> None:

@@ -19,6 +19,7 @@ from aiohttp import web
 from appview.devnet.clock import DevClock
 from appview.devnet.firehose import FirehoseServer
 from appview.devnet.keys import SigningKey
+from appview.devnet.oauth_server import OAuthOptions, OAuthServer
 from appview.devnet.plc import PlcDirectory, did_document, genesis_did
 from appview.devnet.ratelimit import RateLimiter
 from appview.devnet.repo import Repo, RepoError, StoredRecord
@@ -92,6 +93,7 @@ class PdsHost:
         rate_limit: int | None = None,
         rate_window_s: float = 300.0,
         firehose_clock: DevClock | None = None,
+        oauth: OAuthOptions | None = None,
     ) -> None:
         self.name = name
         self.service_did = f"did:web:{name}"
@@ -116,6 +118,7 @@ class PdsHost:
         # the host's com.atproto.sync.subscribeRepos; its frames' times come from
         # ``firehose_clock`` (the network's real-time clock while seeding freezes ours)
         self.firehose = FirehoseServer(firehose_clock or clock)
+        self.oauth = OAuthServer(self, oauth)
 
     # --- host and accounts ------------------------------------------------------------
 
@@ -232,6 +235,7 @@ class PdsHost:
             app.router.add_route(method, f"/xrpc/{nsid}", handler)
         self.firehose.add_routes(app)
         app.router.add_route("*", "/xrpc/{nsid}", self._not_implemented)
+        self.oauth.mount(app)
         return app
 
     @web.middleware
@@ -502,6 +506,8 @@ class PdsHost:
 
     def _claims(self, request: web.Request, scopes: frozenset[str]) -> Claims:
         header = request.headers.get("Authorization", "")
+        if header.startswith("DPoP ") and self.oauth.options.enabled:
+            return self.oauth.verify_access(request, scopes)
         if not header.startswith("Bearer "):
             raise XrpcError(401, "AuthenticationRequired", "Authentication Required")
         try:

@@ -145,7 +145,9 @@ async def test_a_full_sync_killed_midway_resumes_where_it_stopped(backend: Backe
         env = {**os.environ, "PYTHONPATH": str(ROOT), "DATA_DIR": str(settings.data_dir),
                "FORUM_DID": settings.forum_did, "DATABASE_URL": settings.database_url,
                "DATABASE_SCHEMA": settings.database_schema, "PLC_URL": network.plc_url,
-               "JETSTREAM_URL": network.jetstream_url, "BACKFILL_RATE_LIMIT": "15",
+               "JETSTREAM_URL": network.jetstream_url, "RELAY_URL": network.relay_url,
+               "HANDLE_RESOLVER_DEV_URLS": network.handle_resolver_dev_urls,
+               "BACKFILL_RATE_LIMIT": "15",
                "BACKFILL_CONCURRENCY": "1", "LOG_LEVEL": "WARNING"}
         watcher = appview_for(backend, "killed", network, seeded)
         try:

@@ -222,6 +222,7 @@ class PdsHost:
         for method, nsid, handler in routes:
             app.router.add_route(method, f"/xrpc/{nsid}", handler)
         app.router.add_route("*", "/xrpc/{nsid}", self._not_implemented)
+        app.router.add_get("/.well-known/atproto-did", self._well_known_did)
         return app
 
     @web.middleware
@@ -481,6 +482,18 @@ class PdsHost:
         if did is None:
             raise XrpcError(400, "InvalidRequest", "Unable to resolve handle")
         return web.json_response({"did": did})
+
+    async def _well_known_did(self, request: web.Request) -> web.Response:
+        # The handle is the host asked for, as on the reference PDS: on loopback a client
+        # connects to the PDS's address and names the handle in the Host header.
+        handle = request.host.split(":", 1)[0]
+        with self._lock:
+            did = self._by_handle.get(handle.lower())
+            if did is not None and self._status[did] == "deleted":
+                did = None
+        if did is None:
+            return web.Response(status=404, text="User not found")
+        return web.Response(text=did, content_type="text/plain")
 
     # --- helpers ---
 

@@ -14,13 +14,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from appview.backfill.full_sync import RepoWriter
 from appview.backfill.progress import BackfillStore
-from appview.bootstrap import bootstrap
+from appview.bootstrap import Services, bootstrap
 from appview.devnet.network import DevNetwork
 from appview.devnet.seed import SeededForum
 from appview.ingest.consumer import CURSOR_SOURCE
@@ -342,5 +343,90 @@ async def test_a_full_sync_that_cannot_read_the_forum_fails_and_is_owed(
             appview.event_log.append([], CursorUpdate(CURSOR_SOURCE,
                                                       appview.clock.now_us()))
             assert backfills.detect() is None
+        finally:
+            appview.close()
+
+
+def handles_of(services: Services) -> dict[str, str | None]:
+    with services.read_models.read() as session:
+        return {str(did): handle for did, handle in
+                session.query("SELECT did, handle FROM members", ())}
+
+
+async def test_members_on_a_host_are_found_though_describe_repo_fails_for_each(
+        backend: Backend) -> None:
+    """describeRepo is a hint: a host whose describeRepo fails (as the reference PDS's
+    does on loopback) still gives every repo it lists, each then read by getRepo."""
+    async with DevNetwork() as network:
+        seeded = await network.seed(seed=4, size="small", via="direct")
+        network.pds["pds1"].serve_describe_repo = False
+        appview = appview_for(backend, "hint", network, seeded, relay_url="")
+        try:
+            assert appview.backfills is not None
+            run = await asyncio.to_thread(appview.backfills.run, "full_sync")
+            assert run.status == "completed", run.error_message
+            assert run.error_count == 0
+            assert run.dids_total == run.dids_processed == len(seeded.accounts)
+            assert set(handles_of(appview)) >= {a.did for a in seeded.accounts}
+        finally:
+            appview.close()
+
+
+async def test_a_relay_finds_members_on_hosts_the_appview_never_knew(
+        backend: Backend) -> None:
+    """A new appview knows the Forum account's host only: the members on a second host
+    come from the relay's listReposByCollection."""
+    async with DevNetwork(pds_hosts=2) as network:
+        seeded = await network.seed(seed=4, size="small", via="direct")
+        elsewhere = {a.did for a in seeded.accounts if a.pds_url == network.pds_urls["pds2"]}
+        assert elsewhere
+        hosts_only = appview_for(backend, "hostsonly", network, seeded, relay_url="")
+        with_relay = appview_for(backend, "relay", network, seeded)
+        try:
+            assert hosts_only.backfills is not None and with_relay.backfills is not None
+            blind = await asyncio.to_thread(hosts_only.backfills.run, "full_sync")
+            assert blind.status == "completed"
+            assert blind.dids_total == len(seeded.accounts) - len(elsewhere)
+            run = await asyncio.to_thread(with_relay.backfills.run, "full_sync")
+            assert run.status == "completed", run.error_message
+            assert run.error_count == 0
+            assert run.dids_total == run.dids_processed == len(seeded.accounts)
+            assert elsewhere <= set(handles_of(with_relay))
+            assert comparable(with_relay) == await fresh_sync(backend, network, seeded)
+        finally:
+            hosts_only.close()
+            with_relay.close()
+
+
+async def test_full_sync_corrects_handles_changed_while_away_and_hides_unverified_ones(
+        backend: Backend) -> None:
+    """A handle changed while the appview was away replaces the one the firehose gave;
+    a handle the DID document claims but that does not resolve back to the DID is not
+    shown (the member has no handle: pages show the DID)."""
+    async with DevNetwork() as network:
+        seeded = await network.seed(seed=4, size="small", via="direct")
+        appview = appview_for(backend, "handles", network, seeded)
+        try:
+            async with running(appview, network.jetstream_url) as live:
+                await wait_for(lambda: caught_up(appview, network, live))
+            renamed, impostor, steady = seeded.accounts[1], seeded.accounts[2], \
+                seeded.accounts[3]
+            assert handles_of(appview)[renamed.did] == renamed.handle
+            host = network.pds["pds1"]
+            host.update_handle(renamed.did, "renamed-while-away.test")
+            # the DID document claims a handle its PDS does not answer for
+            network.plc.update_handle(impostor.did, "impostor.test")
+            assert appview.backfills is not None
+            run = await asyncio.to_thread(appview.backfills.run, "full_sync")
+            assert run.status == "completed", run.error_message
+            handles = handles_of(appview)
+            assert handles[renamed.did] == "renamed-while-away.test"
+            assert handles[impostor.did] is None
+            assert handles[steady.did] == steady.handle
+            member = appview.queries.member(impostor.did, now=datetime.now(UTC))
+            assert member is not None and member.handle is None
+            assert await fresh_sync(backend, network, seeded) == comparable(appview)
+            again = await asyncio.to_thread(appview.backfills.run, "full_sync")
+            assert again.records_indexed == 0  # nothing left to correct
         finally:
             appview.close()

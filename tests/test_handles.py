@@ -129,6 +129,8 @@ async def test_handles_under_reserved_tlds_and_absent_claims_are_refused_unasked
         handles = HandleResolver(Settings(), session, dns_resolver=resolver, timeout=2)
         assert (await handles.verify("did:plc:alice", "alice.test")).outcome == "refuted"
         assert (await handles.verify("did:plc:alice", None)).outcome == "refuted"
+        malformed = await handles.verify("did:plc:alice", "evil.example.org/x?")
+        assert malformed.outcome == "refuted" and "not a handle" in malformed.reason
         assert server.asked == []
 
 

@@ -317,7 +317,11 @@ class FullSync:
             events = list(differences(
                 snapshot, heads, validator=self.validator, forum_did=self.forum_did,
                 observed_at=now, fallback_rev=int_to_tid(now << 10)))
-            identity = await self.identity_event(did, now)
+            try:
+                identity = await self.identity_event(did, now)
+            except Exception:  # the repo's records still count without its handle
+                log.exception("checking the handle of %s failed", did)
+                identity = None
             if identity is not None:
                 events.append(identity)
         except FetchError as exc:

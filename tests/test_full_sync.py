@@ -27,6 +27,7 @@ from appview.backfill.resolver import DidResolver
 from appview.bootstrap import Services, bootstrap
 from appview.devnet.network import DevNetwork
 from appview.devnet.seed import SeededForum
+from appview.handles import HandleResolver, HandleVerdict
 from appview.ingest.consumer import CURSOR_SOURCE
 from appview.settings import Settings
 from events import collections as c
@@ -457,5 +458,34 @@ async def test_a_relay_that_cannot_list_is_one_error_row_and_the_hosts_still_cou
             errors = store.errors(run.id)
             assert [e.collection for e in errors] == [c.MEMBERSHIP, c.POST]
             assert all("at the relay http://127.0.0.1:9" in e.error_message for e in errors)
+        finally:
+            appview.close()
+
+
+class BrokenHandles(HandleResolver):
+    """A handle check that fails in a way nobody planned for."""
+
+    async def verify(self, did: str, handle: str | None) -> HandleVerdict:
+        raise RuntimeError("the handle check broke")
+
+
+async def test_a_handle_check_that_breaks_costs_the_handle_not_the_records(
+        backend: Backend) -> None:
+    async with DevNetwork() as network:
+        seeded = await network.seed(seed=4, size="small", via="direct")
+        appview = appview_for(backend, "brokenhandles", network, seeded)
+        try:
+            store = BackfillStore(appview.settings, appview.clock)
+            run = store.create("full_sync")
+            async with aiohttp.ClientSession() as session:
+                await FullSync(appview.event_log, appview.validator, seeded.forum_did,
+                               store, DidResolver(appview.settings, session),
+                               PdsFetcher(session, rate=0), appview.clock, concurrency=4,
+                               handles=BrokenHandles(appview.settings, session)).run(run.id)
+            assert store.errors(run.id) == []
+            assert len(store.pending_repos(run.id)) == 0
+            for account in seeded.accounts:
+                assert appview.event_log.repo_heads(account.did)
+                assert appview.event_log.history(f"identity:{account.did}") == []
         finally:
             appview.close()

@@ -309,16 +309,19 @@ class FullSync:
         row says it too), None when its events are in the log."""
         events: list[LogEvent] = []
         error: str | None = None
+        handle_check: asyncio.Task[IdentityChanged | None] | None = None
         try:
             pds = await self.resolver.pds(did)
+            now = self.clock.now_us()
+            # the handle is checked while the repo is read: both mostly wait on the network
+            handle_check = asyncio.create_task(self.identity_event(did, now))
             snapshot = await self.fetcher.fetch_repo(pds, did)
             heads = await asyncio.to_thread(self.event_log.repo_heads, did)
-            now = self.clock.now_us()
             events = list(differences(
                 snapshot, heads, validator=self.validator, forum_did=self.forum_did,
                 observed_at=now, fallback_rev=int_to_tid(now << 10)))
             try:
-                identity = await self.identity_event(did, now)
+                identity = await handle_check
             except Exception:  # the repo's records still count without its handle
                 log.exception("checking the handle of %s failed", did)
                 identity = None
@@ -330,6 +333,9 @@ class FullSync:
             log.exception("full_sync of %s failed", did)
             error = f"{type(exc).__name__}: {exc}"
         if error is not None:
+            if handle_check is not None and not handle_check.done():
+                handle_check.cancel()
+                await asyncio.gather(handle_check, return_exceptions=True)
             await asyncio.to_thread(self.store.add_error, run_id, did, None, error)
         try:
             await writer.finish(did, [] if error is not None else events,

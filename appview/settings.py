@@ -37,6 +37,9 @@ class Settings:
     ingest_source: str = "jetstream"  # jetstream | firehose
     firehose_url: str = DEFAULT_FIREHOSE_URL
     plc_url: str = DEFAULT_PLC_URL
+    relay_url: str = ""  # empty: full_sync discovers repos on known PDS hosts only
+    # development only: see appview/handles.py; empty in production
+    handle_resolver_dev_urls: str = ""
     host: str = "127.0.0.1"
     port: int = 8080
     log_level: str = "INFO"
@@ -100,6 +103,11 @@ class Settings:
     def ingest_url(self) -> str:
         return self.firehose_url if self.ingest_source == "firehose" else self.jetstream_url
 
+    @property
+    def handle_resolver_dev_url_list(self) -> list[str]:
+        return [u.strip().rstrip("/") for u in self.handle_resolver_dev_urls.split(",")
+                if u.strip()]
+
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with the given fields changed (None values are ignored), for CLI flags."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -136,6 +144,17 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         " (INGEST_SOURCE=firehose).",
     ),
     "PLC_URL": ("plc_url", "PLC directory used to resolve did:plc identities."),
+    "RELAY_URL": (
+        "relay_url",
+        "Relay whose com.atproto.sync.listReposByCollection full_sync asks for the repos"
+        " holding forum records, beside the known PDS hosts (empty: hosts only).",
+    ),
+    "HANDLE_RESOLVER_DEV_URLS": (
+        "handle_resolver_dev_urls",
+        "Development only, empty in production: comma-separated http(s) base URLs asked"
+        " for /.well-known/atproto-did with the handle as the Host header, instead of"
+        " https://<handle>/ and the _atproto DNS record (a warning is logged when used).",
+    ),
     "HOST": ("host", "Address the web server listens on (default 127.0.0.1)."),
     "PORT": ("port", "Port the web server listens on (default 8080)."),
     "LOG_LEVEL": ("log_level", "Python logging level name (default INFO)."),
@@ -261,6 +280,13 @@ def _check(settings: Settings) -> None:
         raise SettingsError(
             f"DATABASE_URL={settings.database_url!r}: expected postgresql://... or empty"
         )
+    if settings.relay_url and not settings.relay_url.startswith(("http://", "https://")):
+        raise SettingsError(f"RELAY_URL={settings.relay_url!r}: expected an http(s):// URL")
+    for url in settings.handle_resolver_dev_url_list:
+        if not url.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"HANDLE_RESOLVER_DEV_URLS={settings.handle_resolver_dev_urls!r}: {url!r} is"
+                " not an http(s):// URL")
     if settings.forum_did and not settings.forum_did.startswith("did:"):
         raise SettingsError(f"FORUM_DID={settings.forum_did!r}: not a DID")
     for name, value in (

@@ -1,7 +1,7 @@
 """full_sync throughput, and the per-host request rate under the default limits.
 
     python -m bench.full_sync [--repos 1000] [--records 50] [--limited-repos 60]
-                              [--backend sqlite|postgresql]
+                              [--backend sqlite|postgresql] [--verify-handles]
 
 Starts a devnet with four PDS hosts in a child process of its own (the PDSes a real
 full_sync reads are other machines: their work must not share this process's interpreter
@@ -14,6 +14,10 @@ default (or PostgreSQL, in schemas of its own that it drops at the end):
   repo's CAR alone (what any full_sync must do, without the log or the rebuild);
 - full_sync of ``--limited-repos`` fresh repos with the default limits (10 requests/s per
   host): the highest number of requests any host received in any one-second window.
+
+``--verify-handles`` verifies every member's handle against the devnet's PDS hosts
+(HANDLE_RESOLVER_DEV_URLS: each host asked in turn, the handle in the Host header);
+without it the ``.test`` handles are refused without a request.
 
 Targets (2 cores): >= 5,000 records/s and >= 100 repos/s; the limited run never above the
 configured rate.
@@ -155,8 +159,10 @@ async def measure(args: argparse.Namespace, workdir: Path, described: dict[str, 
           f"{described['seconds']:.0f}s (devnet in its own process)")
     base_seconds = await baseline(urls)
 
+    dev_urls = ",".join(sorted(set(urls.values()))) if args.verify_handles else ""
     settings = _settings(args, workdir / "unlimited", forum=forum, plc_url=plc_url,
-                         backfill_rate_limit=0.0, backfill_concurrency=10)
+                         backfill_rate_limit=0.0, backfill_concurrency=10,
+                         handle_resolver_dev_urls=dev_urls)
     services = bootstrap(settings)
     try:
         # the log knows the members (as it would from the firehose): sync them all
@@ -231,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=50)
     parser.add_argument("--limited-repos", type=int, default=60)
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--verify-handles", action="store_true")
     parser.add_argument("--serve-devnet", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_devnet:

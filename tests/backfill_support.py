@@ -17,6 +17,8 @@ from tests.test_consumer import dump, settings_for
 def appview_for(backend: Backend, name: str, network: DevNetwork, seeded: SeededForum,
                 **overrides: Any) -> Services:
     options = {"plc_url": network.plc_url, "jetstream_url": network.jetstream_url,
+               "relay_url": network.relay_url,
+               "handle_resolver_dev_urls": network.handle_resolver_dev_urls,
                "backfill_rate_limit": 0.0, **overrides}
     settings: Settings = settings_for(backend, name, seeded.forum_did).with_overrides(
         **options)

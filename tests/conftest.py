@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,3 +85,42 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
             ).fetchall()
             for (name,) in rows:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+# -- the reference network (tests/reference_network.py) ---------------------------------
+
+@pytest.fixture(scope="session")
+def reference_plc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The reference network installed (once, cached in tests/reference/node_modules) and
+    its PLC directory running for the whole session. Not installable or not starting: a
+    failure under CI=true; elsewhere a skip only when npm itself is missing."""
+    from tests.reference_network import ReferencePlc, ReferenceUnavailable, install
+
+    try:
+        seconds = install()
+        if seconds > 5:
+            print(f"\nthe reference network was installed in {seconds:.0f} s")
+        plc = ReferencePlc(tmp_path_factory.mktemp("reference-plc"))
+    except ReferenceUnavailable as exc:
+        if exc.missing_tool and os.environ.get("CI", "").lower() != "true":
+            pytest.skip(str(exc))
+        pytest.fail(f"the reference network is unavailable: {exc}")
+    try:
+        yield plc
+    finally:
+        plc.stop()
+
+
+@pytest.fixture
+def reference_pds(reference_plc: Any, tmp_path: Path) -> Iterator[Any]:
+    """A reference PDS of this test's own, on the session's PLC directory."""
+    from tests.reference_network import ReferencePds, ReferenceUnavailable
+
+    try:
+        pds = ReferencePds(reference_plc.url, tmp_path / "reference")
+    except ReferenceUnavailable as exc:
+        pytest.fail(f"the reference PDS did not start: {exc}")
+    try:
+        yield pds
+    finally:
+        pds.stop()

@@ -77,7 +77,7 @@ async def test_requests_to_one_host_are_spaced_by_the_rate() -> None:
 
 async def test_ratelimit_remaining_zero_pauses_before_any_429() -> None:
     async with DevNetwork(rate_limit=3, rate_window_s=1.0) as network:
-        seeded = await network.seed(seed=2, size="small", via="direct")
+        seeded = await network.seed(seed=2, size="small", via="direct", crawl_relay=False)
         async with aiohttp.ClientSession() as session:
             fetcher = PdsFetcher(session, rate=0)
             started = time.monotonic()
@@ -90,7 +90,7 @@ async def test_ratelimit_remaining_zero_pauses_before_any_429() -> None:
 
 async def test_a_429_is_waited_out_with_retry_after_and_then_succeeds() -> None:
     async with DevNetwork(rate_limit=2, rate_window_s=1.0) as network:
-        seeded = await network.seed(seed=2, size="small", via="direct")
+        seeded = await network.seed(seed=2, size="small", via="direct", crawl_relay=False)
         account = seeded.accounts[0]
         url = f"{account.pds_url}/xrpc/com.atproto.sync.getLatestCommit"
         async with aiohttp.ClientSession() as session:

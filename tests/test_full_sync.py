@@ -14,15 +14,20 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
 import pytest
 
-from appview.backfill.full_sync import RepoWriter
+from appview.backfill.fetcher import PdsFetcher
+from appview.backfill.full_sync import FullSync, RepoWriter
 from appview.backfill.progress import BackfillStore
-from appview.bootstrap import bootstrap
+from appview.backfill.resolver import DidResolver
+from appview.bootstrap import Services, bootstrap
 from appview.devnet.network import DevNetwork
 from appview.devnet.seed import SeededForum
+from appview.handles import HandleResolver, HandleVerdict
 from appview.ingest.consumer import CURSOR_SOURCE
 from appview.settings import Settings
 from events import collections as c
@@ -145,7 +150,9 @@ async def test_a_full_sync_killed_midway_resumes_where_it_stopped(backend: Backe
         env = {**os.environ, "PYTHONPATH": str(ROOT), "DATA_DIR": str(settings.data_dir),
                "FORUM_DID": settings.forum_did, "DATABASE_URL": settings.database_url,
                "DATABASE_SCHEMA": settings.database_schema, "PLC_URL": network.plc_url,
-               "JETSTREAM_URL": network.jetstream_url, "BACKFILL_RATE_LIMIT": "15",
+               "JETSTREAM_URL": network.jetstream_url, "RELAY_URL": network.relay_url,
+               "HANDLE_RESOLVER_DEV_URLS": network.handle_resolver_dev_urls,
+               "BACKFILL_RATE_LIMIT": "15",
                "BACKFILL_CONCURRENCY": "1", "LOG_LEVEL": "WARNING"}
         watcher = appview_for(backend, "killed", network, seeded)
         try:
@@ -340,5 +347,145 @@ async def test_a_full_sync_that_cannot_read_the_forum_fails_and_is_owed(
             appview.event_log.append([], CursorUpdate(CURSOR_SOURCE,
                                                       appview.clock.now_us()))
             assert backfills.detect() is None
+        finally:
+            appview.close()
+
+
+def handles_of(services: Services) -> dict[str, str | None]:
+    with services.read_models.read() as session:
+        return {str(did): handle for did, handle in
+                session.query("SELECT did, handle FROM members", ())}
+
+
+async def test_members_on_a_host_are_found_though_describe_repo_fails_for_each(
+        backend: Backend) -> None:
+    """describeRepo is a hint: a host whose describeRepo fails (as the reference PDS's
+    does on loopback) still gives every repo it lists, each then read by getRepo."""
+    async with DevNetwork() as network:
+        seeded = await network.seed(seed=4, size="small", via="direct")
+        network.pds["pds1"].serve_describe_repo = False
+        appview = appview_for(backend, "hint", network, seeded, relay_url="")
+        try:
+            assert appview.backfills is not None
+            run = await asyncio.to_thread(appview.backfills.run, "full_sync")
+            assert run.status == "completed", run.error_message
+            assert run.error_count == 0
+            assert run.dids_total == run.dids_processed == len(seeded.accounts)
+            assert set(handles_of(appview)) >= {a.did for a in seeded.accounts}
+        finally:
+            appview.close()
+
+
+async def test_a_relay_finds_members_on_hosts_the_appview_never_knew(
+        backend: Backend) -> None:
+    """A new appview knows the Forum account's host only: the members on a second host
+    come from the relay's listReposByCollection."""
+    async with DevNetwork(pds_hosts=2) as network:
+        seeded = await network.seed(seed=4, size="small", via="direct")
+        elsewhere = {a.did for a in seeded.accounts if a.pds_url == network.pds_urls["pds2"]}
+        assert elsewhere
+        hosts_only = appview_for(backend, "hostsonly", network, seeded, relay_url="")
+        with_relay = appview_for(backend, "relay", network, seeded)
+        try:
+            assert hosts_only.backfills is not None and with_relay.backfills is not None
+            blind = await asyncio.to_thread(hosts_only.backfills.run, "full_sync")
+            assert blind.status == "completed"
+            assert blind.dids_total == len(seeded.accounts) - len(elsewhere)
+            run = await asyncio.to_thread(with_relay.backfills.run, "full_sync")
+            assert run.status == "completed", run.error_message
+            assert run.error_count == 0
+            assert run.dids_total == run.dids_processed == len(seeded.accounts)
+            assert elsewhere <= set(handles_of(with_relay))
+            assert comparable(with_relay) == await fresh_sync(backend, network, seeded)
+        finally:
+            hosts_only.close()
+            with_relay.close()
+
+
+async def test_full_sync_corrects_handles_changed_while_away_and_hides_unverified_ones(
+        backend: Backend) -> None:
+    """A handle changed while the appview was away replaces the one the firehose gave;
+    a handle the DID document claims but that does not resolve back to the DID is not
+    shown (the member has no handle: pages show the DID)."""
+    async with DevNetwork() as network:
+        seeded = await network.seed(seed=4, size="small", via="direct")
+        appview = appview_for(backend, "handles", network, seeded)
+        try:
+            async with running(appview, network.jetstream_url) as live:
+                await wait_for(lambda: caught_up(appview, network, live))
+            renamed, impostor, steady = seeded.accounts[1], seeded.accounts[2], \
+                seeded.accounts[3]
+            assert handles_of(appview)[renamed.did] == renamed.handle
+            host = network.pds["pds1"]
+            host.update_handle(renamed.did, "renamed-while-away.test")
+            # the DID document claims a handle its PDS does not answer for
+            network.plc.update_handle(impostor.did, "impostor.test")
+            assert appview.backfills is not None
+            run = await asyncio.to_thread(appview.backfills.run, "full_sync")
+            assert run.status == "completed", run.error_message
+            handles = handles_of(appview)
+            assert handles[renamed.did] == "renamed-while-away.test"
+            assert handles[impostor.did] is None
+            assert handles[steady.did] == steady.handle
+            member = appview.queries.member(impostor.did, now=datetime.now(UTC))
+            assert member is not None and member.handle is None
+            assert await fresh_sync(backend, network, seeded) == comparable(appview)
+            again = await asyncio.to_thread(appview.backfills.run, "full_sync")
+            assert again.records_indexed == 0  # nothing left to correct
+        finally:
+            appview.close()
+
+
+async def no_wait(seconds: float) -> None:
+    return None
+
+
+async def test_a_relay_that_cannot_list_is_one_error_row_and_the_hosts_still_count(
+        backend: Backend) -> None:
+    async with DevNetwork() as network:
+        seeded = await network.seed(seed=4, size="small", via="direct")
+        appview = appview_for(backend, "norelay", network, seeded)
+        try:
+            store = BackfillStore(appview.settings, appview.clock)
+            run = store.create("full_sync")
+            async with aiohttp.ClientSession() as session:
+                sync = FullSync(appview.event_log, appview.validator, seeded.forum_did,
+                                store, DidResolver(appview.settings, session),
+                                PdsFetcher(session, rate=0, sleep=no_wait), appview.clock,
+                                concurrency=4, relay_url="http://127.0.0.1:9")
+                found = await sync.discover(run.id, [seeded.forum_did])
+            assert set(found) == {a.did for a in seeded.accounts} - {seeded.forum_did}
+            errors = store.errors(run.id)
+            assert [e.collection for e in errors] == [c.MEMBERSHIP, c.POST]
+            assert all("at the relay http://127.0.0.1:9" in e.error_message for e in errors)
+        finally:
+            appview.close()
+
+
+class BrokenHandles(HandleResolver):
+    """A handle check that fails in a way nobody planned for."""
+
+    async def verify(self, did: str, handle: str | None) -> HandleVerdict:
+        raise RuntimeError("the handle check broke")
+
+
+async def test_a_handle_check_that_breaks_costs_the_handle_not_the_records(
+        backend: Backend) -> None:
+    async with DevNetwork() as network:
+        seeded = await network.seed(seed=4, size="small", via="direct")
+        appview = appview_for(backend, "brokenhandles", network, seeded)
+        try:
+            store = BackfillStore(appview.settings, appview.clock)
+            run = store.create("full_sync")
+            async with aiohttp.ClientSession() as session:
+                await FullSync(appview.event_log, appview.validator, seeded.forum_did,
+                               store, DidResolver(appview.settings, session),
+                               PdsFetcher(session, rate=0), appview.clock, concurrency=4,
+                               handles=BrokenHandles(appview.settings, session)).run(run.id)
+            assert store.errors(run.id) == []
+            assert len(store.pending_repos(run.id)) == 0
+            for account in seeded.accounts:
+                assert appview.event_log.repo_heads(account.did)
+                assert appview.event_log.history(f"identity:{account.did}") == []
         finally:
             appview.close()

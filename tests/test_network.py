@@ -73,14 +73,17 @@ async def test_a_consumer_replays_every_write_of_both_hosts_then_follows_live() 
 
 
 async def test_given_ports_are_used_and_released_on_stop() -> None:
-    plc, pds, jetstream = free_port(), free_port(), free_port()
-    network = DevNetwork(plc_port=plc, pds_ports=[pds], jetstream_port=jetstream)
+    plc, pds, jetstream, relay = free_port(), free_port(), free_port(), free_port()
+    network = DevNetwork(plc_port=plc, pds_ports=[pds], jetstream_port=jetstream,
+                         relay_port=relay)
     with pytest.raises(RuntimeError, match="not running"):
         _ = network.plc_url
     async with network:
         assert network.plc_url == f"http://127.0.0.1:{plc}"
         assert network.pds_urls == {"pds1": f"http://127.0.0.1:{pds}"}
         assert network.jetstream_url == f"ws://127.0.0.1:{jetstream}/subscribe"
+        assert network.relay_url == f"http://127.0.0.1:{relay}"
+        assert network.relay.hosts() == [f"http://127.0.0.1:{pds}"]
         async with aiohttp.ClientSession() as session:
             ws = await session.ws_connect(network.jetstream_url)  # stop must not wait on it
             status = await session.get(f"{network.jetstream_admin_url}/_devnet/status")
@@ -89,7 +92,7 @@ async def test_given_ports_are_used_and_released_on_stop() -> None:
             assert (await ws.receive(timeout=5)).type in (
                 aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED
             )
-    for port in (plc, pds, jetstream):
+    for port in (plc, pds, jetstream, relay):
         with socket.socket() as sock:
             # REUSEADDR tolerates closed connections in TIME_WAIT, not a live listener.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -135,11 +138,18 @@ async def test_run_devnet_prints_credentials_takes_faults_over_http_and_stops_on
         await read_until(process.stdout, "Ctrl-C stops the network.", lines)
         output = "".join(lines)
         assert "FORUM_DID=did:plc:" in output and "PLC directory  http://127.0.0.1:" in output
+        relay = next(line.split("=", 1)[1] for line in lines if "RELAY_URL=" in line)
+        assert "HANDLE_RESOLVER_DEV_URLS=http://127.0.0.1:" in output
         admin = next(line.split()[-1] for line in lines if "fault admin" in line)
         jetstream = next(line.split()[-1] for line in lines if "Jetstream" in line)
         handles = [line.split()[0] for line in lines if line.startswith("  ") and ".test " in line]
         assert len(handles) == 7
         async with aiohttp.ClientSession() as session:
+            # the relay crawled the seeded forum: every member is listed
+            async with session.get(
+                    f"{relay.strip()}/xrpc/com.atproto.sync.listReposByCollection",
+                    params={"collection": "space.atbb.membership"}) as listing:
+                assert len((await listing.json())["repos"]) == 6
             armed = await session.post(admin, json={"fault": "disconnect", "after": 3})
             assert armed.status == 200
             async with session.ws_connect(f"{jetstream}?cursor=0") as ws:

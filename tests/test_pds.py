@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from atproto_client import AsyncClient
@@ -279,6 +280,32 @@ async def test_the_sdk_resolves_accounts_and_handles_follow_updates(devnet, clie
     data = await resolver.did.resolve_atproto_data(devnet.alice.did, force_refresh=True)
     assert data.handle == "alice-renamed.test"
     assert devnet.sink.identities[-1] == (devnet.alice.did, "alice-renamed.test")
+
+
+async def test_the_well_known_path_answers_the_did_of_the_handle_in_the_host_header(
+        devnet) -> None:
+    async def ask(host: str) -> tuple[int, str]:
+        async with aiohttp.ClientSession() as session, session.get(
+                f"{devnet.pds_url}/.well-known/atproto-did", headers={"Host": host}) as answer:
+            return answer.status, await answer.text()
+
+    assert await ask("alice.test") == (200, devnet.alice.did)
+    assert await ask("Bob.Test:8080") == (200, devnet.bob.did)
+    assert await ask("nobody.test") == (404, "User not found")
+    devnet.pds.update_handle(devnet.alice.did, "alice-renamed.test")
+    assert await ask("alice.test") == (404, "User not found")
+    assert await ask("alice-renamed.test") == (200, devnet.alice.did)
+    devnet.pds.set_account_status(devnet.bob.did, "deleted")
+    assert (await ask("bob.test"))[0] == 404
+
+
+async def test_describe_repo_can_fail_as_the_reference_pds_does_on_loopback(devnet) -> None:
+    devnet.pds.serve_describe_repo = False
+    async with aiohttp.ClientSession() as session, session.get(
+            f"{devnet.pds_url}/xrpc/com.atproto.repo.describeRepo",
+            params={"repo": devnet.alice.did}) as answer:
+        assert answer.status == 400
+        assert (await answer.json())["error"] == "InvalidRequest"
 
 
 @pytest.mark.parametrize(

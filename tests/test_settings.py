@@ -45,11 +45,23 @@ def test_environment_values_are_converted_to_their_types() -> None:
         ({"INGEST_BATCH_SIZE": "0"}, "INGEST_BATCH_SIZE"),
         ({"MEMBER_SESSION_DAYS": "0"}, "MEMBER_SESSION_DAYS"),
         ({"PUBLIC_URL": "forum.example"}, "PUBLIC_URL"),
+        ({"RELAY_URL": "wss://relay.example"}, "RELAY_URL"),
+        ({"HANDLE_RESOLVER_DEV_URLS": "http://127.0.0.1:2583, 127.0.0.1:2584"},
+         "HANDLE_RESOLVER_DEV_URLS"),
     ],
 )
 def test_unusable_values_name_the_variable(env: dict[str, str], names: str) -> None:
     with pytest.raises(SettingsError, match=names):
         load_settings(env)
+
+
+def test_no_relay_and_no_development_handle_urls_by_default() -> None:
+    settings = load_settings({})
+    assert settings.relay_url == "" and settings.handle_resolver_dev_url_list == []
+    listed = load_settings({"HANDLE_RESOLVER_DEV_URLS": " http://127.0.0.1:2583/ ,"
+                                                        "http://127.0.0.1:2584"})
+    assert listed.handle_resolver_dev_url_list == ["http://127.0.0.1:2583",
+                                                   "http://127.0.0.1:2584"]
 
 
 def test_overrides_ignore_missing_flags() -> None:

@@ -109,6 +109,8 @@ def demo(settings: Settings, port: int, seed: int, size: str) -> None:
             demo_settings = settings.with_overrides(
                 data_dir=demo_dir, forum_did=seeded.forum_did, port=port,
                 jetstream_url=network.jetstream_url, plc_url=network.plc_url,
+                relay_url=network.relay_url,
+                handle_resolver_dev_urls=network.handle_resolver_dev_urls,
                 database_url="",  # the demo always runs on the embedded SQLite default
             )
             services = bootstrap(demo_settings)

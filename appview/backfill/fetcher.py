@@ -15,7 +15,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -199,23 +199,47 @@ class PdsFetcher:
         snapshot.via = f"listRecords ({reason})"
         return snapshot
 
-    async def hosted_repos(self, base_url: str, *, limit: int) -> list[str]:
-        """The active repos a PDS hosts (``listRepos``), at most ``limit``."""
-        dids: list[str] = []
+    async def hosted_repos(self, base_url: str, *, limit: int) -> AsyncIterator[list[str]]:
+        """The active repos a PDS hosts (``listRepos``), a page at a time, at most
+        ``limit``: a page that fails raises after the earlier pages were given."""
+        async for page in self._pages(base_url, "com.atproto.sync.listRepos", {}, "1000",
+                                      limit):
+            yield page
+
+    async def repos_by_collection(self, relay_url: str, collection: str
+                                  ) -> AsyncIterator[list[str]]:
+        """The repos a relay knows to hold records of ``collection``
+        (``com.atproto.sync.listReposByCollection``), a page at a time."""
+        async for page in self._pages(relay_url, "com.atproto.sync.listReposByCollection",
+                                      {"collection": collection}, "2000", None):
+            yield page
+
+    async def _pages(self, base_url: str, nsid: str, params: dict[str, str], size: str,
+                     limit: int | None) -> AsyncIterator[list[str]]:
+        given = 0
         cursor: str | None = None
-        while len(dids) < limit:
-            params = {"limit": "1000"}
+        seen: set[str] = set()
+        while limit is None or given < limit:
+            query = {**params, "limit": size}
             if cursor:
-                params["cursor"] = cursor
-            page = await self._json(base_url, "com.atproto.sync.listRepos", params)
+                query["cursor"] = cursor
+            page = await self._json(base_url, nsid, query)
             repos = page.get("repos") or []
-            dids += [str(r["did"]) for r in repos
-                     if isinstance(r, dict) and isinstance(r.get("did"), str)
-                     and r.get("active", True) is not False]
-            cursor = page.get("cursor")
-            if not repos or not cursor:
+            dids = [str(r["did"]) for r in repos
+                    if isinstance(r, dict) and isinstance(r.get("did"), str)
+                    and r.get("active", True) is not False and r["did"] not in seen]
+            if limit is not None:
+                dids = dids[:limit - given]
+            seen.update(dids)
+            given += len(dids)
+            if dids:
+                yield dids
+            next_cursor = page.get("cursor")
+            # a cursor that does not move would page forever
+            if not repos or not isinstance(next_cursor, str) or not next_cursor \
+                    or next_cursor == cursor:
                 break
-        return dids[:limit]
+            cursor = next_cursor
 
     async def has_forum_records(self, base_url: str, did: str) -> bool:
         """Whether a repo holds any space.atbb.* collection (``describeRepo``)."""

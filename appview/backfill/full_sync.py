@@ -3,13 +3,18 @@ holds, the differences appended as ``backfill`` events.
 
 Known repos are the Forum account (first, alone: forum-owned collections before anything
 that refers to them) and every DID the log holds a space.atbb.* record of (members,
-authors, reactors), plus those found on the same PDS hosts that hold space.atbb.*
-collections the log has never seen. A record the repo has and the log lacks is a create;
-a different CID is an update; a record the log holds and the repo no longer has is a
-delete. Every event
-carries the repo's commit rev, so the store's per-record rule (an older rev is never
-applied over a newer one) settles any race with live events of the same repo: a live
-write newer than the snapshot wins whichever is appended first (ADR 0004).
+authors, reactors), plus those discovered: the repos a relay lists as holding
+memberships or posts (``RELAY_URL``), and those on the known repos' PDS hosts
+(``listRepos``) that ``describeRepo`` does not show to be without space.atbb.* records.
+A record the repo has and the log lacks is a create; a different CID is an update; a
+record the log holds and the repo no longer has is a delete. Every event carries the
+repo's commit rev, so the store's per-record rule (an older rev is never applied over a
+newer one) settles any race with live events of the same repo: a live write newer than
+the snapshot wins whichever is appended first (ADR 0004).
+
+Handles: each repo's DID document claim is verified both ways (``appview.handles``)
+before it replaces the handle the log holds; a refuted claim leaves the member without
+a handle (pages show the DID).
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from appview.backfill.fetcher import FetchError, PdsFetcher, RepoSnapshot
+from appview.backfill.fetcher import FetchError, PdsFetcher, RepoSnapshot, RepoUnavailable
 from appview.backfill.progress import BackfillStore
 from appview.backfill.resolver import DidResolver
 from appview.clock import Clock
+from appview.handles import HandleResolver
+from events import collections as c
 from events.lexicon import LexiconValidator
 from events.log import EventLog, RecordHead
 from events.model import (
@@ -37,6 +44,9 @@ from events.model import (
 )
 
 log = logging.getLogger(__name__)
+
+# What a relay is asked for: every forum member holds a membership, every author a post.
+DISCOVERY_COLLECTIONS = (c.MEMBERSHIP, c.POST)
 
 
 def known_repos(event_log: EventLog, forum_did: str) -> list[str]:
@@ -159,6 +169,9 @@ class FullSync:
     fetcher: PdsFetcher
     clock: Clock
     concurrency: int
+    # None: handles are not checked and the log's stay as they are
+    handles: HandleResolver | None = None
+    relay_url: str = ""
     # told of each durable step: "listed" (the run's repos are recorded), "repo" (one
     # more repo is written and marked)
     on_step: Callable[[str], None] | None = None
@@ -202,9 +215,26 @@ class FullSync:
 
     async def discover(self, run_id: str, known: list[str]) -> list[str]:
         """Repos the log has never seen that hold space.atbb.* records (members who
-        joined while the appview was away, past the firehose's retention), found on the
-        PDS hosts of the repos it knows. A host that cannot list its repos is skipped
-        and noted in the errors; the known repos are synced regardless."""
+        joined while the appview was away, past the firehose's retention, or on PDS
+        hosts it never heard of): what the relay lists, and the known repos' PDS hosts'
+        ``listRepos``. ``describeRepo`` is only a hint there: a repo it answers for
+        without space.atbb.* collections is left out, one it fails on is synced (the sync
+        then tells). A relay or a host that cannot list is one error row; what it listed
+        before failing is kept, and the rest goes on."""
+        seen = set(known)
+        found: list[str] = []
+        if self.relay_url:
+            for collection in DISCOVERY_COLLECTIONS:
+                try:
+                    async for page in self.fetcher.repos_by_collection(self.relay_url,
+                                                                       collection):
+                        found += [did for did in page if did not in seen]
+                        seen.update(page)
+                except FetchError as exc:
+                    await asyncio.to_thread(
+                        self.store.add_error, run_id, self.forum_did or "(relay)", collection,
+                        f"could not list the repos holding {collection} at the relay"
+                        f" {self.relay_url}: {exc}")
         hosts: dict[str, str] = {}  # host url -> a DID it serves, for the error note
         await asyncio.to_thread(self.resolver.prefetch, known)
         gate = asyncio.Semaphore(self.concurrency)
@@ -220,44 +250,92 @@ class FullSync:
         for did, host in zip(known, await asyncio.gather(*map(host_of, known)), strict=True):
             if host is not None:
                 hosts.setdefault(host, did)
-        seen = set(known)
-        found: list[str] = []
+
+        async def worth_syncing(host: str, did: str) -> bool:
+            async with gate:
+                try:
+                    return await self.fetcher.has_forum_records(host, did)
+                except RepoUnavailable:
+                    return False  # not readable now: nothing of it to sync
+                except FetchError as exc:
+                    log.info("describeRepo of %s failed (%s): syncing it to find out", did, exc)
+                    return True
+
         for host, via in sorted(hosts.items()):
             try:
-                hosted = await self.fetcher.hosted_repos(host, limit=self.discover_limit)
-                for did in hosted:
-                    if did not in seen and await self.fetcher.has_forum_records(host, did):
-                        found.append(did)
-                    seen.add(did)
+                async for page in self.fetcher.hosted_repos(host, limit=self.discover_limit):
+                    fresh = [did for did in page if did not in seen]
+                    seen.update(page)
+                    hints = await asyncio.gather(*(worth_syncing(host, d) for d in fresh))
+                    found += [did for did, hint in zip(fresh, hints, strict=True) if hint]
             except FetchError as exc:
                 await asyncio.to_thread(self.store.add_error, run_id, via, None,
                                         f"could not list the repos of {host}: {exc}")
         return sorted(found)
+
+    async def identity_event(self, did: str, now: int) -> IdentityChanged | None:
+        """The handle the log should hold for ``did``, when it holds another: the one its
+        DID document claims once verified both ways, or None (no handle: pages show the
+        DID) when the claim is refuted. An inconclusive check changes nothing."""
+        if self.handles is None:
+            return None
+        verdict = await self.handles.verify(did, self.resolver.handle(did))
+        if verdict.outcome == "refuted" and await self.resolver.refresh(did):
+            # the cached document may predate a handle change: ask the directory again
+            verdict = await self.handles.verify(did, self.resolver.handle(did))
+        if verdict.outcome == "unknown":
+            log.info("the handle of %s was not checked: %s", did, verdict.reason)
+            return None
+        if verdict.outcome == "refuted":
+            log.info("the handle of %s is not shown: %s", did, verdict.reason)
+        history = await asyncio.to_thread(self.event_log.history, f"identity:{did}")
+        latest = next((logged.event for logged in reversed(history)
+                       if isinstance(logged.event, IdentityChanged)), None)
+        if latest is None:
+            if verdict.handle is None:
+                return None
+            # seq 0: any handle the firehose reports later (a real seq) goes ahead of it
+            return IdentityChanged(did, verdict.handle, 0, None, "backfill", None, now)
+        if latest.handle == verdict.handle:
+            return None
+        # the handle changed while the appview was away: one past the newest the log
+        # holds, so it replaces that one, and anything the firehose says next (a greater
+        # seq) replaces it in turn
+        return IdentityChanged(did, verdict.handle, latest.seq + 1, None, "backfill", None,
+                               now)
 
     async def sync_repo(self, run_id: str, did: str, writer: RepoWriter) -> str | None:
         """Read one repo and write what the log lacks; returns why it failed (the error
         row says it too), None when its events are in the log."""
         events: list[LogEvent] = []
         error: str | None = None
+        handle_check: asyncio.Task[IdentityChanged | None] | None = None
         try:
             pds = await self.resolver.pds(did)
+            now = self.clock.now_us()
+            # the handle is checked while the repo is read: both mostly wait on the network
+            handle_check = asyncio.create_task(self.identity_event(did, now))
             snapshot = await self.fetcher.fetch_repo(pds, did)
             heads = await asyncio.to_thread(self.event_log.repo_heads, did)
-            now = self.clock.now_us()
             events = list(differences(
                 snapshot, heads, validator=self.validator, forum_did=self.forum_did,
                 observed_at=now, fallback_rev=int_to_tid(now << 10)))
-            handle = self.resolver.handle(did)
-            if handle is not None:
-                # seq 0: any handle the firehose reported (a real seq) stays ahead of it;
-                # it fills in the handle of a member the firehose never told us about
-                events.append(IdentityChanged(did, handle, 0, None, "backfill", None, now))
+            try:
+                identity = await handle_check
+            except Exception:  # the repo's records still count without its handle
+                log.exception("checking the handle of %s failed", did)
+                identity = None
+            if identity is not None:
+                events.append(identity)
         except FetchError as exc:
             error = str(exc)
         except Exception as exc:  # one repo's surprise must not end the run
             log.exception("full_sync of %s failed", did)
             error = f"{type(exc).__name__}: {exc}"
         if error is not None:
+            if handle_check is not None and not handle_check.done():
+                handle_check.cancel()
+                await asyncio.gather(handle_check, return_exceptions=True)
             await asyncio.to_thread(self.store.add_error, run_id, did, None, error)
         try:
             await writer.finish(did, [] if error is not None else events,

@@ -25,6 +25,7 @@ from appview.backfill.full_sync import FullSync
 from appview.backfill.progress import KINDS, BackfillError, BackfillRun, BackfillStore
 from appview.backfill.resolver import DidResolver
 from appview.clock import Clock
+from appview.handles import HandleResolver
 from appview.ingest.appender import LineAppender
 from appview.ingest.firehose import latest_seq
 from appview.leader import LeaderLock
@@ -343,7 +344,8 @@ class BackfillManager:
             sync = FullSync(self.event_log, self.validator, self.settings.forum_did,
                             self.store, DidResolver(self.settings, session), fetcher,
                             self.clock, self.settings.backfill_concurrency,
-                            on_step=on_step)
+                            handles=HandleResolver(self.settings, session),
+                            relay_url=self.settings.relay_url, on_step=on_step)
             await sync.run(run.id)
 
     async def _catch_up(self, run: BackfillRun, report: Callable[[], None]) -> None:

@@ -45,12 +45,13 @@ def pds_endpoint(document: Any) -> str | None:
 
 
 def handle_of(document: Any) -> str | None:
-    """The handle of a DID document's first ``at://`` alias."""
+    """The handle of a DID document's first ``at://`` alias (lower-cased: handles are
+    case-insensitive)."""
     if not isinstance(document, dict):
         return None
     for alias in document.get("alsoKnownAs") or []:
         if isinstance(alias, str) and alias.startswith("at://") and len(alias) > 5:
-            return alias.removeprefix("at://")
+            return alias.removeprefix("at://").lower()
     return None
 
 
@@ -64,6 +65,7 @@ class DidResolver:
         self._handles: dict[str, str | None] = {}
         # the #atproto signing key of each document read, or why it has none usable
         self._keys: dict[str, VerifyingKey | str] = {}
+        self._fetched: set[str] = set()  # DIDs this resolver asked the directory about
         self._unsaved: list[tuple[str, str, str, float]] = []
         with side_transaction(settings) as execute:
             execute("CREATE TABLE IF NOT EXISTS did_cache (did TEXT PRIMARY KEY,"
@@ -84,9 +86,12 @@ class DidResolver:
             self._read.update(part)
 
     def _remember(self, did: str, pds: str, fetched_at: float, document: str) -> None:
+        parsed = json.loads(document)
+        # a stale document's handle is still its claim: verification decides
+        self._handles[did] = handle_of(parsed)
         if time.time() - fetched_at < FRESH_SECONDS:
             self._memory[did] = pds
-            self._learn(did, json.loads(document))
+            self._learn(did, parsed)
         else:
             self._stale[did] = pds
 
@@ -129,12 +134,16 @@ class DidResolver:
         if did in self._memory:
             return self._memory[did]
         try:
-            document = await self._fetch(did)
+            return await self._fetch_and_remember(did)
         except DidNotResolved:
             stale = self._stale.get(did)
             if stale is not None:  # the directory is down: yesterday's answer will do
                 return stale
             raise
+
+    async def _fetch_and_remember(self, did: str) -> str:
+        document = await self._fetch(did)
+        self._fetched.add(did)
         endpoint = pds_endpoint(document)
         if endpoint is None:
             raise DidNotResolved(f"{did}: the DID document names no #atproto_pds service")
@@ -164,6 +173,17 @@ class DidResolver:
         if pds is not None:
             self._stale.setdefault(did, pds)
         self._read.add(did)
+
+    async def refresh(self, did: str) -> bool:
+        """Ask the directory again unless this resolver already did (a cached document
+        may predate a handle change); False when that was done already or failed."""
+        if did in self._fetched:
+            return False
+        try:
+            await self._fetch_and_remember(did)
+        except DidNotResolved:
+            return False
+        return True
 
     def handle(self, did: str) -> str | None:
         """The handle the DID document claims (after ``pds`` resolved it), if any."""

@@ -1,5 +1,6 @@
-"""The whole devnet in one process: a PLC directory, PDS hosts (each on its own port) and
-the Jetstream server, on loopback, with free ports unless told otherwise.
+"""The whole devnet in one process: a PLC directory, PDS hosts (each on its own port), the
+Jetstream server and a relay that crawls the PDS hosts, on loopback, with free ports
+unless told otherwise.
 
 ``DevNetwork`` is an async context manager for tests and ``atbb demo``; ``run_devnet`` is
 the ``atbb devnet`` command: start, seed, print where everything is, run until SIGINT or
@@ -23,6 +24,7 @@ from appview.devnet.firehose import PATH as FIREHOSE_PATH
 from appview.devnet.jetstream import JetstreamServer
 from appview.devnet.pds import PdsHost
 from appview.devnet.plc import PlcDirectory
+from appview.devnet.relay import Relay
 from appview.devnet.scenario import ScenarioSize, SizeName, build_scenario
 from appview.devnet.seed import SeededForum, seed_forum
 
@@ -45,11 +47,13 @@ class DevNetwork:
         plc_port: int = 0,
         pds_ports: Sequence[int] | None = None,
         jetstream_port: int = 0,
+        relay_port: int = 0,
         clock: DevClock | None = None,
         pds_clock: DevClock | None = None,
         retention_us: int | None = None,
         rate_limit: int | None = None,
         rate_window_s: float = 300.0,
+        relay_crawl_interval_s: float | None = None,
     ) -> None:
         names = (
             [f"pds{index + 1}" for index in range(pds_hosts)]
@@ -77,7 +81,10 @@ class DevNetwork:
             )
             for name in names
         }
-        self._ports = {"plc": plc_port, "jetstream": jetstream_port}
+        # crawls on ``seed`` and when asked (``relay.crawl()``), or every
+        # ``relay_crawl_interval_s`` seconds
+        self.relay = Relay(crawl_interval_s=relay_crawl_interval_s)
+        self._ports = {"plc": plc_port, "jetstream": jetstream_port, "relay": relay_port}
         for index, name in enumerate(names):
             self._ports[f"pds:{name}"] = pds_ports[index] if pds_ports is not None else 0
         self._runners: list[web.AppRunner] = []
@@ -103,10 +110,12 @@ class DevNetwork:
             for name, pds in self.pds.items():
                 url = await self._serve(pds.app(), self._ports[f"pds:{name}"])
                 pds.set_url(url)
+                self.relay.add_host(url)
                 self._urls[f"pds:{name}"] = url
             self._urls["jetstream"] = await self._serve(
                 self.jetstream.app(), self._ports["jetstream"]
             )
+            self._urls["relay"] = await self._serve(self.relay.app(), self._ports["relay"])
         except BaseException:
             await self.stop()
             raise
@@ -153,6 +162,17 @@ class DevNetwork:
         return self._url(f"pds:{host}").replace("http://", "ws://", 1) + FIREHOSE_PATH
 
     @property
+    def relay_url(self) -> str:
+        """The relay's base URL (``RELAY_URL``: ``listReposByCollection``)."""
+        return self._url("relay")
+
+    @property
+    def handle_resolver_dev_urls(self) -> str:
+        """``HANDLE_RESOLVER_DEV_URLS`` for this network: its PDS hosts, each of which
+        answers ``/.well-known/atproto-did`` for its own handles."""
+        return ",".join(self.pds_urls.values())
+
+    @property
     def jetstream_admin_url(self) -> str:
         """Where ``/_devnet/faults`` and ``/_devnet/status`` are served."""
         return self._url("jetstream")
@@ -164,14 +184,19 @@ class DevNetwork:
         *,
         concurrency: int = 1,
         via: Literal["xrpc", "direct"] = "xrpc",
+        crawl_relay: bool = True,
     ) -> SeededForum:
         """Builds the scenario of ``seed`` for this network's PDS hosts and writes it
         through XRPC, or straight into the repos with ``via="direct"`` (see
-        ``appview.devnet.seed``)."""
+        ``appview.devnet.seed``), then has the relay crawl it (``crawl_relay=False``
+        leaves the hosts' rate-limit windows untouched for a test that measures them)."""
         scenario = build_scenario(seed, size, pds_names=tuple(self.pds))
-        return await seed_forum(
+        seeded = await seed_forum(
             scenario, self.pds, clock=self.pds_clock, concurrency=concurrency, via=via
         )
+        if crawl_relay:
+            await self.relay.crawl()
+        return seeded
 
 
 def describe(network: DevNetwork, seeded: SeededForum | None) -> list[str]:
@@ -183,6 +208,9 @@ def describe(network: DevNetwork, seeded: SeededForum | None) -> list[str]:
         lines.append(f"    firehose     {network.firehose_url(name)}")
     lines.append(f"  Jetstream      {network.jetstream_url}")
     lines.append(f"  fault admin    {network.jetstream_admin_url}/_devnet/faults")
+    lines.append(f"  Relay          {network.relay_url}")
+    lines.append(f"  RELAY_URL={network.relay_url}")
+    lines.append(f"  HANDLE_RESOLVER_DEV_URLS={network.handle_resolver_dev_urls}")
     if seeded is not None:
         expected = seeded.expected
         lines.append(
@@ -222,6 +250,8 @@ async def serve_devnet(
         plc_port=plc_port,
         pds_ports=pds_ports,
         jetstream_port=jetstream_port,
+        # what people write by hand reaches listReposByCollection within seconds
+        relay_crawl_interval_s=5.0,
     ) as network:
         seeded = None
         if seed is not None:

@@ -110,6 +110,9 @@ class PdsHost:
         # False: getRepo answers 501 like a PDS that does not serve it (a reader must fall
         # back to listRecords)
         self.serve_get_repo = True
+        # False: describeRepo fails as the reference PDS's does on loopback (it cannot
+        # resolve DIDs through a PLC directory named by IP address)
+        self.serve_describe_repo = True
         self._lock = threading.RLock()
         self._accounts: dict[str, Account] = {}
         self._by_handle: dict[str, str] = {}
@@ -236,6 +239,7 @@ class PdsHost:
         self.firehose.add_routes(app)
         app.router.add_route("*", "/xrpc/{nsid}", self._not_implemented)
         self.oauth.mount(app)
+        app.router.add_get("/.well-known/atproto-did", self._well_known_did)
         return app
 
     @web.middleware
@@ -423,6 +427,9 @@ class PdsHost:
 
     async def _describe_repo(self, request: web.Request) -> web.Response:
         account = self._readable_account(_param(request.query, "repo"))
+        if not self.serve_describe_repo:
+            raise XrpcError(400, "InvalidRequest",
+                            "Could not resolve DID: Error: Invalid hostname")
         return web.json_response(
             {
                 "handle": account.handle,
@@ -495,6 +502,18 @@ class PdsHost:
         if did is None:
             raise XrpcError(400, "InvalidRequest", "Unable to resolve handle")
         return web.json_response({"did": did})
+
+    async def _well_known_did(self, request: web.Request) -> web.Response:
+        # The handle is the host asked for, as on the reference PDS: on loopback a client
+        # connects to the PDS's address and names the handle in the Host header.
+        handle = request.host.split(":", 1)[0]
+        with self._lock:
+            did = self._by_handle.get(handle.lower())
+            if did is not None and self._status[did] == "deleted":
+                did = None
+        if did is None:
+            return web.Response(status=404, text="User not found")
+        return web.Response(text=did, content_type="text/plain")
 
     # --- helpers ---
 

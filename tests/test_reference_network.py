@@ -18,13 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from aiohttp import web
 
 from appview.bootstrap import Services, bootstrap
 from appview.devnet.relay import Relay
 from events import collections as c
-from events.lexicon import LexiconValidator
 from events.model import IdentityChanged
 from tests.conftest import Backend
 from tests.reference_network import PdsClient, RefAccount, ReferencePds
@@ -138,19 +136,6 @@ def handles(services: Services) -> dict[str, str | None]:
             for row in table(services, "SELECT did, handle FROM members")}
 
 
-def reads_wrapped_refs() -> bool:
-    """Whether this build reads the original's wrapped references (the record-shapes
-    work); until it does, what depends on it is reported as an expected failure."""
-    validator = LexiconValidator.load()
-    ref = {"uri": "at://did:plc:forum/space.atbb.forum.forum/self",
-           "cid": "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"}
-    verdict = validator.validate(c.MEMBERSHIP, "3kaaaaaaaaaa2", {
-        "$type": c.MEMBERSHIP, "createdAt": "2026-01-01T00:00:00.000Z",
-        "forum": {"$type": "space.atbb.membership#forumRef", "forum": ref}},
-        did="did:plc:member", forum_did="did:plc:forum")
-    return verdict.valid
-
-
 def assert_the_forum_is_shown(services: Services, forum: WrittenForum) -> None:
     """What the pages show once the original's shapes are read."""
     [board] = table(services, "SELECT * FROM boards")
@@ -192,8 +177,6 @@ async def test_full_sync_reads_the_forum_account_and_every_member(
             shown_handles = handles(services)
             for account in forum.accounts:  # verified against the PDS's well-known path
                 assert shown_handles[account.did] == account.handle
-            if not reads_wrapped_refs():
-                pytest.xfail("the original's wrapped references are not read yet")
             assert_the_forum_is_shown(services, forum)
         finally:
             services.close()

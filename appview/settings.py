@@ -64,7 +64,6 @@ class Settings:
     oauth_client_keys: str = field(default="", repr=False)
     # empty: generated once and kept in the database (docs/auth.md weighs it)
     session_encryption_key: str = field(default="", repr=False)
-    handle_resolver_urls: str = ""
     member_session_days: float = 30.0
 
     @property
@@ -222,11 +221,6 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "session_encryption_key",
         "Comma-separated base64url 32-byte keys sealing members' tokens and DPoP keys at"
         " rest (the first seals, all open); empty: one generated and kept in the database.",
-    ),
-    "HANDLE_RESOLVER_URLS": (
-        "handle_resolver_urls",
-        "Comma-separated XRPC services asked to resolve a handle (resolveHandle) when DNS"
-        " and HTTPS do not (a development network's PDSs).",
     ),
     "MEMBER_SESSION_DAYS": (
         "member_session_days",

@@ -62,10 +62,10 @@ def auth_settings(backend: Backend, net: AuthNet, *resolvers: str) -> Settings:
     urls = ",".join([net.pds_url, *resolvers])
     if backend.name == "sqlite":
         return Settings(data_dir=backend.tmp / "data", plc_url=net.plc_url,
-                        handle_resolver_urls=urls)
+                        handle_resolver_dev_urls=urls)
     return Settings(data_dir=backend.tmp / "data", database_url=backend.url,
                     database_schema=backend.schema or "public", plc_url=net.plc_url,
-                    handle_resolver_urls=urls)
+                    handle_resolver_dev_urls=urls)
 
 
 def member_auth(settings: Settings, net: AuthNet,

@@ -1,5 +1,5 @@
-"""Handles and DIDs as the sign-in sees them: handles through the configured XRPC
-services (names under .test never reach the DNS), DIDs cached or fresh."""
+"""Handles and DIDs as the sign-in sees them: handles through the one handle resolver
+(on a development network its HANDLE_RESOLVER_DEV_URLS), DIDs cached or fresh."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 
 from appview.auth.errors import IdentityError
 from appview.auth.identity import NetworkIdentity, is_did, normalise_handle
+from appview.handles import HandleResolver
 from tests.auth_support import auth_settings, start_net
 from tests.conftest import Backend
 
@@ -25,7 +26,7 @@ async def test_handles_resolve_through_the_services_and_dids_fresh_or_cached(
     other = await start_net(aiohttp_server, name="pds2", plc=net.plc, plc_url=net.plc_url)
     settings = auth_settings(backend, net, other.pds_url)
     async with aiohttp.ClientSession() as http:
-        identity = NetworkIdentity(settings, http, (net.pds_url, other.pds_url))
+        identity = NetworkIdentity(settings, http, HandleResolver(settings, http))
         assert await identity.resolve_handle(net.alice.handle) == net.alice.did
         assert await identity.resolve_handle(other.bob.handle) == other.bob.did
         with pytest.raises(IdentityError, match="does not resolve"):

@@ -2,10 +2,11 @@
 
 The OAuth client sees identity only through the small ``Identity`` port, so the way
 handles and DIDs are resolved can change underneath it. ``NetworkIdentity`` resolves a
-handle by DNS (``_atproto`` TXT), then HTTPS (``/.well-known/atproto-did``), then the
-XRPC services of HANDLE_RESOLVER_URLS; a DID through the backfill's ``DidResolver`` and
-its cache, or straight from the directory when the answer must be fresh (checking the
-account a token was issued for)."""
+handle through ``appview.handles.HandleResolver``, the one place that decides how
+handles are resolved (DNS ``_atproto`` TXT, then ``https://<handle>/.well-known/
+atproto-did``; on a development network, HANDLE_RESOLVER_DEV_URLS); a DID through the
+backfill's ``DidResolver`` and its cache, or straight from the directory when the answer
+must be fresh (checking the account a token was issued for)."""
 
 from __future__ import annotations
 
@@ -17,22 +18,17 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 import aiohttp
-import dns.asyncresolver
-import dns.exception
-import dns.resolver
 
 from appview.auth.errors import IdentityError
 from appview.auth.transport import TransportError, send
 from appview.backfill.fetcher import FetchError
 from appview.backfill.resolver import DidResolver, handle_of, pds_endpoint
+from appview.handles import HandleResolver
 from appview.settings import Settings
 
 _HANDLE = re.compile(
     r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 _DID = re.compile(r"^did:(plc:[a-z2-7]{24}|web:[a-zA-Z0-9.%:-]+)$")
-# RFC 6761/6762 names: never in the DNS, so only the configured services are asked
-_SPECIAL_TLDS = ("test", "local", "localhost", "invalid", "example", "internal", "arpa")
-DNS_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -65,51 +61,17 @@ def is_did(text: str) -> bool:
 
 class NetworkIdentity:
     def __init__(self, settings: Settings, http: aiohttp.ClientSession,
-                 handle_services: tuple[str, ...]) -> None:
+                 handles: HandleResolver) -> None:
         self._settings = settings
         self._http = http
-        self._services = handle_services
+        self._handles = handles
 
     async def resolve_handle(self, handle: str) -> str:
-        if not handle.endswith(tuple("." + tld for tld in _SPECIAL_TLDS)):
-            for attempt in (self._by_dns, self._by_https):
-                did = await attempt(handle)
-                if did is not None:
-                    return did
-        for service in self._services:
-            did = await self._by_xrpc(service, handle)
-            if did is not None:
-                return did
-        raise IdentityError(f"the handle {handle} does not resolve to an account")
-
-    async def _by_dns(self, handle: str) -> str | None:
-        try:
-            answer = await dns.asyncresolver.resolve(f"_atproto.{handle}", "TXT",
-                                                     lifetime=DNS_SECONDS)
-        except (dns.exception.DNSException, OSError):
-            return None
-        found = {b"".join(record.strings).decode("ascii", "replace") for record in answer}
-        dids = {text.removeprefix("did=") for text in found if text.startswith("did=")}
-        # two different DIDs in the TXT records: the handle names no one account
-        return dids.pop() if len(dids) == 1 and is_did(next(iter(dids))) else None
-
-    async def _by_https(self, handle: str) -> str | None:
-        try:
-            answer = await send(self._http, "GET", f"https://{handle}/.well-known/atproto-did")
-        except TransportError:
-            return None
-        text = answer.body.decode("utf-8", "replace").strip()
-        return text if answer.status == 200 and is_did(text) else None
-
-    async def _by_xrpc(self, service: str, handle: str) -> str | None:
-        url = f"{service.rstrip('/')}/xrpc/com.atproto.identity.resolveHandle"
-        try:
-            answer = await send(self._http, "GET", url, params={"handle": handle})
-        except TransportError:
-            return None
-        data = answer.json()
-        did = data.get("did") if isinstance(data, dict) and answer.status == 200 else None
-        return did if isinstance(did, str) and is_did(did) else None
+        resolution = await self._handles.resolve(handle)
+        if resolution.did is None or not is_did(resolution.did):
+            raise IdentityError(f"the handle {handle} does not resolve to an account"
+                                f" ({resolution.detail})")
+        return resolution.did
 
     async def resolve_did(self, did: str, *, fresh: bool) -> ResolvedIdentity:
         if not is_did(did):

@@ -43,6 +43,7 @@ from appview.auth.pds_session import PdsSession
 from appview.auth.session_store import SessionStore, StaleSession, StoredSession
 from appview.auth.transport import DpopNonces
 from appview.clock import Clock
+from appview.handles import HandleResolver
 from appview.settings import Settings, SettingsError
 
 
@@ -130,9 +131,9 @@ class MemberAuth:
 
     def _identity_port(self) -> Identity:
         if self._identity is None:
-            services = tuple(u.strip() for u in self._settings.handle_resolver_urls.split(",")
-                             if u.strip())
-            self._identity = NetworkIdentity(self._settings, self._session(), services)
+            http = self._session()
+            self._identity = NetworkIdentity(self._settings, http,
+                                             HandleResolver(self._settings, http))
         return self._identity
 
     async def aclose(self) -> None:

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import threading
-from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,24 +28,13 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from appview.devnet.clock import DevClock
-from appview.devnet.faults import (
-    Disconnect,
-    Fault,
-    FaultError,
-    FaultPlan,
-    Hang,
-    Malformed,
-    Resend,
-    Stall,
-    fault_from_json,
-    fault_to_json,
-)
+from appview.devnet.fault_stream import ConnectionClosed, FaultedStream, StreamConnection
+from appview.devnet.faults import FaultPlan, Malformed, Resend
 from appview.devnet.sink import RepoCommit
 from appview.repos.cbor import encode
 
 log = logging.getLogger(__name__)
 
-_SENT_MEMORY = 10_000
 PATH = "/xrpc/com.atproto.sync.subscribeRepos"
 
 
@@ -66,38 +53,18 @@ def error_frame(error: str, message: str) -> bytes:
     return encode({"op": -1}) + encode({"error": error, "message": message})
 
 
-class _Connection:
-    def __init__(self, next_index: int) -> None:
-        self.next_index = next_index
-        self.loop = asyncio.get_running_loop()
-        self.thread = threading.get_ident()
-        self.wake = asyncio.Event()
-        self.sent: deque[Frame] = deque(maxlen=_SENT_MEMORY)
-        self.disconnect_after: int | None = None
-        self.hung = False
-        self.fault_version = -1
-
-    def notify(self) -> None:
-        if threading.get_ident() == self.thread:
-            self.wake.set()
-            return
-        with contextlib.suppress(RuntimeError):  # the loop has already closed
-            self.loop.call_soon_threadsafe(self.wake.set)
+_Connection = StreamConnection["Frame"]
 
 
-class _Closed(Exception):
-    """The pump closed its connection (a Disconnect fault)."""
-
-
-class FirehoseServer:
+class FirehoseServer(FaultedStream["Frame"]):
     """``subscribeRepos`` over an in-memory history. ``keep`` bounds the frames kept (the
     oldest go first, as a host's retention)."""
 
     def __init__(self, clock: DevClock, *, keep: int | None = None,
                  faults: FaultPlan | None = None) -> None:
+        super().__init__(faults)
         self._clock = clock
         self._keep = keep
-        self.faults = faults if faults is not None else FaultPlan()
         self._lock = threading.Lock()
         self._frames: list[Frame] = []
         self._base = 0  # absolute index of _frames[0]
@@ -187,28 +154,16 @@ class FirehoseServer:
         with self._lock:
             return len(self._connections)
 
-    def inject(self, fault: Fault) -> None:
-        self.faults.arm(fault)
-        self._notify()
-
-    def clear_faults(self) -> None:
-        self.faults.clear()
-        self._notify()
-
-    def _notify(self) -> None:
+    def _connections_now(self) -> list[StreamConnection[Frame]]:
         with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            connection.notify()
+            return list(self._connections)
 
     # --- HTTP -------------------------------------------------------------------------
 
     def add_routes(self, app: web.Application, admin_prefix: str = "/_devnet/firehose") -> None:
         """Serve the stream at ``PATH`` and its faults at ``admin_prefix + /faults``."""
         app.router.add_get(PATH, self._subscribe)
-        app.router.add_get(f"{admin_prefix}/faults", self._list_faults)
-        app.router.add_post(f"{admin_prefix}/faults", self._arm_faults)
-        app.router.add_delete(f"{admin_prefix}/faults", self._clear_faults)
+        self.add_fault_routes(app, f"{admin_prefix}/faults")
         app.on_shutdown.append(self._close_sockets)
 
     async def _subscribe(self, request: web.Request) -> web.StreamResponse:
@@ -282,7 +237,7 @@ class FirehoseServer:
                     await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"FutureCursor")
                     return
             await self._pump_frames(ws, connection)
-        except _Closed:
+        except ConnectionClosed:
             return
         except ConnectionError as exc:
             log.debug("firehose connection lost: %s", exc)
@@ -308,82 +263,19 @@ class FirehoseServer:
                 continue
             await connection.wake.wait()
 
-    async def _send(self, ws: web.WebSocketResponse, connection: _Connection,
-                    frame: Frame) -> None:
-        await ws.send_bytes(frame.data)
-        connection.sent.append(frame)
-        if connection.disconnect_after is not None:
-            connection.disconnect_after -= 1
-            if connection.disconnect_after <= 0:
-                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"devnet fault: disconnect")
-                raise _Closed
+    async def _write(self, ws: web.WebSocketResponse, connection: StreamConnection[Frame],
+                     item: Frame) -> None:
+        await ws.send_bytes(item.data)
 
-    async def _apply_faults(self, ws: web.WebSocketResponse, connection: _Connection) -> None:
-        """Claims at most one firing of each kind of armed fault for this connection."""
-        plan = self.faults
-        connection.fault_version = plan.version
-        if not plan.armed_count:
-            return
-        if connection.disconnect_after is None:
-            disconnect = plan.take(Disconnect)
-            if disconnect is not None:
-                connection.disconnect_after = disconnect.after
-                if disconnect.after == 0:
-                    await ws.close(code=WSCloseCode.GOING_AWAY, message=b"devnet fault: disconnect")
-                    raise _Closed
-        stall = plan.take(Stall)
-        if stall is not None:
-            await asyncio.sleep(stall.seconds)
-        hang = plan.take(Hang)
-        if hang is not None:
-            connection.hung = True
-            try:
-                await asyncio.sleep(hang.seconds)
-            finally:
-                connection.hung = False
-        malformed = plan.take(Malformed)
-        if malformed is not None:
-            await ws.send_bytes(malformed.payload.encode("utf-8"))
-        resend = plan.take(Resend)
-        if resend is not None:
-            if resend.last is not None:
-                again = list(connection.sent)[-resend.last:]
-            else:
-                # on the firehose a resend range is of seqs
-                low = resend.from_us if resend.from_us is not None else -1
-                high = resend.to_us if resend.to_us is not None else 1 << 63
-                again = [frame for frame in self.frames() if low <= frame.seq <= high]
-            for frame in again:
-                await self._send(ws, connection, frame)
+    async def _send_malformed(self, ws: web.WebSocketResponse, fault: Malformed) -> None:
+        await ws.send_bytes(fault.payload.encode("utf-8"))
+
+    def _resend_range(self, connection: StreamConnection[Frame], fault: Resend) -> list[Frame]:
+        # on the firehose a resend range is of seqs
+        low = fault.from_us if fault.from_us is not None else -1
+        high = fault.to_us if fault.to_us is not None else 1 << 63
+        return [frame for frame in self.frames() if low <= frame.seq <= high]
 
     async def _close_sockets(self, app: web.Application) -> None:
         for ws in list(self._sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"devnet shutting down")
-
-    async def _list_faults(self, request: web.Request) -> web.Response:
-        return web.json_response({"armed": self._armed_json()})
-
-    async def _arm_faults(self, request: web.Request) -> web.Response:
-        try:
-            body = json.loads(await request.read())
-        except ValueError as exc:
-            return web.json_response({"error": "InvalidRequest",
-                                      "message": f"request body is not JSON: {exc}"},
-                                     status=400)
-        items = body if isinstance(body, list) else [body]
-        try:
-            faults = [fault_from_json(item) for item in items]
-        except FaultError as exc:
-            return web.json_response({"error": "InvalidFault", "message": str(exc)},
-                                     status=400)
-        for fault in faults:
-            self.inject(fault)
-        return web.json_response({"armed": self._armed_json()})
-
-    async def _clear_faults(self, request: web.Request) -> web.Response:
-        self.clear_faults()
-        return web.json_response({"armed": []})
-
-    def _armed_json(self) -> list[dict[str, Any]]:
-        return [{**fault_to_json(armed.fault), "remaining": armed.remaining}
-                for armed in self.faults.armed()]

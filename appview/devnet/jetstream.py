@@ -17,27 +17,15 @@ import json
 import logging
 import re
 import threading
-from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
 import zstandard
 from aiohttp import WSCloseCode, WSMsgType, web
 from multidict import MultiMapping
 
 from appview.devnet.clock import DevClock
-from appview.devnet.faults import (
-    Disconnect,
-    Fault,
-    FaultError,
-    FaultPlan,
-    Hang,
-    Malformed,
-    Resend,
-    Stall,
-    fault_from_json,
-    fault_to_json,
-)
+from appview.devnet.fault_stream import ConnectionClosed, FaultedStream, StreamConnection
+from appview.devnet.faults import FaultPlan, Malformed, Resend
 from appview.devnet.jetstream_format import account_line, commit_line, identity_line
 from appview.devnet.sink import CommitOp
 
@@ -46,7 +34,6 @@ log = logging.getLogger(__name__)
 MAX_WANTED_COLLECTIONS = 100
 MAX_WANTED_DIDS = 10_000
 _BATCH = 256
-_SENT_MEMORY = 10_000
 _SEGMENT = r"[a-zA-Z0-9-]+"
 _EXACT_COLLECTION = re.compile(rf"^{_SEGMENT}(\.{_SEGMENT}){{2,}}$")
 _PREFIX_COLLECTION = re.compile(rf"^{_SEGMENT}(\.{_SEGMENT})*\.\*$")
@@ -156,35 +143,18 @@ def _describe_raw(line: str) -> tuple[int | None, str | None, str | None, str | 
     )
 
 
-class _Connection:
-    """One subscriber: where it is in the history and what it has sent (for resends)."""
+class _Connection(StreamConnection["StreamEvent"]):
+    """One subscriber: its subscription and where replay ends (the rest is in
+    ``StreamConnection``: position, what it sent, its faults in progress)."""
 
     def __init__(self, subscription: Subscription, next_index: int, seam: int) -> None:
+        super().__init__(next_index)
         self.subscription = subscription
-        self.next_index = next_index
         self.seam = seam  # history before this index is replay, filtered by the cursor
-        self.loop = asyncio.get_running_loop()
-        self.thread = threading.get_ident()
-        self.wake = asyncio.Event()
-        self.sent: deque[StreamEvent] = deque(maxlen=_SENT_MEMORY)
-        self.disconnect_after: int | None = None
-        self.hung = False  # a Hang fault: no events, no answers to pings
-        self.fault_version = -1
         self.compressor = zstandard.ZstdCompressor()
 
-    def notify(self) -> None:
-        if threading.get_ident() == self.thread:
-            self.wake.set()
-            return
-        with contextlib.suppress(RuntimeError):  # the loop has already closed
-            self.loop.call_soon_threadsafe(self.wake.set)
 
-
-class _Closed(Exception):
-    """The pump closed its connection (a Disconnect fault)."""
-
-
-class JetstreamServer:
+class JetstreamServer(FaultedStream["StreamEvent"]):
     """Jetstream v1 over an in-memory history. ``retention_us`` simulates history loss:
     events older than that (by the clock) are dropped, and an older cursor is clamped to
     the oldest event kept."""
@@ -196,9 +166,9 @@ class JetstreamServer:
         retention_us: int | None = None,
         faults: FaultPlan | None = None,
     ) -> None:
+        super().__init__(faults)
         self._clock = clock
         self._retention_us = retention_us
-        self.faults = faults if faults is not None else FaultPlan()
         self._lock = threading.Lock()
         self._events: list[StreamEvent] = []
         self._base = 0  # absolute index of _events[0]; grows as retention drops events
@@ -277,15 +247,6 @@ class JetstreamServer:
         with self._lock:
             return len(self._connections)
 
-    def inject(self, fault: Fault) -> None:
-        """Arms a fault and wakes every connection so it takes effect at once."""
-        self.faults.arm(fault)
-        self._notify()
-
-    def clear_faults(self) -> None:
-        self.faults.clear()
-        self._notify()
-
     def _next_time_locked(self) -> int:
         self._last_time_us = max(self._clock.now_us(), self._last_time_us + 1)
         return self._last_time_us
@@ -309,11 +270,9 @@ class JetstreamServer:
             self._base += dropped
         return dropped
 
-    def _notify(self) -> None:
+    def _connections_now(self) -> list[StreamConnection[StreamEvent]]:
         with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            connection.notify()
+            return list(self._connections)
 
     def _batch(self, connection: _Connection) -> tuple[int, list[StreamEvent]]:
         with self._lock:
@@ -332,9 +291,7 @@ class JetstreamServer:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/subscribe", self._subscribe)
-        app.router.add_get("/_devnet/faults", self._list_faults)
-        app.router.add_post("/_devnet/faults", self._arm_faults)
-        app.router.add_delete("/_devnet/faults", self._clear_faults)
+        self.add_fault_routes(app, "/_devnet/faults")
         app.router.add_get("/_devnet/status", self._status)
         app.on_shutdown.append(self._close_sockets)
         return app
@@ -379,7 +336,7 @@ class JetstreamServer:
     async def _pump(self, ws: web.WebSocketResponse, connection: _Connection) -> None:
         try:
             await self._pump_events(ws, connection)
-        except _Closed:
+        except ConnectionClosed:
             return
         except ConnectionError as exc:  # the client went away mid-send
             log.debug("jetstream connection lost: %s", exc)
@@ -398,7 +355,7 @@ class JetstreamServer:
                     continue
                 if not subscription.wants(event):
                     continue
-                await self._send_event(ws, connection, event)
+                await self._send(ws, connection, event)
                 if self.faults.armed_count:
                     await self._apply_faults(ws, connection)
             if batch:
@@ -408,91 +365,33 @@ class JetstreamServer:
                 continue
             await connection.wake.wait()
 
-    async def _send_event(
-        self, ws: web.WebSocketResponse, connection: _Connection, event: StreamEvent
-    ) -> None:
+    async def _write(self, ws: web.WebSocketResponse, connection: StreamConnection[StreamEvent],
+                     item: StreamEvent) -> None:
+        assert isinstance(connection, _Connection)
         if connection.subscription.compress:
-            await ws.send_bytes(event.compressed(connection.compressor))
+            await ws.send_bytes(item.compressed(connection.compressor))
         else:
-            await ws.send_str(event.line)
-        connection.sent.append(event)
-        if connection.disconnect_after is not None:
-            connection.disconnect_after -= 1
-            if connection.disconnect_after <= 0:
-                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"devnet fault: disconnect")
-                raise _Closed
+            await ws.send_str(item.line)
 
-    async def _apply_faults(self, ws: web.WebSocketResponse, connection: _Connection) -> None:
-        """Claims at most one firing of each kind of armed fault for this connection."""
-        plan = self.faults
-        connection.fault_version = plan.version
-        if not plan.armed_count:
-            return
-        if connection.disconnect_after is None:
-            disconnect = plan.take(Disconnect)
-            if disconnect is not None:
-                connection.disconnect_after = disconnect.after
-                if disconnect.after == 0:
-                    await ws.close(code=WSCloseCode.GOING_AWAY, message=b"devnet fault: disconnect")
-                    raise _Closed
-        stall = plan.take(Stall)
-        if stall is not None:
-            await asyncio.sleep(stall.seconds)
-        hang = plan.take(Hang)
-        if hang is not None:
-            connection.hung = True
-            try:
-                await asyncio.sleep(hang.seconds)
-            finally:
-                connection.hung = False
-        malformed = plan.take(Malformed)
-        if malformed is not None:
-            if malformed.binary:
-                await ws.send_bytes(malformed.payload.encode("utf-8"))
-            else:
-                await ws.send_str(malformed.payload)
-        resend = plan.take(Resend)
-        if resend is not None:
-            for event in self._resend_events(connection, resend):
-                await self._send_event(ws, connection, event)
+    async def _send_malformed(self, ws: web.WebSocketResponse, fault: Malformed) -> None:
+        if fault.binary:
+            await ws.send_bytes(fault.payload.encode("utf-8"))
+        else:
+            await ws.send_str(fault.payload)
 
-    def _resend_events(self, connection: _Connection, resend: Resend) -> list[StreamEvent]:
-        if resend.last is not None:
-            return list(connection.sent)[-resend.last :]
-        low = resend.from_us if resend.from_us is not None else -1
-        high = resend.to_us if resend.to_us is not None else 1 << 63
-        return [
-            event
-            for event in self.history()
-            if low <= event.time_us <= high and connection.subscription.wants(event)
-        ]
+    def _resend_range(self, connection: StreamConnection[StreamEvent],
+                      fault: Resend) -> list[StreamEvent]:
+        assert isinstance(connection, _Connection)
+        low = fault.from_us if fault.from_us is not None else -1
+        high = fault.to_us if fault.to_us is not None else 1 << 63
+        return [event for event in self.history()
+                if low <= event.time_us <= high and connection.subscription.wants(event)]
 
     async def _close_sockets(self, app: web.Application) -> None:
         for ws in list(self._sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"devnet shutting down")
 
     # --- the admin endpoints --------------------------------------------------------
-
-    async def _list_faults(self, request: web.Request) -> web.Response:
-        return web.json_response({"armed": self._armed_json()})
-
-    async def _arm_faults(self, request: web.Request) -> web.Response:
-        try:
-            body = json.loads(await request.read())
-        except ValueError as exc:
-            return _error(400, "InvalidRequest", f"request body is not JSON: {exc}")
-        items = body if isinstance(body, list) else [body]
-        try:
-            faults = [fault_from_json(item) for item in items]
-        except FaultError as exc:
-            return _error(400, "InvalidFault", str(exc))
-        for fault in faults:
-            self.inject(fault)
-        return web.json_response({"armed": self._armed_json()})
-
-    async def _clear_faults(self, request: web.Request) -> web.Response:
-        self.clear_faults()
-        return web.json_response({"armed": []})
 
     async def _status(self, request: web.Request) -> web.Response:
         history = self.history()
@@ -505,13 +404,6 @@ class JetstreamServer:
                 "retention_us": self.retention_us,
             }
         )
-
-    def _armed_json(self) -> list[dict[str, Any]]:
-        return [
-            {**fault_to_json(armed.fault), "remaining": armed.remaining}
-            for armed in self.faults.armed()
-        ]
-
 
 def _error(status: int, error: str, message: str) -> web.Response:
     return web.json_response({"error": error, "message": message}, status=status)

@@ -172,7 +172,8 @@ def encode(value: Any) -> bytes:
     return bytes(out)
 
 
-def _head(major: int, length: int, out: bytearray) -> None:
+def write_head(major: int, length: int, out: bytearray) -> None:
+    """A DAG-CBOR item head (major type, minimal-length argument) onto ``out``."""
     if length < 24:
         out.append(major << 5 | length)
     elif length < 0x100:
@@ -200,23 +201,23 @@ def _encode(value: Any, out: bytearray, depth: int) -> None:
     elif isinstance(value, int):
         _check_int(value)
         if value >= 0:
-            _head(0, value, out)
+            write_head(0, value, out)
         else:
-            _head(1, -1 - value, out)
+            write_head(1, -1 - value, out)
     elif isinstance(value, str):
         data = value.encode("utf-8")
-        _head(3, len(data), out)
+        write_head(3, len(data), out)
         out += data
     elif isinstance(value, bytes):
-        _head(2, len(value), out)
+        write_head(2, len(value), out)
         out += value
     elif isinstance(value, Cid):
-        _head(6, _TAG_CID, out)
-        _head(2, len(value.raw) + 1, out)
+        write_head(6, _TAG_CID, out)
+        write_head(2, len(value.raw) + 1, out)
         out.append(0)
         out += value.raw
     elif isinstance(value, list):
-        _head(4, len(value), out)
+        write_head(4, len(value), out)
         for item in value:
             _encode(item, out, depth + 1)
     elif isinstance(value, dict):
@@ -226,9 +227,9 @@ def _encode(value: Any, out: bytearray, depth: int) -> None:
                 raise CborError(f"map keys must be strings, got {type(key).__name__}")
             keys.append((len(key.encode("utf-8")), key.encode("utf-8"), key))
         keys.sort()
-        _head(5, len(keys), out)
+        write_head(5, len(keys), out)
         for _, encoded, key in keys:
-            _head(3, len(encoded), out)
+            write_head(3, len(encoded), out)
             out += encoded
             _encode(value[key], out, depth + 1)
     else:

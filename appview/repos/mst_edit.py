@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from appview.repos.cbor import CborError, Cid, decode_links_raw
+from appview.repos.cbor import CborError, Cid, decode_links_raw, write_head
 from appview.repos.mst import MstError, key_height
 
 # A subtree deeper than this is no honest tree (a key would need a 256-bit run of zeros).
@@ -345,13 +345,13 @@ def encode_node(left: Cid | None, items: list[list[Any]]) -> bytes:
     the time a commit check took. Equal to ``cbor.encode`` of the same map (keys in
     DAG-CBOR order: e before l, k p t v)."""
     out = bytearray(b"\xa2\x61e")
-    _head(4, len(items), out)
+    write_head(4, len(items), out)
     for prefix, suffix, value, subtree in items:
         out += b"\xa4\x61k"
-        _head(2, len(suffix), out)
+        write_head(2, len(suffix), out)
         out += suffix
         out += b"\x61p"
-        _head(0, prefix, out)
+        write_head(0, prefix, out)
         out += b"\x61t"
         _link(subtree, out)
         out += b"\x61v"
@@ -361,25 +361,12 @@ def encode_node(left: Cid | None, items: list[list[Any]]) -> bytes:
     return bytes(out)
 
 
-def _head(major: int, length: int, out: bytearray) -> None:
-    if length < 24:
-        out.append(major << 5 | length)
-    elif length < 0x100:
-        out += bytes((major << 5 | 24, length))
-    elif length < 0x10000:
-        out.append(major << 5 | 25)
-        out += length.to_bytes(2, "big")
-    else:
-        out.append(major << 5 | 26)
-        out += length.to_bytes(4, "big")
-
-
 def _link(cid: Cid | None, out: bytearray) -> None:
     if cid is None:
         out.append(0xF6)
         return
     out += b"\xd8\x2a"
-    _head(2, len(cid.raw) + 1, out)
+    write_head(2, len(cid.raw) + 1, out)
     out.append(0)
     out += cid.raw
 

@@ -25,7 +25,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.registry import Collector
 
 from appview.bootstrap import Services
@@ -88,7 +88,8 @@ class Metrics:
     async def handle(self, request: web.Request) -> web.Response:
         # the state is read from the databases: off the event loop
         body = await asyncio.to_thread(self.exposition)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        # the classic text format, which every Prometheus reads (our names need no more)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
 
     def app(self) -> web.Application:
         app = web.Application()

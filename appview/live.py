@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from appview.backfill.manager import BackfillInProgress
@@ -27,6 +28,7 @@ from appview.ingest.consumer import (
 )
 from appview.ingest.sources import make_consumer
 from appview.leader import LeaderLock
+from appview.writer import DUTY_SECONDS, WriterDuties
 from projections.runner import project_to_head
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,8 @@ class ProjectorStatus:
     failures_in_a_row: int = 0
     failing_since: float | None = None  # unix seconds of the first failure in a row
     retry_in: float | None = None  # seconds until the next attempt while failing
+    # events this process projected, by their source (metrics)
+    projected: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -73,15 +77,19 @@ class LiveIngest:
                  wanted_collections: tuple[str, ...] = WANTED_COLLECTIONS,
                  project: bool = True, leader: LeaderLock | None = None,
                  projector_backoff: ProjectorBackoff | None = None,
-                 verify: bool = True) -> None:
+                 verify: bool = True, duties: WriterDuties | None = None,
+                 duty_seconds: float = DUTY_SECONDS) -> None:
         """``url`` overrides the source's URL (``jetstream_url`` too, for Jetstream);
-        ``verify=False`` is the benchmark's unchecked firehose baseline."""
+        ``verify=False`` is the benchmark's unchecked firehose baseline; ``duties`` are
+        the writer's other work (``appview.writer``), done while this process leads."""
         settings = services.settings
         self.services = services
         self._project = project
         self._poll_seconds = poll_seconds
         self._leader = leader
         self._backoff = projector_backoff or ProjectorBackoff()
+        self._duties = duties
+        self._duty_seconds = duty_seconds
         self._new_events = asyncio.Event()
         self.role: Role = "starting" if leader is not None else "leader"
         self.consumer: StreamConsumer = make_consumer(
@@ -132,7 +140,7 @@ class LiveIngest:
                 if not await asyncio.to_thread(leader.acquire, stopped):
                     break
                 self.role = "leader"
-                log.info("ingest leader (%s)", leader.description)
+                log.info("ingest leader (%s, pid %d)", leader.description, os.getpid())
                 try:
                     await self._run_leading(stop, leader)
                 finally:
@@ -150,6 +158,8 @@ class LiveIngest:
         tasks = [self.consumer.run(inner)]
         if self._project:  # else projections run in their own process (`atbb project -f`)
             tasks.append(self._project_loop(inner))
+        if self._duties is not None:
+            tasks.append(self._duty_loop(inner, self._duties))
         watcher = asyncio.create_task(self._watch(stop, inner, leader))
         try:
             await asyncio.gather(*tasks)
@@ -170,6 +180,14 @@ class LiveIngest:
                 break
         inner.set()
 
+    async def _duty_loop(self, stop: asyncio.Event, duties: WriterDuties) -> None:
+        await asyncio.to_thread(duties.lead)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self._duty_seconds)
+            if not stop.is_set():
+                await asyncio.to_thread(duties.tick)
+
     async def _project_loop(self, stop: asyncio.Event) -> None:
         services = self.services
         status = self.projector
@@ -189,6 +207,7 @@ class LiveIngest:
                     services.event_log,
                     services.projections,
                     batch_size=services.settings.projection_batch_size,
+                    sources=status.projected,
                 )
             except Exception as exc:  # a failed batch rolls back; retried after a wait
                 wait = self._note_failure(exc)

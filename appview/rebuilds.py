@@ -4,21 +4,28 @@ One rebuild at a time per appview, across processes: the rebuild lock (a Postgre
 advisory lock, or a ``flock`` beside the SQLite files) is held for the whole run, so
 `atbb rebuild` in a terminal and the admin API of `atbb serve` refuse each other with a
 conflict instead of building the same generation twice.
+
+Every run is recorded in `rebuild_runs` beside the event log (its progress at most once a
+second, and when it ends), so each process of an appview reports the rebuild another
+process runs (`atbb serve --workers N` answers a request from any of its workers), and a
+run whose process died is reported failed as soon as its lock is seen free.
 """
 
 from __future__ import annotations
 
-import itertools
+import json
 import logging
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 
 from appview.clock import Clock
 from appview.leader import LeaderLock
 from appview.rebuild_worker import ChildReplay, ReplayAbandoned
 from appview.settings import Settings
+from appview.side_db import autoincrement_key, side_transaction
 from events.log import EventLog
 from projections.generations import GenerationalReadModels
 from projections.rebuild import (
@@ -34,6 +41,9 @@ from projections.runner import BULK_FROM_EVENTS
 log = logging.getLogger(__name__)
 
 REBUILD_BATCH_SIZE = 10_000
+# How often a run's progress is written for the other processes to read.
+SHARE_EVERY_SECONDS = 1.0
+INTERRUPTED = "interrupted: the process running it ended"
 
 
 class RebuildInProgress(RuntimeError):
@@ -70,6 +80,67 @@ class RebuildRun:
             "startedAt": self.started_at, "finishedAt": self.finished_at,
             "error": self.error,
         }
+
+
+class RebuildRunStore:
+    """The runs of every process, in the event-log database. The table is made at first
+    use: most commands never rebuild, and DDL at every start costs each of them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._made = False
+
+    def _table(self) -> None:
+        if self._made:
+            return
+        with side_transaction(self._settings) as execute:
+            execute("CREATE TABLE IF NOT EXISTS rebuild_runs (id"
+                    f" {autoincrement_key(self._settings)}, status TEXT NOT NULL,"
+                    " body TEXT NOT NULL)", ())
+        self._made = True
+
+    def create(self, run: RebuildRun) -> str:
+        self._table()
+        with side_transaction(self._settings) as execute:
+            rows = execute("INSERT INTO rebuild_runs (status, body) VALUES (?, ?)"
+                           " RETURNING id", (run.status, "{}"))
+        return str(rows[0][0])
+
+    def save(self, run: RebuildRun) -> None:
+        self._table()
+        with side_transaction(self._settings) as execute:
+            execute("UPDATE rebuild_runs SET status = ?, body = ? WHERE id = ?",
+                    (run.status, json.dumps(asdict(run)), int(run.id)))
+
+    def get(self, run_id: str) -> RebuildRun | None:
+        if not run_id.isdigit():
+            return None
+        self._table()
+        with side_transaction(self._settings) as execute:
+            rows = execute("SELECT body FROM rebuild_runs WHERE id = ?", (int(run_id),))
+        return _stored_run(rows[0][0]) if rows else None
+
+    def recent(self, limit: int) -> list[RebuildRun]:
+        self._table()
+        with side_transaction(self._settings) as execute:
+            rows = execute("SELECT body FROM rebuild_runs ORDER BY id DESC LIMIT ?", (limit,))
+        return [run for run in (_stored_run(row[0]) for row in rows) if run is not None]
+
+    def in_progress(self) -> list[RebuildRun]:
+        self._table()
+        with side_transaction(self._settings) as execute:
+            rows = execute("SELECT body FROM rebuild_runs WHERE status = 'in_progress'"
+                           " ORDER BY id DESC", ())
+        return [run for run in (_stored_run(row[0]) for row in rows) if run is not None]
+
+
+def _stored_run(body: str) -> RebuildRun | None:
+    """A run as stored; None for one whose first save has not happened yet."""
+    data = json.loads(body)
+    if not data:
+        return None
+    known = {f.name for f in fields(RebuildRun)}
+    return RebuildRun(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass(frozen=True)
@@ -125,7 +196,7 @@ class RebuildManager:
         self._clock = clock
         self._batch_size = batch_size
         self._keep = keep
-        self._ids = itertools.count(1)
+        self._store = RebuildRunStore(settings)
         self._lock = threading.Lock()
         self._runs: list[RebuildRun] = []
         self._threads: dict[str, threading.Thread] = {}
@@ -156,16 +227,51 @@ class RebuildManager:
                 if p.name in built and built[p.name] != p.version]
 
     def current(self) -> RebuildRun | None:
+        """The rebuild in progress, this process's or another's."""
         with self._lock:
-            return next((r for r in self._runs if r.status == "in_progress"), None)
+            mine = next((r for r in self._runs if r.status == "in_progress"), None)
+        if mine is not None:
+            return mine
+        self._settle_orphans()
+        return next(iter(self._store.in_progress()), None)
 
     def get(self, run_id: str) -> RebuildRun | None:
         with self._lock:
-            return next((r for r in self._runs if r.id == run_id), None)
+            mine = next((r for r in self._runs if r.id == run_id), None)
+        if mine is not None:
+            return mine
+        self._settle_orphans()
+        return self._store.get(run_id)
 
     def recent(self, limit: int = 10) -> list[RebuildRun]:
+        """The latest runs of every process, newest first (this process's as they are
+        now, the others' as last shared)."""
+        self._settle_orphans()
         with self._lock:
-            return list(reversed(self._runs))[:limit]
+            mine = {r.id: r for r in self._runs}
+        return [mine.get(run.id, run) for run in self._store.recent(limit)]
+
+    def _settle_orphans(self) -> None:
+        """Runs stored as in progress by processes that died: the rebuild lock is free
+        while none runs (a run is stored only under it, and ends stored before it is
+        released), so they are failed."""
+        with self._lock:
+            mine = {r.id for r in self._runs if r.status == "in_progress"}
+        others = [run for run in self._store.in_progress() if run.id not in mine]
+        if not others:
+            return
+        try:
+            lock = self._try_lock()
+        except RebuildInProgress:
+            return  # someone's runs; the latest is theirs
+        try:
+            for run in others:
+                run.status = "failed"
+                run.error = INTERRUPTED
+                run.finished_at = self._now()
+                self._store.save(run)
+        finally:
+            lock.release()
 
     # -- running ------------------------------------------------------------------------
 
@@ -266,8 +372,14 @@ class RebuildManager:
             if any(r.status == "in_progress" for r in self._runs):
                 raise RebuildInProgress("a rebuild is already running")
             lock = self._try_lock()
-            run = RebuildRun(id=str(next(self._ids)), projection=projection, reason=reason,
-                             started_at=self._now())
+            try:
+                run = RebuildRun(id="", projection=projection, reason=reason,
+                                 started_at=self._now())
+                run.id = self._store.create(run)
+                self._store.save(run)
+            except BaseException:
+                lock.release()
+                raise
             self._runs.append(run)
             del self._runs[:-self._keep]
         return run, lock
@@ -275,13 +387,19 @@ class RebuildManager:
     def _execute(self, run: RebuildRun, lock: LeaderLock,
                  on_progress: Callable[[RebuildRun], None] | None,
                  replay: Replay | None) -> None:
+        shared = time.monotonic()
+
         def update(progress: RebuildProgress) -> None:
+            nonlocal shared
             run.generation = progress.generation
             run.phase = progress.phase
             run.events_done = progress.events_done
             run.events_total = progress.events_total
             run.rate = progress.rate
             run.eta_seconds = progress.eta_seconds
+            if time.monotonic() - shared >= SHARE_EVERY_SECONDS:
+                shared = time.monotonic()
+                self._share(run)
             if on_progress is not None:
                 on_progress(run)
 
@@ -301,7 +419,16 @@ class RebuildManager:
         finally:
             run.finished_at = self._now()
             run.eta_seconds = None
-            lock.release()
+            try:
+                self._share(run)  # stored ended before the lock is free (_settle_orphans)
+            finally:
+                lock.release()
+
+    def _share(self, run: RebuildRun) -> None:
+        try:
+            self._store.save(run)
+        except Exception:  # the others see stale progress; the rebuild goes on
+            log.warning("could not share rebuild %s's progress", run.id, exc_info=True)
 
     def _now(self) -> str:
         when = datetime.fromtimestamp(self._clock.now_us() / 1e6, UTC)

@@ -65,6 +65,10 @@ class Settings:
     # empty: generated once and kept in the database (docs/auth.md weighs it)
     session_encryption_key: str = field(default="", repr=False)
     member_session_days: float = 30.0
+    # -- running it (docs/operations.md) --
+    metrics_port: int = 0  # 0: no metrics listener
+    metrics_host: str = "127.0.0.1"
+    log_format: str = "text"  # text | json
 
     @property
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
@@ -226,9 +230,24 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "member_session_days",
         "Days a member stays signed in (default 30); the PDS may end it sooner.",
     ),
+    "METRICS_PORT": (
+        "metrics_port",
+        "Port of the Prometheus /metrics listener, apart from the public port (worker i of"
+        " `atbb serve --workers N` listens on METRICS_PORT + i); 0 (default): none.",
+    ),
+    "METRICS_HOST": (
+        "metrics_host",
+        "Address the metrics listener binds (default 127.0.0.1: only this machine).",
+    ),
+    "LOG_FORMAT": (
+        "log_format",
+        "text (default) or json: one JSON object per log line (time, level, logger,"
+        " message, pid, worker, exception).",
+    ),
 }
 
 REBUILD_WORKERS = ("auto", "process", "thread")
+LOG_FORMATS = ("text", "json")
 FOREIGN_READ_MODELS = ("refuse", "rebuild")
 
 _BOOL_TRUE = {"1", "true", "yes", "on"}
@@ -306,6 +325,11 @@ def _check(settings: Settings) -> None:
         raise SettingsError(
             f"FOREIGN_READ_MODELS={settings.foreign_read_models!r}: expected one of "
             + ", ".join(FOREIGN_READ_MODELS))
+    if settings.log_format not in LOG_FORMATS:
+        raise SettingsError(
+            f"LOG_FORMAT={settings.log_format!r}: expected one of " + ", ".join(LOG_FORMATS))
+    if not 0 <= settings.metrics_port <= 65535:
+        raise SettingsError(f"METRICS_PORT={settings.metrics_port}: expected 0 to 65535")
     if not settings.member_session_days > 0:  # also refuses NaN
         raise SettingsError(
             f"MEMBER_SESSION_DAYS={settings.member_session_days}: must be more than 0")

@@ -1,7 +1,7 @@
 """Page latency and throughput on a large seeded forum.
 
     python -m bench.web [--posts 1000000] [--topics 100000] [--backends sqlite,postgresql]
-                        [--seconds 10] [--connections 50]
+                        [--seconds 10] [--connections 50] [--workers 1,2]
 
 Seeds a forum of ``--posts`` posts in ``--topics`` topics over 20 boards (one topic with
 2,000 replies, the others sharing the rest) straight into the event log and projects it,
@@ -223,6 +223,45 @@ async def measure(settings: Settings, board_id: str, topic_id: str, args: argpar
     return failures
 
 
+WORKERS_RATIO_TARGET = 1.7  # 2 workers on 2 cores against 1 worker
+
+
+async def measure_workers(settings: Settings, topic_id: str, args: argparse.Namespace,
+                          ) -> int:
+    """``--workers 1,2``: the topic page at ``--connections`` connections served by
+    `atbb serve --workers N` for each N; pages/s and p99, and each N's rate against the
+    first (target: 2 workers >= 1.7 x 1)."""
+    env = {**os.environ, "DATA_DIR": str(settings.data_dir), "FORUM_DID": settings.forum_did,
+           "DATABASE_URL": settings.database_url, "DATABASE_SCHEMA": settings.database_schema,
+           "LOG_LEVEL": "WARNING"}
+    first_rate = None
+    failures = 0
+    for count in [int(n) for n in args.workers.split(",")]:
+        port = free_port()
+        server = subprocess.Popen([sys.executable, "-m", "web", "serve", "--no-ingest",
+                                   "--no-backfill", "--port", str(port), "--workers",
+                                   str(count)], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}/t/{topic_id}"
+            await wait_up(url)
+            await load(url, 2.0, args.connections)  # every worker warm
+            p50, p99, rate, _ = await load(url, args.seconds, args.connections)
+        finally:
+            server.terminate()
+            server.wait(40)
+        first_rate = first_rate or rate
+        ratio = rate / first_rate
+        note = ""
+        if count == 2 and first_rate != rate:
+            ok = ratio >= WORKERS_RATIO_TARGET
+            failures += not ok
+            note = f"  (target {WORKERS_RATIO_TARGET}: {'ok' if ok else 'MISSED'})"
+        print(f"  {count} worker(s)  topic page  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
+              f"  {rate:8,.0f} pages/s  {ratio:.2f} x 1 worker{note}")
+    return failures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--posts", type=int, default=1_000_000)
@@ -230,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--workers", default="",
+                        help="e.g. 1,2: only the topic page, by `serve --workers N`")
     args = parser.parse_args(argv)
     forum = "did:plc:benchforumbenchforumbenc"
     started = time.perf_counter()
@@ -256,8 +297,11 @@ def main(argv: list[str] | None = None) -> int:
                     services.close()
                 print(f"\n{backend}: seeded in {time.perf_counter() - started:.0f}s; "
                       f"{args.connections} connections, {args.seconds:.0f}s per page")
-                failures += asyncio.run(measure(settings, board_id, topic_id, args,
-                                                last_topic_page))
+                if args.workers:
+                    failures += asyncio.run(measure_workers(settings, topic_id, args))
+                else:
+                    failures += asyncio.run(measure(settings, board_id, topic_id, args,
+                                                    last_topic_page))
             finally:
                 if backend == "postgresql":
                     _drop_schemas(schema)

@@ -50,6 +50,8 @@ class AppendResult:
     dropped: int = 0
     positions: list[int] = field(default_factory=list)
     duplicate_indexes: list[int] = field(default_factory=list)
+    # the appended events by their source (jetstream, firehose, backfill, local)
+    by_source: dict[str, int] = field(default_factory=dict)
 
     @property
     def events(self) -> int:
@@ -65,6 +67,8 @@ class AppendResult:
         self.dropped += other.dropped
         self.positions.extend(other.positions)
         self.duplicate_indexes.extend(offset + index for index in other.duplicate_indexes)
+        for source, count in other.by_source.items():
+            self.by_source[source] = self.by_source.get(source, 0) + count
 
 
 @dataclass(frozen=True, slots=True)

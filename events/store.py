@@ -12,6 +12,7 @@ other version of a record is stored, older than the newest held or not (ADR 0011
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -31,6 +32,7 @@ from events.model import (
     RecordEvent,
     is_atbb_collection,
 )
+from events.pools import PoolUse, pool_use
 
 EVENTS_TABLE = "stored_events"
 CURSOR_TABLE = "ingest_cursors"
@@ -79,6 +81,7 @@ Row: TypeAlias = tuple[
 ]
 _ORIGINATOR: Final = 0
 _VERSION: Final = 1
+_SOURCE: Final = COLUMNS.index("source")
 
 
 def row_of(event: LogEvent) -> Row:
@@ -144,12 +147,18 @@ class BatchPlan:
         result = self.result
         result.appended = len(stored)
         result.positions = sorted(position for position, _, _ in stored)
+        appended = self.rows
         if len(stored) < len(self.rows):
             kept = {(oid, version) for _, oid, version in stored}
             already = [index for row, index in zip(self.rows, self.indexes, strict=True)
                        if (row[_ORIGINATOR], row[_VERSION]) not in kept]
             result.duplicates += len(already)
             result.duplicate_indexes = sorted([*result.duplicate_indexes, *already])
+            appended = [row for row in self.rows if (row[_ORIGINATOR], row[_VERSION]) in kept]
+        by_source = result.by_source
+        for row in appended:
+            source = str(row[_SOURCE])
+            by_source[source] = by_source.get(source, 0) + 1
         return result
 
 
@@ -272,6 +281,9 @@ class RecorderEventLog:
         self.recorder = recorder
         self._datastore = datastore
         self._identity: str | None = None
+        # what this process appended, by source, since the log was opened (metrics)
+        self._appended: dict[str, int] = {}
+        self._tally = threading.Lock()
 
     def append(
         self, events: Sequence[LogEvent], cursor: CursorUpdate | None = None
@@ -279,7 +291,19 @@ class RecorderEventLog:
         plan = plan_batch(events)
         if not plan.rows and cursor is None:
             return plan.result
-        return self.recorder.append_plan(plan, cursor)
+        result = self.recorder.append_plan(plan, cursor)
+        with self._tally:
+            for source, count in result.by_source.items():
+                self._appended[source] = self._appended.get(source, 0) + count
+        return result
+
+    def pool_use(self) -> PoolUse | None:
+        return pool_use(self.recorder)
+
+    def appended_by_source(self) -> dict[str, int]:
+        """Events this process appended since it opened the log, by source."""
+        with self._tally:
+            return dict(self._appended)
 
     def read(self, after: int, limit: int, until: int | None = None) -> list[Logged]:
         return self.recorder.select_logged(after, limit, until)

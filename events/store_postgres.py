@@ -11,6 +11,9 @@ The whole batch is one ``INSERT ... SELECT FROM unnest(<one array per column>)``
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -56,6 +59,26 @@ _COLUMN_TYPES: tuple[str, ...] = (
     "bigint",  # source_cursor
     "bigint",  # observed_at
 )
+
+
+# Every process of an appview makes its tables at startup, and several start at once
+# (`atbb serve --workers N`, a deployment's machines). Some of that DDL rewrites catalog
+# rows even when nothing changes (the library's CREATE OR REPLACE FUNCTION, a table's
+# fillfactor), and PostgreSQL refuses two sessions doing so at once ("tuple concurrently
+# updated"); CREATE TYPE and a first CREATE TABLE race likewise. So one at a time.
+DDL_LOCK_KEY = int.from_bytes(hashlib.sha256(b"atbb-ddl").digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def ddl_serialized(datastore: PostgresDatastore) -> Iterator[None]:
+    """Hold the database's DDL lock (a session advisory lock on a connection of
+    ``datastore``'s pool) for the block."""
+    with datastore.get_connection() as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (DDL_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (DDL_LOCK_KEY,))
 
 
 class LogPostgresRecorder(PostgresApplicationRecorder):
@@ -264,12 +287,12 @@ def _create_schema(datastore: PostgresDatastore) -> None:
 def open_postgres_event_log(url: str, *, schema: str, create: bool = True) -> PostgresEventLog:
     datastore = postgres_datastore(url, schema=schema)
     try:
-        if create:
-            _create_schema(datastore)
         recorder = LogPostgresRecorder(datastore)
         if create:
-            recorder.create_table()
-            recorder.ensure_identity()
+            with ddl_serialized(datastore):
+                _create_schema(datastore)
+                recorder.create_table()
+                recorder.ensure_identity()
     except BaseException:
         datastore.close()
         raise

@@ -37,6 +37,7 @@ from psycopg import sql as pgsql
 from psycopg.rows import tuple_row
 from psycopg.types.array import ListBinaryDumper
 
+from events.store_postgres import ddl_serialized
 from projections.schema import TABLES
 
 Dialect: TypeAlias = Literal["sqlite", "postgresql"]
@@ -458,6 +459,11 @@ class PostgresReadModelRecorder(PostgresTrackingRecorder):
         """Nothing to do: a PostgreSQL schema's connections hold no lock on it."""
 
     def create_table(self) -> None:
+        # one process at a time (the fillfactor rewrites a catalog row at every open)
+        with ddl_serialized(self.datastore):
+            self._create_tables()
+
+    def _create_tables(self) -> None:
         with self.datastore.get_connection() as conn:
             conn.execute(
                 pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {0}").format(

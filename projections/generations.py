@@ -23,6 +23,7 @@ from typing import Protocol
 import psycopg
 from psycopg import sql
 
+from events.pools import PoolUse
 from projections.db import Dialect, Session
 from projections.readmodel import ReadModelStore, open_read_models
 
@@ -220,6 +221,10 @@ class GenerationalReadModels:
 
     def current(self) -> ReadModelStore:
         return self.store(self.live_generation())
+
+    def pool_use(self) -> PoolUse | None:
+        """The live generation's connection pool (metrics)."""
+        return self.current().pool_use()
 
     def switch_to(self, generation: int) -> int:
         """Name ``generation`` live for every process; returns the one it replaced."""

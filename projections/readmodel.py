@@ -13,6 +13,7 @@ from typing import Protocol
 
 from psycopg.conninfo import conninfo_to_dict
 
+from events.pools import PoolUse, pool_use
 from projections.db import (
     CACHE_SIZE_KIB,
     Dialect,
@@ -152,6 +153,10 @@ class ReadModelStore:
 
     def change_mark(self) -> object:
         return self._writes
+
+    def pool_use(self) -> PoolUse | None:
+        """How busy this location's connection pool is (metrics)."""
+        return pool_use(self._recorder)
 
     def read(self) -> AbstractContextManager[Session]:
         return self._recorder.read()

@@ -38,6 +38,7 @@ def project_to_head(
     progress: Callable[[int, int], None] | None = None,
     open_log: LogOpener | None = None,
     prepare_from: int = PREPARE_IN_PROCESS_FROM,
+    sources: dict[str, int] | None = None,
 ) -> int:
     """Apply every event past each projection's position, up to the log's head as read
     at the start (or ``until``), in batches; returns how many events were applied
@@ -46,7 +47,9 @@ def project_to_head(
     With ``open_log``, a projection that can be prepared elsewhere (a ``preparer`` and
     ``apply_prepared``) and has at least ``prepare_from`` events to go gets its
     batches read, decoded and prepared by a second process while it applies the batch
-    before (``projections.prepare_process``): for bulk loads, whose writer is alone."""
+    before (``projections.prepare_process``): for bulk loads, whose writer is alone.
+    ``sources``, when given, has the events applied in this process added up by their
+    source (a prepared batch's events, read elsewhere, are not)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     head = log.head() if until is None else until
@@ -58,7 +61,7 @@ def project_to_head(
         position = starts[id(projection)]
         prepare_in = open_log if head - position >= prepare_from else None
         for count, last in _apply_batches(log, projection, position, batch_size, head,
-                                          prepare_in):
+                                          prepare_in, sources):
             applied += count
             done += last - position
             position = last
@@ -68,7 +71,8 @@ def project_to_head(
 
 
 def _apply_batches(log: EventLog, projection: Projection, position: int, batch_size: int,
-                   head: int, open_log: LogOpener | None) -> Iterator[tuple[int, int]]:
+                   head: int, open_log: LogOpener | None,
+                   sources: dict[str, int] | None = None) -> Iterator[tuple[int, int]]:
     """Apply ``projection``'s batches from ``position`` to ``head``, yielding (events
     applied, last position) after each: prepared by a second process when ``open_log``
     is given and the projection can take prepared batches, else read here."""
@@ -84,6 +88,10 @@ def _apply_batches(log: EventLog, projection: Projection, position: int, batch_s
         if not batch:
             return
         projection.apply(batch)
+        if sources is not None:
+            for logged in batch:
+                source = logged.event.source
+                sources[source] = sources.get(source, 0) + 1
         position = batch[-1].position
         yield len(batch), position
 

@@ -22,6 +22,7 @@ from appview.bootstrap import bootstrap
 from appview.settings import Settings
 from web import server
 from web.app import create_app
+from web.metrics import Metrics
 from web.security import SECURITY_HEADERS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -233,3 +234,40 @@ def test_atbb_serve_runs_this_server(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
+
+
+async def test_a_streamed_answer_leaves_our_server_as_it_is_written(tmp_path: Path) -> None:
+    """Behind a proxy, a stream (Server-Sent Events) must not wait for its end anywhere:
+    our server and every middleware of the app (metrics included) send each chunk as
+    the handler writes it, and say so to nginx (X-Accel-Buffering)."""
+    services = bootstrap(Settings(data_dir=tmp_path / "data"))
+    release = asyncio.Event()
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                               "X-Accel-Buffering": "no"})
+        await response.prepare(request)
+        await response.write(b"data: first\n\n")
+        await release.wait()
+        await response.write(b"data: second\n\n")
+        await response.write_eof()
+        return response
+
+    app = create_app(services, metrics=Metrics(services, None))
+    app.router.add_get("/stream-probe", stream)
+    runner, port = await server.start(app, "127.0.0.1", 0, header_timeout=TIMEOUT)
+    try:
+        reader, writer = await _connect(port)
+        writer.write(b"GET /stream-probe HTTP/1.1\r\nHost: forum.example\r\n\r\n")
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert b"x-accel-buffering: no" in head.lower()
+        first = await asyncio.wait_for(reader.readuntil(b"first\n\n"), 5)
+        assert b"second" not in first  # arrived while the handler still waits
+        release.set()
+        rest = await asyncio.wait_for(reader.readuntil(b"second\n\n"), 5)
+        assert rest.endswith(b"data: second\n\n")
+        writer.close()
+    finally:
+        await runner.cleanup()
+        services.close()

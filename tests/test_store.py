@@ -670,3 +670,36 @@ def test_a_log_has_one_identity_for_life_and_another_log_has_another(
         assert other.identity() not in ("", identity_of_first)
     finally:
         other.close()
+
+
+def test_many_processes_opening_the_log_and_its_read_models_at_once_all_succeed(
+        backend: Backend) -> None:
+    """`atbb serve --workers N` and a deployment's machines start together: each makes
+    the log's tables and the live generation's, and none may fail for another doing so
+    at the same moment (PostgreSQL refuses concurrent catalog rewrites)."""
+    from projections.readmodel import open_read_models
+
+    schema = backend.schema
+    read_url = backend.url if schema is not None else \
+        f"sqlite:///{backend.tmp / 'readmodels'}"
+    location = f"{schema}_g1" if schema is not None else "gen-1"
+    open_log(backend).close()
+    open_read_models(read_url, location=location).close()
+    failures: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def open_both() -> None:
+        try:
+            start.wait()
+            for _ in range(3):
+                open_log(backend).close()
+                open_read_models(read_url, location=location).close()
+        except BaseException as exc:  # collected: the test names them
+            failures.append(exc)
+
+    threads = [threading.Thread(target=open_both) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not failures, failures

@@ -25,16 +25,20 @@ from web.auth import signin
 from web.auth.access import csrf_cookie
 from web.errors import json_errors
 from web.keys import LIVE, SERVICES
+from web.metrics import Metrics
 from web.pages.errors import html_errors
 from web.security import security_headers
 
 log = logging.getLogger(__name__)
 
 
-def create_app(services: Services, *, live: LiveIngest | None = None) -> web.Application:
+def create_app(services: Services, *, live: LiveIngest | None = None,
+               metrics: Metrics | None = None) -> web.Application:
     # forwarded sits inside the error middlewares (a bad Host is a 400 page or JSON) and
     # outside everything that reads the scheme (cookies' Secure) or the host (feed links).
-    app = web.Application(middlewares=[security_headers, html_errors, json_errors,
+    # Metrics time everything, the error pages included.
+    timing = [] if metrics is None else [metrics.middleware]
+    app = web.Application(middlewares=[*timing, security_headers, html_errors, json_errors,
                                        forwarded.forwarded, csrf_cookie])
     app[SERVICES] = services
     forwarded.setup(app)

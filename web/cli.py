@@ -9,11 +9,9 @@ from __future__ import annotations
 import asyncio
 import shlex
 import shutil
-import signal
 from pathlib import Path
 
 import click
-from aiohttp import web
 
 from appview.bootstrap import bootstrap
 from appview.cli import cli, own_read_models
@@ -22,25 +20,8 @@ from appview.cli.storage import StandaloneCommand
 from appview.leader import LeaderLock
 from appview.live import LiveIngest
 from appview.settings import Settings
-from web import server
 from web.app import create_app
-
-
-async def _serve_until_signalled(app: web.Application, settings: Settings,
-                                 on_ready: str | None = None) -> None:
-    runner, _ = await server.start(app, settings.host, settings.port,
-                                   header_timeout=settings.request_read_timeout)
-    if on_ready:
-        click.echo(on_ready)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        click.echo("stopping...")
-        await runner.cleanup()
+from web.workers import ServeOptions, Supervisor, serve_process, serve_until_signalled
 
 
 @cli.command()
@@ -49,33 +30,37 @@ async def _serve_until_signalled(app: web.Application, settings: Settings,
 @click.option("--no-ingest", is_flag=True, help="Serve only; do not follow Jetstream.")
 @click.option("--no-backfill", is_flag=True,
               help="Skip gap detection (and resuming an interrupted backfill) at startup.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Web processes sharing the port (one of them, or another process on"
+                   " the same database, is the writer).")
 @click.pass_obj
 def serve(settings: Settings, host: str | None, port: int | None, no_ingest: bool,
-          no_backfill: bool) -> None:
+          no_backfill: bool, workers: int) -> None:
     """Serve the web pages and the JSON API, following Jetstream and projecting live."""
     settings = settings.with_overrides(host=host, port=port)
+    options = ServeOptions(no_ingest=no_ingest, no_backfill=no_backfill)
 
-    async def main() -> None:
-        services = bootstrap(settings)
-        try:
-            own_read_models(services)
-            if services.rebuilds is not None:
-                # the old generation serves while the new one builds in the background
-                services.rebuilds.rebuild_outdated()
-            if services.backfills is not None and not (no_backfill or no_ingest):
-                services.backfills.start_if_needed()
-            # ingests only while it leads: beside `atbb ingest` (or another serve) it
-            # serves what the leader writes, and takes over when the leader dies
-            live = None if no_ingest else LiveIngest(services, leader=LeaderLock(settings))
-            app = create_app(services, live=live)
-            await _serve_until_signalled(
-                app, settings,
-                f"serving on http://{settings.host}:{settings.port}/",
-            )
-        finally:
-            services.close()
+    def ready(bound: int) -> None:
+        many = f" ({workers} workers)" if workers > 1 else ""
+        click.echo(f"serving on http://{settings.host}:{bound}/{many}")
 
-    asyncio.run(main())
+    if workers == 1:
+        serve_process(settings, options, on_ready=ready, own_read_models=own_read_models)
+        click.echo("stopping...")
+        return
+    # Read models of another log stop the command here, once, not each worker in turn.
+    services = bootstrap(settings)
+    try:
+        own_read_models(services)
+    finally:
+        services.close()
+    try:
+        Supervisor(settings, options, workers).run(on_ready=ready)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+        ) from None
+    click.echo("stopping...")
 
 
 @cli.command(cls=StandaloneCommand)
@@ -119,15 +104,14 @@ def demo(settings: Settings, port: int, seed: int, size: str) -> None:
                 live = LiveIngest(services, initial_cursor=0,
                                   leader=LeaderLock(demo_settings))
                 app = create_app(services, live=live)
-                await _serve_until_signalled(
-                    app, demo_settings,
+                await serve_until_signalled(app, demo_settings, on_ready=lambda _: click.echo(
                     f"the forum is running: open http://{demo_settings.host}:{port}/\n"
                     f"(local network: PLC {network.plc_url}, Jetstream "
                     f"{network.jetstream_url}; Ctrl-C stops everything)\n"
                     "an admin token for this demo (its Forum account, every permission; "
                     "valid until the demo restarts):\n"
-                    f"  {demo_token_command(demo_settings)}",
-                )
+                    f"  {demo_token_command(demo_settings)}"))
+                click.echo("stopping...")
             finally:
                 services.close()
 

@@ -95,12 +95,13 @@ class HardenedRunner(web.AppRunner):
 
 
 async def start(app: web.Application, host: str, port: int, *,
-                header_timeout: float) -> tuple[web.AppRunner, int]:
+                header_timeout: float, reuse_port: bool = False) -> tuple[web.AppRunner, int]:
     """Serve ``app`` on host:port (0: any free port); the runner (to clean up) and the
-    port it listens on."""
+    port it listens on. ``reuse_port``: beside other processes listening on the same
+    port (SO_REUSEPORT; `atbb serve --workers`)."""
     runner = HardenedRunner(app, header_timeout=header_timeout, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     await site.start()
     bound = runner.addresses[0][1] if runner.addresses else port
     return runner, int(bound)

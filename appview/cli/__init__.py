@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import signal
 import sys
 import threading
@@ -27,7 +26,9 @@ from appview.cli.storage import StandaloneCommand, check_storage, redact
 from appview.ingest.appender import LineError
 from appview.leader import LeaderLock
 from appview.live import LiveIngest
+from appview.logs import configure_logging
 from appview.settings import Settings, SettingsError, load_settings
+from appview.writer import WriterDuties
 from projections.runner import follow, project_from_start
 
 
@@ -48,13 +49,7 @@ def cli(ctx: click.Context, data_dir: Path | None, database_url: str | None,
     command = cli.get_command(ctx, ctx.invoked_subcommand or "")
     if command is not None and not isinstance(command, StandaloneCommand):
         check_storage(settings)
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # The XRPC client logs every request at INFO; that is noise in a terminal.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_logging(settings)
     ctx.obj = settings
 
 
@@ -188,10 +183,11 @@ def ingest(settings: Settings, jetstream_url: str | None, no_project: bool,
     with services_for(settings) as services:
         if not no_project:
             own_read_models(services)
-            if services.rebuilds is not None:
-                services.rebuilds.rebuild_outdated()
+        # the writer (while it leads) also rebuilds read models of an older version
         live = LiveIngest(services, project=not no_project, leader=LeaderLock(settings),
-                          initial_cursor=0 if from_start else None)
+                          initial_cursor=0 if from_start else None,
+                          duties=None if no_project else WriterDuties(services,
+                                                                      backfill=False))
         click.echo(f"following {settings.ingest_url} once this process leads ingest",
                    err=True)
         asyncio.run(_until_signalled(live))

@@ -27,7 +27,6 @@ from appview.ingest.consumer import (
 )
 from appview.ingest.sources import make_consumer
 from appview.leader import LeaderLock
-from projections.runner import project_to_head
 
 log = logging.getLogger(__name__)
 
@@ -184,12 +183,7 @@ class LiveIngest:
                 return
             self._new_events.clear()
             try:
-                await asyncio.to_thread(
-                    project_to_head,
-                    services.event_log,
-                    services.projections,
-                    batch_size=services.settings.projection_batch_size,
-                )
+                await asyncio.to_thread(services.projector.project)
             except Exception as exc:  # a failed batch rolls back; retried after a wait
                 wait = self._note_failure(exc)
                 continue

@@ -63,6 +63,8 @@ class Settings:
     session_encryption_key: str = field(default="", repr=False)
     handle_resolver_urls: str = ""
     member_session_days: float = 30.0
+    # -- members' writes (appview/writes, docs/writing.md) --
+    writes_per_minute: int = 30
 
     @property
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
@@ -213,6 +215,11 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "member_session_days",
         "Days a member stays signed in (default 30); the PDS may end it sooner.",
     ),
+    "WRITES_PER_MINUTE": (
+        "writes_per_minute",
+        "Most writes (posts, edits, deletes, reactions) one member may make in any 60"
+        " seconds through this appview process; more are answered 429 with Retry-After.",
+    ),
 }
 
 REBUILD_WORKERS = ("auto", "process", "thread")
@@ -267,6 +274,7 @@ def _check(settings: Settings) -> None:
         ("INGEST_BATCH_SIZE", settings.ingest_batch_size),
         ("PROJECTION_BATCH_SIZE", settings.projection_batch_size),
         ("BACKFILL_CONCURRENCY", settings.backfill_concurrency),
+        ("WRITES_PER_MINUTE", settings.writes_per_minute),
     ):
         if value < 1:
             raise SettingsError(f"{name}={value}: must be at least 1")

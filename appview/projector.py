@@ -1,0 +1,34 @@
+"""Projecting the live read models from one process's several callers: the live
+projector loop (``appview.live``) and the record writer's read-your-writes
+(``appview.writes``) both call :meth:`SharedProjector.project`, which lets one run at a
+time. Two runs at once would race to record the same tracked position and one would
+fail (the tracking table refuses a position that does not advance)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from events.log import EventLog
+from projections.runner import Projection, project_to_head
+
+
+class SharedProjector:
+    def __init__(self, event_log: EventLog, projections: Sequence[Projection], *,
+                 batch_size: int) -> None:
+        self._log = event_log
+        self._projections = projections
+        self._batch_size = batch_size
+        self._lock = threading.Lock()
+
+    def project(self) -> int:
+        """Apply every event the log holds past each projection's position (blocking:
+        call it from a worker thread under asyncio); the events applied."""
+        with self._lock:
+            return project_to_head(self._log, self._projections,
+                                   batch_size=self._batch_size)
+
+    def position(self) -> int:
+        """The lowest position the projections have applied: every event at or below it
+        is in every read model."""
+        return min((p.position() for p in self._projections), default=self._log.head())

@@ -6,8 +6,8 @@ same ``RecordWriter`` the members use."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,5 +203,63 @@ def write_services(backend: Backend, **overrides: Any) -> Iterator[Services]:
     services = bootstrap(settings)
     try:
         yield services
+    finally:
+        services.close()
+
+
+# --- the web: members of a devnet PDS with its OAuth server, signing in and writing ------
+
+
+@dataclass
+class MemberApp:
+    services: Services
+    net: Any  # tests.auth_support.AuthNet
+    forum: WriteForum
+    client: Any  # TestClient
+
+    async def csrf(self, path: str = "/signin") -> str:
+        from tests.admin_support import csrf_from
+
+        page = await self.client.get(path)
+        return csrf_from(await page.text())
+
+    async def oauth_sign_in(self, account: Any, *, next_path: str = "/") -> Any:
+        """Sign ``account`` in as a browser does; the answer of the callback (a 303)."""
+        from tests.auth_support import approve
+
+        token = await self.csrf()
+        started = await self.client.post("/signin/oauth", allow_redirects=False, data={
+            "identifier": account.handle, "next": next_path, "csrf_token": token})
+        assert started.status == 303, await started.text()
+        query = await approve(started.headers["Location"], account)
+        return await self.client.get("/oauth/callback", params=query, allow_redirects=False)
+
+    async def password_sign_in(self, account: Any, password: str | None = None) -> Any:
+        token = await self.csrf()
+        return await self.client.post("/signin/password", allow_redirects=False, data={
+            "identifier": account.handle, "password": password or account.app_password,
+            "csrf_token": token})
+
+
+@asynccontextmanager
+async def member_app(backend: Backend, aiohttp_server: Any, **overrides: Any,
+                     ) -> AsyncIterator[MemberApp]:
+    """The devnet PLC and PDS (alice and bob, OAuth on), an appview whose Forum account
+    wrote a forum (its members get the Member role), behind a test client."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from tests.auth_support import auth_settings, start_net
+    from web.app import create_app
+
+    net = await start_net(aiohttp_server, **overrides.pop("net", {}))
+    settings = auth_settings(backend, net).with_overrides(
+        forum_did=did_for(OWNER), writes_per_minute=overrides.pop("writes_per_minute", 1000),
+        **overrides)
+    services = bootstrap(settings)
+    try:
+        forum = await write_forum(services.writer, FakeRepoSession(OWNER))
+        async with TestClient(TestServer(create_app(services))) as client:
+            yield MemberApp(services, net, forum, client)
+        await services.member_auth.aclose()
     finally:
         services.close()

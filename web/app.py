@@ -20,9 +20,10 @@ from web.admin import pages as admin_pages
 from web.api import admin_backfill as api_admin_backfill
 from web.api import admin_projections as api_admin_projections
 from web.api import read as api_read
+from web.api import write as api_write
 from web.api.health import health
 from web.auth import signin
-from web.auth.access import csrf_cookie
+from web.auth.access import csrf_cookie, member_session
 from web.errors import json_errors
 from web.keys import LIVE, SERVICES
 from web.pages.errors import html_errors
@@ -35,7 +36,7 @@ def create_app(services: Services, *, live: LiveIngest | None = None) -> web.App
     # forwarded sits inside the error middlewares (a bad Host is a 400 page or JSON) and
     # outside everything that reads the scheme (cookies' Secure) or the host (feed links).
     app = web.Application(middlewares=[security_headers, html_errors, json_errors,
-                                       forwarded.forwarded, csrf_cookie])
+                                       forwarded.forwarded, member_session, csrf_cookie])
     app[SERVICES] = services
     forwarded.setup(app)
     app.on_response_prepare.append(server.name_the_server)
@@ -45,6 +46,7 @@ def create_app(services: Services, *, live: LiveIngest | None = None) -> web.App
         app.cleanup_ctx.append(_run_live)
     app.router.add_get(urls.API_HEALTH, health)
     api_read.add_routes(app.router)
+    api_write.add_routes(app.router)
     pages.add_routes(app.router)
     signin.add_routes(app)
     api_admin_projections.add_routes(app)

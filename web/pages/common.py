@@ -105,11 +105,24 @@ async def validators(request: web.Request, viewer: Viewer, moment: datetime) -> 
         lambda: read(lambda: _state(found, viewer, moment)))
     parts += [
         viewer.did or "-",
+        # a signed-in reader's pages carry forms with the session's CSRF token
+        auth.csrf_token(request) if viewer.did else "-",
         ",".join(sorted(viewer.permissions)),
         str(request.rel_url),
         theme_choice(request.cookies.get(THEME_COOKIE)),
     ]
     return request.app[FRESHNESS].validators(parts)
+
+
+# Offered on every post (web/pages/writing.py adds what members wrote besides).
+REACTIONS = ("👍", "❤️", "😂", "🎉", "🤔")
+
+
+def writing_context(request: web.Request, viewer: Viewer) -> dict[str, Any]:
+    """What a page with writing forms needs: the CSRF token of a signed-in reader (an
+    anonymous reader gets no forms, only a link to sign in), the reactions offered."""
+    return {"csrf_token": auth.csrf_token(request) if viewer.did else None,
+            "reactions_offered": REACTIONS}
 
 
 def base_context(request: web.Request, viewer: Viewer) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from web.pages.common import (
     render,
     services,
     validators,
+    writing_context,
 )
 
 TOPICS_PER_PAGE = BOARD_TOPICS.default
@@ -78,6 +79,10 @@ async def board(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="No such page.")
     board_id_found = context["board"].id
     context.update(page=page, last_page=last_page,
-                   board_page_url=lambda number: urls.board(board_id_found, number))
+                   board_page_url=lambda number: urls.board(board_id_found, number),
+                   **writing_context(request, viewer))
+    context["compose"] = {"kind": "topic", "action": urls.new_topic(board_id_found),
+                          "title": "", "text": "", "error": None, "preview": False,
+                          "parent": ""}
     return render(request, "board.html", context, found, viewer)
 

@@ -117,8 +117,8 @@ async def test_a_csrf_token_of_any_text_is_a_403(backend: Backend) -> None:
 
 
 def member_cookie(response: Any) -> str:
-    [cookie] = [c for c in response.headers.getall("Set-Cookie", [])
-                if c.startswith(f"{MEMBER_COOKIE}=")]
+    [cookie] = [str(c) for c in response.headers.getall("Set-Cookie", [])
+                if str(c).startswith(f"{MEMBER_COOKIE}=")]
     return cookie
 
 

@@ -19,6 +19,7 @@ from appview.devnet.clock import DevClock
 from appview.devnet.keys import SigningKey
 from appview.devnet.repo import Repo, RepoError
 from appview.devnet.tid import TidClock
+from appview.writes.ratelimit import WriteLimiter
 from appview.writes.writer import RecordWriter, Written
 from events.collections import BOARD, CATEGORY, FORUM, ROLE, ROLE_ASSIGNMENT
 from events.model import RecordEvent
@@ -257,7 +258,10 @@ async def member_app(backend: Backend, aiohttp_server: Any, **overrides: Any,
         **overrides)
     services = bootstrap(settings)
     try:
+        limiter = services.writer.limiter
+        services.writer.limiter = WriteLimiter(1000, services.clock)  # the forum's own
         forum = await write_forum(services.writer, FakeRepoSession(OWNER))
+        services.writer.limiter = limiter
         async with TestClient(TestServer(create_app(services))) as client:
             yield MemberApp(services, net, forum, client)
         await services.member_auth.aclose()

@@ -11,6 +11,7 @@ import shlex
 import shutil
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from aiohttp import web
@@ -24,6 +25,9 @@ from appview.live import LiveIngest
 from appview.settings import Settings
 from web import server
 from web.app import create_app
+
+if TYPE_CHECKING:  # the devnet's modules are imported by the demo alone (slow to import)
+    from appview.devnet.seed import SeededForum
 
 
 async def _serve_until_signalled(app: web.Application, settings: Settings,
@@ -110,6 +114,9 @@ def demo(settings: Settings, port: int, seed: int, size: str) -> None:
                 data_dir=demo_dir, forum_did=seeded.forum_did, port=port,
                 jetstream_url=network.jetstream_url, plc_url=network.plc_url,
                 database_url="",  # the demo always runs on the embedded SQLite default
+                # members sign in offline: their handles resolve at the devnet's PDSs,
+                # and the loopback OAuth client redirects to this very port
+                handle_resolver_urls=",".join(network.pds_urls.values()), public_url="",
             )
             services = bootstrap(demo_settings)
             try:
@@ -124,12 +131,22 @@ def demo(settings: Settings, port: int, seed: int, size: str) -> None:
                     f"{network.jetstream_url}; Ctrl-C stops everything)\n"
                     "an admin token for this demo (its Forum account, every permission; "
                     "valid until the demo restarts):\n"
-                    f"  {demo_token_command(demo_settings)}",
+                    f"  {demo_token_command(demo_settings)}\n"
+                    + "\n".join(demo_accounts(seeded)),
                 )
             finally:
                 services.close()
 
     asyncio.run(main())
+
+
+def demo_accounts(seeded: SeededForum) -> list[str]:
+    """What the demo prints so anyone can sign in as a member: each account's handle,
+    password (for the PDS's OAuth approval page) and app password."""
+    lines = ["sign in at /signin as any member (handle, password, app password):"]
+    for account in seeded.accounts:
+        lines.append(f"  {account.handle:<28} {account.password:<24} {account.app_password}")
+    return lines
 
 
 def demo_token_command(settings: Settings) -> str:

@@ -20,7 +20,7 @@ from appview.devnet.keys import SigningKey
 from appview.devnet.repo import Repo, RepoError
 from appview.devnet.tid import TidClock
 from appview.writes.ratelimit import WriteLimiter
-from appview.writes.writer import RecordWriter, Written
+from appview.writes.writer import RecordWriter, RepoSession, Written
 from events.collections import BOARD, CATEGORY, FORUM, ROLE, ROLE_ASSIGNMENT
 from events.model import RecordEvent
 from events.records import (
@@ -160,7 +160,7 @@ FAULTS: dict[str, Callable[[], Exception]] = {
 class WriteForum:
     """A forum written by its Forum account through the writer."""
 
-    owner: FakeRepoSession
+    owner: RepoSession
     forum: Written
     category: Written
     board: Written
@@ -172,7 +172,7 @@ class WriteForum:
         return self.board.uri
 
 
-async def write_forum(writer: RecordWriter, owner: FakeRepoSession,
+async def write_forum(writer: RecordWriter, owner: RepoSession,
                       moderators: tuple[str, ...] = ()) -> WriteForum:
     forum = await writer.create(owner, FORUM, forum_record("Writers' forum",
                                                           created_at=CREATED), rkey="self")

@@ -146,16 +146,15 @@ async def test_edit_and_delete_ones_own_post(app: MemberApp) -> None:
 async def test_reactions_with_and_without_htmx(app: MemberApp) -> None:
     topic = await new_topic(app, "React to me", "x")
     html = await page(app, urls.topic(topic))
-    answer = await post_form(app, urls.react(topic), html, reaction="🎉", op="add")
+    answer = await post_form(app, urls.react(topic), html, add="🎉")
     assert answer.headers["Location"].endswith(f"#p-{topic}")
     html = await page(app, urls.topic(topic))
     assert "🎉 1" in html and 'aria-pressed="true"' in html
     fragment = await post_form(app, urls.react(topic), html, status=200, headers=HTMX,
-                               reaction="🎉", op="remove")
+                               remove="🎉")
     bar = await fragment.text()
     assert f'id="reactions-{topic}"' in bar and "🎉 1" not in bar
-    refused = await post_form(app, urls.react(topic), html, status=404, reaction="🎉",
-                              op="remove")
+    refused = await post_form(app, urls.react(topic), html, status=404, remove="🎉")
     assert "not reacted" in await refused.text()
 
 

@@ -19,9 +19,8 @@ Then everything goes through the :class:`~appview.writes.writer.RecordWriter`.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from appview.clock import Clock
 from appview.writes.errors import BadWrite, Forbidden, ForumNotReady, NotFound
@@ -37,11 +36,11 @@ from events.records import (
     reply_record,
     topic_record,
 )
+from projections import queries_members, queries_structure, queries_writes
 from projections.queries import Queries
+from projections.queries_common import Context
 from projections.timestamps import parse_datetime
-from projections.views import Forum, PostTarget, Viewer
-
-T = TypeVar("T")
+from projections.views import Ban, Board, Forum, OwnReaction, PostTarget, Viewer
 
 
 def record_time(micros: int) -> str:
@@ -63,6 +62,18 @@ def _when(expires_at: str | None) -> str:
     return f" until {parsed[:16].replace('T', ' ')} UTC"
 
 
+@dataclass(frozen=True)
+class Facts:
+    """What the read models say about one write, read in one snapshot."""
+
+    viewer: Viewer
+    forum: Forum | None
+    ban: Ban | None
+    board: Board | None
+    targets: tuple[PostTarget | None, ...]
+    own_reactions: tuple[OwnReaction, ...]
+
+
 class ForumWrites:
     """The member-facing writes (module doc). One per process, built by bootstrap."""
 
@@ -75,26 +86,47 @@ class ForumWrites:
 
     # -- reading the read models -----------------------------------------------------
 
-    @staticmethod
-    async def _read(func: Callable[[], T]) -> T:
-        return await asyncio.to_thread(func)
-
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.now_us() / 1e6, UTC)
 
-    async def viewer(self, did: str) -> Viewer:
-        return await self._read(lambda: self._queries.viewer(did))
+    def _read_facts(self, did: str, board: str | None, posts: tuple[str, ...],
+                    reactions_of: int | None) -> Facts:
+        with self._queries.snapshot(now=self._now()) as anonymous:
+            viewer = queries_members.viewer(anonymous, did)
+            ctx = Context(anonymous.session, anonymous.forum_did, viewer, anonymous.now,
+                          anonymous.banned)
+            targets = tuple(queries_writes.post_target(ctx, ref) for ref in posts)
+            chosen = targets[reactions_of] if reactions_of is not None else None
+            return Facts(
+                viewer=viewer,
+                forum=queries_structure.forum(ctx),
+                ban=queries_writes.ban(ctx, did),
+                board=None if board is None else queries_structure.board(ctx, board),
+                targets=targets,
+                own_reactions=tuple(queries_writes.own_reactions(ctx, did, chosen.uri))
+                if chosen is not None else ())
 
-    async def _forum(self) -> tuple[Forum, StrongRef]:
-        forum = await self._read(self._queries.forum)
+    async def facts(self, did: str, *, board: str | None = None, posts: tuple[str, ...] = (),
+                    reactions_of: int | None = None) -> Facts:
+        """The viewer ``did`` is, the forum, the ban in force on it, the ``board``, the
+        ``posts`` (None where unknown) and, with ``reactions_of`` (an index into
+        ``posts``), the member's own reactions to that post: one snapshot, one thread."""
+        return await asyncio.to_thread(self._read_facts, did, board, posts, reactions_of)
+
+    async def viewer(self, did: str) -> Viewer:
+        return (await self.facts(did)).viewer
+
+    @staticmethod
+    def _forum_ref(facts: Facts) -> StrongRef:
+        forum = facts.forum
         if forum is None or forum.cid is None:
             raise ForumNotReady("This forum is not set up yet (no forum record): nothing"
                                 " can be posted to it.")
-        return forum, StrongRef(forum.uri, forum.cid)
+        return StrongRef(forum.uri, forum.cid)
 
-    async def _not_banned(self, did: str) -> None:
-        now = self._now()
-        found = await self._read(lambda: self._queries.ban(did, now=now))
+    @staticmethod
+    def _not_banned(facts: Facts) -> None:
+        found = facts.ban
         if found is not None:
             reason = f": {found.reason}" if found.reason else "."
             raise Forbidden(f"You are banned from this forum{_when(found.expires_at)}{reason}")
@@ -104,10 +136,8 @@ class ForumWrites:
         if not viewer.has(permission):
             raise Forbidden(f"Your role in this forum does not grant {permission}.")
 
-    async def _target(self, post_ref: str, viewer: Viewer, what: str) -> PostTarget:
-        now = self._now()
-        target = await self._read(
-            lambda: self._queries.post_target(post_ref, viewer=viewer, now=now))
+    @staticmethod
+    def _visible(target: PostTarget | None, what: str) -> PostTarget:
         if target is None or not target.visible:
             raise NotFound(f"No such {what}.")
         if target.cid is None:
@@ -118,14 +148,13 @@ class ForumWrites:
 
     async def new_topic(self, session: RepoSession, *, board: str, title: str,
                         text: str) -> Written:
-        viewer = await self.viewer(session.did)
-        _forum, forum_ref = await self._forum()
-        now = self._now()
-        found = await self._read(lambda: self._queries.board(board, viewer=viewer, now=now))
+        facts = await self.facts(session.did, board=board)
+        forum_ref = self._forum_ref(facts)
+        found = facts.board
         if found is None or found.cid is None:
             raise NotFound("No such board.")
-        await self._not_banned(session.did)
-        self._grants(viewer, "createTopics")
+        self._not_banned(facts)
+        self._grants(facts.viewer, "createTopics")
         record = topic_record(clean_text(title), clean_text(text), forum=forum_ref,
                               board=StrongRef(found.uri, found.cid),
                               created_at=record_time(self._clock.now_us()))
@@ -134,19 +163,18 @@ class ForumWrites:
     async def reply(self, session: RepoSession, *, root: str, parent: str | None,
                     text: str) -> Written:
         """A reply in ``root``'s thread to ``parent`` (the topic itself when None)."""
-        viewer = await self.viewer(session.did)
-        _forum, forum_ref = await self._forum()
-        topic = await self._target(root, viewer, "topic")
+        facts = await self.facts(session.did, posts=(root, parent or root))
+        viewer = facts.viewer
+        forum_ref = self._forum_ref(facts)
+        topic = self._visible(facts.targets[0], "topic")
         if topic.kind != "topic":
             raise BadWrite("rootPostId names a reply, not a topic.")
         if topic.deleted:
             raise NotFound("This topic was deleted by its author.")
-        answered = topic
-        if parent and parent not in (topic.id, topic.uri):
-            answered = await self._target(parent, viewer, "post to reply to")
-            if answered.thread_uri != topic.uri:
-                raise BadWrite("The post answered (parentPostId) is in another thread.")
-        await self._not_banned(session.did)
+        answered = self._visible(facts.targets[1], "post to reply to")
+        if answered.thread_uri != topic.uri:
+            raise BadWrite("The post answered (parentPostId) is in another thread.")
+        self._not_banned(facts)
         if topic.locked and not viewer.is_moderator:
             raise Forbidden("This topic is locked: it accepts no new replies.")
         self._grants(viewer, "createPosts")
@@ -157,11 +185,8 @@ class ForumWrites:
                               created_at=record_time(self._clock.now_us()))
         return await self.writer.create(session, POST, record)
 
-    async def _own(self, session: RepoSession, post_ref: str, viewer: Viewer,
-                   verb: str) -> PostTarget:
-        now = self._now()
-        target = await self._read(
-            lambda: self._queries.post_target(post_ref, viewer=viewer, now=now))
+    @staticmethod
+    def _own(session: RepoSession, target: PostTarget | None, verb: str) -> PostTarget:
         if target is None or target.deleted or not (target.visible
                                                     or target.did == session.did):
             raise NotFound("No such post.")
@@ -182,14 +207,14 @@ class ForumWrites:
                         title: str | None = None) -> Written:
         """A new version of one's own post: its text (and a topic's title), with
         ``updatedAt``; the rest of the record as it was."""
-        viewer = await self.viewer(session.did)
-        target = await self._own(session, post, viewer, "edit")
+        facts = await self.facts(session.did, posts=(post,))
+        target = self._own(session, facts.targets[0], "edit")
         if target.kind != "topic" and title:
             raise BadWrite("A reply has no title.")
-        await self._not_banned(session.did)
-        if target.locked and not viewer.is_moderator:
+        self._not_banned(facts)
+        if target.locked and not facts.viewer.is_moderator:
             raise Forbidden("This topic is locked: its posts can no longer be edited.")
-        current = await self._read(lambda: self._current_record(target))
+        current = await asyncio.to_thread(self._current_record, target)
         if current is None or current.record is None:
             raise NotFound("No such post.")
         changes: dict[str, str] = {"text": clean_text(text),
@@ -202,23 +227,22 @@ class ForumWrites:
 
     async def delete_post(self, session: RepoSession, post: str) -> Written:
         """Delete one's own post (banned or not, locked or not: it is the member's)."""
-        viewer = await self.viewer(session.did)
-        target = await self._own(session, post, viewer, "delete")
+        facts = await self.facts(session.did, posts=(post,))
+        target = self._own(session, facts.targets[0], "delete")
         return await self.writer.delete(session, POST, target.rkey)
 
     # -- reactions and membership ----------------------------------------------------
 
     async def react(self, session: RepoSession, post: str, reaction: str) -> Written | None:
         """Add the member's ``reaction``; None when they had reacted so already."""
-        viewer = await self.viewer(session.did)
-        target = await self._target(post, viewer, "post")
+        facts = await self.facts(session.did, posts=(post,), reactions_of=0)
+        target = self._visible(facts.targets[0], "post")
         if target.deleted:
             raise NotFound("This post was deleted by its author.")
-        await self._not_banned(session.did)
-        self._grants(viewer, "react")
+        self._not_banned(facts)
+        self._grants(facts.viewer, "react")
         wanted = reaction.strip()
-        mine = await self._read(lambda: self._queries.own_reactions(session.did, target.uri))
-        if any(own.reaction == wanted for own in mine):
+        if any(own.reaction == wanted for own in facts.own_reactions):
             return None
         assert target.cid is not None  # _target checked
         record = reaction_record(StrongRef(target.uri, target.cid), wanted,
@@ -227,28 +251,24 @@ class ForumWrites:
 
     async def unreact(self, session: RepoSession, post: str, reaction: str) -> list[Written]:
         """Remove the member's ``reaction`` (every record of it) from the post."""
-        viewer = await self.viewer(session.did)
-        now = self._now()
-        target = await self._read(
-            lambda: self._queries.post_target(post, viewer=viewer, now=now))
-        if target is None:
+        facts = await self.facts(session.did, posts=(post,), reactions_of=0)
+        if facts.targets[0] is None:
             raise NotFound("No such post.")
         wanted = reaction.strip()
-        mine = await self._read(lambda: self._queries.own_reactions(session.did, target.uri))
-        records = [own for own in mine if own.reaction == wanted]
+        records = [own for own in facts.own_reactions if own.reaction == wanted]
         if not records:
             raise NotFound(f"You have not reacted {wanted!r} to this post.")
         return [await self.writer.delete(session, REACTION, own.rkey) for own in records]
 
     async def membership(self, did: str) -> str | None:
         """The uri of the member's membership of this forum, None before they join."""
-        return await self._read(lambda: self._queries.membership(did))
+        return await asyncio.to_thread(self._queries.membership, did)
 
     async def join(self, session: RepoSession) -> Written | None:
         """Write the member's ``space.atbb.membership``; None when they are a member
         already (the read models hold their membership)."""
         if await self.membership(session.did) is not None:
             return None
-        _forum, forum_ref = await self._forum()
+        forum_ref = self._forum_ref(await self.facts(session.did))
         record = membership_record(forum_ref, created_at=record_time(self._clock.now_us()))
         return await self.writer.create(session, MEMBERSHIP, record)

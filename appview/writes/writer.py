@@ -265,10 +265,13 @@ class RecordWriter:
             operation=operation, did=did, collection=collection, rkey=rkey, rev=rev,
             cid=cid, record=record, valid=True, reason=None, source="local",
             source_cursor=None, observed_at=self._clock.now_us())
-        result = await asyncio.to_thread(self._log.append, [event])
-        position = result.positions[0] if result.positions else None
-        shown = await asyncio.to_thread(self._project_through, position)
+        position, shown = await asyncio.to_thread(self._append_and_project, event)
         return Written(operation, did, collection, rkey, cid, rev, record, position, shown)
+
+    def _append_and_project(self, event: RecordEvent) -> tuple[int | None, bool]:
+        result = self._log.append([event])
+        position = result.positions[0] if result.positions else None
+        return position, self._project_through(position)
 
     async def _rev_after(self, session: RepoSession, collection: str, rkey: str,
                          cid: str | None) -> str | None:

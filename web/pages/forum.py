@@ -46,7 +46,7 @@ async def index(request: web.Request) -> web.Response:
                 sections.append((category, [] if boards is None else list(boards.items)))
         return {"forum": forum, "sections": sections}
 
-    return render(request, "index.html", await read(load), found, viewer)
+    return await render(request, "index.html", await read(load), found, viewer)
 
 
 async def board(request: web.Request) -> web.Response:
@@ -84,5 +84,5 @@ async def board(request: web.Request) -> web.Response:
     context["compose"] = {"kind": "topic", "action": urls.new_topic(board_id_found),
                           "title": "", "text": "", "error": None, "preview": False,
                           "parent": ""}
-    return render(request, "board.html", context, found, viewer)
+    return await render(request, "board.html", context, found, viewer)
 

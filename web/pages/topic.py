@@ -70,7 +70,7 @@ async def topic(request: web.Request) -> web.Response:
                    **writing_context(request, viewer))
     context["compose"] = {"kind": "reply", "action": urls.reply(topic_id_found), "title": "",
                           "text": "", "error": None, "preview": False, "parent": ""}
-    return render(request, "topic.html", context, found, viewer)
+    return await render(request, "topic.html", context, found, viewer)
 
 
 async def post_permalink(request: web.Request) -> web.Response:

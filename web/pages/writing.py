@@ -353,13 +353,15 @@ async def react(request: web.Request) -> web.Response:
     session = await _session(request)
     viewer = await _viewer(request)
     ref = request.match_info["id"]
-    reaction = fields.get("reaction", "")
+    # the button pressed names the reaction: ``add`` (to react) or ``remove`` (one's own)
+    removing = "remove" in fields
+    reaction = fields.get("remove" if removing else "add", "")
     writes = services(request).forum_writes
     error = None
     status = 200
     headers: dict[str, str] = {}
     try:
-        if fields.get("op") == "remove":
+        if removing:
             await writes.unreact(session, ref, reaction)
         else:
             await writes.react(session, ref, reaction)

@@ -20,13 +20,31 @@ class SharedProjector:
         self._projections = projections
         self._batch_size = batch_size
         self._lock = threading.Lock()
+        # the log position every projection had applied when a run of ours ended: writes
+        # waiting for the lock behind one that projected theirs too need not run again
+        self._reached = 0
 
     def project(self) -> int:
         """Apply every event the log holds past each projection's position (blocking:
         call it from a worker thread under asyncio); the events applied."""
         with self._lock:
-            return project_to_head(self._log, self._projections,
-                                   batch_size=self._batch_size)
+            return self._run()
+
+    def project_through(self, position: int) -> None:
+        """Make sure the events up to ``position`` are applied: nothing to do when a run
+        of this process (the one the caller waited behind, often) already did."""
+        if self._reached >= position:
+            return
+        with self._lock:
+            if self._reached < position:
+                self._run()
+
+    def _run(self) -> int:
+        head = self._log.head()
+        applied = project_to_head(self._log, self._projections,
+                                  batch_size=self._batch_size, until=head)
+        self._reached = max(self._reached, head)
+        return applied
 
     def position(self) -> int:
         """The lowest position the projections have applied: every event at or below it

@@ -90,8 +90,9 @@ class RepoSession(Protocol):
 class Projector(Protocol):
     """The live read models, as the writer drives them (``appview.projector``)."""
 
-    def project(self) -> int:
-        """Apply what the log holds past the read models' positions (blocking)."""
+    def project_through(self, position: int) -> None:
+        """Apply the log at least up to ``position`` (blocking); cheap when a run the
+        caller waited behind already did."""
         ...
 
     def position(self) -> int:
@@ -316,7 +317,7 @@ class RecordWriter:
         delay = 0.01
         while True:
             try:
-                self._projector.project()
+                self._projector.project_through(target)
             except Exception as exc:  # a concurrent projector won the position, or a fault
                 log.debug("projecting after a write: %s", exc)
             if self._projector.position() >= target:

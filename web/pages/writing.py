@@ -210,8 +210,9 @@ async def _thread(request: web.Request, viewer: Viewer,
                 return None
             target = queries_writes.post_target(ctx, topic.uri)
             posts = [queries_posts.post(ctx, ref) if ref else None for ref in refs]
+            board = queries_structure.board(ctx, topic.board_id) if topic.board_id else None
             return {"topic": topic, "locked": target is not None and target.locked,
-                    "posts": posts, "forum": queries_structure.forum(ctx)}
+                    "posts": posts, "forum": queries_structure.forum(ctx), "board": board}
 
     found = await read(load)
     if found is None:
@@ -221,7 +222,7 @@ async def _thread(request: web.Request, viewer: Viewer,
 
 def _reply_context(found: dict[str, Any], parent: Post | None) -> dict[str, Any]:
     return {"forum": found["forum"], "topic": found["topic"], "locked": found["locked"],
-            "parent_post": parent}
+            "board": found["board"], "parent_post": parent}
 
 
 async def reply_form(request: web.Request) -> web.Response:

@@ -19,8 +19,12 @@ from appview.auth.member_auth import MemberAuth
 from appview.backfill.manager import BackfillManager
 from appview.clock import Clock, SystemClock
 from appview.ingest.appender import LineAppender, LineError
+from appview.projector import SharedProjector
 from appview.rebuilds import ProjectionStatus, RebuildManager
 from appview.settings import Settings
+from appview.writes.forum import ForumWrites
+from appview.writes.ratelimit import WriteLimiter
+from appview.writes.writer import RecordWriter
 from events.lexicon import LexiconValidator
 from events.log import EventLog
 from events.store import open_event_log
@@ -50,6 +54,12 @@ class Services:
     admin_tokens: AdminTokens
     # members' sign-in and sessions; the web app awaits member_auth.aclose() at cleanup
     member_auth: MemberAuth
+    # the one way the live read models are projected in this process (live loop, writes)
+    projector: SharedProjector
+    # every write to a repository on someone's behalf (docs/writing.md)
+    writer: RecordWriter
+    # what members may write, decided on the read models, then through the writer
+    forum_writes: ForumWrites
     projections: list[Projection] = field(default_factory=list)
     # None when the caller passed read models of its own (no generations to switch)
     rebuilds: RebuildManager | None = None
@@ -183,6 +193,12 @@ def bootstrap(
         projection.attach(models)
     projections: list[Projection] = list(forum_projections)
     clock = clock or SystemClock()
+    validator = validator or LexiconValidator.load()
+    queries = Queries(models, settings.forum_did)
+    projector = SharedProjector(log, projections, batch_size=settings.projection_batch_size)
+    writer = RecordWriter(event_log=log, validator=validator, forum_did=settings.forum_did,
+                          clock=clock, projector=projector,
+                          limiter=WriteLimiter(settings.writes_per_minute, clock))
     rebuilds = None
     if isinstance(models, GenerationalReadModels):
         def fresh_projections() -> list[ForumProjection]:
@@ -193,11 +209,14 @@ def bootstrap(
         settings=settings,
         clock=clock,
         event_log=log,
-        validator=validator or LexiconValidator.load(),
+        validator=validator,
         read_models=models,
-        queries=Queries(models, settings.forum_did),
+        queries=queries,
         admin_tokens=AdminTokens(settings, clock),
         member_auth=MemberAuth(settings, clock),
+        projector=projector,
+        writer=writer,
+        forum_writes=ForumWrites(writer, queries, log, clock),
         projections=projections,
         rebuilds=rebuilds,
         open_log=open_log,

@@ -16,7 +16,7 @@ import os
 import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from appview.backfill.manager import BackfillInProgress
@@ -29,7 +29,6 @@ from appview.ingest.consumer import (
 from appview.ingest.sources import make_consumer
 from appview.leader import LeaderLock
 from appview.writer import DUTY_SECONDS, WriterDuties
-from projections.runner import project_to_head
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +45,6 @@ class ProjectorStatus:
     failures_in_a_row: int = 0
     failing_since: float | None = None  # unix seconds of the first failure in a row
     retry_in: float | None = None  # seconds until the next attempt while failing
-    # events this process projected, by their source (metrics)
-    projected: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -202,13 +199,7 @@ class LiveIngest:
                 return
             self._new_events.clear()
             try:
-                await asyncio.to_thread(
-                    project_to_head,
-                    services.event_log,
-                    services.projections,
-                    batch_size=services.settings.projection_batch_size,
-                    sources=status.projected,
-                )
+                await asyncio.to_thread(services.projector.project)
             except Exception as exc:  # a failed batch rolls back; retried after a wait
                 wait = self._note_failure(exc)
                 continue

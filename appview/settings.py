@@ -69,6 +69,8 @@ class Settings:
     metrics_port: int = 0  # 0: no metrics listener
     metrics_host: str = "127.0.0.1"
     log_format: str = "text"  # text | json
+    # -- members' writes (appview/writes, docs/writing.md) --
+    writes_per_minute: int = 30
 
     @property
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
@@ -244,6 +246,11 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "text (default) or json: one JSON object per log line (time, level, logger,"
         " message, pid, worker, exception).",
     ),
+    "WRITES_PER_MINUTE": (
+        "writes_per_minute",
+        "Most writes (posts, edits, deletes, reactions) one member may make in any 60"
+        " seconds through this appview process; more are answered 429 with Retry-After.",
+    ),
 }
 
 REBUILD_WORKERS = ("auto", "process", "thread")
@@ -306,6 +313,7 @@ def _check(settings: Settings) -> None:
         ("INGEST_BATCH_SIZE", settings.ingest_batch_size),
         ("PROJECTION_BATCH_SIZE", settings.projection_batch_size),
         ("BACKFILL_CONCURRENCY", settings.backfill_concurrency),
+        ("WRITES_PER_MINUTE", settings.writes_per_minute),
     ):
         if value < 1:
             raise SettingsError(f"{name}={value}: must be at least 1")

@@ -23,10 +23,12 @@ from projections import (
     queries_members,
     queries_posts,
     queries_structure,
+    queries_writes,
 )
 from projections.queries_common import Context
 from projections.readmodel import ReadModels
 from projections.views import (
+    Ban,
     Board,
     Category,
     Forum,
@@ -34,10 +36,13 @@ from projections.views import (
     MemberPermissions,
     MemberProfile,
     ModLogEntry,
+    OwnReaction,
     Page,
     Post,
     PostLocation,
+    PostTarget,
     ReactionCount,
+    Reactions,
     Role,
     Theme,
     ThemePolicy,
@@ -202,3 +207,27 @@ class Queries:
     def theme_policy(self) -> ThemePolicy | None:
         with self._undated() as ctx:
             return queries_forum_records.theme_policy(ctx)
+
+    # --- what writes are decided on ------------------------------------------------------
+
+    def post_target(self, post_ref: str, *, viewer: Viewer = _ANONYMOUS,
+                    now: datetime) -> PostTarget | None:
+        with self.snapshot(viewer=viewer, now=now) as ctx:
+            return queries_writes.post_target(ctx, post_ref)
+
+    def ban(self, did: str, *, now: datetime) -> Ban | None:
+        with self.snapshot(now=now) as ctx:
+            return queries_writes.ban(ctx, did)
+
+    def membership(self, did: str) -> str | None:
+        with self._undated() as ctx:
+            return queries_writes.membership(ctx, did)
+
+    def own_reactions(self, did: str, post_uri: str) -> list[OwnReaction]:
+        with self._undated() as ctx:
+            return queries_writes.own_reactions(ctx, did, post_uri)
+
+    def reactions(self, post_uris: Iterable[str], *,
+                  viewer: Viewer = _ANONYMOUS) -> dict[str, Reactions]:
+        with self._undated(viewer) as ctx:
+            return queries_writes.reactions(ctx, post_uris)

@@ -305,3 +305,54 @@ class ThemePolicy:
     default_dark_theme: str | None
     allow_user_choice: bool
     updated_at: str | None
+
+
+# --- what writes are decided on (projections.queries_writes) --------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PostTarget:
+    """A post as a write about it needs it, whoever may see it: ``visible`` says whether
+    the asking viewer may; ``locked`` is its thread's topic's lock; ``thread_uri`` the
+    topic's uri (its own for a topic)."""
+
+    id: str
+    uri: str
+    cid: str | None
+    did: str
+    rkey: str
+    kind: str
+    thread_uri: str
+    board_uri: str | None
+    deleted: bool
+    hidden: bool
+    locked: bool
+    visible: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    """A ban in force: the moderator's ``reason`` and when it ends (None: never)."""
+
+    did: str
+    reason: str | None
+    expires_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OwnReaction:
+    """One of a member's live reactions to a post."""
+
+    uri: str
+    rkey: str
+    reaction: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reactions:
+    """Who reacted to one post how: per reaction (sorted), the reactors (active
+    accounts, by handle then DID); ``mine`` are the viewer's own reactions."""
+
+    post_uri: str
+    by_reaction: tuple[tuple[str, tuple[Author, ...]], ...]
+    mine: frozenset[str]

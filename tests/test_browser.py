@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from events.model import RecordEvent
 from tests.conftest import Backend
 from tests.web_forum import extended_forum, scenario, seeded_services
 from web import urls
@@ -78,6 +80,13 @@ async def browser() -> AsyncIterator[Any]:
             yield chromium
         finally:
             await chromium.close()
+
+
+async def sign_in_with_token(page: Any, token: str) -> None:
+    """The sign-in page's admin-token form (folded away below the members' forms)."""
+    await page.get_by_text("With an admin token", exact=True).click()
+    await page.fill("#token", token)
+    await page.get_by_role("button", name="Sign in with the token").click()
 
 
 def topic_id(uri: str) -> str:
@@ -156,8 +165,7 @@ async def test_every_page_screenshots_and_passes_axe(tmp_path: Path) -> None:
                                                  bypass_csp=True)
             page = await context.new_page()
             await page.goto(base + urls.signin())
-            await page.fill("#token", token)
-            await page.locator("main button[type=submit]").click()
+            await sign_in_with_token(page, token)
             for name, path in pages.items():
                 await page.goto(base + path)
                 await page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=True)
@@ -183,8 +191,7 @@ async def test_the_admin_progress_bar_reaches_the_end_of_a_rebuild(tmp_path: Pat
         _, token = services.admin_tokens.issue(services.settings.forum_did, "browser")
         page = await chromium.new_page()
         await page.goto(base + urls.signin(next_path=urls.admin()))
-        await page.fill("#token", token)
-        await page.locator("main button[type=submit]").click()
+        await sign_in_with_token(page, token)
         assert page.url.endswith(urls.admin())
         await page.get_by_role("button", name="Rebuild the read models").click()
         assert page.url.endswith("notice=rebuild")
@@ -242,3 +249,175 @@ async def test_chromium_is_never_sent_off_site(tmp_path: Path) -> None:
                 pass  # an aborted navigation off-site: ``visited`` tells
             assert len(visited) >= 2, (attack, visited)  # the post and where it led
             assert all(url.startswith(base + "/") for url in visited), (attack, visited)
+
+
+# --- members sign in and write, on the development network ------------------------------
+
+
+@asynccontextmanager
+async def members_network(tmp_path: Path) -> AsyncIterator[tuple[str, Any, Any]]:
+    """The devnet (PLC, a PDS with its OAuth server, Jetstream), a Forum account that
+    wrote its forum through the appview's writer, alice and bob; the appview following
+    the network live on a port of its own (the loopback OAuth client's redirect)."""
+    import socket
+
+    from appview.bootstrap import bootstrap
+    from appview.devnet.network import DevNetwork
+    from appview.live import LiveIngest
+    from appview.settings import Settings
+    from tests.writes_support import write_forum
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    async with DevNetwork() as network:
+        pds = network.pds["pds1"]
+        owner = pds.create_account("forum.pds1.test", "forum-pw")
+        for name in ("alice", "bob"):
+            pds.create_account(f"{name}.pds1.test", f"{name}-pw")
+        settings = Settings(data_dir=tmp_path / "data", forum_did=owner.did, port=port,
+                            plc_url=network.plc_url, jetstream_url=network.jetstream_url,
+                            handle_resolver_dev_urls=pds.url)
+        services = bootstrap(settings)
+        try:
+            agent = await services.member_auth.sign_in_with_password(owner.handle,
+                                                                     owner.app_password)
+            session = await services.member_auth.pds_session(agent.session_id)
+            assert session is not None
+            await write_forum(services.writer, session)
+            runner = web.AppRunner(create_app(services, live=LiveIngest(
+                services, initial_cursor=0)))
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+            try:
+                yield f"http://127.0.0.1:{port}", services, pds
+            finally:
+                await runner.cleanup()
+                await services.member_auth.aclose()
+        finally:
+            services.close()
+
+
+async def wait_for_text(page: Any, selector: str, text: str, tries: int = 100) -> None:
+    for _ in range(tries):  # (wait_for_function would eval a string: the CSP forbids it)
+        found = page.locator(selector)
+        if await found.count() and text in await found.first.inner_text():
+            return
+        await page.wait_for_timeout(50)
+    raise AssertionError(f"{text!r} never appeared in {selector}")
+
+
+async def axe_failures(page: Any, name: str) -> list[str]:
+    """A screenshot of the page, and axe-core's serious and critical violations on it
+    (the page's context must bypass the CSP, only to inject axe)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    await page.evaluate(AXE.read_text())
+    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [f"{name}: {v['id']} on {[n['target'] for n in v['nodes'][:2]]}"
+            for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+async def test_a_member_signs_in_with_oauth_and_writes_in_chromium(tmp_path: Path) -> None:
+    async with members_network(tmp_path) as (base, services, pds), browser() as chromium:
+        alice = pds.account("alice.pds1.test")
+        page = await (await chromium.new_context(bypass_csp=True)).new_page()
+        failures: list[str] = []
+        await page.goto(base + urls.signin())
+        failures += await axe_failures(page, "member-signin")
+        await page.fill("#oauth-identifier", alice.handle)
+        await page.get_by_role("button", name="Sign in", exact=True).click()
+        assert page.url.startswith(pds.url)  # the member's own authorization server
+        await page.fill("input[name=password]", "alice-pw")
+        await page.get_by_role("button", name="Approve").click()
+        assert "/join" in page.url
+        failures += await axe_failures(page, "member-join")
+        await page.get_by_role("button", name="Join Writers' forum").click()
+        assert page.url == base + "/"
+        board = services.queries.categories().items  # one category, one board
+        assert board
+        await page.locator("main a[href^='/b/']").first.click()
+        await page.fill("#compose-title", "Hello from Chromium")
+        await page.fill("#compose-text", "Written in a **real** browser.")
+        assert await page.locator("#compose-text-count").inner_text() == "30 / 10000"
+        await page.get_by_role("button", name="Post the topic").click()
+        await wait_for_text(page, "main h1", "Hello from Chromium")
+        assert "/t/" in page.url
+        await page.fill("#compose-text", "A first reply.")
+        await page.get_by_role("button", name="Post the reply").click()
+        await wait_for_text(page, "ol.posts", "A first reply.")
+        reply = page.locator("article", has_text="A first reply.")
+        await reply.get_by_role("link", name="Quote").click()
+        assert "quote=" in page.url
+        failures += await axe_failures(page, "member-quote")
+        box = await page.locator("#compose-text").input_value()
+        assert box.startswith("[@alice.pds1.test wrote](at://") or box.startswith("[@did:")
+        await page.locator("#compose-text").press("Control+End")
+        await page.locator("#compose-text").type("Quoting myself.")
+        await page.get_by_role("button", name="Post the reply").click()
+        await wait_for_text(page, "ol.posts", "Quoting myself.")
+        assert await page.locator("ol.posts blockquote").count() == 1
+        quoting = page.locator("article", has_text="Quoting myself.")
+        assert await quoting.locator("a[href^='/p/']", has_text="wrote").count() == 1
+        opening = page.locator("article").first
+        await opening.get_by_role("button", name="👍").click()
+        await wait_for_text(page, f"#{await opening.get_attribute('id')} .reactions", "👍 1")
+        failures += await axe_failures(page, "member-topic")
+        await opening.get_by_role("link", name="Edit").click()
+        await page.fill("#compose-text", "Edited in a real browser.")
+        await page.get_by_role("button", name="Save the edit").click()
+        await wait_for_text(page, "ol.posts", "Edited in a real browser.")
+        assert "edited" in await page.locator("article").first.inner_text()
+        await page.locator("article", has_text="A first reply.").first.get_by_role(
+            "link", name="Delete").click()
+        before_delete = time.time_ns() // 1000
+        failures += await axe_failures(page, "member-delete")
+        await page.get_by_role("button", name="Delete it").click()
+        await wait_for_text(page, "ol.posts", "Deleted by author.")
+        assert failures == []
+        await page.goto(base + urls.signin())
+        await page.get_by_role("button", name="Sign out").click()
+        grants = pds.oauth.grants_of(alice.did)
+        assert grants and grants[-1].revoked
+        # the network's copies of her writes, once Jetstream delivered them, were
+        # duplicates of what the writer logged: every version in the log is the local one
+        written = pds.repo(alice.did).rev
+        for _ in range(200):
+            cursor = services.event_log.cursor("jetstream")
+            if cursor is not None and cursor.value >= before_delete:
+                break
+            await page.wait_for_timeout(50)
+        assert cursor is not None and cursor.value >= before_delete
+        versions = [logged.event for logged in services.event_log.iter_from()
+                    if isinstance(logged.event, RecordEvent) and logged.event.did == alice.did]
+        assert versions and {event.source for event in versions} == {"local"}
+        assert max(event.rev for event in versions) == written
+
+
+async def test_a_member_signs_in_with_an_app_password_without_javascript(
+        tmp_path: Path) -> None:
+    async with members_network(tmp_path) as (base, _services, pds), browser() as chromium:
+        bob = pds.account("bob.pds1.test")
+        context = await chromium.new_context(java_script_enabled=False)
+        page = await context.new_page()
+        await page.goto(base + urls.signin())
+        await page.get_by_text("With an app password", exact=True).click()
+        await page.fill("#password-identifier", bob.handle)
+        await page.fill("#app-password", bob.app_password)
+        await page.get_by_role("button", name="Sign in with the app password").click()
+        assert "/join" in page.url
+        await page.get_by_role("link", name="Not now").click()
+        await page.locator("main a[href^='/b/']").first.click()
+        await page.fill("#compose-title", "No script needed")
+        await page.fill("#compose-text", "")
+        await page.get_by_role("button", name="Preview").click()  # formnovalidate
+        assert "No script needed" in await page.locator("#compose-title").input_value()
+        await page.fill("#compose-text", "Plain *forms*.")
+        await page.get_by_role("button", name="Preview").click()
+        assert await page.locator("#compose-preview em").inner_text() == "forms"
+        await page.get_by_role("button", name="Post the topic").click()
+        assert "/t/" in page.url
+        assert await page.locator("main h1").inner_text() == "No script needed"
+        await page.locator("article").first.get_by_role("button", name="🎉").click()
+        assert "🎉 1" in await page.locator("article").first.inner_text()
+        await context.close()

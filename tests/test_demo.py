@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -11,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ import pytest
 
 from appview.devnet.forum_summary import summarize
 from appview.devnet.scenario import build_scenario
+from projections.ids import post_id
 from tests.test_cli_devnet import read_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,6 +128,11 @@ def test_the_token_command_the_demo_prints_makes_a_token_the_demo_accepts(
         token = made.stdout.strip()
         assert _admin_status(port, token) == 200
         assert _admin_status(port, token[:-2] + "xx") == 401
+        # the members' credentials it prints sign in offline, and the member writes
+        read_until(process.stdout, "sign in at /signin as any member")
+        read_until(process.stdout, " ")  # the Forum account
+        handle, _password, app_password = read_until(process.stdout, " ")[-1].split()
+        _a_member_signs_in_and_posts(port, handle, app_password)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -132,6 +141,36 @@ def test_the_token_command_the_demo_prints_makes_a_token_the_demo_accepts(
             process.kill()
             output, _ = process.communicate()
     assert process.returncode == 0, output
+
+
+def _a_member_signs_in_and_posts(port: int, handle: str, app_password: str) -> None:
+    base = f"http://127.0.0.1:{port}"
+    browser = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def csrf() -> str:
+        with browser.open(f"{base}/signin", timeout=10) as page:
+            found = re.search(r'name="csrf_token" value="([^"]+)"', page.read().decode())
+        assert found is not None
+        return found.group(1)
+
+    form = urllib.parse.urlencode({"identifier": handle, "password": app_password,
+                                   "csrf_token": csrf()}).encode()
+    with browser.open(f"{base}/signin/password", data=form, timeout=30) as signed:
+        assert signed.status == 200  # the seeded members have joined: to the index
+    with browser.open(f"{base}/signin", timeout=10) as account:
+        assert f"@{handle}" in account.read().decode()
+    board = _get(f"{base}/api/categories")["categories"][0]["id"]
+    board_uri = _get(f"{base}/api/categories/{board}/boards")["boards"][0]["uri"]
+    body = json.dumps({"title": "From the demo", "text": "Signed in offline.",
+                       "boardUri": board_uri}).encode()
+    request = urllib.request.Request(f"{base}/api/topics", data=body, headers={
+        "Content-Type": "application/json", "X-CSRF-Token": csrf()})
+    with browser.open(request, timeout=30) as created:
+        assert created.status == 201
+        uri = json.loads(created.read())["uri"]
+    topic = _get(f"{base}/api/topics/{post_id(uri)}")
+    assert topic["post"]["title"] == "From the demo"
 
 
 def _admin_status(port: int, token: str) -> int:

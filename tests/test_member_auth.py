@@ -264,3 +264,27 @@ def test_the_client_follows_public_url_and_its_keys() -> None:
     ]:
         with pytest.raises(SettingsError, match=problem):
             client_config(settings)
+
+
+async def test_a_session_is_read_once_per_few_seconds_and_signing_out_here_ends_it_at_once(
+        backend: Backend, aiohttp_server) -> None:
+    net = await start_net(aiohttp_server)
+    settings = auth_settings(backend, net)
+    auth = member_auth(settings, net)
+    try:
+        first = await auth.sign_in_with_password(net.bob.did, net.bob.app_password)
+        second = await auth.sign_in_with_password(net.bob.did, net.bob.app_password)
+        assert await auth.pds_session(first.session_id) is not None  # read, remembered
+        # another process signs the first out: within the few seconds, this one still
+        # knows it (the member's server has revoked its tokens anyway)
+        [row] = [s for s in auth.store.for_did(net.bob.did)
+                 if s.key == (await auth.pds_session(first.session_id)).key]  # type: ignore[union-attr]
+        auth.store.delete(row.key)
+        assert await auth.pds_session(first.session_id) is not None
+        # signing out in this process ends it at once
+        assert await auth.pds_session(second.session_id) is not None
+        assert await auth.sign_out(second.session_id)
+        assert await auth.pds_session(second.session_id) is None
+        assert await auth.pds_session("atbbs_" + "x" * 200) is None  # not even looked up
+    finally:
+        await auth.aclose()

@@ -158,8 +158,10 @@ async def test_xrpc_writes_take_a_dpop_bound_token_with_its_proof(raw: Raw) -> N
     proof = raw.proof("POST", url, token=token)
     status, _, answer = await write({"Authorization": f"DPoP {token}", "DPoP": proof})
     assert status == 200 and answer["uri"].startswith(f"at://{raw.net.alice.did}/")
+    stored = raw.net.pds.repo(raw.net.alice.did).count()
     status, challenge, _ = await write({"Authorization": f"DPoP {token}", "DPoP": proof})
     assert status == 401 and "replayed" in challenge
+    assert raw.net.pds.repo(raw.net.alice.did).count() == stored  # the replay wrote nothing
     other = raw.proof("POST", url, token=token, nonce="stale")
     status, challenge, _ = await write({"Authorization": f"DPoP {token}", "DPoP": other})
     assert status == 401 and 'error="use_dpop_nonce"' in challenge

@@ -20,9 +20,10 @@ from web.admin import pages as admin_pages
 from web.api import admin_backfill as api_admin_backfill
 from web.api import admin_projections as api_admin_projections
 from web.api import read as api_read
+from web.api import write as api_write
 from web.api.health import health
 from web.auth import signin
-from web.auth.access import csrf_cookie
+from web.auth.access import csrf_cookie, member_session
 from web.errors import json_errors
 from web.keys import LIVE, SERVICES
 from web.metrics import Metrics
@@ -39,7 +40,7 @@ def create_app(services: Services, *, live: LiveIngest | None = None,
     # Metrics time everything, the error pages included.
     timing = [] if metrics is None else [metrics.middleware]
     app = web.Application(middlewares=[*timing, security_headers, html_errors, json_errors,
-                                       forwarded.forwarded, csrf_cookie])
+                                       forwarded.forwarded, member_session, csrf_cookie])
     app[SERVICES] = services
     forwarded.setup(app)
     app.on_response_prepare.append(server.name_the_server)
@@ -49,6 +50,7 @@ def create_app(services: Services, *, live: LiveIngest | None = None,
         app.cleanup_ctx.append(_run_live)
     app.router.add_get(urls.API_HEALTH, health)
     api_read.add_routes(app.router)
+    api_write.add_routes(app.router)
     pages.add_routes(app.router)
     signin.add_routes(app)
     api_admin_projections.add_routes(app)

@@ -10,6 +10,7 @@ import asyncio
 import shlex
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -22,6 +23,9 @@ from appview.live import LiveIngest
 from appview.settings import Settings
 from web.app import create_app
 from web.workers import ServeOptions, Supervisor, serve_process, serve_until_signalled
+
+if TYPE_CHECKING:  # the devnet's modules are imported by the demo alone (slow to import)
+    from appview.devnet.seed import SeededForum
 
 
 @cli.command()
@@ -97,6 +101,10 @@ def demo(settings: Settings, port: int, seed: int, size: str) -> None:
                 relay_url=network.relay_url,
                 handle_resolver_dev_urls=network.handle_resolver_dev_urls,
                 database_url="",  # the demo always runs on the embedded SQLite default
+                # members sign in offline: their handles resolve at the devnet's PDSs
+                # (handle_resolver_dev_urls), and the loopback OAuth client redirects to
+                # this very port
+                public_url="",
             )
             services = bootstrap(demo_settings)
             try:
@@ -110,12 +118,22 @@ def demo(settings: Settings, port: int, seed: int, size: str) -> None:
                     f"{network.jetstream_url}; Ctrl-C stops everything)\n"
                     "an admin token for this demo (its Forum account, every permission; "
                     "valid until the demo restarts):\n"
-                    f"  {demo_token_command(demo_settings)}"))
+                    f"  {demo_token_command(demo_settings)}\n"
+                    + "\n".join(demo_accounts(seeded))))
                 click.echo("stopping...")
             finally:
                 services.close()
 
     asyncio.run(main())
+
+
+def demo_accounts(seeded: SeededForum) -> list[str]:
+    """What the demo prints so anyone can sign in as a member: each account's handle,
+    password (for the PDS's OAuth approval page) and app password."""
+    lines = ["sign in at /signin as any member (handle, password, app password):"]
+    for account in seeded.accounts:
+        lines.append(f"  {account.handle:<28} {account.password:<24} {account.app_password}")
+    return lines
 
 
 def demo_token_command(settings: Settings) -> str:

@@ -136,7 +136,7 @@ class StateCollector(Collector):
         projected = CounterMetricFamily(
             "atbb_events_projected", "Events this process applied to the read models, by"
             " the source that brought them.", labels=["source"])
-        for source, count in sorted(dict(live.projector.projected).items()):
+        for source, count in sorted(dict(self._services.projector.projected).items()):
             projected.add_metric([source], count)
         yield projected
         failures = GaugeMetricFamily("atbb_projector_failures_in_a_row",

@@ -11,18 +11,26 @@ from aiohttp import web
 
 from web.errors import Handler
 
-CONTENT_SECURITY_POLICY = "; ".join((
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self'",
-    "font-src 'self'",
-    "connect-src 'self'",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-))
+
+def content_security_policy(form_action: tuple[str, ...] = ("'self'",)) -> str:
+    """The policy of every page; ``form_action`` widens where forms may lead only for
+    the sign-in page, whose OAuth form redirects to the member's authorization server
+    (browsers apply form-action to a form's redirects too)."""
+    return "; ".join((
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action " + " ".join(form_action),
+        "frame-ancestors 'none'",
+    ))
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 SECURITY_HEADERS: Mapping[str, str] = MappingProxyType({
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,

@@ -141,7 +141,13 @@ def member(did: str) -> str:
 
 # --- sign-in and administration ----------------------------------------------------------
 SIGNIN = "/signin"
+SIGNIN_OAUTH = "/signin/oauth"
+SIGNIN_PASSWORD = "/signin/password"
 SIGNOUT = "/signout"
+JOIN = "/join"
+OAUTH_CALLBACK = "/oauth/callback"
+OAUTH_CLIENT_METADATA = "/oauth/client-metadata.json"
+OAUTH_JWKS = "/oauth/jwks.json"
 API_ADMIN_PROJECTIONS = "/api/admin/projections"
 API_ADMIN_PROJECTIONS_REBUILD = "/api/admin/projections/rebuild"
 API_ADMIN_REBUILD = "/api/admin/projections/rebuilds/{id}"
@@ -151,8 +157,20 @@ def signin(next_path: str | None = None) -> str:
     return SIGNIN + (f"?{urlencode({'next': next_path})}" if next_path else "")
 
 
+def signin_oauth() -> str:
+    return SIGNIN_OAUTH
+
+
+def signin_password() -> str:
+    return SIGNIN_PASSWORD
+
+
 def signout() -> str:
     return SIGNOUT
+
+
+def join(next_path: str | None = None) -> str:
+    return JOIN + (f"?{urlencode({'next': next_path})}" if next_path else "")
 
 
 # What a browser removes from a URL before parsing it (WHATWG URL standard): C0 controls
@@ -242,3 +260,58 @@ def admin_action(action: str) -> str:
 
 def admin_modlog(page: int | None = None) -> str:
     return ADMIN_MODLOG + _page_query(page)
+
+
+# --- writing (docs/writing.md) ------------------------------------------------------------
+NEW_TOPIC = "/b/{id}/new"
+REPLY = "/t/{id}/reply"
+EDIT_POST = "/p/{id}/edit"
+DELETE_POST = "/p/{id}/delete"
+REACT = "/p/{id}/react"
+PREVIEW = "/preview"
+API_TOPICS = "/api/topics"
+API_POSTS = "/api/posts"
+API_POST = "/api/posts/{id}"
+API_POST_REACTIONS = "/api/posts/{id}/reactions"
+
+
+def new_topic(board_id: str) -> str:
+    return NEW_TOPIC.format(id=_q(board_id))
+
+
+def reply(topic_id: str, *, parent: str | None = None, quote: str | None = None) -> str:
+    params = {k: v for k, v in (("parent", parent), ("quote", quote)) if v}
+    return REPLY.format(id=_q(topic_id)) + (f"?{urlencode(params)}" if params else "")
+
+
+def edit_post(post_id: str) -> str:
+    return EDIT_POST.format(id=_q(post_id))
+
+
+def delete_post(post_id: str) -> str:
+    return DELETE_POST.format(id=_q(post_id))
+
+
+def react(post_id: str) -> str:
+    return REACT.format(id=_q(post_id))
+
+
+def preview() -> str:
+    return PREVIEW
+
+
+def api_topics() -> str:
+    return API_TOPICS
+
+
+def api_posts() -> str:
+    return API_POSTS
+
+
+def api_post(post_id: str) -> str:
+    return API_POST.format(id=_q(post_id))
+
+
+def api_post_reactions(post_id: str, reaction: str | None = None) -> str:
+    query = f"?{urlencode({'reaction': reaction})}" if reaction else ""
+    return API_POST_REACTIONS.format(id=_q(post_id)) + query

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,11 +42,24 @@ from appview.auth.oauth_metadata import (
     loopback_client,
 )
 from appview.auth.pds_session import PdsSession
-from appview.auth.session_store import SessionStore, StaleSession, StoredSession
+from appview.auth.session_store import (
+    SESSION_ID_PREFIX,
+    SessionStore,
+    StaleSession,
+    StoredSession,
+    session_key,
+)
 from appview.auth.transport import DpopNonces
 from appview.clock import Clock
 from appview.handles import HandleResolver
 from appview.settings import Settings, SettingsError
+
+# A session read from the store serves this process's requests for a few seconds (every
+# signed-in request names one: without this, each paid a database round trip, a new
+# connection on PostgreSQL). Signing out or renewing here updates it at once; elsewhere,
+# within this time (and the member's server has revoked the tokens meanwhile anyway).
+SESSION_CACHE_SECONDS = 5.0
+SESSION_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,8 @@ class MemberAuth:
         self._oauth: OAuthClient | None = None
         self._nonces = DpopNonces()
         self._locks: dict[str, asyncio.Lock] = {}
+        self._recent: OrderedDict[str, tuple[float, StoredSession]] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     @property
     def store(self) -> SessionStore:
@@ -207,10 +224,39 @@ class MemberAuth:
         return PdsSession(record, http=self._session(), clock=self._clock,
                           nonces=self._nonces, refresher=self)
 
+    def _cached(self, key: str) -> StoredSession | None:
+        with self._recent_lock:
+            entry = self._recent.get(key)
+            if entry is None:
+                return None
+            until, record = entry
+            if until < time.monotonic() or record.expires_at <= self._clock.now_us() / 1e6:
+                del self._recent[key]
+                return None
+            self._recent.move_to_end(key)
+            return record
+
+    def _remember(self, record: StoredSession) -> None:
+        with self._recent_lock:
+            self._recent[record.key] = (time.monotonic() + SESSION_CACHE_SECONDS, record)
+            self._recent.move_to_end(record.key)
+            while len(self._recent) > SESSION_CACHE_SIZE:
+                self._recent.popitem(last=False)
+
+    def _drop(self, key: str) -> None:
+        with self._recent_lock:
+            self._recent.pop(key, None)
+
     async def pds_session(self, session_id: str) -> PdsSession | None:
         """The session a cookie names, ready for XRPC calls; None when signed out or
         expired."""
-        record = await asyncio.to_thread(self.store.get, session_id)
+        if not session_id.startswith(SESSION_ID_PREFIX) or len(session_id) > 100:
+            return None
+        record = self._cached(session_key(session_id))
+        if record is None:
+            record = await asyncio.to_thread(self.store.get, session_id)
+            if record is not None:
+                self._remember(record)
         return None if record is None else self._wrap(record)
 
     async def pds_session_for_did(self, did: str) -> PdsSession | None:
@@ -233,6 +279,7 @@ class MemberAuth:
                 await app_password.delete_session(self._session(), record.pds_url,
                                                   str(record.secret["refresh_jwt"]))
         finally:
+            self._drop(record.key)
             await asyncio.to_thread(self.store.delete, record.key)
         return True
 
@@ -242,9 +289,11 @@ class MemberAuth:
     # -- the Refresher port of PdsSession -----------------------------------------------
 
     async def forget(self, session: StoredSession) -> None:
+        self._drop(session.key)
         await asyncio.to_thread(self.store.delete, session.key)
 
     async def refresh(self, session: StoredSession) -> StoredSession:
+        self._drop(session.key)  # whatever happens, the next request reads the store
         lock = self._locks.setdefault(session.key, asyncio.Lock())
         async with lock:
             current = await asyncio.to_thread(self.store.by_key, session.key)

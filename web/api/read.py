@@ -45,7 +45,8 @@ def _now(request: web.Request) -> datetime:
 
 
 def _viewer(request: web.Request) -> Viewer:
-    # Sign-in arrives with the web UI; until then every API reader is anonymous.
+    # The public read endpoints answer as the public sees the forum, whoever asks (the
+    # original's are "public (moderation-filtered)"); moderators see more on the pages.
     return Viewer.anonymous()
 
 

@@ -1,11 +1,14 @@
-"""Who is asking, and may they: bearer tokens, the sign-in cookie, permissions, CSRF.
+"""Who is asking, and may they: bearer tokens, the sign-in cookies, permissions, CSRF.
 
-Until AT Protocol OAuth sign-in exists, an admin token (`atbb admin token create`) is the
-credential: scripts send it as ``Authorization: Bearer``, people paste it once into the
-sign-in page, which sets a signed session cookie naming the token (never the token
-itself). Either way the DID's role in the read models decides what it may do, on every
-request. Forms carry a CSRF token bound to the session (or, before sign-in, to a random
-cookie); bearer requests carry no ambient credential and need none.
+Two credentials. Members sign in with their AT Protocol account (``web.auth.signin``):
+the ``atbb_member`` cookie carries only the opaque id of the session the appview keeps
+(``appview.auth``), looked up once per request by the ``member_session`` middleware.
+Operators use admin tokens (``atbb admin token create``): scripts send one as
+``Authorization: Bearer``, people paste it once into the sign-in page, which sets the
+signed ``atbb_session`` cookie naming the token (never the token itself). Either way the
+DID's role in the read models decides what it may do, on every request. Forms carry a
+CSRF token bound to the session (or, before sign-in, to a random cookie); bearer
+requests carry no ambient credential and need none.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from appview.admin_tokens import AdminToken, AdminTokens
+from appview.auth.pds_session import PdsSession
 from projections.views import Viewer, permission
 from web import urls
 from web.errors import ApiError, Handler
@@ -25,6 +29,7 @@ from web.keys import SERVICES
 from web.params import is_digits
 
 SESSION_COOKIE = "atbb_session"
+MEMBER_COOKIE = "atbb_member"
 CSRF_COOKIE = "atbb_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
@@ -35,6 +40,7 @@ MANAGE_FORUM = "space.atbb.permission.manageForum"
 # What one request learnt: its credential (looked up once), a CSRF nonce to set.
 _TOKEN = web.RequestKey("auth_token", tuple)
 _NEW_NONCE = web.RequestKey("auth_new_csrf_nonce", str)
+_MEMBER = web.RequestKey("auth_member", tuple)
 
 
 def _tokens(request: web.Request) -> AdminTokens:
@@ -79,9 +85,52 @@ def request_token(request: web.Request) -> AdminToken | None:
     return token
 
 
+def request_member(request: web.Request) -> PdsSession | None:
+    """The member's session the ``atbb_member`` cookie names (None with a bearer
+    header: it is the only credential of its request)."""
+    if _bearer(request) is not None or _MEMBER not in request:
+        return None
+    (session,) = request[_MEMBER]
+    return session if isinstance(session, PdsSession) else None
+
+
 def request_did(request: web.Request) -> str | None:
+    """The DID acting: the admin token's (bearer first, then its cookie), else the
+    signed-in member's."""
     token = request_token(request)
-    return None if token is None else token.did
+    if token is not None:
+        return token.did
+    member = request_member(request)
+    return None if member is None else member.did
+
+
+async def writing_session(request: web.Request) -> PdsSession | None:
+    """The session at the acting DID's PDS that writes for this request: the signed-in
+    member's own; for an admin token (bearer or its cookie), the newest session the
+    appview holds for the token's DID (the member signed in here once). None when there
+    is no credential or no such session: ``request_did`` tells which."""
+    member = request_member(request)
+    if member is not None:
+        return member
+    token = request_token(request)
+    if token is None:
+        return None
+    return await request.app[SERVICES].member_auth.pds_session_for_did(token.did)
+
+
+def _plausible_session_id(value: str) -> bool:
+    return 0 < len(value) <= 100 and value.isascii() and value.isprintable()
+
+
+@web.middleware
+async def member_session(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Looks up the member's session once, before the handler (the lookup reads the
+    database: pages and checks then read it without waiting)."""
+    session_id = request.cookies.get(MEMBER_COOKIE, "")
+    if _plausible_session_id(session_id) and _bearer(request) is None:
+        found = await request.app[SERVICES].member_auth.pds_session(session_id)
+        request[_MEMBER] = (found,)
+    return await handler(request)
 
 
 def viewer_for(request: web.Request, did: str | None) -> Viewer:
@@ -129,6 +178,9 @@ def _csrf_basis(request: web.Request, *, create: bool) -> str | None:
     token = None if _bearer(request) else request_token(request)
     if token is not None:
         return f"session:{token.id}"
+    member = request_member(request)
+    if member is not None:
+        return f"member:{member.key}"
     nonce = request.cookies.get(CSRF_COOKIE) or request.get(_NEW_NONCE)
     if nonce is None and create:
         nonce = secrets.token_urlsafe(24)

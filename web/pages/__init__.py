@@ -21,6 +21,7 @@ from web.pages import forum as pages_forum
 from web.pages import member as pages_member
 from web.pages import site as pages_site
 from web.pages import topic as pages_topic
+from web.pages import writing as pages_writing
 from web.pages.cache import PageCache
 from web.pages.common import FRESHNESS, MARKDOWN, PAGE_CACHE, PAGE_STATE
 from web.pages.conditional import Freshness, code_digest
@@ -71,3 +72,4 @@ def add_routes(router: web.UrlDispatcher) -> None:
     pages_topic.add_routes(router)
     pages_member.add_routes(router)
     feeds.add_routes(router)
+    pages_writing.add_routes(router)

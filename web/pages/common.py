@@ -105,11 +105,24 @@ async def validators(request: web.Request, viewer: Viewer, moment: datetime) -> 
         lambda: read(lambda: _state(found, viewer, moment)))
     parts += [
         viewer.did or "-",
+        # a signed-in reader's pages carry forms with the session's CSRF token
+        auth.csrf_token(request) if viewer.did else "-",
         ",".join(sorted(viewer.permissions)),
         str(request.rel_url),
         theme_choice(request.cookies.get(THEME_COOKIE)),
     ]
     return request.app[FRESHNESS].validators(parts)
+
+
+# Offered on every post (web/pages/writing.py adds what members wrote besides).
+REACTIONS = ("👍", "❤️", "😂", "🎉", "🤔")
+
+
+def writing_context(request: web.Request, viewer: Viewer) -> dict[str, Any]:
+    """What a page with writing forms needs: the CSRF token of a signed-in reader (an
+    anonymous reader gets no forms, only a link to sign in), the reactions offered."""
+    return {"csrf_token": auth.csrf_token(request) if viewer.did else None,
+            "reactions_offered": REACTIONS}
 
 
 def base_context(request: web.Request, viewer: Viewer) -> dict[str, Any]:
@@ -120,7 +133,7 @@ def base_context(request: web.Request, viewer: Viewer) -> dict[str, Any]:
     }
 
 
-def render(
+async def render(
     request: web.Request,
     template: str,
     context: Mapping[str, Any],
@@ -129,8 +142,13 @@ def render(
     *,
     status: int = 200,
 ) -> web.Response:
+    """The page, rendered in a worker thread: a long page (a topic's 25 posts with their
+    forms) takes milliseconds of Python, which on the event loop would hold up every other
+    request's I/O meanwhile (a member's write waiting behind readers' pages)."""
     full = {**base_context(request, viewer), **context}
-    response = aiohttp_jinja2.render_template(template, request, full, status=status)
+    text = await asyncio.to_thread(aiohttp_jinja2.render_string, template, request, full)
+    response = web.Response(text=text, status=status, content_type="text/html",
+                            charset="utf-8")
     conditional.apply(response, found, private=viewer.did is not None)
     cache = request.app.get(PAGE_CACHE)
     if cache is not None and status == 200 and isinstance(response.body, bytes):

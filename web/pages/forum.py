@@ -19,6 +19,7 @@ from web.pages.common import (
     render,
     services,
     validators,
+    writing_context,
 )
 
 TOPICS_PER_PAGE = BOARD_TOPICS.default
@@ -45,7 +46,7 @@ async def index(request: web.Request) -> web.Response:
                 sections.append((category, [] if boards is None else list(boards.items)))
         return {"forum": forum, "sections": sections}
 
-    return render(request, "index.html", await read(load), found, viewer)
+    return await render(request, "index.html", await read(load), found, viewer)
 
 
 async def board(request: web.Request) -> web.Response:
@@ -78,6 +79,10 @@ async def board(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="No such page.")
     board_id_found = context["board"].id
     context.update(page=page, last_page=last_page,
-                   board_page_url=lambda number: urls.board(board_id_found, number))
-    return render(request, "board.html", context, found, viewer)
+                   board_page_url=lambda number: urls.board(board_id_found, number),
+                   **writing_context(request, viewer))
+    context["compose"] = {"kind": "topic", "action": urls.new_topic(board_id_found),
+                          "title": "", "text": "", "error": None, "preview": False,
+                          "parent": ""}
+    return await render(request, "board.html", context, found, viewer)
 

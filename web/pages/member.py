@@ -40,4 +40,4 @@ async def member(request: web.Request) -> web.Response:
     context = await read(load)
     if context is None:
         raise web.HTTPNotFound(text="No such member.")
-    return render(request, "member.html", context, found, viewer)
+    return await render(request, "member.html", context, found, viewer)

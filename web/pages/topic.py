@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from projections import queries_posts, queries_structure
+from projections import queries_posts, queries_structure, queries_writes
 from projections.queries_common import TOPIC_REPLIES
 from web import urls
 from web.pages.common import (
@@ -20,6 +20,7 @@ from web.pages.common import (
     render,
     services,
     validators,
+    writing_context,
 )
 
 REPLIES_PER_PAGE = TOPIC_REPLIES.default
@@ -53,7 +54,9 @@ async def topic(request: web.Request) -> web.Response:
                 if result.topic.board_id else None
             )
             forum = queries_structure.forum(ctx)
-        return {"forum": forum, "board": board, "result": result}
+            posts = [result.topic, *result.replies.items]
+            reactions = queries_writes.reactions(ctx, [p.uri for p in posts])
+        return {"forum": forum, "board": board, "result": result, "reactions": reactions}
 
     context = await read(load)
     if context is None:
@@ -63,8 +66,11 @@ async def topic(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="No such page.")
     topic_id_found = context["result"].topic.id
     context.update(page=page, last_page=last_page,
-                   topic_page_url=lambda number: urls.topic(topic_id_found, number))
-    return render(request, "topic.html", context, found, viewer)
+                   topic_page_url=lambda number: urls.topic(topic_id_found, number),
+                   **writing_context(request, viewer))
+    context["compose"] = {"kind": "reply", "action": urls.reply(topic_id_found), "title": "",
+                          "text": "", "error": None, "preview": False, "parent": ""}
+    return await render(request, "topic.html", context, found, viewer)
 
 
 async def post_permalink(request: web.Request) -> web.Response:

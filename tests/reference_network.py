@@ -134,6 +134,7 @@ class ReferencePds:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.public_url = f"http://localhost:{self.port}"
+        self.firehose_url = f"ws://127.0.0.1:{self.port}/xrpc/com.atproto.sync.subscribeRepos"
         data = workdir / "pds"
         (data / "blobs").mkdir(parents=True, exist_ok=True)
         env = {
@@ -225,6 +226,26 @@ class PdsClient:
         await self._call("POST", "com.atproto.identity.updateHandle",
                          body={"handle": handle}, token=account.access_jwt)
         account.handle = handle
+
+    async def create_app_password(self, account: RefAccount, name: str) -> str:
+        answer = await self._call("POST", "com.atproto.server.createAppPassword",
+                                  body={"name": name}, token=account.access_jwt)
+        return str(answer["password"])
+
+    async def get_record(self, did: str, collection: str, rkey: str) -> dict[str, Any] | None:
+        """``{uri, cid, value}`` as the PDS holds it; None when there is no such record."""
+        try:
+            return await self._call("GET", "com.atproto.repo.getRecord", params={
+                "repo": did, "collection": collection, "rkey": rkey})
+        except XrpcFailed as exc:
+            if "RecordNotFound" in str(exc):
+                return None
+            raise
+
+    async def latest_rev(self, did: str) -> str:
+        answer = await self._call("GET", "com.atproto.sync.getLatestCommit",
+                                  params={"did": did})
+        return str(answer["rev"])
 
     async def well_known_did(self, handle: str) -> str | None:
         async with self._session.get(f"{self._url}/.well-known/atproto-did",

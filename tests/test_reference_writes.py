@@ -139,29 +139,39 @@ def sqlite(tmp_path: Path) -> Backend:
     return Backend("sqlite", f"sqlite:///{tmp_path / 'events.sqlite3'}", None, tmp_path)
 
 
-async def authorize_on_the_reference_pds(page: Any, account: RefAccount, base: str) -> None:
-    """The reference PDS's own pages (a script-driven app): the password for the account
-    the sign-in named (our pushed request's ``login_hint`` filled it in), then the
+async def authorize_on_the_reference_pds(page: Any, account: RefAccount, base: str, *,
+                                         hinted: bool) -> None:
+    """The reference PDS's own pages (a script-driven app): the account (filled in and
+    fixed when our pushed request's ``login_hint`` named it), its password, then the
     consent; it redirects to our callback."""
+    if not hinted:  # its welcome page: create an account, or sign in
+        await page.get_by_role("button", name="Sign in", exact=True).click()
     password = page.locator("input[type=password]")
     await password.wait_for()
-    assert await page.locator("input[name=username]").input_value() == account.handle
+    username = page.locator("input[name=username]")
+    if hinted:
+        assert await username.input_value() == account.handle
+    else:
+        await username.fill(account.handle)
     await password.fill(account.password)
     await page.get_by_role("button", name="Sign in", exact=True).click()
     await page.get_by_role("button", name="Authorize", exact=True).click()
     await page.wait_for_url(base + "/**")
 
 
-async def oauth_sign_in(page: Any, forum: RefForum, account: RefAccount) -> Any:
+async def oauth_sign_in(page: Any, forum: RefForum, account: RefAccount,
+                        identifier: str | None = None) -> Any:
     """From our sign-in page through the reference PDS's pages back to ours; the stored
-    session."""
+    session. ``identifier``: what the member types (their handle unless given: a DID,
+    or the PDS's URL, when the PDS's page asks which account)."""
     await page.goto(forum.base + urls.signin())
-    await page.fill("#oauth-identifier", account.handle)
+    await page.fill("#oauth-identifier", identifier or account.handle)
     await page.get_by_role("button", name="Sign in", exact=True).click()
     # the reference PDS is its own authorization server, at the name its DID documents
     # give it (the appview found it through the reference PLC)
     assert page.url.startswith(forum.pds.public_url + "/oauth/authorize?"), page.url
-    await authorize_on_the_reference_pds(page, account, forum.base)
+    await authorize_on_the_reference_pds(page, account, forum.base,
+                                         hinted=not (identifier or "").startswith("http"))
     [stored] = forum.services.member_auth.store.for_did(account.did)
     assert stored.kind == "oauth" and stored.pds_url == forum.pds.public_url
     return stored
@@ -195,7 +205,7 @@ async def write_everything(page: Any, forum: RefForum, account: RefAccount) -> W
     await reply.get_by_role("link", name="Quote").click()
     assert "quote=" in page.url
     box = await page.locator("#compose-text").input_value()
-    assert box.startswith((f"[@{account.handle} wrote](at://", f"[@{account.did} wrote]("))
+    assert box.startswith(f"[@{account.handle} wrote](at://{account.did}/"), box
     await page.locator("#compose-text").press("Control+End")
     await page.locator("#compose-text").type("Quoting myself.")
     await page.get_by_role("button", name="Post the reply").click()
@@ -457,7 +467,9 @@ async def test_oauth_tokens_are_refreshed_by_the_reference_pds_and_a_revoked_gra
                                live=False) as forum, browser() as chromium:
         erin = forum.members["erin"]
         signing_in = await chromium.new_context()
-        await oauth_sign_in(await signing_in.new_page(), forum, erin)
+        # by the PDS's address: the reference PDS's page asks which account
+        await oauth_sign_in(await signing_in.new_page(), forum, erin,
+                            identifier=module_pds.public_url)
         # the rest without JavaScript: whole pages answer, errors included
         context = await chromium.new_context(java_script_enabled=False)
         await context.add_cookies(await signing_in.cookies())

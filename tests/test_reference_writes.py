@@ -42,7 +42,7 @@ from appview.bootstrap import Services, bootstrap
 from appview.handles import HandleResolver
 from appview.live import LiveIngest
 from events import collections as c
-from events.model import RecordEvent
+from events.model import CommitRejected, RecordEvent
 from tests.admin_support import csrf_from
 from tests.conftest import Backend
 from tests.reference_network import (
@@ -273,6 +273,10 @@ async def assert_the_firehose_copies_were_duplicates(forum: RefForum,
                                 post.cid)
     again = versions(forum.services, account.did)
     assert again == logged and {e.source for e in again} == {"local"}
+    # and they were duplicates once verified (signature, blocks, tree), not refused
+    refused = [logged.event for logged in forum.services.event_log.iter_from()
+               if isinstance(logged.event, CommitRejected)]
+    assert refused == []
 
 
 async def test_a_member_signs_in_with_oauth_and_writes_in_chromium(

@@ -35,6 +35,8 @@ from aiohttp import web
 from joserfc import jwt
 from joserfc.jwk import OctKey
 
+from appview.auth.app_password import refresh_session
+from appview.auth.errors import ServerRefused
 from appview.auth.identity import NetworkIdentity
 from appview.auth.member_auth import SESSION_CACHE_SECONDS
 from appview.auth.oauth_client import OAuthClient, TokenSet
@@ -289,9 +291,14 @@ async def test_a_member_signs_in_with_oauth_and_writes_in_chromium(
         await write_everything(page, forum, alice)
         await assert_logged_as_the_pds_holds(forum, alice)
         await assert_the_firehose_copies_were_duplicates(forum, alice)
+        [stored] = forum.services.member_auth.store.for_did(alice.did)
         await page.goto(forum.base + urls.signin())
         await page.get_by_role("button", name="Sign out").click()
         assert forum.services.member_auth.store.for_did(alice.did) == []
+        async with aiohttp.ClientSession() as http:  # the grant was revoked at the server
+            with pytest.raises(ServerRefused):
+                await oauth_client(forum, http).refresh(
+                    TokenSet.from_json(stored.secret["tokens"]), stored.secret["dpop_jwk"])
 
 
 async def test_a_member_signs_in_with_an_app_password_without_javascript(
@@ -312,9 +319,14 @@ async def test_a_member_signs_in_with_an_app_password_without_javascript(
         await write_everything(page, forum, bob)
         await assert_logged_as_the_pds_holds(forum, bob)
         await assert_the_firehose_copies_were_duplicates(forum, bob)
+        [stored] = forum.services.member_auth.store.for_did(bob.did)
         await page.goto(forum.base + urls.signin())
         await page.get_by_role("button", name="Sign out").click()
         assert forum.services.member_auth.store.for_did(bob.did) == []
+        async with aiohttp.ClientSession() as http:  # signed out at the PDS too
+            with pytest.raises(ServerRefused):
+                await refresh_session(http, module_pds.public_url,
+                                      stored.secret["refresh_jwt"])
         await context.close()
 
 
@@ -447,6 +459,13 @@ async def test_an_edit_the_reference_pds_refuses_is_shown_in_words_and_kept(
             assert forum.services.event_log.head() == head
 
 
+def oauth_client(forum: RefForum, http: aiohttp.ClientSession) -> OAuthClient:
+    """The appview's OAuth client, as another process of it builds one."""
+    settings = forum.services.settings
+    return OAuthClient(forum.services.member_auth.client, http, NetworkIdentity(
+        settings, http, HandleResolver(settings, http)), forum.services.clock)
+
+
 def with_tokens(forum: RefForum, did: str, **changes: Any) -> Any:
     """The member's stored OAuth session with ``changes`` made to its tokens."""
     [stored] = forum.services.member_auth.store.for_did(did)
@@ -501,11 +520,8 @@ async def test_oauth_tokens_are_refreshed_by_the_reference_pds_and_a_revoked_gra
         assert "After a refused token." in await page.locator("ol.posts").inner_text()
         [again] = forum.services.member_auth.store.for_did(erin.did)
         assert again.version > renewed.version
-        async with aiohttp.ClientSession() as http:
-            settings = forum.services.settings
-            oauth = OAuthClient(forum.services.member_auth.client, http, NetworkIdentity(
-                settings, http, HandleResolver(settings, http)), forum.services.clock)
-            await oauth.revoke(TokenSet.from_json(again.secret["tokens"]),
+        async with aiohttp.ClientSession() as http:  # as a sign-out elsewhere does
+            await oauth_client(forum, http).revoke(TokenSet.from_json(again.secret["tokens"]),
                                again.secret["dpop_jwk"])
         head = forum.services.event_log.head()
         await page.goto(topic_page)

@@ -45,6 +45,7 @@ from appview.handles import HandleResolver
 from appview.live import LiveIngest
 from events import collections as c
 from events.model import CommitRejected, RecordEvent
+from projections.ids import post_id
 from tests.admin_support import csrf_from
 from tests.conftest import Backend
 from tests.reference_network import (
@@ -532,3 +533,56 @@ async def test_oauth_tokens_are_refreshed_by_the_reference_pds_and_a_revoked_gra
             "Kept after the revocation."
         assert forum.services.event_log.head() == head
         assert forum.services.member_auth.store.for_did(erin.did) == []
+
+
+async def test_the_json_api_writes_to_the_reference_pds(
+        backend: Backend, reference_plc: Any, module_pds: ReferencePds) -> None:
+    """The original's ``POST /api/topics`` and ``POST /api/posts``, and our edit,
+    reaction and delete, with a cookie session (and its CSRF header), then with a Bearer
+    token acting as the member's DID through the session the appview holds for it: each
+    answer's CID is the one the reference PDS stored."""
+    async with reference_forum(backend, reference_plc.url, module_pds, ("fred",),
+                               live=False) as forum:
+        fred = forum.members["fred"]
+        app_password = await forum.client.create_app_password(fred, "forum")
+        board_uri = f"at://{forum.owner.did}/{c.BOARD}/{forum.board_rkey}"
+        async with browserless(forum.base) as pages:
+            await password_sign_in(pages, forum, fred, app_password)
+            headers = {"X-CSRF-Token": csrf_from(await pages.get(urls.signin()))}
+
+            async def call(method: str, path: str, body: Any = None,
+                           status: int = 200) -> dict[str, Any]:
+                async with pages.http.request(method, forum.base + path, json=body,
+                                              headers=headers) as answer:
+                    data: dict[str, Any] = await answer.json()
+                    assert answer.status == status, data
+                    return data
+
+            async def held(uri: str) -> str | None:
+                _did, collection, rkey = uri.removeprefix("at://").split("/")
+                record = await forum.client.get_record(fred.did, collection, rkey)
+                return None if record is None else str(record["cid"])
+
+            topic = await call("POST", urls.api_topics(), {
+                "title": "From the API", "text": "Scripted.", "boardUri": board_uri}, 201)
+            assert await held(topic["uri"]) == topic["cid"]
+            pid = post_id(topic["uri"])
+            reply = await call("POST", urls.api_posts(), {
+                "text": "A reply", "rootPostId": pid, "parentPostId": pid}, 201)
+            assert await held(reply["uri"]) == reply["cid"]
+            edited = await call("PUT", urls.api_post(pid), {"text": "Edited", "title": "T2"})
+            assert edited["cid"] != topic["cid"] and await held(topic["uri"]) == edited["cid"]
+            reaction = await call("POST", urls.api_post_reactions(pid), {"reaction": "👍"},
+                                  201)
+            assert await held(reaction["uri"]) is not None
+            assert await call("DELETE", urls.api_post_reactions(pid, "👍")) == {"removed": 1}
+            assert (await call("DELETE", urls.api_post(post_id(reply["uri"]))))["deleted"]
+            assert await held(reply["uri"]) is None
+        _, token = forum.services.admin_tokens.issue(fred.did, "fred's script")
+        async with aiohttp.ClientSession() as http, http.post(
+                forum.base + urls.api_topics(), headers={"Authorization": f"Bearer {token}"},
+                json={"title": "By a script", "text": "x", "boardUri": board_uri}) as answer:
+            scripted = await answer.json()
+            assert answer.status == 201, scripted
+        assert await held(scripted["uri"]) == scripted["cid"]
+        await assert_logged_as_the_pds_holds(forum, fred)

@@ -26,6 +26,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from appview.handles import HandleResolver
 from appview.live import LiveIngest
 from events import collections as c
 from events.model import CommitRejected, RecordEvent
+from events.records import StrongRef, reaction_record
 from projections.ids import post_id
 from tests.admin_support import csrf_from
 from tests.conftest import Backend
@@ -467,6 +469,31 @@ def oauth_client(forum: RefForum, http: aiohttp.ClientSession) -> OAuthClient:
         settings, http, HandleResolver(settings, http)), forum.services.clock)
 
 
+async def a_restarted_appview_writes_with_the_stored_session(
+        forum: RefForum, account: RefAccount, topic_page: str) -> None:
+    """A new process on the same store (a restart): the session is read back and
+    unsealed; the process remembers no DPoP nonce, so its first proof carries none and
+    the reference PDS answers ``401 WWW-Authenticate: DPoP error="use_dpop_nonce"``; the
+    call is sent once more with the nonce and the write lands."""
+    restarted = bootstrap(forum.services.settings)
+    try:
+        session = await restarted.member_auth.pds_session_for_did(account.did)
+        assert session is not None and session.kind == "oauth"
+        rkey = topic_page.rsplit("/t/", 1)[1].rsplit("-", 1)[0]
+        topic = await session.get_record(c.POST, rkey)
+        written = await restarted.writer.create(session, c.REACTION, reaction_record(
+            StrongRef(topic["uri"], topic["cid"]), "🎉", created_at=now()))
+        held = await forum.client.get_record(account.did, c.REACTION, written.rkey)
+        assert held is not None and held["cid"] == written.cid
+    finally:
+        await restarted.member_auth.aclose()
+        restarted.close()
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def with_tokens(forum: RefForum, did: str, **changes: Any) -> Any:
     """The member's stored OAuth session with ``changes`` made to its tokens."""
     [stored] = forum.services.member_auth.store.for_did(did)
@@ -521,6 +548,7 @@ async def test_oauth_tokens_are_refreshed_by_the_reference_pds_and_a_revoked_gra
         assert "After a refused token." in await page.locator("ol.posts").inner_text()
         [again] = forum.services.member_auth.store.for_did(erin.did)
         assert again.version > renewed.version
+        await a_restarted_appview_writes_with_the_stored_session(forum, erin, topic_page)
         async with aiohttp.ClientSession() as http:  # as a sign-out elsewhere does
             await oauth_client(forum, http).revoke(TokenSet.from_json(again.secret["tokens"]),
                                again.secret["dpop_jwk"])

@@ -462,6 +462,24 @@ async def test_an_edit_the_reference_pds_refuses_is_shown_in_words_and_kept(
             assert forum.services.event_log.head() == head
 
 
+async def a_denied_sign_in_says_so(page: Any, forum: RefForum, account: RefAccount) -> None:
+    """The member presses "Deny access" on the reference PDS's consent page: its redirect
+    back (``error=access_denied`` with ``iss``) is shown in words, and nothing stored."""
+    await page.goto(forum.base + urls.signin())
+    await page.fill("#oauth-identifier", account.handle)
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    await page.locator("input[type=password]").fill(account.password)
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    async with page.expect_response(lambda r: urls.OAUTH_CALLBACK in r.url) as callback:
+        await page.get_by_role("button", name="Deny access", exact=True).click()
+    answer = await callback.value
+    assert answer.status == 400
+    assert "error=access_denied" in answer.url and "iss=" in answer.url, answer.url
+    alert = await page.locator("[role=alert]").inner_text()
+    assert "Signing in did not complete" in alert and "refused" in alert, alert
+    assert forum.services.member_auth.store.for_did(account.did) == []
+
+
 def oauth_client(forum: RefForum, http: aiohttp.ClientSession) -> OAuthClient:
     """The appview's OAuth client, as another process of it builds one."""
     settings = forum.services.settings
@@ -519,6 +537,7 @@ async def test_oauth_tokens_are_refreshed_by_the_reference_pds_and_a_revoked_gra
                                live=False) as forum, browser() as chromium:
         erin = forum.members["erin"]
         signing_in = await chromium.new_context()
+        await a_denied_sign_in_says_so(await signing_in.new_page(), forum, erin)
         # by the PDS's address: the reference PDS's page asks which account
         await oauth_sign_in(await signing_in.new_page(), forum, erin,
                             identifier=module_pds.public_url)

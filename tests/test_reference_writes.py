@@ -77,6 +77,12 @@ def module_pds(reference_plc: Any, tmp_path_factory: pytest.TempPathFactory,
         pds.stop()
 
 
+async def shown(page: Any, selector: str, text: str) -> None:
+    """``text`` in ``selector`` within 20 s: a write here is a round trip to a Node
+    process on a shared machine, slower than the devnet's in-process PDS."""
+    await wait_for_text(page, selector, text, tries=400)
+
+
 def handle(name: str) -> str:
     """A handle of this test's own on the shared PDS (first label of 3+ characters)."""
     return f"{name}-{secrets.token_hex(3)}.test"
@@ -199,12 +205,12 @@ async def write_everything(page: Any, forum: RefForum, account: RefAccount) -> W
     await page.fill("#compose-title", title)
     await page.fill("#compose-text", "Written to the **reference** PDS.")
     await page.get_by_role("button", name="Post the topic").click()
-    await wait_for_text(page, "main h1", title)
+    await shown(page, "main h1", title)
     assert "/t/" in page.url
     topic = page.url.split("/t/", 1)[1].split("#", 1)[0].split("?", 1)[0]
     await page.fill("#compose-text", "A first reply.")
     await page.get_by_role("button", name="Post the reply").click()
-    await wait_for_text(page, "ol.posts", "A first reply.")
+    await shown(page, "ol.posts", "A first reply.")
     reply = page.locator("article", has_text="A first reply.")
     reply_id = (await reply.first.get_attribute("id") or "").removeprefix("p-")
     await reply.get_by_role("link", name="Quote").click()
@@ -214,20 +220,20 @@ async def write_everything(page: Any, forum: RefForum, account: RefAccount) -> W
     await page.locator("#compose-text").press("Control+End")
     await page.locator("#compose-text").type("Quoting myself.")
     await page.get_by_role("button", name="Post the reply").click()
-    await wait_for_text(page, "ol.posts", "Quoting myself.")
+    await shown(page, "ol.posts", "Quoting myself.")
     assert await page.locator("ol.posts blockquote").count() == 1
     opening = page.locator("article").first
     await opening.get_by_role("button", name="👍").click()
-    await wait_for_text(page, f"#{await opening.get_attribute('id')} .reactions", "👍 1")
+    await shown(page, f"#{await opening.get_attribute('id')} .reactions", "👍 1")
     await opening.get_by_role("link", name="Edit").click()
     await page.fill("#compose-text", "Edited on the reference PDS.")
     await page.get_by_role("button", name="Save the edit").click()
-    await wait_for_text(page, "ol.posts", "Edited on the reference PDS.")
+    await shown(page, "ol.posts", "Edited on the reference PDS.")
     assert "edited" in await page.locator("article").first.inner_text()
     await page.locator("article", has_text="A first reply.").first.get_by_role(
         "link", name="Delete").click()
     await page.get_by_role("button", name="Delete it").click()
-    await wait_for_text(page, "ol.posts", "Deleted by author.")
+    await shown(page, "ol.posts", "Deleted by author.")
     return Wrote(topic, reply_id)
 
 
@@ -259,7 +265,7 @@ async def wait_for_the_firehose(forum: RefForum, topic_uri: str, topic_cid: str)
     marker = await forum.client.create_record(forum.owner, c.REACTION, {
         "$type": c.REACTION, "subject": {"uri": topic_uri, "cid": topic_cid},
         "reaction": "like", "createdAt": "2026-12-07T00:00:00.000Z"})
-    for _ in range(400):
+    for _ in range(1200):  # a minute, on a loaded machine
         found = [e for e in versions(forum.services, forum.owner.did)
                  if f"at://{e.did}/{e.collection}/{e.rkey}" == marker["uri"]]
         if found:

@@ -5,14 +5,16 @@ consent pages, driven as a member would), then joining the forum, a topic, a rep
 quote, a reaction, an edit, a delete and signing out; the same with an app password.
 The appview finds each member through the reference PLC (DID document → PDS), shows
 every write at once (read-your-writes, logged as ``local``), and the PDS's own firehose
-(``subscribeRepos``, verified) delivers the same commits as duplicates.
+(``subscribeRepos``, verified) delivers the same commits as duplicates. The JSON API's
+writes (cookie and Bearer) land there too.
 
-Then where the reference PDS answers differently from the devnet: a session whose
-grant was revoked (refreshed once, then "sign in again" in words), an expired access
-token (refreshed and the write retried), and writes the PDS refuses (its 4xx in words,
-the form kept, nothing logged).
+Then where the reference PDS answers differently from the devnet: a denied consent, an
+OAuth token about to expire or refused (refreshed, the write sent again), a restart (no
+DPoP nonce remembered), a revoked grant (refresh refused: "sign in again" in words), an
+expired app-password token and a session ended at the PDS, and an edit it refuses
+(``InvalidSwap``: in words, the form kept, nothing logged).
 
-One reference PDS for the module (it takes 5-10 s to start); each test has a Forum
+One reference PDS for the module (it takes 5-25 s to start); each test has a Forum
 account and members of its own on it. Under CI=true a missing reference network or
 browser fails; elsewhere they skip only when npm or Chromium is missing.
 """

@@ -625,6 +625,13 @@ async def test_the_json_api_writes_to_the_reference_pds(
             reply = await call("POST", urls.api_posts(), {
                 "text": "A reply", "rootPostId": pid, "parentPostId": pid}, 201)
             assert await held(reply["uri"]) == reply["cid"]
+            # a large text our lexicon accepts (3,000 graphemes, 75,000 bytes; about
+            # 198 KB as JSON escaped to ASCII): past the PDS's usual 150 KB request body
+            # limit, within the 1 MB its record writes allow
+            family = "\U0001F468\u200d\U0001F469\u200d\U0001F467\u200d\U0001F466"
+            large = await call("POST", urls.api_posts(), {
+                "text": family * 3000, "rootPostId": pid, "parentPostId": pid}, 201)
+            assert await held(large["uri"]) == large["cid"]
             edited = await call("PUT", urls.api_post(pid), {"text": "Edited", "title": "T2"})
             assert edited["cid"] != topic["cid"] and await held(topic["uri"]) == edited["cid"]
             reaction = await call("POST", urls.api_post_reactions(pid), {"reaction": "👍"},

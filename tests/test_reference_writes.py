@@ -471,10 +471,11 @@ async def test_an_edit_the_reference_pds_refuses_is_shown_in_words_and_kept(
 
 
 async def a_denied_sign_in_says_so(page: Any, forum: RefForum, account: RefAccount) -> None:
-    """The member presses "Deny access" on the reference PDS's consent page: its redirect
-    back (``error=access_denied`` with ``iss``) is shown in words, and nothing stored."""
+    """Started from the member's DID (the ``login_hint`` the PDS gets), the member presses
+    "Deny access" on the reference PDS's consent page: its redirect back
+    (``error=access_denied`` with ``iss``) is shown in words, and nothing stored."""
     await page.goto(forum.base + urls.signin())
-    await page.fill("#oauth-identifier", account.handle)
+    await page.fill("#oauth-identifier", account.did)
     await page.get_by_role("button", name="Sign in", exact=True).click()
     await page.locator("input[type=password]").fill(account.password)
     await page.get_by_role("button", name="Sign in", exact=True).click()

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -57,6 +56,7 @@ from tests.reference_network import (
     RefAccount,
     ReferencePds,
     ReferenceUnavailable,
+    free_port,
 )
 from tests.test_browser import browser, wait_for_text
 from tests.web_forum import settings_for
@@ -88,12 +88,6 @@ async def shown(page: Any, selector: str, text: str) -> None:
 def handle(name: str) -> str:
     """A handle of this test's own on the shared PDS (first label of 3+ characters)."""
     return f"{name}-{secrets.token_hex(3)}.test"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

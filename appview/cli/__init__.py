@@ -21,7 +21,7 @@ import click
 from tqdm import tqdm
 
 from appview.bootstrap import ReadModelsNotOurs, Services, bootstrap
-from appview.cli import admin, backfill, devnet, rebuild, replay
+from appview.cli import admin, backfill, devnet, pull, rebuild, replay
 from appview.cli.storage import StandaloneCommand, check_storage, redact
 from appview.ingest.appender import LineError
 from appview.leader import LeaderLock
@@ -251,6 +251,7 @@ cli.add_command(devnet.devnet)
 events.add_command(replay.export)
 events.add_command(replay.import_)
 events.add_command(replay.history)
+events.add_command(pull.pull_command)
 
 
 def main() -> None:

@@ -238,8 +238,9 @@ class _Source:
 
 
 class _StoredLog(_Source):
-    def __init__(self, log: EventLog) -> None:
+    def __init__(self, log: EventLog, *, owned: bool = True) -> None:
         self._log = log
+        self._owned = owned
 
     def head(self) -> int:
         return self._log.head()
@@ -248,7 +249,8 @@ class _StoredLog(_Source):
         return self._log.iter_from(after, until)
 
     def close(self) -> None:
-        self._log.close()
+        if self._owned:
+            self._log.close()
 
 
 class _ExportFile(_Source):
@@ -283,6 +285,12 @@ class _ExportFile(_Source):
         except ExportError:
             return ""
         return "" if header is None else header.forum_did
+
+
+def reading(log: EventLog, *, forum_did: str = "") -> LogBook:
+    """A book over a log opened elsewhere (the appview's own): closing the book leaves
+    the log open."""
+    return LogBook(_StoredLog(log, owned=False), forum_did)
 
 
 def open_log(where: str | Path, *, schema: str | None = None,

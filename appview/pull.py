@@ -14,6 +14,8 @@ an event past the cursor is asked for again, so nothing is lost.
 from __future__ import annotations
 
 import http.client
+import queue
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
@@ -26,7 +28,7 @@ from events.log import CursorUpdate, EventLog
 from events.model import LogEvent
 
 PULL_PAGE = 50_000  # events asked for in one request
-APPEND_BATCH = 2_000  # events appended (with the cursor) in one transaction
+APPEND_BATCH = 5_000  # events appended (with the cursor) in one transaction
 EVENTS_PATH = "/api/admin/events"
 
 # Opens one request: the URL and the bearer token (or None), giving the answer's lines.
@@ -103,22 +105,55 @@ def pull(log: EventLog, url: str, *, token: str | None = None, public: bool = Fa
             return report
 
 
+class _Appender:
+    """Appends the batches of one answer, in order, in a thread of its own, while the
+    next batch is read and parsed (the store's work releases the GIL): each batch in
+    one transaction with the cursor at its last event. ``close`` waits for every batch
+    given and raises the first append's error, if any."""
+
+    def __init__(self, log: EventLog, source: str, report: PullReport,
+                 progress: Callable[[PullReport], None] | None) -> None:
+        self._log, self._source, self._report, self._progress = log, source, report, progress
+        self._queue: queue.Queue[tuple[list[LogEvent], int] | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="pull-append", daemon=True)
+        self._thread.start()
+
+    def put(self, batch: list[LogEvent], last: int) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put((batch, last))
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # after a failed append nothing later may be stored
+            batch, last = item
+            try:
+                result = self._log.append(batch, CursorUpdate(self._source, last))
+            except BaseException as exc:
+                self._error = exc
+                continue
+            self._report.appended += result.appended
+            self._report.duplicates += result.duplicates
+            self._report.position = last
+            if self._progress is not None:
+                self._progress(self._report)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 def _pull_page(log: EventLog, fetch: Fetch, url: str, token: str | None, source: str,
                batch_size: int, report: PullReport,
                progress: Callable[[PullReport], None] | None) -> int:
     batch: list[LogEvent] = []
     last = report.position
     received = 0
-
-    def flush() -> None:
-        result = log.append(batch, CursorUpdate(source, last))
-        report.appended += result.appended
-        report.duplicates += result.duplicates
-        report.position = last
-        batch.clear()
-        if progress is not None:
-            progress(report)
-
+    appender = _Appender(log, source, report, progress)
     try:
         with fetch(url, token) as lines:
             header: ExportHeader | None = None
@@ -143,13 +178,17 @@ def _pull_page(log: EventLog, fetch: Fetch, url: str, token: str | None, source:
                     received += 1
                     report.received += 1
                     if len(batch) >= batch_size:
-                        flush()
+                        appender.put(batch, last)
+                        batch = []
             except (ExportError, UnicodeDecodeError) as exc:
                 raise PullError(f"{url}: a line of the answer is not an event: {exc}") from None
             except (OSError, http.client.HTTPException) as exc:  # the connection dropped
                 raise PullError(f"{url}: the answer was cut: {exc}") from None
     finally:
         # whatever was received whole is kept, with the cursor up to its last event
-        if batch:
-            flush()
+        try:
+            if batch:
+                appender.put(batch, last)
+        finally:
+            appender.close()
     return received

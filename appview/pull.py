@@ -82,7 +82,21 @@ def http_fetch(url: str, token: str | None) -> Iterator[Iterable[bytes]]:
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         raise PullError(f"{url}: {getattr(exc, 'reason', exc)}") from None
     with response:
-        yield response
+        yield _lines(response)
+
+
+def _lines(response: http.client.HTTPResponse, block: int = 1 << 20) -> Iterator[bytes]:
+    """The answer's lines, each with its newline (the last without one when the answer
+    was cut within it), read a block at a time: http.client's line by line reading of a
+    chunked answer costs more than the parsing of the events."""
+    rest = b""
+    while chunk := response.read1(block):
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            yield line + b"\n"
+    if rest:
+        yield rest
 
 
 def pull(log: EventLog, url: str, *, token: str | None = None, public: bool = False,

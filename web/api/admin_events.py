@@ -57,19 +57,32 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     header = ExportHeader(services.settings.forum_did, after, None, head)
     await response.write(header.to_line().encode() + b"\n")
-    sent, position = 0, after
-    while sent < limit:
-        page = await asyncio.to_thread(log.read, position, min(PAGE, limit - sent))
-        if not page:
-            break
-        position = page[-1].position
-        lines = []
-        for logged in page:
-            shown = public_logged(logged) if public else logged
-            if shown is not None:
-                lines.append(to_line(shown))
-        if lines:
+    sent = 0
+    # the next page is read (in a thread: the store releases the GIL) while this one is
+    # encoded and written
+    reading = asyncio.ensure_future(asyncio.to_thread(log.read, after, min(PAGE, limit)))
+    try:
+        while True:
+            page = await reading
+            if not page:
+                break
+            lines = []
+            for logged in page:
+                shown = public_logged(logged) if public else logged
+                if shown is not None:
+                    lines.append(to_line(shown))
             sent += len(lines)
-            await response.write(("\n".join(lines) + "\n").encode())
+            if sent >= limit:
+                lines = lines[:len(lines) - (sent - limit)]
+            else:
+                reading = asyncio.ensure_future(asyncio.to_thread(
+                    log.read, page[-1].position, min(PAGE, limit - sent)))
+            if lines:
+                await response.write(("\n".join(lines) + "\n").encode())
+            if sent >= limit:
+                break
+    finally:
+        if not reading.done():
+            reading.cancel()
     await response.write_eof()
     return response

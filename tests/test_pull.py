@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appview.pull import PullError, cursor_source, events_url, pull
+from appview.pull import PullError, _lines, cursor_source, events_url, pull
 from events.export import ExportHeader, to_line
 from events.log import EventLog
 from events.public import public_logged
@@ -156,3 +156,20 @@ def test_urls_typed_by_a_developer() -> None:
     assert events_url("https://f.example/x?y=1") == "https://f.example/api/admin/events"
     with pytest.raises(ValueError):
         events_url("ftp://f.example")
+
+
+class _Blocks:
+    """An answer that arrives in the blocks given (as read1 returns them)."""
+
+    def __init__(self, *blocks: bytes) -> None:
+        self.blocks = list(blocks)
+
+    def read1(self, size: int) -> bytes:
+        return self.blocks.pop(0) if self.blocks else b""
+
+
+def test_an_answer_read_in_blocks_gives_whole_lines_and_a_cut_last_one() -> None:
+    whole = list(_lines(_Blocks(b'{"a"', b':1}\n{"b":2}\n{', b'"c":3}\n')))  # type: ignore[arg-type]
+    assert whole == [b'{"a":1}\n', b'{"b":2}\n', b'{"c":3}\n']
+    cut = list(_lines(_Blocks(b'{"a":1}\n{"b"')))  # type: ignore[arg-type]
+    assert cut == [b'{"a":1}\n', b'{"b"']

@@ -34,9 +34,14 @@ def pull_command(settings: Settings, url: str, token: str | None, public: bool, 
                dynamic_ncols=True, unit_scale=True)
     failures = 0
     report: PullReport | None = None
+    earlier = PullReport(source=url)  # what attempts before a failure pulled
     try:
         while True:
+            last_seen = PullReport(source=url)
+
             def progress(current: PullReport) -> None:
+                nonlocal last_seen
+                last_seen = current
                 bar.total = max(current.source_head - current.started_after, 1)
                 bar.n = current.position - current.started_after
                 bar.refresh()
@@ -48,6 +53,9 @@ def pull_command(settings: Settings, url: str, token: str | None, public: bool, 
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint="URL") from None
             except PullError as exc:
+                earlier.received += last_seen.appended + last_seen.duplicates
+                earlier.appended += last_seen.appended
+                earlier.duplicates += last_seen.duplicates
                 failures += 1
                 if failures > retries:
                     raise click.ClickException(
@@ -58,6 +66,8 @@ def pull_command(settings: Settings, url: str, token: str | None, public: bool, 
     finally:
         bar.close()
         services.close()
-    click.echo(f"pulled {report.received} events from {report.source} "
-               f"(appended {report.appended}, already held {report.duplicates}); "
+    received = earlier.received + report.received
+    click.echo(f"pulled {received} events from {report.source} "
+               f"(appended {earlier.appended + report.appended}, already held "
+               f"{earlier.duplicates + report.duplicates}); "
                f"the local log holds the source's up to position {report.position}")

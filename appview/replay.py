@@ -51,12 +51,16 @@ class ImportReport:
 
 
 def import_lines(log: EventLog, lines: Iterable[str], *, until: int | None = None,
+                 at: int | None = None,
                  on_error: Callable[[int, str], None] | None = None,
                  batch_size: int = IMPORT_BATCH) -> ImportReport:
     """Append exported events to ``log`` in their exported order, in batches. Events past
-    ``until`` (an exported position) are left out; a bad line is reported with its number
-    and skipped. Importing the same file twice adds nothing the second time."""
+    ``until`` (an exported position) are left out, and with ``at`` (unix microseconds)
+    the first event observed after it and every later one (the log as it stood then,
+    ``events.moments``); a bad line is reported with its number and skipped. Importing
+    the same file twice adds nothing the second time."""
     report = ImportReport()
+    past_moment = False
     batch: list[LogEvent] = []
 
     def flush() -> None:
@@ -79,7 +83,9 @@ def import_lines(log: EventLog, lines: Iterable[str], *, until: int | None = Non
             if on_error is not None:
                 on_error(number, str(exc))
             continue
-        if until is not None and logged.position > until:
+        if at is not None and logged.event.observed_at > at:
+            past_moment = True
+        if past_moment or (until is not None and logged.position > until):
             report.beyond_until += 1
             continue
         report.events += 1
@@ -109,12 +115,13 @@ class NotAnExport(ValueError):
 
 
 def replay(lines: Iterable[str], db: Path, *, until: int | None, forum_did: str | None,
-           on_error: Callable[[int, str], None] | None = None,
+           on_error: Callable[[int, str], None] | None = None, at: int | None = None,
            ) -> tuple[Settings, ImportReport]:
     """Build a fresh embedded appview in ``db`` from exported ``lines``: import them (up
-    to ``until``), project every read model. The forum DID comes from the export's header
-    unless given. Raises NotAnExport, before ``db`` is made, unless the first line that
-    is not blank is an export's header or event."""
+    to ``until``, or as the log stood at moment ``at``), project every read model. The
+    forum DID comes from the export's header unless given. Raises NotAnExport, before
+    ``db`` is made, unless the first line that is not blank is an export's header or
+    event."""
     if (db / "events.sqlite3").exists():
         raise ReplayTargetNotEmpty(f"{db} already holds an event log; replay into a new "
                                    "directory")
@@ -136,7 +143,7 @@ def replay(lines: Iterable[str], db: Path, *, until: int | None, forum_did: str 
             yield from opening
             yield from iterator
 
-        report = import_lines(services.event_log, with_opening(), until=until,
+        report = import_lines(services.event_log, with_opening(), until=until, at=at,
                               on_error=on_error)
         project_from_start(services.event_log, services.projections, services.read_models,
                            batch_size=settings.projection_batch_size,

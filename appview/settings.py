@@ -71,6 +71,8 @@ class Settings:
     log_format: str = "text"  # text | json
     # -- members' writes (appview/writes, docs/writing.md) --
     writes_per_minute: int = 30
+    # -- the log handed out (web/api/admin_events.py, docs/replay.md) --
+    events_api_public: bool = False
 
     @property
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
@@ -250,6 +252,11 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "writes_per_minute",
         "Most writes (posts, edits, deletes, reactions) one member may make in any 60"
         " seconds through this appview process; more are answered 429 with Retry-After.",
+    ),
+    "EVENTS_API_PUBLIC": (
+        "events_api_public",
+        "Serve only the public view of the log at /api/admin/events (as ?public=1):"
+        " no invalid records' reasons, source cursors or rejected commits.",
     ),
 }
 

@@ -6,6 +6,7 @@ generation, builds it, and swaps readers to it.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -378,6 +379,16 @@ def open_read_models(url: str, *, location: str) -> ReadModelStore:
         raise ValueError(f"unsupported read-model url {url!r}: use sqlite:/// or postgresql://")
     recorder.create_table()
     return ReadModelStore(recorder, location)
+
+
+def open_memory_read_models() -> ReadModelStore:
+    """Fresh read models in an in-memory SQLite database of this process (every pooled
+    connection shares it; it goes with the store's ``close()``): for scripts and
+    notebooks that project a log to look at it (``appview.logbook``)."""
+    name = f"file:atbb-read-models-{uuid.uuid4().hex}?mode=memory&cache=shared"
+    recorder = SQLiteReadModelRecorder(SQLiteReadModelDatastore(name), all_statements())
+    recorder.create_table()
+    return ReadModelStore(recorder, name)
 
 
 @contextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from events.export import ExportError, ExportHeader, parse_header, parse_line, to_line
@@ -42,5 +44,26 @@ def test_the_header_is_recognised_and_event_lines_are_not_headers() -> None:
     ('{"position": 1, "type": "atbb.RecordCreated"}', "needs"),
 ])
 def test_bad_lines_say_why(line: str, why: str) -> None:
+    with pytest.raises(ExportError, match=why):
+        parse_line(line)
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
+def test_a_line_as_written_reads_as_the_same_line_spelt_otherwise(event: LogEvent) -> None:
+    line = to_line(Logged(17, event))
+    spelt = json.dumps(json.loads(line), indent=1)  # spaces and newlines: read as JSON
+    reordered = json.dumps({"event": json.loads(line)["event"], "type": json.loads(line)[
+        "type"], "position": 17})
+    assert parse_line(line) == parse_line(spelt) == parse_line(reordered)
+    assert parse_line(line + "\n") == parse_line(line)
+
+
+@pytest.mark.parametrize("line, why", [
+    ('{"position":01,"type":"atbb.IdentityChanged","event":{}}', "not JSON"),
+    ('{"position":1,"type":"atbb.Nope","event":{}}', "unknown event topic"),
+    ('{"position":1,"type":"atbb.IdentityChanged","event":{},"x":1}', "lacks"),
+    ('{"position":1,"type":"atbb.IdentityChanged","event":[]}', "needs"),
+])
+def test_lines_that_look_as_written_but_are_not_say_why(line: str, why: str) -> None:
     with pytest.raises(ExportError, match=why):
         parse_line(line)

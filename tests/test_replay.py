@@ -13,6 +13,7 @@ from appview.bootstrap import bootstrap
 from appview.cli import cli
 from appview.replay import export_log, import_lines
 from events.model import RecordEvent
+from events.moments import describe, from_micros, position_at
 from projections.runner import project_to_head
 from tests.conftest import Backend
 from tests.rebuild_support import seeded
@@ -153,3 +154,37 @@ def test_a_bad_line_is_reported_and_the_rest_imported(backend: Backend) -> None:
             target.close()
     finally:
         services.close()
+
+
+def test_replay_at_a_moment_is_the_log_as_it_stood_then(backend: Backend,
+                                                        tmp_path: Path) -> None:
+    services, _ = seeded(backend, topics=10)
+    try:
+        buffer = io.StringIO()
+        export_log(services.event_log, buffer, forum_did=services.settings.forum_did)
+        events = list(services.event_log.iter_from())
+        moment = events[len(events) // 2].event.observed_at
+        cut = position_at(events, moment)
+        assert 0 < cut < services.event_log.head()
+    finally:
+        services.close()
+    exported = tmp_path / "log.jsonl"
+    exported.write_text(buffer.getvalue())
+    by_position = CliRunner().invoke(cli, ["replay", str(exported), "--db",
+                                           str(tmp_path / "until"), "--until", str(cut)])
+    by_time = CliRunner().invoke(cli, ["replay", str(exported), "--db", str(tmp_path / "at"),
+                                       "--at", from_micros(moment).isoformat()])
+    assert by_position.exit_code == 0, by_position.output
+    assert by_time.exit_code == 0, by_time.output
+    assert f"as the log stood at {describe(moment)}" in by_time.stdout
+    dumps = []
+    for name in ("until", "at"):
+        then = bootstrap(settings_for_dir(tmp_path / name, services.settings.forum_did))
+        try:
+            dumps.append(dump(then, with_times=True))
+        finally:
+            then.close()
+    assert dumps[0] == dumps[1]
+    bad = CliRunner().invoke(cli, ["replay", str(exported), "--db", str(tmp_path / "x"),
+                                   "--at", "yesterday"])
+    assert bad.exit_code == 2 and "ISO 8601" in bad.output

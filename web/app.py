@@ -18,6 +18,7 @@ from appview.live import LiveIngest
 from web import forwarded, pages, server, urls
 from web.admin import pages as admin_pages
 from web.api import admin_backfill as api_admin_backfill
+from web.api import admin_events as api_admin_events
 from web.api import admin_projections as api_admin_projections
 from web.api import read as api_read
 from web.api import write as api_write
@@ -28,20 +29,27 @@ from web.errors import json_errors
 from web.keys import LIVE, SERVICES
 from web.metrics import Metrics
 from web.pages.errors import html_errors
+from web.past import PAST, read_only
 from web.security import security_headers
 
 log = logging.getLogger(__name__)
 
 
 def create_app(services: Services, *, live: LiveIngest | None = None,
-               metrics: Metrics | None = None) -> web.Application:
+               metrics: Metrics | None = None, past: str | None = None) -> web.Application:
+    """``past``: the read models are the forum at a past moment (``appview.past``), to
+    serve read only under a banner saying when (``web.past``)."""
     # forwarded sits inside the error middlewares (a bad Host is a 400 page or JSON) and
     # outside everything that reads the scheme (cookies' Secure) or the host (feed links).
     # Metrics time everything, the error pages included.
     timing = [] if metrics is None else [metrics.middleware]
+    frozen = [] if past is None else [read_only]
     app = web.Application(middlewares=[*timing, security_headers, html_errors, json_errors,
-                                       forwarded.forwarded, member_session, csrf_cookie])
+                                       forwarded.forwarded, *frozen, member_session,
+                                       csrf_cookie])
     app[SERVICES] = services
+    if past is not None:
+        app[PAST] = past
     forwarded.setup(app)
     app.on_response_prepare.append(server.name_the_server)
     pages.setup_templates(app)
@@ -55,6 +63,7 @@ def create_app(services: Services, *, live: LiveIngest | None = None,
     signin.add_routes(app)
     api_admin_projections.add_routes(app)
     api_admin_backfill.add_routes(app)
+    api_admin_events.add_routes(app)
     admin_pages.add_routes(app)
     return app
 

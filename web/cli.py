@@ -21,8 +21,15 @@ from appview.cli.storage import StandaloneCommand
 from appview.leader import LeaderLock
 from appview.live import LiveIngest
 from appview.settings import Settings
+from events.moments import parse_moment
 from web.app import create_app
-from web.workers import ServeOptions, Supervisor, serve_process, serve_until_signalled
+from web.workers import (
+    ServeOptions,
+    Supervisor,
+    serve_past,
+    serve_process,
+    serve_until_signalled,
+)
 
 if TYPE_CHECKING:  # the devnet's modules are imported by the demo alone (slow to import)
     from appview.devnet.seed import SeededForum
@@ -37,11 +44,20 @@ if TYPE_CHECKING:  # the devnet's modules are imported by the demo alone (slow t
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Web processes sharing the port (one of them, or another process on"
                    " the same database, is the writer).")
+@click.option("--until", type=click.IntRange(min=0),
+              help="Serve the forum as it was at this log position, read only.")
+@click.option("--at", "at_text", metavar="TIME",
+              help="Serve the forum as it was at this time (ISO 8601, e.g."
+                   " 2026-12-01T14:05Z), read only.")
 @click.pass_obj
 def serve(settings: Settings, host: str | None, port: int | None, no_ingest: bool,
-          no_backfill: bool, workers: int) -> None:
-    """Serve the web pages and the JSON API, following Jetstream and projecting live."""
+          no_backfill: bool, workers: int, until: int | None, at_text: str | None) -> None:
+    """Serve the web pages and the JSON API, following Jetstream and projecting live.
+    With --until or --at: the forum as it was then, read only, under a banner."""
     settings = settings.with_overrides(host=host, port=port)
+    if until is not None or at_text is not None:
+        _serve_past(settings, until, at_text, workers)
+        return
     options = ServeOptions(no_ingest=no_ingest, no_backfill=no_backfill)
 
     def ready(bound: int) -> None:
@@ -64,6 +80,26 @@ def serve(settings: Settings, host: str | None, port: int | None, no_ingest: boo
         raise click.ClickException(
             f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
         ) from None
+    click.echo("stopping...")
+
+
+def _serve_past(settings: Settings, until: int | None, at_text: str | None,
+                workers: int) -> None:
+    if until is not None and at_text is not None:
+        raise click.UsageError("give --until or --at, not both")
+    if workers != 1:
+        raise click.UsageError("the forum as it was is served by one process (no --workers)")
+    try:
+        at = None if at_text is None else parse_moment(at_text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
+
+    def ready(bound: int, label: str) -> None:
+        click.echo(f"serving the forum {label}, read only, on "
+                   f"http://{settings.host}:{bound}/")
+
+    click.echo("projecting the log up to then...", err=True)
+    serve_past(settings, until=until, at=at, on_ready=ready)
     click.echo("stopping...")
 
 

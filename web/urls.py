@@ -151,6 +151,7 @@ OAUTH_JWKS = "/oauth/jwks.json"
 API_ADMIN_PROJECTIONS = "/api/admin/projections"
 API_ADMIN_PROJECTIONS_REBUILD = "/api/admin/projections/rebuild"
 API_ADMIN_REBUILD = "/api/admin/projections/rebuilds/{id}"
+API_ADMIN_EVENTS = "/api/admin/events"
 
 
 def signin(next_path: str | None = None) -> str:
@@ -218,6 +219,16 @@ def api_admin_projections_rebuild(projection: str | None = None) -> str:
 
 def api_admin_rebuild(run_id: str) -> str:
     return API_ADMIN_REBUILD.format(id=_q(run_id))
+
+
+def api_admin_events(after: int = 0, limit: int | None = None, *,
+                     public: bool = False) -> str:
+    query: dict[str, str | int] = {"after": after}
+    if limit is not None:
+        query["limit"] = limit
+    if public:
+        query["public"] = "1"
+    return f"{API_ADMIN_EVENTS}?{urlencode(query)}"
 
 
 # --- backfill ---------------------------------------------------------------------------

@@ -24,12 +24,14 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
 from multiprocessing.synchronize import Event as ProcessEvent
+from pathlib import Path
 
 from aiohttp import web
 
@@ -37,6 +39,7 @@ from appview.bootstrap import Services, bootstrap
 from appview.leader import LeaderLock
 from appview.live import LiveIngest
 from appview.logs import configure_logging
+from appview.past import open_past
 from appview.settings import Settings
 from appview.writer import WriterDuties
 from web import server
@@ -122,6 +125,26 @@ def serve_process(settings: Settings, options: ServeOptions, *,
                                         worker=worker)
         finally:
             services.close()
+
+    asyncio.run(main())
+
+
+def serve_past(settings: Settings, *, until: int | None = None, at: int | None = None,
+               on_ready: Callable[[int, str], None] | None = None) -> None:
+    """`atbb serve --until POS` / `--at TIME`: the forum as it was (``appview.past``),
+    projected into a scratch directory that goes when serving stops, served read only
+    with no ingest and no writer's duties (``web.past``)."""
+
+    async def main() -> None:
+        with tempfile.TemporaryDirectory(prefix="atbb-past-") as scratch:
+            services, label = await asyncio.to_thread(open_past, settings, Path(scratch),
+                                                      until=until, at=at)
+            try:
+                app = create_app(services, past=label)
+                ready = None if on_ready is None else (lambda port: on_ready(port, label))
+                await serve_until_signalled(app, settings, on_ready=ready)
+            finally:
+                services.close()
 
     asyncio.run(main())
 

@@ -21,7 +21,7 @@ import click
 from tqdm import tqdm
 
 from appview.bootstrap import ReadModelsNotOurs, Services, bootstrap
-from appview.cli import admin, backfill, devnet, rebuild, replay
+from appview.cli import admin, backfill, dev, devnet, diff, pull, rebuild, replay
 from appview.cli.storage import StandaloneCommand, check_storage
 from appview.ingest.appender import LineError
 from appview.leader import LeaderLock
@@ -249,9 +249,12 @@ cli.add_command(admin.admin)
 cli.add_command(backfill.backfill)
 cli.add_command(replay.replay_command)
 cli.add_command(devnet.devnet)
+cli.add_command(diff.diff_command)
+cli.add_command(dev.dev)
 events.add_command(replay.export)
 events.add_command(replay.import_)
 events.add_command(replay.history)
+events.add_command(pull.pull_command)
 
 
 def main() -> None:

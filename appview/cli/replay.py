@@ -23,6 +23,7 @@ from appview.replay import (
 from appview.settings import Settings
 from events.ids import AtUri
 from events.model import RecordEvent
+from events.moments import describe, parse_moment
 
 
 def _bar(total: int | None, desc: str) -> tqdm[Any]:
@@ -121,17 +122,24 @@ def history(settings: Settings, uri: str) -> None:
               help="A new directory for the replayed log and read models.")
 @click.option("--until", type=int,
               help="Replay only up to this position of the exported log (the past state).")
+@click.option("--at", "at_text", metavar="TIME",
+              help="Replay the log as it stood at this time (ISO 8601, by the events'"
+                   " observed times, e.g. 2026-12-01T14:05Z).")
 @click.pass_context
 def replay_command(ctx: click.Context, source: IO[bytes], db: Path,
-                   until: int | None) -> None:
+                   until: int | None, at_text: str | None) -> None:
     """Build fresh read models from an exported log FILE into a new embedded database
     (serving nothing), then print its status. Browse it with
     `atbb --data-dir DB serve --no-ingest`. Exit status 1 when FILE is not an export
     (nothing is made) or when lines of it could not be read (each is reported)."""
     settings: Settings = ctx.obj
     try:
+        at = None if at_text is None else parse_moment(at_text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
+    try:
         replayed, report = replay(
-            _text_lines(source), db, until=until,
+            _text_lines(source), db, until=until, at=at,
             forum_did=settings.forum_did or None,
             on_error=lambda n, why: click.echo(f"line {n}: {why}", err=True))
     except ReplayTargetNotEmpty as exc:
@@ -144,6 +152,8 @@ def replay_command(ctx: click.Context, source: IO[bytes], db: Path,
     if report.events == 0 and not report.errors and not report.beyond_until:
         click.echo("warning: the export holds no events", err=True)
     past = "" if until is None else f" up to position {until}"
+    if at is not None:
+        past += f" as the log stood at {describe(at)}"
     click.echo(f"replayed {report.events} events{past} into {db} "
                f"({report.beyond_until} later events left out, bad lines "
                f"{len(report.errors)})")

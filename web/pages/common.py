@@ -21,6 +21,7 @@ from web.pages.cache import PageCache
 from web.pages.conditional import Freshness, Validators
 from web.pages.state import PageState
 from web.params import BadParameter, query_int
+from web.past import banner
 from web.themes import THEME_COOKIE, theme_choice
 
 T = TypeVar("T")
@@ -130,6 +131,7 @@ def base_context(request: web.Request, viewer: Viewer) -> dict[str, Any]:
         "theme": theme_choice(request.cookies.get(THEME_COOKIE)),
         "viewer": viewer,
         "current_path": request.path_qs,
+        "past": banner(request),
     }
 
 

@@ -22,6 +22,7 @@ from appview.ingest.appender import LineAppender, LineError
 from appview.projector import SharedProjector
 from appview.rebuilds import ProjectionStatus, RebuildManager
 from appview.settings import Settings
+from appview.writes.admin import ForumAccount, ForumAdmin, HeldForumSession
 from appview.writes.forum import ForumWrites
 from appview.writes.ratelimit import WriteLimiter
 from appview.writes.writer import RecordWriter
@@ -60,6 +61,8 @@ class Services:
     writer: RecordWriter
     # what members may write, decided on the read models, then through the writer
     forum_writes: ForumWrites
+    # what administrators change (structure, roles, themes), in the Forum account's repo
+    forum_admin: ForumAdmin
     projections: list[Projection] = field(default_factory=list)
     # None when the caller passed read models of its own (no generations to switch)
     rebuilds: RebuildManager | None = None
@@ -177,6 +180,7 @@ def bootstrap(
     event_log: EventLog | None = None,
     read_models: ReadModels | None = None,
     validator: LexiconValidator | None = None,
+    forum_account: ForumAccount | None = None,
 ) -> Services:
     """Build the services from ``settings``; any port passed in is used as given."""
     if not settings.is_postgres:
@@ -205,6 +209,8 @@ def bootstrap(
             return all_projections(settings.forum_did)
 
         rebuilds = RebuildManager(settings, log, models, fresh_projections, clock)
+    member_auth = MemberAuth(settings, clock)
+    account = forum_account or HeldForumSession(member_auth, settings.forum_did)
     services = Services(
         settings=settings,
         clock=clock,
@@ -213,10 +219,11 @@ def bootstrap(
         read_models=models,
         queries=queries,
         admin_tokens=AdminTokens(settings, clock),
-        member_auth=MemberAuth(settings, clock),
+        member_auth=member_auth,
         projector=projector,
         writer=writer,
         forum_writes=ForumWrites(writer, queries, log, clock),
+        forum_admin=ForumAdmin(writer, queries, log, clock, account),
         projections=projections,
         rebuilds=rebuilds,
         open_log=open_log,

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from projections import (
+    queries_admin,
     queries_forum_records,
     queries_members,
     queries_posts,
@@ -28,6 +29,7 @@ from projections import (
 from projections.queries_common import Context
 from projections.readmodel import ReadModels
 from projections.views import (
+    AdminMember,
     Ban,
     Board,
     Category,
@@ -185,6 +187,19 @@ class Queries:
     def role(self, role_id: str) -> Role | None:
         with self._undated() as ctx:
             return queries_members.role(ctx, role_id)
+
+    def admin_members(self, *, search: str | None = None, offset: int | None = None,
+                      limit: int | None = None) -> Page[AdminMember]:
+        with self._undated() as ctx:
+            return queries_admin.members(ctx, search, offset, limit)
+
+    def category_board_count(self, category_uri: str) -> int:
+        with self._undated() as ctx:
+            return queries_admin.category_board_count(ctx, category_uri)
+
+    def board_post_count(self, board_uri: str) -> int:
+        with self._undated() as ctx:
+            return queries_admin.board_post_count(ctx, board_uri)
 
     # --- mod log and themes --------------------------------------------------------------
 

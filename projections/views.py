@@ -277,6 +277,19 @@ class ModLogEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class AdminMember:
+    """A member as the administrators' list shows them: the role assigned to them
+    (None: none is, and the default role applies) and its priority."""
+
+    did: str
+    handle: str | None
+    joined_at: str | None
+    role: str | None
+    role_uri: str | None
+    priority: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Theme:
     id: str
     uri: str

@@ -17,6 +17,7 @@ from appview.bootstrap import Services
 from appview.live import LiveIngest
 from web import forwarded, pages, server, urls
 from web.admin import pages as admin_pages
+from web.api import admin as api_admin
 from web.api import admin_backfill as api_admin_backfill
 from web.api import admin_projections as api_admin_projections
 from web.api import read as api_read
@@ -55,6 +56,7 @@ def create_app(services: Services, *, live: LiveIngest | None = None,
     signin.add_routes(app)
     api_admin_projections.add_routes(app)
     api_admin_backfill.add_routes(app)
+    api_admin.add_routes(app)
     admin_pages.add_routes(app)
     return app
 

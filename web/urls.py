@@ -315,3 +315,69 @@ def api_post(post_id: str) -> str:
 def api_post_reactions(post_id: str, reaction: str | None = None) -> str:
     query = f"?{urlencode({'reaction': reaction})}" if reaction else ""
     return API_POST_REACTIONS.format(id=_q(post_id)) + query
+
+
+# --- administration: structure, roles, themes (docs/api.md) -------------------------------
+API_ADMIN_MEMBERS = "/api/admin/members"
+API_ADMIN_MEMBERS_ME = "/api/admin/members/me"
+API_ADMIN_MEMBER_ROLE = "/api/admin/members/{did}/role"
+API_ADMIN_ROLES = "/api/admin/roles"
+API_ADMIN_CATEGORIES = "/api/admin/categories"
+API_ADMIN_CATEGORY = "/api/admin/categories/{id}"
+API_ADMIN_BOARDS = "/api/admin/boards"
+API_ADMIN_BOARD = "/api/admin/boards/{id}"
+API_ADMIN_THEMES = "/api/admin/themes"
+API_ADMIN_THEME = "/api/admin/themes/{rkey}"
+API_ADMIN_THEME_DUPLICATE = "/api/admin/themes/{rkey}/duplicate"
+API_ADMIN_THEME_POLICY = "/api/admin/theme-policy"
+
+
+def api_admin_members(search: str | None = None, offset: int | None = None,
+                      limit: int | None = None) -> str:
+    params = {k: str(v) for k, v in (("search", search), ("offset", offset),
+                                      ("limit", limit)) if v is not None}
+    return API_ADMIN_MEMBERS + (f"?{urlencode(params)}" if params else "")
+
+
+def api_admin_members_me() -> str:
+    return API_ADMIN_MEMBERS_ME
+
+
+def api_admin_member_role(did: str) -> str:
+    return API_ADMIN_MEMBER_ROLE.format(did=_q(did))
+
+
+def api_admin_roles() -> str:
+    return API_ADMIN_ROLES
+
+
+def api_admin_categories() -> str:
+    return API_ADMIN_CATEGORIES
+
+
+def api_admin_category(category_id: str) -> str:
+    return API_ADMIN_CATEGORY.format(id=_q(category_id))
+
+
+def api_admin_boards() -> str:
+    return API_ADMIN_BOARDS
+
+
+def api_admin_board(board_id: str) -> str:
+    return API_ADMIN_BOARD.format(id=_q(board_id))
+
+
+def api_admin_themes() -> str:
+    return API_ADMIN_THEMES
+
+
+def api_admin_theme(rkey: str) -> str:
+    return API_ADMIN_THEME.format(rkey=_q(rkey))
+
+
+def api_admin_theme_duplicate(rkey: str) -> str:
+    return API_ADMIN_THEME_DUPLICATE.format(rkey=_q(rkey))
+
+
+def api_admin_theme_policy() -> str:
+    return API_ADMIN_THEME_POLICY

@@ -96,3 +96,19 @@ class ForumNotReady(WriteError):
 
     status = 503
     code = "ForumNotReady"
+
+
+class Conflict(WriteError):
+    """The forum's state forbids the change: a category that still has boards, a board
+    with posts, a theme the policy names as a default."""
+
+    status = 409
+    code = "Conflict"
+
+
+class ForumAccountUnavailable(WriteError):
+    """The appview holds no session of the Forum account: nothing can be written to
+    its repo until it signs in."""
+
+    status = 503
+    code = "ForumAgentUnavailable"

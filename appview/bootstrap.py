@@ -22,8 +22,10 @@ from appview.ingest.appender import LineAppender, LineError
 from appview.projector import SharedProjector
 from appview.rebuilds import ProjectionStatus, RebuildManager
 from appview.settings import Settings
-from appview.writes.admin import ForumAccount, ForumAdmin, HeldForumSession
+from appview.writes.admin import ForumAdmin
 from appview.writes.forum import ForumWrites
+from appview.writes.forum_actions import ForumActions
+from appview.writes.forum_agent import ForumAgent, ForumCredentials
 from appview.writes.ratelimit import WriteLimiter
 from appview.writes.writer import RecordWriter
 from events.lexicon import LexiconValidator
@@ -61,6 +63,10 @@ class Services:
     writer: RecordWriter
     # what members may write, decided on the read models, then through the writer
     forum_writes: ForumWrites
+    # the Forum account's session: writes the forum's own records (docs/operations.md)
+    forum_agent: ForumAgent
+    # the forum's decisions (moderation, roles) for a member whose role grants them
+    forum_actions: ForumActions
     # what administrators change (structure, roles, themes), in the Forum account's repo
     forum_admin: ForumAdmin
     projections: list[Projection] = field(default_factory=list)
@@ -180,7 +186,6 @@ def bootstrap(
     event_log: EventLog | None = None,
     read_models: ReadModels | None = None,
     validator: LexiconValidator | None = None,
-    forum_account: ForumAccount | None = None,
 ) -> Services:
     """Build the services from ``settings``; any port passed in is used as given."""
     if not settings.is_postgres:
@@ -203,14 +208,15 @@ def bootstrap(
     writer = RecordWriter(event_log=log, validator=validator, forum_did=settings.forum_did,
                           clock=clock, projector=projector,
                           limiter=WriteLimiter(settings.writes_per_minute, clock))
+    member_auth = MemberAuth(settings, clock)
+    forum_agent = ForumAgent(settings, clock,
+                             ForumCredentials(settings, lambda: member_auth.store.box))
     rebuilds = None
     if isinstance(models, GenerationalReadModels):
         def fresh_projections() -> list[ForumProjection]:
             return all_projections(settings.forum_did)
 
         rebuilds = RebuildManager(settings, log, models, fresh_projections, clock)
-    member_auth = MemberAuth(settings, clock)
-    account = forum_account or HeldForumSession(member_auth, settings.forum_did)
     services = Services(
         settings=settings,
         clock=clock,
@@ -223,7 +229,9 @@ def bootstrap(
         projector=projector,
         writer=writer,
         forum_writes=ForumWrites(writer, queries, log, clock),
-        forum_admin=ForumAdmin(writer, queries, log, clock, account),
+        forum_agent=forum_agent,
+        forum_actions=ForumActions(writer, queries, forum_agent, clock),
+        forum_admin=ForumAdmin(writer, queries, log, clock, forum_agent),
         projections=projections,
         rebuilds=rebuilds,
         open_log=open_log,

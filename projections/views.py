@@ -369,3 +369,23 @@ class Reactions:
     post_uri: str
     by_reaction: tuple[tuple[str, tuple[Author, ...]], ...]
     mine: frozenset[str]
+
+
+# --- what moderation decides on (projections.queries_moderation) -----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModSubject:
+    """A post as a moderation action about it needs it, whoever may see it: its own
+    ``hidden`` flag, and ``locked`` / ``pinned`` of the post itself (a topic's; a reply
+    is never locked or pinned), ``thread_id`` its topic's id."""
+
+    id: str
+    uri: str
+    cid: str | None
+    did: str
+    kind: str
+    thread_id: str
+    hidden: bool
+    locked: bool
+    pinned: bool

@@ -1,5 +1,5 @@
-"""Administration in tests: an appview whose Forum account is a ``FakeRepoSession``
-given to ``bootstrap`` (``FixedForumAccount``), a written forum with the original's four
+"""Administration in tests: an appview whose Forum account's agent writes through a
+``FakeRepoSession`` (``ForumAgent.use``), a written forum with the original's four
 roles (Owner 0, Admin 10, Moderator 20, Member 30), members who joined, and admin
 tokens for each of them, behind a test client."""
 
@@ -13,7 +13,6 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 
 from appview.bootstrap import Services, bootstrap
-from appview.writes.admin import FixedForumAccount
 from appview.writes.writer import Written
 from events.collections import ROLE, ROLE_ASSIGNMENT
 from events.records import StrongRef, role_assignment_record, role_record
@@ -83,7 +82,8 @@ async def admin_world(backend: Backend, **overrides: Any) -> AsyncIterator[Admin
     owner = FakeRepoSession(OWNER)
     settings = settings_for(backend, owner.did).with_overrides(
         writes_per_minute=overrides.pop("writes_per_minute", 100000), **overrides)
-    services = bootstrap(settings, forum_account=FixedForumAccount(owner))
+    services = bootstrap(settings)
+    services.forum_agent.use(owner)
     try:
         forum = await write_forum(services.writer, owner)
         roles = {"Member": forum.member_role, "Moderator": forum.moderator_role}

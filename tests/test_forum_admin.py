@@ -11,12 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appview.writes.admin import (
-    HeldForumSession,
-    assignment_refusal,
-    rank,
-)
-from appview.writes.errors import Forbidden, ForumAccountUnavailable
+from appview.writes.admin import ForumAdmin, assignment_refusal, rank
+from appview.writes.errors import Forbidden, WriteError
+from appview.writes.forum_agent import ForumAgent, ForumCredentials
 from projections.views import MemberPermissions
 from tests.admin_writes_support import AdminWorld, admin_world
 from tests.conftest import Backend
@@ -106,9 +103,16 @@ def test_the_rule_is_strictly_less_authority_on_both_sides(
     assert (refusal is None) == allowed
 
 
-async def test_without_the_forum_accounts_session_nothing_is_written(
-        world: AdminWorld) -> None:
-    held = HeldForumSession(world.services.member_auth, world.owner.did)
-    with pytest.raises(ForumAccountUnavailable) as refused:
-        await held.session()
-    assert refused.value.status == 503 and "sign it in" in str(refused.value)
+async def test_without_the_forum_agent_nothing_is_written(backend: Backend) -> None:
+    async with admin_world(backend) as world:
+        # a fresh agent, never signed in, over the same stores
+        services = world.services
+        agent = ForumAgent(services.settings, services.clock, ForumCredentials(
+            services.settings, lambda: services.member_auth.store.box))
+        admin = ForumAdmin(services.writer, services.queries, services.event_log,
+                           services.clock, agent)
+        head = world.head()
+        with pytest.raises(WriteError) as refused:
+            await admin.create_category(world.did("admin1"), name="Never")
+        assert refused.value.status in (500, 503) and world.head() == head
+        assert world.writes() == 0

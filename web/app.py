@@ -46,6 +46,7 @@ def create_app(services: Services, *, live: LiveIngest | None = None,
     forwarded.setup(app)
     app.on_response_prepare.append(server.name_the_server)
     pages.setup_templates(app)
+    app.cleanup_ctx.append(_run_forum_agent)
     if live is not None:
         app[LIVE] = live
         app.cleanup_ctx.append(_run_live)
@@ -59,6 +60,20 @@ def create_app(services: Services, *, live: LiveIngest | None = None,
     api_admin.add_routes(app)
     admin_pages.add_routes(app)
     return app
+
+
+async def _run_forum_agent(app: web.Application) -> AsyncIterator[None]:
+    """The Forum account's agent signs in and keeps trying while the PDS is away."""
+    agent = app[SERVICES].forum_agent
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop), name="forum-agent")
+    yield
+    stop.set()
+    try:
+        await asyncio.wait_for(task, timeout=10)
+    except TimeoutError:
+        task.cancel()
+    await agent.aclose()
 
 
 async def _run_live(app: web.Application) -> AsyncIterator[None]:

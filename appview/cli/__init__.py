@@ -21,7 +21,7 @@ import click
 from tqdm import tqdm
 
 from appview.bootstrap import ReadModelsNotOurs, Services, bootstrap
-from appview.cli import admin, backfill, devnet, rebuild, replay
+from appview.cli import admin, backfill, devnet, forum, rebuild, replay
 from appview.cli.storage import StandaloneCommand, check_storage, redact
 from appview.ingest.appender import LineError
 from appview.leader import LeaderLock
@@ -248,6 +248,8 @@ cli.add_command(admin.admin)
 cli.add_command(backfill.backfill)
 cli.add_command(replay.replay_command)
 cli.add_command(devnet.devnet)
+cli.add_command(forum.forum)
+cli.add_command(forum.init)
 events.add_command(replay.export)
 events.add_command(replay.import_)
 events.add_command(replay.history)

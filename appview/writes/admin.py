@@ -7,9 +7,10 @@ Every method takes the acting DID (a signed-in member, or an admin token's DID) 
 checks, in this order: the permission its role grants (``Forbidden``), the request's
 values (``BadWrite`` / ``InvalidRecord`` naming the field), the records it is about
 (``NotFound``), the state that forbids it (``Conflict``: a category with boards, a board
-with posts, a theme that is a default). Only then is the Forum account's session asked
-for (``ForumAccountUnavailable`` when there is none) and the record written; a refusal
-writes nothing anywhere.
+with posts, a theme that is a default). Only then is the Forum account's agent asked
+for its session (``NoForumAgent``, 500, without credentials; ``ForumAgentNotReady``,
+503, while it is not signed in) and the record written; a refusal writes nothing
+anywhere.
 
 Role assignment follows the priority rule (lower priority = more authority, the Forum
 account itself is -1): the actor may give a role only of strictly less authority than
@@ -37,7 +38,6 @@ from appview.writes.errors import (
     BadWrite,
     Conflict,
     Forbidden,
-    ForumAccountUnavailable,
     NotFound,
 )
 from appview.writes.forum import record_time
@@ -75,40 +75,11 @@ _LEAST = 1 << 62
 
 
 class ForumAccount(Protocol):
-    """Where the Forum account's session comes from (the agent that signs it in)."""
+    """What the admin writes need of the Forum account's agent
+    (``appview.writes.forum_agent.ForumAgent``): its session, or a ``WriteError``
+    (500 no agent, 503 not signed in now) before anything is sent."""
 
-    async def session(self) -> RepoSession:
-        """The Forum account's live session; ``ForumAccountUnavailable`` without one."""
-        ...
-
-
-class HeldForumSession:
-    """The Forum account's session as any account's: the newest one the appview holds
-    for its DID (the Forum account signed in once at /signin with an app password or
-    OAuth, or by ``atbb forum login``)."""
-
-    def __init__(self, member_auth: Any, forum_did: str) -> None:
-        self._auth = member_auth
-        self._did = forum_did
-
-    async def session(self) -> RepoSession:
-        found: RepoSession | None = await self._auth.pds_session_for_did(self._did)
-        if found is None:
-            raise ForumAccountUnavailable(
-                f"The Forum account ({self._did}) is not signed in here, so nothing can be"
-                " written to its repo: sign it in (atbb forum login, or /signin with its"
-                " app password) and try again.")
-        return found
-
-
-class FixedForumAccount:
-    """A session given once (tests, the demo)."""
-
-    def __init__(self, session: RepoSession) -> None:
-        self._session = session
-
-    async def session(self) -> RepoSession:
-        return self._session
+    def session(self) -> RepoSession: ...
 
 
 def rank(priority: int | None) -> int:
@@ -187,7 +158,7 @@ class ForumAdmin:
         return None if record is None else dict(record)
 
     async def _session(self) -> RepoSession:
-        return await self.account.session()
+        return self.account.session()
 
     # -- categories ------------------------------------------------------------------
 

@@ -105,10 +105,3 @@ class Conflict(WriteError):
     status = 409
     code = "Conflict"
 
-
-class ForumAccountUnavailable(WriteError):
-    """The appview holds no session of the Forum account: nothing can be written to
-    its repo until it signs in."""
-
-    status = 503
-    code = "ForumAgentUnavailable"

@@ -16,6 +16,7 @@ from aiohttp import web
 from appview.bootstrap import Services
 from appview.live import LiveIngest
 from web import forwarded, pages, server, urls
+from web.admin import manage as admin_manage
 from web.admin import pages as admin_pages
 from web.api import admin as api_admin
 from web.api import admin_backfill as api_admin_backfill
@@ -59,6 +60,7 @@ def create_app(services: Services, *, live: LiveIngest | None = None,
     api_admin_backfill.add_routes(app)
     api_admin.add_routes(app)
     admin_pages.add_routes(app)
+    admin_manage.add_routes(app)
     return app
 
 

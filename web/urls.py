@@ -3,6 +3,7 @@ router registers, and the builders that fill them in (quoting every value)."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote, urlencode
 
 INDEX = "/"
@@ -381,3 +382,150 @@ def api_admin_theme_duplicate(rkey: str) -> str:
 
 def api_admin_theme_policy() -> str:
     return API_ADMIN_THEME_POLICY
+
+
+# --- administration pages: structure, members, themes, settings (docs/web.md) -------------
+ADMIN_STRUCTURE = "/admin/structure"
+ADMIN_CATEGORIES = "/admin/structure/categories"
+ADMIN_CATEGORY = "/admin/structure/categories/{id}"
+ADMIN_CATEGORY_DELETE = "/admin/structure/categories/{id}/delete"
+ADMIN_CATEGORY_MOVE = "/admin/structure/categories/{id}/move"
+ADMIN_BOARDS = "/admin/structure/boards"
+ADMIN_BOARD = "/admin/structure/boards/{id}"
+ADMIN_BOARD_DELETE = "/admin/structure/boards/{id}/delete"
+ADMIN_BOARD_MOVE = "/admin/structure/boards/{id}/move"
+ADMIN_MEMBERS = "/admin/members"
+ADMIN_MEMBER_ROLE = "/admin/members/{did}/role"
+
+
+def admin_structure() -> str:
+    return ADMIN_STRUCTURE
+
+
+def admin_categories() -> str:
+    return ADMIN_CATEGORIES
+
+
+def admin_category(category_id: str) -> str:
+    return ADMIN_CATEGORY.format(id=_q(category_id))
+
+
+def admin_category_delete(category_id: str) -> str:
+    return ADMIN_CATEGORY_DELETE.format(id=_q(category_id))
+
+
+def admin_category_move(category_id: str) -> str:
+    return ADMIN_CATEGORY_MOVE.format(id=_q(category_id))
+
+
+def admin_boards() -> str:
+    return ADMIN_BOARDS
+
+
+def admin_board(board_id: str) -> str:
+    return ADMIN_BOARD.format(id=_q(board_id))
+
+
+def admin_board_delete(board_id: str) -> str:
+    return ADMIN_BOARD_DELETE.format(id=_q(board_id))
+
+
+def admin_board_move(board_id: str) -> str:
+    return ADMIN_BOARD_MOVE.format(id=_q(board_id))
+
+
+def admin_members(search: str | None = None, page: int | None = None) -> str:
+    params = {k: str(v) for k, v in (("search", search),
+                                      ("page", page if page and page > 1 else None)) if v}
+    return ADMIN_MEMBERS + (f"?{urlencode(params)}" if params else "")
+
+
+def admin_member_role(did: str) -> str:
+    return ADMIN_MEMBER_ROLE.format(did=_q(did))
+
+
+ADMIN_THEMES = "/admin/themes"
+ADMIN_THEME = "/admin/themes/{rkey}"
+ADMIN_THEME_DUPLICATE = "/admin/themes/{rkey}/duplicate"
+ADMIN_THEME_DELETE = "/admin/themes/{rkey}/delete"
+ADMIN_THEME_EXPORT = "/admin/themes/{rkey}/export"
+ADMIN_THEME_PREVIEW = "/admin/themes/{rkey}/preview"
+ADMIN_THEME_RESET = "/admin/themes/{rkey}/reset-to-preset"
+ADMIN_THEMES_IMPORT = "/admin/themes/import"
+ADMIN_THEME_POLICY = "/admin/theme-policy"
+ADMIN_THEME_SWATCHES = "/admin/themes/swatches.css"
+THEME_PREVIEW_CSS = "/admin/themes/preview.css"
+SETTINGS = "/settings"
+SETTINGS_PREVIEW = "/settings/preview"
+SETTINGS_APPEARANCE = "/settings/appearance"
+
+
+def admin_themes() -> str:
+    return ADMIN_THEMES
+
+
+def admin_theme(rkey: str) -> str:
+    return ADMIN_THEME.format(rkey=_q(rkey))
+
+
+def admin_theme_duplicate(rkey: str) -> str:
+    return ADMIN_THEME_DUPLICATE.format(rkey=_q(rkey))
+
+
+def admin_theme_delete(rkey: str) -> str:
+    return ADMIN_THEME_DELETE.format(rkey=_q(rkey))
+
+
+def admin_theme_export(rkey: str) -> str:
+    return ADMIN_THEME_EXPORT.format(rkey=_q(rkey))
+
+
+def admin_theme_preview(rkey: str) -> str:
+    return ADMIN_THEME_PREVIEW.format(rkey=_q(rkey))
+
+
+def admin_theme_reset(rkey: str) -> str:
+    return ADMIN_THEME_RESET.format(rkey=_q(rkey))
+
+
+def admin_themes_import() -> str:
+    return ADMIN_THEMES_IMPORT
+
+
+def admin_theme_policy() -> str:
+    return ADMIN_THEME_POLICY
+
+
+def admin_theme_swatches() -> str:
+    return ADMIN_THEME_SWATCHES
+
+
+def theme_preview_css(tokens: dict[str, str]) -> str:
+    return THEME_PREVIEW_CSS + (f"?{urlencode(sorted(tokens.items()))}" if tokens else "")
+
+
+def settings() -> str:
+    return SETTINGS
+
+
+def settings_preview(**query: str) -> str:
+    return SETTINGS_PREVIEW + (f"?{urlencode(query)}" if query else "")
+
+
+def settings_appearance() -> str:
+    return SETTINGS_APPEARANCE
+
+
+# The administration pages in the order the Admin link offers them, with the permission
+# each needs (short names, as Viewer.has takes them).
+ADMIN_PAGES = (("manageForum", ADMIN), ("manageCategories", ADMIN_STRUCTURE),
+               ("manageMembers", ADMIN_MEMBERS), ("manageThemes", ADMIN_THEMES))
+
+
+def admin_url_for(viewer: Any) -> str | None:
+    """The first administration page ``viewer`` (a ``projections.views.Viewer``) may
+    use: what the site's Admin link points to; None for those who may use none."""
+    for permission, url in ADMIN_PAGES:
+        if viewer.has(permission):
+            return url
+    return None

@@ -40,6 +40,7 @@ def add_routes(app: web.Application) -> None:
     app[_RATE] = []
     app.router.add_get(urls.ADMIN, admin)
     app.router.add_get(urls.ADMIN_STATUS, status_fragment)
+    app.router.add_get(urls.ADMIN_ACTION, confirm_action)
     app.router.add_post(urls.ADMIN_ACTION, action)
     app.router.add_get(urls.ADMIN_MODLOG, modlog)
 
@@ -107,6 +108,35 @@ async def status_fragment(request: web.Request) -> web.StreamResponse:
     await asyncio.to_thread(require_page_permission, request, MANAGE_FORUM)
     context = {**await asyncio.to_thread(_status, request), "urls": urls}
     return _no_store(aiohttp_jinja2.render_template("admin/_status.html", request, context))
+
+
+# The long or heavy actions, asked about first: (question, what it does, button).
+CONFIRMATIONS = {
+    "full_sync": ("Start a full_sync?", "Every member's repository is fetched again from"
+                  " their PDS: minutes to hours of requests on a large forum.",
+                  "Start the full_sync"),
+    "rebuild": ("Rebuild the read models?", "Every projection is built again from the"
+                " event log into a fresh generation, then switched to; the forum stays"
+                " readable meanwhile.", "Start the rebuild"),
+    "catch_up": ("Start a catch_up?", "The events missed since the last cursor are"
+                 " fetched again.", "Start the catch_up"),
+}
+
+
+async def confirm_action(request: web.Request) -> web.StreamResponse:
+    """The confirmation page of an action (the status page links here; works without
+    JavaScript)."""
+    viewer = await asyncio.to_thread(require_page_permission, request, MANAGE_FORUM)
+    name = request.match_info["action"]
+    if name not in CONFIRMATIONS:
+        raise web.HTTPNotFound(text="No such action.")
+    question, explanation, label = CONFIRMATIONS[name]
+    context = {**base_context(request, viewer), "action": name, "question": question,
+               "explanation": explanation, "label": label,
+               "csrf_token": csrf_token(request),
+               "forum": request.app[SERVICES].queries.forum()}
+    return _no_store(aiohttp_jinja2.render_template("admin/confirm_action.html", request,
+                                                    context))
 
 
 async def action(request: web.Request) -> web.StreamResponse:

@@ -58,6 +58,7 @@ def setup_templates(app: web.Application) -> None:
     )
     env = aiohttp_jinja2.get_env(app)
     env.globals["urls"] = urls
+    env.globals["viewer_admin_url"] = urls.admin_url_for
     env.filters["when"] = when
     env.filters["markdown"] = renderer.render
     app[MARKDOWN] = renderer

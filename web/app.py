@@ -18,6 +18,7 @@ from appview.live import LiveIngest
 from web import forwarded, pages, server, urls
 from web.admin import manage as admin_manage
 from web.admin import pages as admin_pages
+from web.admin import themes as admin_themes
 from web.api import admin as api_admin
 from web.api import admin_backfill as api_admin_backfill
 from web.api import admin_projections as api_admin_projections
@@ -61,6 +62,7 @@ def create_app(services: Services, *, live: LiveIngest | None = None,
     api_admin.add_routes(app)
     admin_pages.add_routes(app)
     admin_manage.add_routes(app)
+    admin_themes.add_routes(app)
     return app
 
 

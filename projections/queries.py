@@ -203,9 +203,12 @@ class Queries:
 
     # --- mod log and themes --------------------------------------------------------------
 
-    def modlog(self, *, offset: int | None = None, limit: int | None = None) -> Page[ModLogEntry]:
+    def modlog(self, *, offset: int | None = None, limit: int | None = None,
+               moderator: str | None = None, action: str | None = None,
+               member: str | None = None) -> Page[ModLogEntry]:
         with self._undated() as ctx:
-            return queries_forum_records.modlog(ctx, offset, limit)
+            return queries_forum_records.modlog(ctx, offset, limit, moderator=moderator,
+                                                action=action, member=member)
 
     def themes(self, *, offset: int | None = None, limit: int | None = None) -> Page[Theme]:
         with self._undated() as ctx:

@@ -26,5 +26,8 @@ def subject(ctx: Context, post_ref: str) -> ModSubject | None:
 
 
 def known(ctx: Context, did: str) -> bool:
-    """Whether the forum knows ``did`` (a membership, a post, a role...)."""
+    """Whether the forum knows ``did`` (a membership, a post, a role...; the Forum
+    account itself)."""
+    if did == ctx.forum_did:
+        return True
     return ctx.session.query_one("SELECT 1 FROM members WHERE did = ?", (did,)) is not None

@@ -274,6 +274,9 @@ class ModLogEntry:
     reason: str | None
     created_at: str | None
     expires_at: str | None
+    # who the action was about: the member acted on, or the post's author
+    subject: Author | None = None
+    subject_post_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

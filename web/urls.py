@@ -529,3 +529,50 @@ def admin_url_for(viewer: Any) -> str | None:
         if viewer.has(permission):
             return url
     return None
+
+
+# --- moderation (docs/api.md) -------------------------------------------------------------
+API_MOD_BAN = "/api/mod/ban"
+API_MOD_UNBAN = "/api/mod/ban/{did}"
+API_MOD_LOCK = "/api/mod/lock"
+API_MOD_UNLOCK = "/api/mod/lock/{topicId}"
+API_MOD_PIN = "/api/mod/pin"
+API_MOD_UNPIN = "/api/mod/pin/{topicId}"
+API_MOD_HIDE = "/api/mod/hide"
+API_MOD_UNHIDE = "/api/mod/hide/{postId}"
+API_ADMIN_MODLOG = "/api/admin/modlog"
+MOD_ACTION = "/mod/{action}"
+REPORT_POST = "/p/{id}/report"
+MOD_REPORTS = "/mod/reports"
+
+
+def api_mod(action: str, subject: str | None = None) -> str:
+    """``ban``/``lock``/``pin``/``hide`` (POST), with ``subject`` the DELETE that lifts it."""
+    base = f"/api/mod/{_q(action)}"
+    return base if subject is None else f"{base}/{_q(subject)}"
+
+
+def api_admin_modlog(offset: int | None = None, limit: int | None = None) -> str:
+    return API_ADMIN_MODLOG + _page(offset, limit)
+
+
+def mod_action(action: str) -> str:
+    """The page form of a moderation action (confirmation, then the POST)."""
+    return MOD_ACTION.format(action=_q(action))
+
+
+def report_post(post_id: str) -> str:
+    return REPORT_POST.format(id=_q(post_id))
+
+
+def mod_reports() -> str:
+    return MOD_REPORTS
+
+
+def admin_modlog_filtered(page: int | None = None, *, moderator: str | None = None,
+                          action: str | None = None, member: str | None = None) -> str:
+    params = {k: v for k, v in (("moderator", moderator), ("action", action),
+                                ("member", member)) if v}
+    if page is not None and page > 1:
+        params["page"] = str(page)
+    return ADMIN_MODLOG + (f"?{urlencode(params)}" if params else "")

@@ -77,8 +77,20 @@ class AdminWorld:
         return csrf_from(await (await self.client.get("/signin")).text())
 
 
+@dataclass
+class AdminForum:
+    """The services, the Forum account's repo, its forum and roles, and a token for each
+    person (and ``forum``, the Forum account's own)."""
+
+    services: Services
+    owner: FakeRepoSession
+    forum: WriteForum
+    roles: dict[str, Written]
+    tokens: dict[str, str]
+
+
 @asynccontextmanager
-async def admin_world(backend: Backend, **overrides: Any) -> AsyncIterator[AdminWorld]:
+async def admin_forum(backend: Backend, **overrides: Any) -> AsyncIterator[AdminForum]:
     owner = FakeRepoSession(OWNER)
     settings = settings_for(backend, owner.did).with_overrides(
         writes_per_minute=overrides.pop("writes_per_minute", 100000), **overrides)
@@ -93,15 +105,26 @@ async def admin_world(backend: Backend, **overrides: Any) -> AsyncIterator[Admin
             "Admin", ADMINISTERING + MODERATING + POSTING, 10, created_at=CREATED))
         for person in PEOPLE:
             assert await services.forum_writes.join(FakeRepoSession(person)) is not None
-        async with TestClient(TestServer(create_app(services))) as client:
-            world = AdminWorld(services, client, owner, forum, roles)
-            for person in PEOPLE:
-                world.tokens[person] = services.admin_tokens.issue(did_for(person), person)[1]
-            world.tokens["forum"] = services.admin_tokens.issue(owner.did, "forum")[1]
-            for person, role in (("owner1", "Owner"), ("admin1", "Admin"),
-                                 ("admin2", "Admin"), ("mod1", "Moderator")):
-                await world.give(person, role)
-            owner.calls.clear()
-            yield world
+        tokens = {person: services.admin_tokens.issue(did_for(person), person)[1]
+                  for person in PEOPLE}
+        tokens["forum"] = services.admin_tokens.issue(owner.did, "forum")[1]
+        for person, role in (("owner1", "Owner"), ("admin1", "Admin"),
+                             ("admin2", "Admin"), ("mod1", "Moderator")):
+            written = roles[role]
+            assert written.cid is not None
+            await services.writer.put(owner, ROLE_ASSIGNMENT, did_for(person),
+                                      role_assignment_record(
+                                          did_for(person), StrongRef(written.uri, written.cid),
+                                          created_by=owner.did, created_at=CREATED))
+        owner.calls.clear()
+        yield AdminForum(services, owner, forum, roles, tokens)
     finally:
         services.close()
+
+
+@asynccontextmanager
+async def admin_world(backend: Backend, **overrides: Any) -> AsyncIterator[AdminWorld]:
+    async with admin_forum(backend, **overrides) as built, TestClient(
+            TestServer(create_app(built.services))) as client:
+        yield AdminWorld(built.services, client, built.owner, built.forum, built.roles,
+                         built.tokens)

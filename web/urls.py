@@ -576,3 +576,11 @@ def admin_modlog_filtered(page: int | None = None, *, moderator: str | None = No
     if page is not None and page > 1:
         params["page"] = str(page)
     return ADMIN_MODLOG + (f"?{urlencode(params)}" if params else "")
+
+
+def mod_confirm(action: str, subject: str, *, next_path: str | None = None,
+                post: str | None = None) -> str:
+    """The confirmation page of a moderation action on ``subject`` (a post id, or the
+    DID for ban/unban with ``post`` the post it was taken from)."""
+    params = {k: v for k, v in (("subject", subject), ("post", post), ("next", next_path)) if v}
+    return MOD_ACTION.format(action=_q(action)) + f"?{urlencode(params)}"

@@ -157,6 +157,15 @@ async def action(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"{urls.admin()}?{urlencode({'notice': notice})}")
 
 
+# The mod log in words: what each action did to its subject.
+ACTION_WORDS = {"ban": "banned", "unban": "lifted the ban on", "lock": "locked",
+                "unlock": "unlocked", "pin": "pinned", "unpin": "unpinned", "delete": "hid",
+                "undelete": "unhid"}
+ACTION_CHOICES = (("ban", "Ban"), ("unban", "Unban"), ("lock", "Lock"), ("unlock", "Unlock"),
+                  ("pin", "Pin"), ("unpin", "Unpin"), ("delete", "Hide"),
+                  ("undelete", "Unhide"))
+
+
 async def modlog(request: web.Request) -> web.StreamResponse:
     viewer = page_viewer(request)
     if viewer.did is None:
@@ -164,13 +173,22 @@ async def modlog(request: web.Request) -> web.StreamResponse:
     if not viewer.is_moderator:
         raise web.HTTPForbidden(text="The mod log is for moderators.")
     page = page_number(request)
+    filters = {name: (request.query.get(name) or "").strip()[:300] or None
+               for name in ("moderator", "action", "member")}
+    if filters["action"] not in (None, *ACTION_WORDS):
+        raise web.HTTPBadRequest(text="action must be one of " + ", ".join(ACTION_WORDS))
     queries = request.app[SERVICES].queries
     entries = await asyncio.to_thread(queries.modlog, offset=(page - 1) * MODLOG_PAGE,
-                                      limit=MODLOG_PAGE)
+                                      limit=MODLOG_PAGE, **filters)
     last_page = pages_for(entries.total, MODLOG_PAGE)
     if page > last_page:
         raise web.HTTPNotFound(text="No such page.")
+
+    def page_url(number: int) -> str:
+        return urls.admin_modlog_filtered(number, **filters)
+
     context = {**base_context(request, viewer), "entries": entries, "page": page,
-               "last_page": last_page, "forum": queries.forum(),
-               "modlog_page_url": urls.admin_modlog}
+               "last_page": last_page, "forum": queries.forum(), "filters": filters,
+               "words": ACTION_WORDS, "action_choices": ACTION_CHOICES,
+               "modlog_page_url": page_url}
     return _no_store(aiohttp_jinja2.render_template("admin/modlog.html", request, context))

@@ -19,6 +19,7 @@ from web.markdown import MarkdownRenderer
 from web.pages import feeds
 from web.pages import forum as pages_forum
 from web.pages import member as pages_member
+from web.pages import moderation as pages_moderation
 from web.pages import settings as pages_settings
 from web.pages import site as pages_site
 from web.pages import topic as pages_topic
@@ -76,3 +77,4 @@ def add_routes(router: web.UrlDispatcher) -> None:
     feeds.add_routes(router)
     pages_writing.add_routes(router)
     pages_settings.add_routes(router)
+    pages_moderation.add_routes(router)

@@ -21,6 +21,7 @@ from appview.clock import Clock, SystemClock
 from appview.ingest.appender import LineAppender, LineError
 from appview.projector import SharedProjector
 from appview.rebuilds import ProjectionStatus, RebuildManager
+from appview.reports import Reports
 from appview.settings import Settings
 from appview.writes.forum import ForumWrites
 from appview.writes.forum_actions import ForumActions
@@ -66,6 +67,8 @@ class Services:
     forum_agent: ForumAgent
     # the forum's decisions (moderation, roles) for a member whose role grants them
     forum_actions: ForumActions
+    # members' reports of posts (the appview's own table beside the log)
+    reports: Reports
     projections: list[Projection] = field(default_factory=list)
     # None when the caller passed read models of its own (no generations to switch)
     rebuilds: RebuildManager | None = None
@@ -228,6 +231,7 @@ def bootstrap(
         forum_writes=ForumWrites(writer, queries, log, clock),
         forum_agent=forum_agent,
         forum_actions=ForumActions(writer, queries, forum_agent, clock),
+        reports=Reports(settings, clock),
         projections=projections,
         rebuilds=rebuilds,
         open_log=open_log,

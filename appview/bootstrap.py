@@ -21,6 +21,7 @@ from appview.clock import Clock, SystemClock
 from appview.ingest.appender import LineAppender, LineError
 from appview.projector import SharedProjector
 from appview.rebuilds import ProjectionStatus, RebuildManager
+from appview.reports import Reports
 from appview.settings import Settings
 from appview.writes.admin import ForumAdmin
 from appview.writes.forum import ForumWrites
@@ -69,6 +70,8 @@ class Services:
     forum_actions: ForumActions
     # what administrators change (structure, roles, themes), in the Forum account's repo
     forum_admin: ForumAdmin
+    # members' reports of posts (the appview's own table beside the log)
+    reports: Reports
     projections: list[Projection] = field(default_factory=list)
     # None when the caller passed read models of its own (no generations to switch)
     rebuilds: RebuildManager | None = None
@@ -232,6 +235,7 @@ def bootstrap(
         forum_agent=forum_agent,
         forum_actions=ForumActions(writer, queries, forum_agent, clock),
         forum_admin=ForumAdmin(writer, queries, log, clock, forum_agent),
+        reports=Reports(settings, clock),
         projections=projections,
         rebuilds=rebuilds,
         open_log=open_log,

@@ -544,6 +544,7 @@ API_ADMIN_MODLOG = "/api/admin/modlog"
 MOD_ACTION = "/mod/{action}"
 REPORT_POST = "/p/{id}/report"
 MOD_REPORTS = "/mod/reports"
+MOD_REPORTS_CLOSE = "/mod/reports/close"
 
 
 def api_mod(action: str, subject: str | None = None) -> str:
@@ -584,3 +585,7 @@ def mod_confirm(action: str, subject: str, *, next_path: str | None = None,
     DID for ban/unban with ``post`` the post it was taken from)."""
     params = {k: v for k, v in (("subject", subject), ("post", post), ("next", next_path)) if v}
     return MOD_ACTION.format(action=_q(action)) + f"?{urlencode(params)}"
+
+
+def mod_reports_close() -> str:
+    return MOD_REPORTS_CLOSE

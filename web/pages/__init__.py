@@ -20,6 +20,7 @@ from web.pages import feeds
 from web.pages import forum as pages_forum
 from web.pages import member as pages_member
 from web.pages import moderation as pages_moderation
+from web.pages import reports as pages_reports
 from web.pages import settings as pages_settings
 from web.pages import site as pages_site
 from web.pages import topic as pages_topic
@@ -77,4 +78,5 @@ def add_routes(router: web.UrlDispatcher) -> None:
     feeds.add_routes(router)
     pages_writing.add_routes(router)
     pages_settings.add_routes(router)
+    pages_reports.add_routes(router)  # before /mod/{action}
     pages_moderation.add_routes(router)

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from tests.admin_writes_support import AdminForum, admin_forum
 from tests.conftest import Backend
-from tests.test_browser import browser, sign_in_with_token, wait_for_text
+from tests.test_browser import axe_failures, browser, sign_in_with_token, wait_for_text
 from tests.writes_support import did_for
 from web import urls
 from web.app import create_app
@@ -94,4 +94,30 @@ async def test_an_admin_shapes_the_forum_in_chromium(tmp_path: Path) -> None:
         await wait_for_text(page, ".notice", "Theme policy saved.")
         await page.goto(base + urls.index())
         assert await background(page, "body") == "rgb(18, 52, 86)"
+
+
+async def test_the_admin_pages_pass_axe(tmp_path: Path) -> None:
+    async with served(tmp_path) as (base, built), browser() as chromium:
+        for width, name in ((1280, "desktop"), (390, "phone")):
+            context = await chromium.new_context(viewport={"width": width, "height": 900},
+                                                 bypass_csp=True)  # only to inject axe
+            page = await context.new_page()
+            await page.goto(base + urls.signin())
+            await sign_in_with_token(page, built.tokens["admin1"])
+            await page.goto(base + urls.admin_themes())
+            create = page.locator("form[action='/admin/themes']")
+            await create.locator("input[name=name]").fill("Axe")
+            await create.get_by_role("button", name="Create theme").click()
+            await wait_for_text(page, ".notice", "Theme created.")
+            editor = page.url
+            failures: list[str] = []
+            for label, path in (("structure", base + urls.admin_structure()),
+                                ("members", base + urls.admin_members()),
+                                ("themes", base + urls.admin_themes()),
+                                ("theme-editor", editor),
+                                ("settings", base + urls.settings())):
+                await page.goto(path)
+                failures += await axe_failures(page, f"admin-{label}-{name}")
+            assert failures == []
+            await context.close()
 

@@ -117,3 +117,11 @@ async def test_who_may_see_the_pages_and_the_admin_link(world: AdminWorld) -> No
     assert f'href="{urls.admin_action("rebuild")}"' in status_page
     confirm = await (await world.client.get(urls.admin_action("full_sync"))).text()
     assert "Start a full_sync?" in confirm and 'method="post"' in confirm
+
+
+async def test_a_refused_start_on_the_status_page_reads_as_an_error(world: AdminWorld) -> None:
+    await world.cookie_session("forum")
+    busy = await (await world.client.get(f"{urls.admin()}?notice=busy")).text()
+    assert 'class="notice notice-error" role="alert"' in busy and "Not started:" in busy
+    started = await (await world.client.get(f"{urls.admin()}?notice=rebuild")).text()
+    assert 'class="notice" role="status"' in started and "notice-error" not in started

@@ -31,8 +31,9 @@ NOTICES = {
     "rebuild": "Rebuild started.",
     "catch_up": "Backfill (catch_up) started.",
     "full_sync": "Backfill (full_sync) started.",
-    "busy": "Not started: a rebuild or a backfill is already running (below).",
+    "busy": "a rebuild or a backfill is already running (below).",
 }
+ERROR_NOTICES = frozenset({"busy"})  # shown as errors (red, role alert)
 _RATE = web.AppKey("admin_rate_sample", list)  # [(monotonic, stored)] of the firehose
 
 
@@ -100,7 +101,8 @@ async def admin(request: web.Request) -> web.StreamResponse:
     context = {**base_context(request, viewer), **await asyncio.to_thread(_status, request),
                "forum": request.app[SERVICES].queries.forum(),
                "csrf_token": csrf_token(request),
-               "notice": NOTICES.get(request.query.get("notice", ""))}
+               "notice": NOTICES.get(request.query.get("notice", "")),
+               "notice_is_error": request.query.get("notice") in ERROR_NOTICES}
     return _no_store(aiohttp_jinja2.render_template("admin/status.html", request, context))
 
 

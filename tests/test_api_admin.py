@@ -5,10 +5,13 @@ each write read back at once (read-your-writes)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.admin_writes_support import AdminWorld, admin_world
 from tests.conftest import Backend
@@ -309,3 +312,51 @@ async def test_bad_theme_fields_and_policies_are_400(world: AdminWorld) -> None:
               "defaultDarkThemeUri": uri, "allowUserChoice": "yes"}, "allowUserChoice")]:
         answer = await refused_unchanged(world, "PUT", urls.api_admin_theme_policy(), body, 400)
         assert field in answer["message"], (body, answer)
+
+
+async def test_the_api_assigns_roles_exactly_as_permission_and_priority_allow(
+        world: AdminWorld) -> None:
+    """Every actor role × role given × target role (or oneself), through the endpoint:
+    200 and the role held when the rules allow it, 403 and nothing written otherwise."""
+    loop = asyncio.get_running_loop()
+    priority = {"Owner": 0, "Admin": 10, "Moderator": 20, "Member": 30, None: 30}
+
+    async def set_role(person: str, role: str | None) -> None:
+        if role is None:
+            await world.services.writer.delete(world.owner, "space.atbb.forum.roleAssignment",
+                                               world.did(person))
+        else:
+            await world.give(person, role)
+
+    async def attempt(actor: str | None, given: str, target: str | None, same: bool) -> None:
+        await set_role("alice", actor)
+        if not same:
+            await set_role("bob", target)
+        who = "alice" if same else "bob"
+        mine = priority[actor]
+        allowed = (actor in ("Owner", "Admin") and priority[given] > mine
+                   and (mine if same else priority[target]) > mine)
+        writes, head = world.writes(), world.head()
+        status, answer = await call(world, "POST", urls.api_admin_member_role(world.did(who)),
+                                    {"roleUri": world.roles[given].uri}, person="alice")
+        case = (actor, given, target, same, answer)
+        if allowed:
+            assert status == 200, case
+            held = world.services.queries.member_permissions(world.did(who)).role
+            assert held is not None and held.name == given, case
+        else:
+            assert status == 403, case
+            assert (world.writes(), world.head()) == (writes, head), case
+
+    holders = ("Owner", "Admin", "Moderator", "Member", None)
+
+    @settings(max_examples=25, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(actor=st.sampled_from(holders),
+           given_role=st.sampled_from(("Owner", "Admin", "Moderator", "Member")),
+           target=st.sampled_from(holders), same=st.booleans())
+    def check(actor: str | None, given_role: str, target: str | None, same: bool) -> None:
+        asyncio.run_coroutine_threadsafe(attempt(actor, given_role, target, same),
+                                         loop).result()
+
+    await asyncio.to_thread(check)

@@ -86,6 +86,7 @@ def _status(request: web.Request) -> dict[str, Any]:
             if run.error_count},
         "can_rebuild": rebuilds is not None,
         "can_backfill": backfills is not None,
+        "forum_agent": services.forum_agent.health(),
     }
 
 

@@ -88,6 +88,11 @@ async def test_a_moderator_locks_pins_hides_and_bans_from_the_topic_page(
 
     # the mod log page shows them in words, with the subjects linked
     log = await (await forum.client.get(urls.admin_modlog())).text()
+    mod_handle = forum.services.queries.member(forum.did("mod"), now=_now())
+    assert mod_handle is not None
+    by_handle = await (await forum.client.get(
+        urls.admin_modlog() + f"?moderator=%40{mod_handle.handle}&action=lock")).text()
+    assert by_handle.count('class="modlog-entry"') == 1 and "Heated thread" in by_handle
     for words in ("<strong>locked</strong>", "<strong>pinned</strong>", "<strong>hid</strong>",
                   "<strong>banned</strong>", "Heated thread", "until"):
         assert words in log, words
@@ -134,3 +139,9 @@ async def test_with_htmx_the_dialog_form_answers_with_a_location(forum: ModForum
                                      data={**{k: unescape(v) for k, v in fields.items()},
                                            "reason": "Off topic"}, allow_redirects=False)
     assert answer.status == 200 and "HX-Location" in answer.headers
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)

@@ -102,10 +102,16 @@ async def test_a_refusal_is_shown_in_words_and_writes_nothing(forum: ModForum) -
     await _sign_in(forum, "mod")
     before = forum.forum_records()
     page = await (await forum.client.get(urls.topic(forum.topic_id("admin")))).text()
-    links = _links(page)
-    answer, _ = await _confirm_and_act(forum, links["Lock"], "   ")
+    assert _links(page) == {}  # an admin's posts: nothing a moderator may do is offered
+    page = await (await forum.client.get(urls.topic(forum.topic_id("mod2")))).text()
+    assert _links(page) == {}  # nor of another moderator's
+    page = await (await forum.client.get(urls.topic(forum.topic_id("mod")))).text()
+    assert {"Lock", "Pin", "Hide"} <= set(_links(page))  # their own topic: yes
+    assert "Ban author" not in _links(page)  # but never a ban of themselves
+    lock = urls.mod_confirm("lock", forum.topic_id("admin"))
+    answer, _ = await _confirm_and_act(forum, lock, "   ")
     assert answer.status == 400 and "reason is required" in await answer.text()
-    answer, _ = await _confirm_and_act(forum, links["Lock"], "Admins too")
+    answer, _ = await _confirm_and_act(forum, lock, "Admins too")
     assert answer.status == 403
     assert "equal or higher authority" in await answer.text()
     answer = await forum.client.post(urls.mod_action("lock"), data={

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from appview.clock import Clock
 from appview.settings import Settings
-from appview.side_db import autoincrement_key, side_transaction
+from appview.side_db import autoincrement_key, make_side_tables, side_transaction
 
 REASON_MAX: Final = 1000
 OUTCOMES: Final = ("resolved", "dismissed")
@@ -56,14 +56,13 @@ class Reports:
     def _tables(self) -> None:
         if self._ready:
             return
-        with side_transaction(self._settings) as execute:
-            key = autoincrement_key(self._settings)
-            execute(f"CREATE TABLE IF NOT EXISTS post_reports (id {key},"
-                    " post_uri TEXT NOT NULL, reporter TEXT NOT NULL, reason TEXT NOT NULL,"
-                    " created_at DOUBLE PRECISION NOT NULL, status TEXT NOT NULL,"
-                    " closed_by TEXT, closed_at DOUBLE PRECISION)", ())
-            execute("CREATE INDEX IF NOT EXISTS post_reports_open"
-                    " ON post_reports (status, post_uri)", ())
+        key = autoincrement_key(self._settings)
+        make_side_tables(self._settings, (
+            f"CREATE TABLE IF NOT EXISTS post_reports (id {key},"
+            " post_uri TEXT NOT NULL, reporter TEXT NOT NULL, reason TEXT NOT NULL,"
+            " created_at DOUBLE PRECISION NOT NULL, status TEXT NOT NULL,"
+            " closed_by TEXT, closed_at DOUBLE PRECISION)",
+            "CREATE INDEX IF NOT EXISTS post_reports_open ON post_reports (status, post_uri)"))
         self._ready = True
 
     def _now(self) -> float:

@@ -22,6 +22,7 @@ from projections import (
     queries_admin,
     queries_forum_records,
     queries_members,
+    queries_moderation,
     queries_posts,
     queries_structure,
     queries_writes,
@@ -209,6 +210,10 @@ class Queries:
         with self._undated() as ctx:
             return queries_forum_records.modlog(ctx, offset, limit, moderator=moderator,
                                                 action=action, member=member)
+
+    def did_for_handle(self, handle: str) -> str | None:
+        with self._undated() as ctx:
+            return queries_moderation.did_for_handle(ctx, handle)
 
     def themes(self, *, offset: int | None = None, limit: int | None = None) -> Page[Theme]:
         with self._undated() as ctx:

@@ -31,3 +31,13 @@ def known(ctx: Context, did: str) -> bool:
     if did == ctx.forum_did:
         return True
     return ctx.session.query_one("SELECT 1 FROM members WHERE did = ?", (did,)) is not None
+
+
+def did_for_handle(ctx: Context, handle: str) -> str | None:
+    """The DID the forum knows by ``handle`` (as its members' handles are: lower case,
+    an ``@`` in front dropped), None when none does."""
+    name = handle.strip().removeprefix("@").lower()
+    row = ctx.session.query_one(
+        f"SELECT did FROM members WHERE handle = ? ORDER BY {ctx.text_order('did')} LIMIT 1",
+        (name,))
+    return None if row is None else str(row[0])

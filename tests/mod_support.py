@@ -16,6 +16,7 @@ from appview.bootstrap import Services
 from appview.forum_init import DEFAULT_ROLES, init_forum
 from appview.writes.writer import Written
 from events.collections import BOARD, CATEGORY, MEMBERSHIP, POST, ROLE_ASSIGNMENT
+from events.model import IdentityChanged
 from events.records import (
     StrongRef,
     board_record,
@@ -111,6 +112,12 @@ async def mod_forum(backend: Backend, **overrides: Any) -> AsyncIterator[ModForu
             replies[name] = await writer.create(session, POST, reply_record(
                 f"A reply by {name}", forum=forum_ref, root=StrongRef(topic.uri, topic.cid),
                 parent=StrongRef(topic.uri, topic.cid), created_at=CREATED))
+        # their handles, as the network announces them (the mod log shows handles)
+        services.event_log.append([
+            IdentityChanged(did=session.did, handle=f"{name}.mod.test", seq=index + 1,
+                            time=None, source="firehose", source_cursor=None, observed_at=0)
+            for index, (name, session) in enumerate(sessions.items())])
+        services.projector.project_through(services.event_log.head())
         tokens = {name: services.admin_tokens.issue(session.did, name)[1]
                   for name, session in sessions.items()}
         tokens["forum"] = services.admin_tokens.issue(owner.did, "forum")[1]

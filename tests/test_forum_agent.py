@@ -193,3 +193,10 @@ async def test_health_reports_the_agent_and_the_database_latency(agent_net: Agen
         assert (body["status"], agent["status"], agent["authenticated"]) == (
             "degraded", "retrying", False)
         assert "127.0.0.1" not in agent["error"] and agent["retry_count"] == 1
+        # the operator's page says the same, the error whole
+        _, token = agent_net.services.admin_tokens.issue(agent_net.forum.did, "ops")
+        page = await (await client.get("/admin",
+                                       headers={"Authorization": f"Bearer {token}"})).text()
+        assert "Forum account&#39;s agent" in page or "Forum account's agent" in page
+        assert "<strong>retrying</strong> (attempt 1" in page
+        assert agent_net.net.pds_url in page

@@ -88,6 +88,11 @@ async def test_a_moderator_locks_pins_hides_and_bans_from_the_topic_page(
 
     # the mod log page shows them in words, with the subjects linked
     log = await (await forum.client.get(urls.admin_modlog())).text()
+    mod_handle = forum.services.queries.member(forum.did("mod"), now=_now())
+    assert mod_handle is not None
+    by_handle = await (await forum.client.get(
+        urls.admin_modlog() + f"?moderator=%40{mod_handle.handle}&action=lock")).text()
+    assert by_handle.count('class="modlog-entry"') == 1 and "Heated thread" in by_handle
     for words in ("<strong>locked</strong>", "<strong>pinned</strong>", "<strong>hid</strong>",
                   "<strong>banned</strong>", "Heated thread", "until"):
         assert words in log, words
@@ -97,10 +102,16 @@ async def test_a_refusal_is_shown_in_words_and_writes_nothing(forum: ModForum) -
     await _sign_in(forum, "mod")
     before = forum.forum_records()
     page = await (await forum.client.get(urls.topic(forum.topic_id("admin")))).text()
-    links = _links(page)
-    answer, _ = await _confirm_and_act(forum, links["Lock"], "   ")
+    assert _links(page) == {}  # an admin's posts: nothing a moderator may do is offered
+    page = await (await forum.client.get(urls.topic(forum.topic_id("mod2")))).text()
+    assert _links(page) == {}  # nor of another moderator's
+    page = await (await forum.client.get(urls.topic(forum.topic_id("mod")))).text()
+    assert {"Lock", "Pin", "Hide"} <= set(_links(page))  # their own topic: yes
+    assert "Ban author" not in _links(page)  # but never a ban of themselves
+    lock = urls.mod_confirm("lock", forum.topic_id("admin"))
+    answer, _ = await _confirm_and_act(forum, lock, "   ")
     assert answer.status == 400 and "reason is required" in await answer.text()
-    answer, _ = await _confirm_and_act(forum, links["Lock"], "Admins too")
+    answer, _ = await _confirm_and_act(forum, lock, "Admins too")
     assert answer.status == 403
     assert "equal or higher authority" in await answer.text()
     answer = await forum.client.post(urls.mod_action("lock"), data={
@@ -134,3 +145,9 @@ async def test_with_htmx_the_dialog_form_answers_with_a_location(forum: ModForum
                                      data={**{k: unescape(v) for k, v in fields.items()},
                                            "reason": "Off topic"}, allow_redirects=False)
     assert answer.status == 200 and "HX-Location" in answer.headers
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)

@@ -48,7 +48,7 @@ from appview.auth.transport import DpopNonces, TransportError
 from appview.clock import Clock
 from appview.handles import HandleResolver
 from appview.settings import Settings
-from appview.side_db import side_transaction
+from appview.side_db import make_side_tables, side_transaction
 from appview.writes.errors import WriteError
 from appview.writes.writer import RepoSession
 
@@ -119,9 +119,7 @@ class ForumCredentials:
 
     def _tables(self) -> None:
         if not self._ready:
-            with side_transaction(self._settings) as execute:
-                for statement in _SCHEMA:
-                    execute(statement, ())
+            make_side_tables(self._settings, _SCHEMA)
             self._ready = True
 
     def load(self) -> ForumLogin | None:
@@ -355,7 +353,12 @@ class ForumAgent:
     async def run(self, stop: asyncio.Event) -> None:
         """Sign in and keep trying while the PDS does not answer, until ``stop``."""
         while not stop.is_set():
-            status = await self.start() if not self.authenticated else self.status
+            try:
+                status = await self.start() if not self.authenticated else self.status
+            except Exception as exc:  # the database, say: the agent must not die of it
+                log.exception("the Forum account's agent could not sign in")
+                self._retry_later(f"{type(exc).__name__}: {exc}")
+                status = self.status
             if status == "retrying" and self.next_retry_at is not None:
                 wait = max(0.05, self.next_retry_at - self._now())
             else:

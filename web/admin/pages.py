@@ -88,6 +88,7 @@ def _status(request: web.Request) -> dict[str, Any]:
             if run.error_count},
         "can_rebuild": rebuilds is not None,
         "can_backfill": backfills is not None,
+        "forum_agent": services.forum_agent.health(),
     }
 
 
@@ -180,6 +181,10 @@ async def modlog(request: web.Request) -> web.StreamResponse:
     if filters["action"] not in (None, *ACTION_WORDS):
         raise web.HTTPBadRequest(text="action must be one of " + ", ".join(ACTION_WORDS))
     queries = request.app[SERVICES].queries
+    for name in ("moderator", "member"):  # people type handles; the log holds DIDs
+        value = filters[name]
+        if value is not None and not value.startswith("did:"):
+            filters[name] = await asyncio.to_thread(queries.did_for_handle, value) or value
     entries = await asyncio.to_thread(queries.modlog, offset=(page - 1) * MODLOG_PAGE,
                                       limit=MODLOG_PAGE, **filters)
     last_page = pages_for(entries.total, MODLOG_PAGE)

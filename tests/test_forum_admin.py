@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appview.writes.admin import ForumAdmin, assignment_refusal, rank
+from appview.writes.admin import ForumAdmin, assignment_refusal
 from appview.writes.errors import Forbidden, WriteError
+from appview.writes.forum_actions import rank
 from appview.writes.forum_agent import ForumAgent, ForumCredentials
 from projections.views import MemberPermissions
 from tests.admin_writes_support import AdminWorld, admin_world

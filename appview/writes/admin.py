@@ -41,6 +41,7 @@ from appview.writes.errors import (
     NotFound,
 )
 from appview.writes.forum import record_time
+from appview.writes.forum_actions import rank
 from appview.writes.writer import RecordWriter, RepoSession, Written
 from events.collections import BOARD, CATEGORY, ROLE_ASSIGNMENT, THEME, THEME_POLICY
 from events.log import EventLog
@@ -70,20 +71,12 @@ MANAGE_ROLES = "manageRoles"
 MANAGE_MEMBERS = "manageMembers"
 MANAGE_THEMES = "manageThemes"
 
-# A role without a priority ranks below every role that has one.
-_LEAST = 1 << 62
-
-
 class ForumAccount(Protocol):
     """What the admin writes need of the Forum account's agent
     (``appview.writes.forum_agent.ForumAgent``): its session, or a ``WriteError``
     (500 no agent, 503 not signed in now) before anything is sent."""
 
     def session(self) -> RepoSession: ...
-
-
-def rank(priority: int | None) -> int:
-    return _LEAST if priority is None else priority
 
 
 def assignment_refusal(actor: MemberPermissions, role_priority: int | None,

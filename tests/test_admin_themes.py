@@ -54,7 +54,7 @@ async def test_a_theme_is_created_edited_previewed_and_applied(world: AdminWorld
     hostile = await (await world.client.get(urls.theme_preview_css(
         {"color-bg": "red;}body{display:none"}))).text()
     assert "display" not in hostile
-    status, text = await post(world, editor, {
+    status, text = await post(world, urls.admin_theme_save(theme.id), {
         "name": "Harbour", "colorScheme": "dark", "token-color-bg": "#102030"}, editor)
     assert status == 200 and "Theme saved." in text
     assert world.services.queries.theme(theme.id).tokens["color-bg"] == "#102030"  # type: ignore[union-attr]

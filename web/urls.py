@@ -451,6 +451,7 @@ ADMIN_THEME_DELETE = "/admin/themes/{rkey}/delete"
 ADMIN_THEME_EXPORT = "/admin/themes/{rkey}/export"
 ADMIN_THEME_PREVIEW = "/admin/themes/{rkey}/preview"
 ADMIN_THEME_RESET = "/admin/themes/{rkey}/reset-to-preset"
+ADMIN_THEME_SAVE = "/admin/themes/{rkey}/save"  # the original's path of the editor's save
 ADMIN_THEMES_IMPORT = "/admin/themes/import"
 ADMIN_THEME_POLICY = "/admin/theme-policy"
 ADMIN_THEME_SWATCHES = "/admin/themes/swatches.css"
@@ -482,6 +483,10 @@ def admin_theme_export(rkey: str) -> str:
 
 def admin_theme_preview(rkey: str) -> str:
     return ADMIN_THEME_PREVIEW.format(rkey=_q(rkey))
+
+
+def admin_theme_save(rkey: str) -> str:
+    return ADMIN_THEME_SAVE.format(rkey=_q(rkey))
 
 
 def admin_theme_reset(rkey: str) -> str:

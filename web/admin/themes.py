@@ -54,6 +54,7 @@ def add_routes(app: web.Application) -> None:
     router.add_post(urls.ADMIN_THEME_POLICY, policy)
     router.add_get(urls.ADMIN_THEME, editor)
     router.add_post(urls.ADMIN_THEME, save)
+    router.add_post(urls.ADMIN_THEME_SAVE, save)
     router.add_post(urls.ADMIN_THEME_PREVIEW, preview)
     router.add_post(urls.ADMIN_THEME_RESET, reset)
     router.add_post(urls.ADMIN_THEME_DUPLICATE, duplicate)

@@ -35,6 +35,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -119,9 +120,12 @@ async def throughput(services: Services, url: str, newest: int, count: int,
     return count / (logged_at - started), count / (projected_at - started)
 
 
-async def latency(services: Services, network: DevNetwork, lines: list[str],
-                  rate: float) -> tuple[float, float, int]:
-    live = LiveIngest(services, url=network.jetstream_url, poll_seconds=0.05)
+async def emission_to_visibility(services: Services, live: LiveIngest,
+                                 emit: Callable[[int], str | None], count: int,
+                                 rate: float) -> tuple[float, float, int]:
+    """Run ``live`` while ``emit(index)`` publishes ``count`` events at ``rate``/s (the
+    uri of a post it created, or None); p50 and p99 seconds from emission to the post's
+    row in the read models, and how many posts were timed."""
     stop = asyncio.Event()
     task = asyncio.create_task(live.run(stop))
     while not live.consumer.status.connected:
@@ -144,12 +148,10 @@ async def latency(services: Services, network: DevNetwork, lines: list[str],
 
     watcher = asyncio.create_task(watch())
     started = time.perf_counter()
-    for index, line in enumerate(lines):
-        data = json.loads(line)
-        commit = data.get("commit") or {}
-        network.jetstream.publish_raw(line)
-        if commit.get("collection") == "space.atbb.post" and commit.get("operation") == "create":
-            emitted[f"at://{data['did']}/space.atbb.post/{commit['rkey']}"] = time.perf_counter()
+    for index in range(count):
+        uri = emit(index)
+        if uri is not None:
+            emitted[uri] = time.perf_counter()
         wait = started + (index + 1) / rate - time.perf_counter()
         if wait > 0:
             await asyncio.sleep(wait)
@@ -162,6 +164,21 @@ async def latency(services: Services, network: DevNetwork, lines: list[str],
     delays.sort()
     p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))]
     return statistics.median(delays), p99, len(delays)
+
+
+async def latency(services: Services, network: DevNetwork, lines: list[str],
+                  rate: float) -> tuple[float, float, int]:
+    def emit(index: int) -> str | None:
+        line = lines[index]
+        data = json.loads(line)
+        commit = data.get("commit") or {}
+        network.jetstream.publish_raw(line)
+        if commit.get("collection") == "space.atbb.post" and commit.get("operation") == "create":
+            return f"at://{data['did']}/space.atbb.post/{commit['rkey']}"
+        return None
+
+    live = LiveIngest(services, url=network.jetstream_url, poll_seconds=0.05)
+    return await emission_to_visibility(services, live, emit, len(lines), rate)
 
 
 async def run(backend: str, events: int, rate: float, seconds: float) -> None:
@@ -221,50 +238,18 @@ async def raw_firehose_rate(url: str, count: int) -> float:
 async def firehose_latency(services: Services, network: DevNetwork, seeded: SeededForum,
                            rate: float, seconds: float) -> tuple[float, float, int]:
     pds = network.pds["pds1"]
-    live = LiveIngest(services, poll_seconds=0.05)
-    stop = asyncio.Event()
-    task = asyncio.create_task(live.run(stop))
-    while not live.consumer.status.connected:
-        await asyncio.sleep(0.01)
     board = next(w for w in seeded.writes if "/space.atbb.forum.board/" in w.uri)
     members = [a for a in seeded.accounts if a.did != seeded.forum_did]
-    emitted: dict[str, float] = {}
-    delays: list[float] = []
 
-    def visible(uris: list[str]) -> list[str]:
-        marks = ", ".join("?" * len(uris))
-        with services.read_models.read() as session:
-            return [str(row[0]) for row in session.query(
-                f"SELECT uri FROM posts WHERE uri IN ({marks})", uris)]
-
-    async def watch() -> None:
-        while not stop.is_set() or emitted:
-            if emitted:
-                for uri in await asyncio.to_thread(visible, list(emitted)):
-                    delays.append(time.perf_counter() - emitted.pop(uri))
-            await asyncio.sleep(0.005)
-
-    watcher = asyncio.create_task(watch())
-    started = time.perf_counter()
-    for index in range(int(rate * seconds)):
+    def emit(index: int) -> str:
         member = members[index % len(members)]
         record = {"$type": "space.atbb.post", "title": f"bench {index}",
                   "text": f"post {index}", "createdAt": "2026-04-01T10:00:00.000Z",
                   "board": {"uri": board.uri, "cid": board.cid}}
-        write = pds.repo(member.did).create("space.atbb.post", record)
-        emitted[write.uri] = time.perf_counter()
-        wait = started + (index + 1) / rate - time.perf_counter()
-        if wait > 0:
-            await asyncio.sleep(wait)
-    deadline = time.perf_counter() + 10
-    while emitted and time.perf_counter() < deadline:
-        await asyncio.sleep(0.05)
-    stop.set()
-    await task
-    await asyncio.wait_for(watcher, 15)
-    delays.sort()
-    p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))]
-    return statistics.median(delays), p99, len(delays)
+        return pds.repo(member.did).create("space.atbb.post", record).uri
+
+    live = LiveIngest(services, poll_seconds=0.05)
+    return await emission_to_visibility(services, live, emit, int(rate * seconds), rate)
 
 
 async def run_firehose(backend: str, events: int, rate: float, seconds: float) -> None:

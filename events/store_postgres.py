@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.rows import tuple_row
@@ -250,6 +250,16 @@ class PostgresEventLog(RecorderEventLog):
     """The event log in one PostgreSQL schema."""
 
 
+def redact(url: str) -> str:
+    """``url`` without its password, to print."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = parts.netloc.rsplit("@", 1)[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
+
+
 def postgres_datastore(url: str, *, schema: str) -> PostgresDatastore:
     """A datastore for ``postgresql://user[:password]@host[:port]/db``, over TCP only."""
     parts = urlsplit(url)
@@ -257,13 +267,14 @@ def postgres_datastore(url: str, *, schema: str) -> PostgresDatastore:
     if "host" in query or (parts.hostname or "").startswith("/"):
         raise ValueError(
             "the event log connects to PostgreSQL over TCP only (large saves hang over a "
-            f"Unix socket): give host:port in {url!r}"
+            f"Unix socket): give host:port in {redact(url)!r}"
         )
     dbname = unquote(parts.path.lstrip("/"))
     if not dbname:
-        raise ValueError(f"no database name in {url!r}: postgresql://user@host:port/db")
+        raise ValueError(
+            f"no database name in {redact(url)!r}: postgresql://user@host:port/db")
     if not parts.username:
-        raise ValueError(f"no user in {url!r}: postgresql://user@host:port/db")
+        raise ValueError(f"no user in {redact(url)!r}: postgresql://user@host:port/db")
     return PostgresDatastore(
         dbname=dbname,
         host=parts.hostname or "127.0.0.1",

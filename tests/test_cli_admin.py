@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from appview.bootstrap import bootstrap
 from appview.cli import cli
-from appview.cli.storage import redact
+from events.store_postgres import redact
 from tests.conftest import Backend
 from tests.rebuild_support import seeded
 from tests.test_cli_rebuild import env_of

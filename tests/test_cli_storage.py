@@ -22,7 +22,8 @@ import pytest
 from click.testing import CliRunner
 
 from appview.cli import cli
-from appview.cli.storage import StandaloneCommand, redact
+from appview.cli.storage import StandaloneCommand
+from events.store_postgres import redact
 from tests.conftest import require_postgres
 from web.cli import demo, serve
 

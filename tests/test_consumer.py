@@ -71,16 +71,20 @@ def scenario_lines(seed: int = 5) -> tuple[str, list[str]]:
 
 
 @asynccontextmanager
-async def running(services: Services, url: str, **options: Any) -> AsyncIterator[LiveIngest]:
-    live = LiveIngest(services, jetstream_url=url, initial_cursor=0, poll_seconds=0.05,
-                      **options)
+async def running(services: Services, url: str | None = None, *, stop_within: float = 10,
+                  **options: Any) -> AsyncIterator[LiveIngest]:
+    """Live ingest from the start of the stream (Jetstream at ``url``, else the
+    settings' source) for the block's duration."""
+    if url is not None:
+        options["jetstream_url"] = url
+    live = LiveIngest(services, initial_cursor=0, poll_seconds=0.05, **options)
     stop = asyncio.Event()
     task = asyncio.create_task(live.run(stop))
     try:
         yield live
     finally:
         stop.set()
-        await asyncio.wait_for(task, timeout=10)
+        await asyncio.wait_for(task, timeout=stop_within)
 
 
 def caught_up(services: Services, network: DevNetwork, live: LiveIngest) -> bool:

@@ -9,8 +9,7 @@ import asyncio
 import dataclasses
 import json
 import struct
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import zstandard
@@ -32,7 +31,7 @@ from appview.repos.car import read_car_blocks, write_car
 from appview.settings import Settings
 from events.model import CommitRejected, RecordEvent
 from tests.conftest import CAPTURE, Backend
-from tests.test_consumer import FAST_RETRY, FixedClock, dump, ingest_all, wait_for
+from tests.test_consumer import FAST_RETRY, FixedClock, dump, ingest_all, running, wait_for
 
 POST = "space.atbb.post"
 
@@ -49,16 +48,9 @@ def firehose_settings(backend: Backend, name: str, network: DevNetwork,
     return Settings(**common)
 
 
-@asynccontextmanager
-async def following(services: Services, **options: Any) -> AsyncIterator[LiveIngest]:
-    live = LiveIngest(services, initial_cursor=0, poll_seconds=0.05, **options)
-    stop = asyncio.Event()
-    task = asyncio.create_task(live.run(stop))
-    try:
-        yield live
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=30)
+def following(services: Services,
+              **options: Any) -> AbstractAsyncContextManager[LiveIngest]:
+    return running(services, stop_within=30, **options)
 
 
 def at_seq(services: Services, live: LiveIngest, seq: int) -> bool:

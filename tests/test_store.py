@@ -515,8 +515,9 @@ def test_open_event_log_refuses_what_it_cannot_open(tmp_path: Path) -> None:
         open_event_log("mysql://root@localhost/x")
     with pytest.raises(ValueError, match="TCP only"):
         open_event_log("postgresql://postgres@/test?host=/var/run/postgresql")
-    with pytest.raises(ValueError, match="no database name"):
-        open_event_log("postgresql://postgres@127.0.0.1:5432/")
+    with pytest.raises(ValueError, match="no database name") as refused:
+        open_event_log("postgresql://postgres:s3cret@127.0.0.1:5432/")
+    assert "s3cret" not in str(refused.value)  # errors are printed and logged
     with pytest.raises(ValueError, match="schema"):
         open_event_log(f"sqlite:///{tmp_path}/e.sqlite3", schema="atbb")
     with pytest.raises(FileNotFoundError, match="create=False"):

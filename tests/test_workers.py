@@ -165,13 +165,7 @@ async def test_three_processes_one_writer_killed_mid_ingest_and_mid_rebuild(
                 generation = observer.read_models.live_generation()  # type: ignore[attr-defined]
 
                 # mid-rebuild: the live generation says an older version built it
-                with observer.read_models.transaction() as session:
-                    session.execute("UPDATE projection_versions SET version = ?"
-                                    " WHERE name = 'forum'", (ForumProjection.VERSION - 1,))
-                await until(lambda: _true(bool(runs.in_progress())), 30, "a rebuild started")
-                [writer] = await writers()
-                writer.kill()
-                writer.restart()
+                await kill_the_writer_mid_rebuild(observer, runs, writers)
 
                 async def all_on_the_new_generation() -> bool:
                     live = observer.read_models.live_generation()  # type: ignore[attr-defined]
@@ -204,6 +198,29 @@ async def test_three_processes_one_writer_killed_mid_ingest_and_mid_rebuild(
             calm.close()
     assert disturbed == expected
     assert all(serve.process.returncode == 0 for serve in serves), log_path.read_text()
+
+
+async def kill_the_writer_mid_rebuild(observer: object, runs: RebuildRunStore,
+                                      writers: object) -> None:
+    """Outdate the live generation and SIGKILL the writer while its rebuild runs. A small
+    log rebuilds in moments, so the writer is frozen (SIGSTOP) first and killed only if
+    its run is still stored in progress (frozen, it cannot finish); a run that ended
+    before the freeze is let go and the version outdated again."""
+    for _ in range(10):
+        with observer.read_models.transaction() as session:  # type: ignore[attr-defined]
+            session.execute("UPDATE projection_versions SET version = ?"
+                            " WHERE name = 'forum'", (ForumProjection.VERSION - 1,))
+        await until(lambda: _true(bool(runs.in_progress())), 30, "a rebuild started")
+        [writer] = await writers()  # type: ignore[operator]
+        writer.process.send_signal(signal.SIGSTOP)
+        if runs.in_progress():
+            writer.kill()
+            writer.restart()
+            return
+        writer.process.send_signal(signal.SIGCONT)
+        await until(lambda: _true(not observer.rebuilds.outdated()),  # type: ignore[attr-defined]
+                    60, "the rebuild that ended before the freeze")
+    raise AssertionError("no rebuild was still running when its writer was frozen")
 
 
 async def _connected(http: aiohttp.ClientSession, port: int) -> bool:

@@ -22,13 +22,14 @@ from tqdm import tqdm
 
 from appview.bootstrap import ReadModelsNotOurs, Services, bootstrap
 from appview.cli import admin, backfill, devnet, forum, rebuild, replay
-from appview.cli.storage import StandaloneCommand, check_storage, redact
+from appview.cli.storage import StandaloneCommand, check_storage
 from appview.ingest.appender import LineError
 from appview.leader import LeaderLock
 from appview.live import LiveIngest
 from appview.logs import configure_logging
 from appview.settings import Settings, SettingsError, load_settings
 from appview.writer import WriterDuties
+from events.store_postgres import redact
 from projections.runner import follow, project_from_start
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import click
 
 from appview.bootstrap import Services, bootstrap
-from appview.cli.storage import redact
 from appview.settings import Settings
 from events.ids import DID
+from events.store_postgres import redact
 from projections.queries import Queries
 
 

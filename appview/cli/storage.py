@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import click
 
 from appview.settings import Settings
-from events.store_postgres import DEFAULT_PORT
+from events.store_postgres import DEFAULT_PORT, redact
 
 # Long enough for a server across a network, short enough that a typo fails at once.
 CONNECT_TIMEOUT_SECONDS = 3
@@ -35,16 +35,6 @@ class StorageUnavailable(click.ClickException):
 class StandaloneCommand(click.Command):
     """A command that opens no storage of ``DATABASE_URL`` or ``DATA_DIR`` (the devnet
     has none; the demo and a replay make their own): the group does not check it."""
-
-
-def redact(url: str) -> str:
-    """``url`` without its password, to print."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    user = parts.netloc.rsplit("@", 1)[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
 
 
 def check_storage(settings: Settings) -> None:

@@ -15,9 +15,10 @@ import json
 import threading
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Coroutine
 from typing import Any, Generic, TypeVar
 
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from appview.devnet.faults import (
     Disconnect,
@@ -63,11 +64,15 @@ class StreamConnection(Generic[T]):
 
 
 class FaultedStream(ABC, Generic[T]):
-    """A streaming server's fault handling; subclasses provide ``_write``,
-    ``_send_malformed``, ``_resend_range`` and ``_connections_now``."""
+    """A streaming server's connections and fault handling; subclasses provide
+    ``_write``, ``_send_malformed`` and ``_resend_range``, register their connections in
+    ``_connections`` under ``_lock`` and serve each socket with ``_serve_socket``."""
 
     def __init__(self, faults: FaultPlan | None = None) -> None:
         self.faults = faults if faults is not None else FaultPlan()
+        self._lock = threading.Lock()
+        self._connections: set[StreamConnection[T]] = set()
+        self._sockets: set[web.WebSocketResponse] = set()
 
     # -- what a subclass says ---------------------------------------------------------
 
@@ -84,9 +89,41 @@ class FaultedStream(ABC, Generic[T]):
     def _resend_range(self, connection: StreamConnection[T], fault: Resend) -> list[T]:
         """The past items a ``Resend`` of a range (``from_us``..``to_us``) names."""
 
-    @abstractmethod
+    # -- connections ----------------------------------------------------------------
+
+    @property
+    def connections(self) -> int:
+        with self._lock:
+            return len(self._connections)
+
     def _connections_now(self) -> list[StreamConnection[T]]:
         """The connections open now (to wake when a fault is armed)."""
+        with self._lock:
+            return list(self._connections)
+
+    async def _serve_socket(self, ws: web.WebSocketResponse, connection: StreamConnection[T],
+                            pump: Coroutine[Any, Any, None]) -> web.WebSocketResponse:
+        """Run ``pump`` (the sending side) while answering the client's pings (here, not
+        by aiohttp, so that a Hang fault can leave them be) until either side ends."""
+        self._sockets.add(ws)
+        task = asyncio.create_task(pump)
+        try:
+            async for message in ws:
+                if message.type == WSMsgType.PING and not connection.hung:
+                    await ws.pong(message.data)
+        finally:
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await task
+            with self._lock:
+                self._connections.discard(connection)
+            self._sockets.discard(ws)
+        return ws
+
+    async def _close_sockets(self, app: web.Application) -> None:
+        for ws in list(self._sockets):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"devnet shutting down")
 
     # -- arming ---------------------------------------------------------------------
 

@@ -17,15 +17,12 @@ error frame ``FutureCursor`` and closes.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, web
 
 from appview.devnet.clock import DevClock
 from appview.devnet.fault_stream import ConnectionClosed, FaultedStream, StreamConnection
@@ -65,13 +62,10 @@ class FirehoseServer(FaultedStream["Frame"]):
         super().__init__(faults)
         self._clock = clock
         self._keep = keep
-        self._lock = threading.Lock()
         self._frames: list[Frame] = []
         self._base = 0  # absolute index of _frames[0]
         self._seq = 0
         self._lose = 0  # frames still to lose (lose_next)
-        self._connections: set[_Connection] = set()
-        self._sockets: set[web.WebSocketResponse] = set()
 
     # --- what a PDS reports -----------------------------------------------------------
 
@@ -149,15 +143,6 @@ class FirehoseServer(FaultedStream["Frame"]):
         with self._lock:
             return self._seq
 
-    @property
-    def connections(self) -> int:
-        with self._lock:
-            return len(self._connections)
-
-    def _connections_now(self) -> list[StreamConnection[Frame]]:
-        with self._lock:
-            return list(self._connections)
-
     # --- HTTP -------------------------------------------------------------------------
 
     def add_routes(self, app: web.Application, admin_prefix: str = "/_devnet/firehose") -> None:
@@ -182,22 +167,8 @@ class FirehoseServer(FaultedStream["Frame"]):
                                      status=503)
         ws = web.WebSocketResponse(autoping=False)
         await ws.prepare(request)
-        self._sockets.add(ws)
         connection, opening = self._register(cursor)
-        pump = asyncio.create_task(self._pump(ws, connection, opening))
-        try:
-            async for message in ws:
-                if message.type == WSMsgType.PING and not connection.hung:
-                    await ws.pong(message.data)
-        finally:
-            if not pump.done():
-                pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-                await pump
-            with self._lock:
-                self._connections.discard(connection)
-            self._sockets.discard(ws)
-        return ws
+        return await self._serve_socket(ws, connection, self._pump(ws, connection, opening))
 
     def _register(self, cursor: int | None) -> tuple[_Connection, bytes | None]:
         """The connection, and the frame it opens with (an #info or an error), if any."""
@@ -276,6 +247,3 @@ class FirehoseServer(FaultedStream["Frame"]):
         high = fault.to_us if fault.to_us is not None else 1 << 63
         return [frame for frame in self.frames() if low <= frame.seq <= high]
 
-    async def _close_sockets(self, app: web.Application) -> None:
-        for ws in list(self._sockets):
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"devnet shutting down")

@@ -11,16 +11,13 @@ published raw lines may go backwards (as in real traffic).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import re
-import threading
 from dataclasses import dataclass, field
 
 import zstandard
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import web
 from multidict import MultiMapping
 
 from appview.devnet.clock import DevClock
@@ -169,13 +166,10 @@ class JetstreamServer(FaultedStream["StreamEvent"]):
         super().__init__(faults)
         self._clock = clock
         self._retention_us = retention_us
-        self._lock = threading.Lock()
         self._events: list[StreamEvent] = []
         self._base = 0  # absolute index of _events[0]; grows as retention drops events
         self._last_time_us = 0
         self._seq = 0
-        self._connections: set[_Connection] = set()
-        self._sockets: set[web.WebSocketResponse] = set()
 
     # --- the FirehoseSink port ------------------------------------------------------
 
@@ -242,10 +236,6 @@ class JetstreamServer(FaultedStream["StreamEvent"]):
         with self._lock:
             return self._prune_locked(self._clock.now_us())
 
-    @property
-    def connections(self) -> int:
-        with self._lock:
-            return len(self._connections)
 
     def _next_time_locked(self) -> int:
         self._last_time_us = max(self._clock.now_us(), self._last_time_us + 1)
@@ -270,9 +260,6 @@ class JetstreamServer(FaultedStream["StreamEvent"]):
             self._base += dropped
         return dropped
 
-    def _connections_now(self) -> list[StreamConnection[StreamEvent]]:
-        with self._lock:
-            return list(self._connections)
 
     def _batch(self, connection: _Connection) -> tuple[int, list[StreamEvent]]:
         with self._lock:
@@ -303,26 +290,11 @@ class JetstreamServer(FaultedStream["StreamEvent"]):
             return _error(400, "InvalidRequest", str(exc))
         if self.faults.refuse_connection():
             return _error(503, "ServiceUnavailable", "devnet fault: refusing connections")
-        # pings answered here (not by aiohttp) so that a Hang fault can leave them be
         ws = web.WebSocketResponse(autoping=False)
         await ws.prepare(request)
         connection = self._register(subscription)
-        self._sockets.add(ws)
-        pump = asyncio.create_task(self._pump(ws, connection))
-        try:
-            async for message in ws:
-                # Jetstream's options_update messages are not needed by the devnet
-                if message.type == WSMsgType.PING and not connection.hung:
-                    await ws.pong(message.data)
-        finally:
-            if not pump.done():
-                pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-                await pump
-            with self._lock:
-                self._connections.discard(connection)
-            self._sockets.discard(ws)
-        return ws
+        # Jetstream's options_update messages are not needed by the devnet: only pings
+        return await self._serve_socket(ws, connection, self._pump(ws, connection))
 
     def _register(self, subscription: Subscription) -> _Connection:
         with self._lock:
@@ -387,9 +359,6 @@ class JetstreamServer(FaultedStream["StreamEvent"]):
         return [event for event in self.history()
                 if low <= event.time_us <= high and connection.subscription.wants(event)]
 
-    async def _close_sockets(self, app: web.Application) -> None:
-        for ws in list(self._sockets):
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"devnet shutting down")
 
     # --- the admin endpoints --------------------------------------------------------
 

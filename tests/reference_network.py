@@ -134,6 +134,9 @@ class ReferencePds:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.public_url = f"http://localhost:{self.port}"
+        self.firehose_url = f"ws://127.0.0.1:{self.port}/xrpc/com.atproto.sync.subscribeRepos"
+        # the key of its app-password sessions' HS256 tokens (tests mint expired ones)
+        self.jwt_secret = secrets.token_hex(16)
         data = workdir / "pds"
         (data / "blobs").mkdir(parents=True, exist_ok=True)
         env = {
@@ -141,7 +144,7 @@ class ReferencePds:
             "PDS_PORT": str(self.port),
             "PDS_DATA_DIRECTORY": str(data),
             "PDS_BLOBSTORE_DISK_LOCATION": str(data / "blobs"),
-            "PDS_JWT_SECRET": secrets.token_hex(16),
+            "PDS_JWT_SECRET": self.jwt_secret,
             "PDS_ADMIN_PASSWORD": "admin-password",
             "PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX": secrets.token_hex(32),
             "PDS_DID_PLC_URL": plc_url,
@@ -225,6 +228,31 @@ class PdsClient:
         await self._call("POST", "com.atproto.identity.updateHandle",
                          body={"handle": handle}, token=account.access_jwt)
         account.handle = handle
+
+    async def create_app_password(self, account: RefAccount, name: str) -> str:
+        answer = await self._call("POST", "com.atproto.server.createAppPassword",
+                                  body={"name": name}, token=account.access_jwt)
+        return str(answer["password"])
+
+    async def get_record(self, did: str, collection: str, rkey: str) -> dict[str, Any] | None:
+        """``{uri, cid, value}`` as the PDS holds it; None when there is no such record."""
+        try:
+            return await self._call("GET", "com.atproto.repo.getRecord", params={
+                "repo": did, "collection": collection, "rkey": rkey})
+        except XrpcFailed as exc:
+            if "RecordNotFound" in str(exc):
+                return None
+            raise
+
+    async def latest_rev(self, did: str) -> str:
+        answer = await self._call("GET", "com.atproto.sync.getLatestCommit",
+                                  params={"did": did})
+        return str(answer["rev"])
+
+    async def delete_session(self, refresh_jwt: str) -> None:
+        """Sign a session out at the PDS (``deleteSession`` with its refresh token), as
+        another client or "sign out everywhere" would."""
+        await self._call("POST", "com.atproto.server.deleteSession", token=refresh_jwt)
 
     async def well_known_did(self, handle: str) -> str | None:
         async with self._session.get(f"{self._url}/.well-known/atproto-did",

@@ -144,6 +144,9 @@ async def test_a_pds_refusal_comes_back_in_its_words(backend: Backend) -> None:
             await services.writer.put(swapped, POST, first.rkey, topic(forum, text="Edit"),
                                       swap_record="bafyreinotthecidthatisthere")
         assert conflict.value.status == 409
+        # the PDS's own words ("Record was at <cid>") are kept, after what they mean
+        message = str(conflict.value)
+        assert message.startswith("This post was changed elsewhere") and "Record was at" in message
 
 
 async def test_without_a_rev_in_the_answer_the_head_is_asked_and_checked(

@@ -235,6 +235,12 @@ class RecordWriter:
                 raise PdsUnavailable(
                     f"Your PDS could not take the write now; nothing was saved. ({exc})"
                 ) from exc
+            if exc.error == "InvalidSwap":
+                # the reference PDS says only "Record was at <cid>": say what it means
+                raise WriteRefused(
+                    "This post was changed elsewhere since the forum last saw it, so your"
+                    " PDS refused the edit and nothing was saved: reload it and edit"
+                    f" again. ({exc})", pds_status=exc.status, pds_error=exc.error) from exc
             raise WriteRefused(f"Your PDS refused the write: {exc}", pds_status=exc.status,
                                pds_error=exc.error) from exc
         except AuthError as exc:  # TransportError: unreachable, timed out, not HTTP

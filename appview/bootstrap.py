@@ -21,8 +21,12 @@ from appview.clock import Clock, SystemClock
 from appview.ingest.appender import LineAppender, LineError
 from appview.projector import SharedProjector
 from appview.rebuilds import ProjectionStatus, RebuildManager
+from appview.reports import Reports
 from appview.settings import Settings
+from appview.writes.admin import ForumAdmin
 from appview.writes.forum import ForumWrites
+from appview.writes.forum_actions import ForumActions
+from appview.writes.forum_agent import ForumAgent, ForumCredentials
 from appview.writes.ratelimit import WriteLimiter
 from appview.writes.writer import RecordWriter
 from events.lexicon import LexiconValidator
@@ -60,6 +64,14 @@ class Services:
     writer: RecordWriter
     # what members may write, decided on the read models, then through the writer
     forum_writes: ForumWrites
+    # the Forum account's session: writes the forum's own records (docs/operations.md)
+    forum_agent: ForumAgent
+    # the forum's decisions (moderation, roles) for a member whose role grants them
+    forum_actions: ForumActions
+    # what administrators change (structure, roles, themes), in the Forum account's repo
+    forum_admin: ForumAdmin
+    # members' reports of posts (the appview's own table beside the log)
+    reports: Reports
     projections: list[Projection] = field(default_factory=list)
     # None when the caller passed read models of its own (no generations to switch)
     rebuilds: RebuildManager | None = None
@@ -199,6 +211,9 @@ def bootstrap(
     writer = RecordWriter(event_log=log, validator=validator, forum_did=settings.forum_did,
                           clock=clock, projector=projector,
                           limiter=WriteLimiter(settings.writes_per_minute, clock))
+    member_auth = MemberAuth(settings, clock)
+    forum_agent = ForumAgent(settings, clock,
+                             ForumCredentials(settings, lambda: member_auth.store.box))
     rebuilds = None
     if isinstance(models, GenerationalReadModels):
         def fresh_projections() -> list[ForumProjection]:
@@ -213,10 +228,14 @@ def bootstrap(
         read_models=models,
         queries=queries,
         admin_tokens=AdminTokens(settings, clock),
-        member_auth=MemberAuth(settings, clock),
+        member_auth=member_auth,
         projector=projector,
         writer=writer,
         forum_writes=ForumWrites(writer, queries, log, clock),
+        forum_agent=forum_agent,
+        forum_actions=ForumActions(writer, queries, forum_agent, clock),
+        forum_admin=ForumAdmin(writer, queries, log, clock, forum_agent),
+        reports=Reports(settings, clock),
         projections=projections,
         rebuilds=rebuilds,
         open_log=open_log,

@@ -31,6 +31,9 @@ class Settings:
     database_url: str = ""  # empty: SQLite under data_dir
     database_schema: str = "public"
     forum_did: str = ""
+    # the Forum account's app password when no `atbb forum login` is stored
+    forum_handle: str = ""
+    forum_password: str = field(default="", repr=False)
     jetstream_url: str = DEFAULT_JETSTREAM_URL
     jetstream_compress: bool = False
     jetstream_heartbeat_seconds: float = 10.0
@@ -132,6 +135,16 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "PostgreSQL schema of the event log (default public); generations get their own.",
     ),
     "FORUM_DID": ("forum_did", "DID of the Forum account; forum-owned records count only from it."),
+    "FORUM_HANDLE": (
+        "forum_handle",
+        "Handle (or DID) of the Forum account, signed in with FORUM_PASSWORD when no"
+        " `atbb forum login` is stored (empty: use the stored login only).",
+    ),
+    "FORUM_PASSWORD": (
+        "forum_password",
+        "An app password of the Forum account, with FORUM_HANDLE; never printed. Prefer"
+        " `atbb forum login`, which keeps it sealed in the database.",
+    ),
     "JETSTREAM_URL": ("jetstream_url", "Jetstream v1 /subscribe websocket URL."),
     "JETSTREAM_COMPRESS": ("jetstream_compress", "Ask Jetstream for zstd-compressed frames."),
     "JETSTREAM_HEARTBEAT_SECONDS": (

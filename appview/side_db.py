@@ -50,3 +50,16 @@ def side_transaction(settings: Settings) -> Iterator[Execute]:
             yield run_sqlite
     finally:
         connection.close()
+
+
+def make_side_tables(settings: Settings, statements: Sequence[str]) -> None:
+    """Run ``CREATE ... IF NOT EXISTS`` statements once per process; on PostgreSQL under
+    the database's DDL lock, as the event log's own tables (processes starting at once
+    would otherwise race on the catalog)."""
+    with side_transaction(settings) as execute:
+        if settings.is_postgres:
+            from events.store_postgres import DDL_LOCK_KEY
+
+            execute("SELECT pg_advisory_xact_lock(?)", (DDL_LOCK_KEY,))
+        for statement in statements:
+            execute(statement, ())

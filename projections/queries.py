@@ -19,8 +19,10 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from projections import (
+    queries_admin,
     queries_forum_records,
     queries_members,
+    queries_moderation,
     queries_posts,
     queries_structure,
     queries_writes,
@@ -28,6 +30,7 @@ from projections import (
 from projections.queries_common import Context
 from projections.readmodel import ReadModels
 from projections.views import (
+    AdminMember,
     Ban,
     Board,
     Category,
@@ -186,11 +189,31 @@ class Queries:
         with self._undated() as ctx:
             return queries_members.role(ctx, role_id)
 
+    def admin_members(self, *, search: str | None = None, offset: int | None = None,
+                      limit: int | None = None) -> Page[AdminMember]:
+        with self._undated() as ctx:
+            return queries_admin.members(ctx, search, offset, limit)
+
+    def category_board_count(self, category_uri: str) -> int:
+        with self._undated() as ctx:
+            return queries_admin.category_board_count(ctx, category_uri)
+
+    def board_post_count(self, board_uri: str) -> int:
+        with self._undated() as ctx:
+            return queries_admin.board_post_count(ctx, board_uri)
+
     # --- mod log and themes --------------------------------------------------------------
 
-    def modlog(self, *, offset: int | None = None, limit: int | None = None) -> Page[ModLogEntry]:
+    def modlog(self, *, offset: int | None = None, limit: int | None = None,
+               moderator: str | None = None, action: str | None = None,
+               member: str | None = None) -> Page[ModLogEntry]:
         with self._undated() as ctx:
-            return queries_forum_records.modlog(ctx, offset, limit)
+            return queries_forum_records.modlog(ctx, offset, limit, moderator=moderator,
+                                                action=action, member=member)
+
+    def did_for_handle(self, handle: str) -> str | None:
+        with self._undated() as ctx:
+            return queries_moderation.did_for_handle(ctx, handle)
 
     def themes(self, *, offset: int | None = None, limit: int | None = None) -> Page[Theme]:
         with self._undated() as ctx:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from projections.ids import post_id, split_uri
 from projections.queries_common import (
+    MOD_ACTION,
     MODLOG,
     STRUCTURE,
     THEME,
@@ -23,38 +25,66 @@ from projections.views import (
     ThemeRef,
 )
 
+MOD_ACTION_PREFIX = MOD_ACTION + "."
 _THEME_COLUMNS = "name, color_scheme, tokens, css_overrides, font_urls, created_at"
 
 
-def modlog(ctx: Context, offset: int | None = None, limit: int | None = None) -> Page[ModLogEntry]:
-    """Every live moderation action, newest (greatest rkey) first."""
+def modlog(ctx: Context, offset: int | None = None, limit: int | None = None, *,
+           moderator: str | None = None, action: str | None = None,
+           member: str | None = None) -> Page[ModLogEntry]:
+    """Every live moderation action, newest (greatest rkey) first; only those taken by
+    ``moderator``, of ``action`` (``ban`` or its full token: the action and its
+    reversal are separate), about ``member`` (the member, or a post of theirs)."""
     start, size = clamp(offset, limit, MODLOG)
     where = "a.did = ? AND a.deleted = 0"
-    total = int(
-        ctx.session.scalar(f"SELECT COUNT(*) FROM mod_actions a WHERE {where}", (ctx.forum_did,))
-    )
+    params: list[Any] = [ctx.forum_did]
+    if moderator:
+        where += " AND a.created_by = ?"
+        params.append(moderator)
+    if action:
+        where += " AND a.action = ?"
+        params.append(action if action.startswith(MOD_ACTION_PREFIX)
+                      else MOD_ACTION_PREFIX + action)
+    if member:
+        prefix = f"at://{member}/"
+        where += " AND (a.subject_did = ? OR substr(a.subject_uri, 1, ?) = ?)"
+        params.extend([member, len(prefix), prefix])
+    total = int(ctx.session.scalar(f"SELECT COUNT(*) FROM mod_actions a WHERE {where}",
+                                   params))
     rows = ctx.session.query(
         "SELECT a.id, a.uri, a.action, a.created_by, a.subject_did, a.subject_uri, a.reason,"
         f" a.created_at, a.expires_at FROM mod_actions a WHERE {where}"
         f" ORDER BY {ctx.text_order('a.rkey')} DESC LIMIT ? OFFSET ?",
-        (ctx.forum_did, size, start),
+        [*params, size, start],
     )
-    handles = ctx.handles([r[3] for r in rows if r[3] is not None])
-    entries = tuple(
-        ModLogEntry(
+    subjects = {_subject_did(r[4], r[5]) for r in rows}
+    handles = ctx.handles(sorted({r[3] for r in rows if r[3] is not None}
+                                 | {d for d in subjects if d is not None}))
+    entries = []
+    for aid, uri, name, by, subject_did, subject_uri, reason, created_at, expires_at in rows:
+        about = _subject_did(subject_did, subject_uri)
+        entries.append(ModLogEntry(
             id=aid,
             uri=uri,
-            action=action or "",
+            action=name or "",
             moderator=None if by is None else Author(by, handles.get(by)),
             subject_did=subject_did,
             subject_uri=subject_uri,
             reason=reason,
             created_at=created_at,
             expires_at=expires_at,
-        )
-        for aid, uri, action, by, subject_did, subject_uri, reason, created_at, expires_at in rows
-    )
-    return Page(entries, total, start, size)
+            subject=None if about is None else Author(about, handles.get(about)),
+            subject_post_id=None if subject_uri is None else post_id(subject_uri),
+        ))
+    return Page(tuple(entries), total, start, size)
+
+
+def _subject_did(subject_did: str | None, subject_uri: str | None) -> str | None:
+    """The member an action is about: its subject, or the author of its post."""
+    if subject_did is not None:
+        return subject_did
+    parts = None if subject_uri is None else split_uri(subject_uri)
+    return None if parts is None else parts[0]
 
 
 def _theme(rkey: str, uri: str, cid: str, row: tuple[Any, ...]) -> Theme:

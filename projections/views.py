@@ -274,6 +274,22 @@ class ModLogEntry:
     reason: str | None
     created_at: str | None
     expires_at: str | None
+    # who the action was about: the member acted on, or the post's author
+    subject: Author | None = None
+    subject_post_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AdminMember:
+    """A member as the administrators' list shows them: the role assigned to them
+    (None: none is, and the default role applies) and its priority."""
+
+    did: str
+    handle: str | None
+    joined_at: str | None
+    role: str | None
+    role_uri: str | None
+    priority: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,3 +372,23 @@ class Reactions:
     post_uri: str
     by_reaction: tuple[tuple[str, tuple[Author, ...]], ...]
     mine: frozenset[str]
+
+
+# --- what moderation decides on (projections.queries_moderation) -----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModSubject:
+    """A post as a moderation action about it needs it, whoever may see it: its own
+    ``hidden`` flag, and ``locked`` / ``pinned`` of the post itself (a topic's; a reply
+    is never locked or pinned), ``thread_id`` its topic's id."""
+
+    id: str
+    uri: str
+    cid: str | None
+    did: str
+    kind: str
+    thread_id: str
+    hidden: bool
+    locked: bool
+    pinned: bool

@@ -78,7 +78,7 @@ async def test_the_mod_log_is_for_moderators_and_paged(backend: Backend) -> None
         total = app.services.queries.modlog(limit=1).total
         assert f"{total} actions" in html
         if total:
-            assert "<tbody>" in html
+            assert html.count('class="modlog-entry"') == min(total, 50)
         missing = await app.client.get(urls.admin_modlog(page=999),
                                        headers=app.bearer(app.operator))
         assert missing.status == 404

@@ -135,9 +135,12 @@ async def test_every_integer_parameter_is_range_checked(client: TestClient[Any, 
     for path in listings:
         for name in ("offset", "limit"):
             for bad in BAD_INTEGERS:
+                if (name, bad) == ("offset", "-1"):
+                    continue  # clamped to 0, as the original does (below)
                 error = await _json(client, f"{path}?{urlencode({name: bad})}", 400)
                 assert error["error"] == "InvalidRequest", (path, name, bad)
                 assert error["message"].startswith(f"{name} must be a whole number"), error
+        assert (await _json(client, f"{path}?offset=-1"))["offset"] == 0
         # the largest accepted values reach the database and come back empty
         page = await _json(client, f"{path}?offset=1000000000&limit=1000000000")
         assert page["offset"] == 1000000000
@@ -176,3 +179,20 @@ async def test_index_page_lists_the_boards(client: TestClient[Any, Any],
     forum = seeded.queries.forum()
     assert forum is not None and forum.name is not None
     assert forum.name.replace("&", "&amp;").replace("'", "&#39;") in html
+
+
+async def test_the_originals_field_names_are_served_too(client: TestClient[Any, Any]) -> None:
+    category = (await _json(client, "/api/categories"))["categories"][0]["id"]
+    board = (await _json(client, f"/api/categories/{category}/boards"))["boards"][0]["id"]
+    listed = (await _json(client, f"/api/boards/{board}/topics"))["topics"][0]
+    assert listed["forumUri"].endswith("/space.atbb.forum.forum/self")
+    assert listed["did"] and listed["rkey"] == listed["uri"].rsplit("/", 1)[-1]
+    thread = await _json(client, f"/api/topics/{listed['id']}?limit=250")
+    post = thread["post"]
+    assert (post["did"], post["rkey"]) == (post["author"]["did"], listed["rkey"])
+    assert post["forumUri"] == listed["forumUri"]
+    for reply in thread["replies"]:
+        assert reply["parentPostId"] is not None and reply["did"] == reply["author"]["did"]
+    policy = await _json(client, "/api/theme-policy")
+    assert policy["defaultLightThemeUri"] == policy["defaultLightTheme"]
+    assert policy["defaultDarkThemeUri"] == policy["defaultDarkTheme"]

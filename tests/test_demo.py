@@ -132,7 +132,17 @@ def test_the_token_command_the_demo_prints_makes_a_token_the_demo_accepts(
         read_until(process.stdout, "sign in at /signin as any member")
         read_until(process.stdout, " ")  # the Forum account
         handle, _password, app_password = read_until(process.stdout, " ")[-1].split()
-        _a_member_signs_in_and_posts(port, handle, app_password)
+        topic = _a_member_signs_in_and_posts(port, handle, app_password)
+        # the demo signed its Forum account's agent in: the token moderates at once
+        health = _get(f"http://127.0.0.1:{port}/api/health")
+        assert health["services"]["forumAgent"]["authenticated"] is True
+        locked = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/mod/lock", method="POST",
+            data=json.dumps({"topicId": topic, "reason": "demo"}).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(locked, timeout=30) as answer:
+            assert json.loads(answer.read())["alreadyActive"] is False
+        assert _get(f"http://127.0.0.1:{port}/api/topics/{topic}")["locked"] is True
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -143,7 +153,7 @@ def test_the_token_command_the_demo_prints_makes_a_token_the_demo_accepts(
     assert process.returncode == 0, output
 
 
-def _a_member_signs_in_and_posts(port: int, handle: str, app_password: str) -> None:
+def _a_member_signs_in_and_posts(port: int, handle: str, app_password: str) -> str:
     base = f"http://127.0.0.1:{port}"
     browser = urllib.request.build_opener(
         urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
@@ -171,6 +181,7 @@ def _a_member_signs_in_and_posts(port: int, handle: str, app_password: str) -> N
         uri = json.loads(created.read())["uri"]
     topic = _get(f"{base}/api/topics/{post_id(uri)}")
     assert topic["post"]["title"] == "From the demo"
+    return post_id(uri)
 
 
 def _admin_status(port: int, token: str) -> int:

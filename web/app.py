@@ -16,10 +16,14 @@ from aiohttp import web
 from appview.bootstrap import Services
 from appview.live import LiveIngest
 from web import forwarded, pages, server, urls
+from web.admin import manage as admin_manage
 from web.admin import pages as admin_pages
+from web.admin import themes as admin_themes
+from web.api import admin as api_admin
 from web.api import admin_backfill as api_admin_backfill
 from web.api import admin_events as api_admin_events
 from web.api import admin_projections as api_admin_projections
+from web.api import mod as api_mod
 from web.api import read as api_read
 from web.api import write as api_write
 from web.api.health import health
@@ -53,19 +57,38 @@ def create_app(services: Services, *, live: LiveIngest | None = None,
     forwarded.setup(app)
     app.on_response_prepare.append(server.name_the_server)
     pages.setup_templates(app)
+    app.cleanup_ctx.append(_run_forum_agent)
     if live is not None:
         app[LIVE] = live
         app.cleanup_ctx.append(_run_live)
     app.router.add_get(urls.API_HEALTH, health)
     api_read.add_routes(app.router)
     api_write.add_routes(app.router)
+    api_mod.add_routes(app.router)
     pages.add_routes(app.router)
     signin.add_routes(app)
     api_admin_projections.add_routes(app)
     api_admin_backfill.add_routes(app)
     api_admin_events.add_routes(app)
+    api_admin.add_routes(app)
     admin_pages.add_routes(app)
+    admin_manage.add_routes(app)
+    admin_themes.add_routes(app)
     return app
+
+
+async def _run_forum_agent(app: web.Application) -> AsyncIterator[None]:
+    """The Forum account's agent signs in and keeps trying while the PDS is away."""
+    agent = app[SERVICES].forum_agent
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop), name="forum-agent")
+    yield
+    stop.set()
+    try:
+        await asyncio.wait_for(task, timeout=10)
+    except TimeoutError:
+        task.cancel()
+    await agent.aclose()
 
 
 async def _run_live(app: web.Application) -> AsyncIterator[None]:

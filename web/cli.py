@@ -144,6 +144,10 @@ def demo(settings: Settings, port: int, seed: int, size: str) -> None:
             )
             services = bootstrap(demo_settings)
             try:
+                # the Forum account's agent signs in by itself: moderation works at once
+                owner = seeded.accounts[0]
+                await services.forum_agent.login(seeded.forum_did, owner.app_password,
+                                                 pds_url=owner.pds_url)
                 # The appview joins after the seeding: it replays the network's history.
                 live = LiveIngest(services, initial_cursor=0,
                                   leader=LeaderLock(demo_settings))

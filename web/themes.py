@@ -25,6 +25,9 @@ from projections.queries import Queries
 from projections.views import Theme, ThemePolicy
 
 THEME_COOKIE = "theme"
+# A member's own light and dark themes (an at-uri each), set by /settings/appearance.
+LIGHT_COOKIE = "atbb-light-theme"
+DARK_COOKIE = "atbb-dark-theme"
 CHOICES = ("auto", "light", "dark")
 
 _NAME = re.compile(r"--[a-z][a-z0-9-]{0,62}")
@@ -109,6 +112,29 @@ def default_themes(queries: Queries) -> DefaultThemes:
         _resolve(queries, policy, policy.default_light_theme),
         _resolve(queries, policy, policy.default_dark_theme),
     )
+
+
+def offered_themes(queries: Queries) -> tuple[ThemePolicy | None, list[Theme]]:
+    """The policy and the themes it offers (each at its pinned version, if pinned)."""
+    policy = queries.theme_policy()
+    if policy is None:
+        return None, []
+    found = [_resolve(queries, policy, ref.uri) for ref in policy.available_themes]
+    return policy, [theme for theme in found if theme is not None]
+
+
+def chosen_themes(queries: Queries, light: str | None, dark: str | None) -> DefaultThemes:
+    """The defaults, with a member's own choices instead where the policy lets members
+    choose and offers the theme chosen."""
+    defaults = default_themes(queries)
+    if not light and not dark:
+        return defaults
+    policy, offered = offered_themes(queries)
+    if policy is None or not policy.allow_user_choice:
+        return defaults
+    by_uri = {theme.uri: theme for theme in offered}
+    return DefaultThemes(by_uri.get(light or "", defaults.light),
+                         by_uri.get(dark or "", defaults.dark))
 
 
 # Text colours checked against the background (WCAG AA for body text: 4.5:1); the

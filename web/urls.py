@@ -3,6 +3,7 @@ router registers, and the builders that fill them in (quoting every value)."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote, urlencode
 
 INDEX = "/"
@@ -326,3 +327,281 @@ def api_post(post_id: str) -> str:
 def api_post_reactions(post_id: str, reaction: str | None = None) -> str:
     query = f"?{urlencode({'reaction': reaction})}" if reaction else ""
     return API_POST_REACTIONS.format(id=_q(post_id)) + query
+
+
+# --- administration: structure, roles, themes (docs/api.md) -------------------------------
+API_ADMIN_MEMBERS = "/api/admin/members"
+API_ADMIN_MEMBERS_ME = "/api/admin/members/me"
+API_ADMIN_MEMBER_ROLE = "/api/admin/members/{did}/role"
+API_ADMIN_ROLES = "/api/admin/roles"
+API_ADMIN_CATEGORIES = "/api/admin/categories"
+API_ADMIN_CATEGORY = "/api/admin/categories/{id}"
+API_ADMIN_BOARDS = "/api/admin/boards"
+API_ADMIN_BOARD = "/api/admin/boards/{id}"
+API_ADMIN_THEMES = "/api/admin/themes"
+API_ADMIN_THEME = "/api/admin/themes/{rkey}"
+API_ADMIN_THEME_DUPLICATE = "/api/admin/themes/{rkey}/duplicate"
+API_ADMIN_THEME_POLICY = "/api/admin/theme-policy"
+
+
+def api_admin_members(search: str | None = None, offset: int | None = None,
+                      limit: int | None = None) -> str:
+    params = {k: str(v) for k, v in (("search", search), ("offset", offset),
+                                      ("limit", limit)) if v is not None}
+    return API_ADMIN_MEMBERS + (f"?{urlencode(params)}" if params else "")
+
+
+def api_admin_members_me() -> str:
+    return API_ADMIN_MEMBERS_ME
+
+
+def api_admin_member_role(did: str) -> str:
+    return API_ADMIN_MEMBER_ROLE.format(did=_q(did))
+
+
+def api_admin_roles() -> str:
+    return API_ADMIN_ROLES
+
+
+def api_admin_categories() -> str:
+    return API_ADMIN_CATEGORIES
+
+
+def api_admin_category(category_id: str) -> str:
+    return API_ADMIN_CATEGORY.format(id=_q(category_id))
+
+
+def api_admin_boards() -> str:
+    return API_ADMIN_BOARDS
+
+
+def api_admin_board(board_id: str) -> str:
+    return API_ADMIN_BOARD.format(id=_q(board_id))
+
+
+def api_admin_themes() -> str:
+    return API_ADMIN_THEMES
+
+
+def api_admin_theme(rkey: str) -> str:
+    return API_ADMIN_THEME.format(rkey=_q(rkey))
+
+
+def api_admin_theme_duplicate(rkey: str) -> str:
+    return API_ADMIN_THEME_DUPLICATE.format(rkey=_q(rkey))
+
+
+def api_admin_theme_policy() -> str:
+    return API_ADMIN_THEME_POLICY
+
+
+# --- administration pages: structure, members, themes, settings (docs/web.md) -------------
+ADMIN_STRUCTURE = "/admin/structure"
+ADMIN_CATEGORIES = "/admin/structure/categories"
+ADMIN_CATEGORY = "/admin/structure/categories/{id}"
+ADMIN_CATEGORY_DELETE = "/admin/structure/categories/{id}/delete"
+ADMIN_CATEGORY_MOVE = "/admin/structure/categories/{id}/move"
+ADMIN_BOARDS = "/admin/structure/boards"
+ADMIN_BOARD = "/admin/structure/boards/{id}"
+ADMIN_BOARD_DELETE = "/admin/structure/boards/{id}/delete"
+ADMIN_BOARD_MOVE = "/admin/structure/boards/{id}/move"
+ADMIN_MEMBERS = "/admin/members"
+ADMIN_MEMBER_ROLE = "/admin/members/{did}/role"
+
+
+def admin_structure() -> str:
+    return ADMIN_STRUCTURE
+
+
+def admin_categories() -> str:
+    return ADMIN_CATEGORIES
+
+
+def admin_category(category_id: str) -> str:
+    return ADMIN_CATEGORY.format(id=_q(category_id))
+
+
+def admin_category_delete(category_id: str) -> str:
+    return ADMIN_CATEGORY_DELETE.format(id=_q(category_id))
+
+
+def admin_category_move(category_id: str) -> str:
+    return ADMIN_CATEGORY_MOVE.format(id=_q(category_id))
+
+
+def admin_boards() -> str:
+    return ADMIN_BOARDS
+
+
+def admin_board(board_id: str) -> str:
+    return ADMIN_BOARD.format(id=_q(board_id))
+
+
+def admin_board_delete(board_id: str) -> str:
+    return ADMIN_BOARD_DELETE.format(id=_q(board_id))
+
+
+def admin_board_move(board_id: str) -> str:
+    return ADMIN_BOARD_MOVE.format(id=_q(board_id))
+
+
+def admin_members(search: str | None = None, page: int | None = None) -> str:
+    params = {k: str(v) for k, v in (("search", search),
+                                      ("page", page if page and page > 1 else None)) if v}
+    return ADMIN_MEMBERS + (f"?{urlencode(params)}" if params else "")
+
+
+def admin_member_role(did: str) -> str:
+    return ADMIN_MEMBER_ROLE.format(did=_q(did))
+
+
+ADMIN_THEMES = "/admin/themes"
+ADMIN_THEME = "/admin/themes/{rkey}"
+ADMIN_THEME_DUPLICATE = "/admin/themes/{rkey}/duplicate"
+ADMIN_THEME_DELETE = "/admin/themes/{rkey}/delete"
+ADMIN_THEME_EXPORT = "/admin/themes/{rkey}/export"
+ADMIN_THEME_PREVIEW = "/admin/themes/{rkey}/preview"
+ADMIN_THEME_RESET = "/admin/themes/{rkey}/reset-to-preset"
+ADMIN_THEME_SAVE = "/admin/themes/{rkey}/save"  # the original's path of the editor's save
+ADMIN_THEMES_IMPORT = "/admin/themes/import"
+ADMIN_THEME_POLICY = "/admin/theme-policy"
+ADMIN_THEME_SWATCHES = "/admin/themes/swatches.css"
+THEME_PREVIEW_CSS = "/admin/themes/preview.css"
+SETTINGS = "/settings"
+SETTINGS_PREVIEW = "/settings/preview"
+SETTINGS_APPEARANCE = "/settings/appearance"
+
+
+def admin_themes() -> str:
+    return ADMIN_THEMES
+
+
+def admin_theme(rkey: str) -> str:
+    return ADMIN_THEME.format(rkey=_q(rkey))
+
+
+def admin_theme_duplicate(rkey: str) -> str:
+    return ADMIN_THEME_DUPLICATE.format(rkey=_q(rkey))
+
+
+def admin_theme_delete(rkey: str) -> str:
+    return ADMIN_THEME_DELETE.format(rkey=_q(rkey))
+
+
+def admin_theme_export(rkey: str) -> str:
+    return ADMIN_THEME_EXPORT.format(rkey=_q(rkey))
+
+
+def admin_theme_preview(rkey: str) -> str:
+    return ADMIN_THEME_PREVIEW.format(rkey=_q(rkey))
+
+
+def admin_theme_save(rkey: str) -> str:
+    return ADMIN_THEME_SAVE.format(rkey=_q(rkey))
+
+
+def admin_theme_reset(rkey: str) -> str:
+    return ADMIN_THEME_RESET.format(rkey=_q(rkey))
+
+
+def admin_themes_import() -> str:
+    return ADMIN_THEMES_IMPORT
+
+
+def admin_theme_policy() -> str:
+    return ADMIN_THEME_POLICY
+
+
+def admin_theme_swatches() -> str:
+    return ADMIN_THEME_SWATCHES
+
+
+def theme_preview_css(tokens: dict[str, str]) -> str:
+    return THEME_PREVIEW_CSS + (f"?{urlencode(sorted(tokens.items()))}" if tokens else "")
+
+
+def settings() -> str:
+    return SETTINGS
+
+
+def settings_preview(**query: str) -> str:
+    return SETTINGS_PREVIEW + (f"?{urlencode(query)}" if query else "")
+
+
+def settings_appearance() -> str:
+    return SETTINGS_APPEARANCE
+
+
+# The administration pages in the order the Admin link offers them, with the permission
+# each needs (short names, as Viewer.has takes them).
+ADMIN_PAGES = (("manageForum", ADMIN), ("manageCategories", ADMIN_STRUCTURE),
+               ("manageMembers", ADMIN_MEMBERS), ("manageThemes", ADMIN_THEMES))
+
+
+def admin_url_for(viewer: Any) -> str | None:
+    """The first administration page ``viewer`` (a ``projections.views.Viewer``) may
+    use: what the site's Admin link points to; None for those who may use none."""
+    for permission, url in ADMIN_PAGES:
+        if viewer.has(permission):
+            return url
+    return None
+
+
+# --- moderation (docs/api.md) -------------------------------------------------------------
+API_MOD_BAN = "/api/mod/ban"
+API_MOD_UNBAN = "/api/mod/ban/{did}"
+API_MOD_LOCK = "/api/mod/lock"
+API_MOD_UNLOCK = "/api/mod/lock/{topicId}"
+API_MOD_PIN = "/api/mod/pin"
+API_MOD_UNPIN = "/api/mod/pin/{topicId}"
+API_MOD_HIDE = "/api/mod/hide"
+API_MOD_UNHIDE = "/api/mod/hide/{postId}"
+API_ADMIN_MODLOG = "/api/admin/modlog"
+MOD_ACTION = "/mod/{action}"
+REPORT_POST = "/p/{id}/report"
+MOD_REPORTS = "/mod/reports"
+MOD_REPORTS_CLOSE = "/mod/reports/close"
+
+
+def api_mod(action: str, subject: str | None = None) -> str:
+    """``ban``/``lock``/``pin``/``hide`` (POST), with ``subject`` the DELETE that lifts it."""
+    base = f"/api/mod/{_q(action)}"
+    return base if subject is None else f"{base}/{_q(subject)}"
+
+
+def api_admin_modlog(offset: int | None = None, limit: int | None = None) -> str:
+    return API_ADMIN_MODLOG + _page(offset, limit)
+
+
+def mod_action(action: str) -> str:
+    """The page form of a moderation action (confirmation, then the POST)."""
+    return MOD_ACTION.format(action=_q(action))
+
+
+def report_post(post_id: str) -> str:
+    return REPORT_POST.format(id=_q(post_id))
+
+
+def mod_reports() -> str:
+    return MOD_REPORTS
+
+
+def admin_modlog_filtered(page: int | None = None, *, moderator: str | None = None,
+                          action: str | None = None, member: str | None = None) -> str:
+    params = {k: v for k, v in (("moderator", moderator), ("action", action),
+                                ("member", member)) if v}
+    if page is not None and page > 1:
+        params["page"] = str(page)
+    return ADMIN_MODLOG + (f"?{urlencode(params)}" if params else "")
+
+
+def mod_confirm(action: str, subject: str, *, next_path: str | None = None,
+                post: str | None = None) -> str:
+    """The confirmation page of a moderation action on ``subject`` (a post id, or the
+    DID for ban/unban with ``post`` the post it was taken from)."""
+    params = {k: v for k, v in (("subject", subject), ("post", post), ("next", next_path)) if v}
+    return MOD_ACTION.format(action=_q(action)) + f"?{urlencode(params)}"
+
+
+def mod_reports_close() -> str:
+    return MOD_REPORTS_CLOSE

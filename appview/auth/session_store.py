@@ -74,6 +74,11 @@ class SessionStore:
         configured = parse_keys(settings.session_encryption_key)
         self._box = SecretBox(configured or [self._stored_key()])
 
+    @property
+    def box(self) -> SecretBox:
+        """What seals the sessions' secrets (the Forum account's login too)."""
+        return self._box
+
     def _connection(self) -> AbstractContextManager[Execute]:
         return side_transaction(self._settings)
 

@@ -21,7 +21,7 @@ import click
 from tqdm import tqdm
 
 from appview.bootstrap import ReadModelsNotOurs, Services, bootstrap
-from appview.cli import admin, backfill, dev, devnet, diff, pull, rebuild, replay
+from appview.cli import admin, backfill, dev, devnet, diff, forum, pull, rebuild, replay
 from appview.cli.storage import StandaloneCommand, check_storage
 from appview.ingest.appender import LineError
 from appview.leader import LeaderLock
@@ -251,6 +251,8 @@ cli.add_command(replay.replay_command)
 cli.add_command(devnet.devnet)
 cli.add_command(diff.diff_command)
 cli.add_command(dev.dev)
+cli.add_command(forum.forum)
+cli.add_command(forum.init)
 events.add_command(replay.export)
 events.add_command(replay.import_)
 events.add_command(replay.history)

@@ -96,3 +96,12 @@ class ForumNotReady(WriteError):
 
     status = 503
     code = "ForumNotReady"
+
+
+class Conflict(WriteError):
+    """The forum's state forbids the change: a category that still has boards, a board
+    with posts, a theme the policy names as a default."""
+
+    status = 409
+    code = "Conflict"
+

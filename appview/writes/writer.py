@@ -1,5 +1,6 @@
 """The record writer: every write the appview makes to a repository on someone's behalf
-(a member's post, reaction or membership; later the Forum account's moderation records)
+(a member's post, reaction or membership; the forum's own records, written by the Forum
+account's agent for a moderator or an admin)
 goes through :class:`RecordWriter`, in this order:
 
 1. **Validate** with our own lexicon validator, as ingest will judge the record: a

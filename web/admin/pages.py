@@ -31,8 +31,9 @@ NOTICES = {
     "rebuild": "Rebuild started.",
     "catch_up": "Backfill (catch_up) started.",
     "full_sync": "Backfill (full_sync) started.",
-    "busy": "Not started: a rebuild or a backfill is already running (below).",
+    "busy": "a rebuild or a backfill is already running (below).",
 }
+ERROR_NOTICES = frozenset({"busy"})  # shown as errors (red, role alert)
 _RATE = web.AppKey("admin_rate_sample", list)  # [(monotonic, stored)] of the firehose
 
 
@@ -40,6 +41,7 @@ def add_routes(app: web.Application) -> None:
     app[_RATE] = []
     app.router.add_get(urls.ADMIN, admin)
     app.router.add_get(urls.ADMIN_STATUS, status_fragment)
+    app.router.add_get(urls.ADMIN_ACTION, confirm_action)
     app.router.add_post(urls.ADMIN_ACTION, action)
     app.router.add_get(urls.ADMIN_MODLOG, modlog)
 
@@ -86,6 +88,7 @@ def _status(request: web.Request) -> dict[str, Any]:
             if run.error_count},
         "can_rebuild": rebuilds is not None,
         "can_backfill": backfills is not None,
+        "forum_agent": services.forum_agent.health(),
     }
 
 
@@ -99,7 +102,8 @@ async def admin(request: web.Request) -> web.StreamResponse:
     context = {**base_context(request, viewer), **await asyncio.to_thread(_status, request),
                "forum": request.app[SERVICES].queries.forum(),
                "csrf_token": csrf_token(request),
-               "notice": NOTICES.get(request.query.get("notice", ""))}
+               "notice": NOTICES.get(request.query.get("notice", "")),
+               "notice_is_error": request.query.get("notice") in ERROR_NOTICES}
     return _no_store(aiohttp_jinja2.render_template("admin/status.html", request, context))
 
 
@@ -107,6 +111,35 @@ async def status_fragment(request: web.Request) -> web.StreamResponse:
     await asyncio.to_thread(require_page_permission, request, MANAGE_FORUM)
     context = {**await asyncio.to_thread(_status, request), "urls": urls}
     return _no_store(aiohttp_jinja2.render_template("admin/_status.html", request, context))
+
+
+# The long or heavy actions, asked about first: (question, what it does, button).
+CONFIRMATIONS = {
+    "full_sync": ("Start a full_sync?", "Every member's repository is fetched again from"
+                  " their PDS: minutes to hours of requests on a large forum.",
+                  "Start the full_sync"),
+    "rebuild": ("Rebuild the read models?", "Every projection is built again from the"
+                " event log into a fresh generation, then switched to; the forum stays"
+                " readable meanwhile.", "Start the rebuild"),
+    "catch_up": ("Start a catch_up?", "The events missed since the last cursor are"
+                 " fetched again.", "Start the catch_up"),
+}
+
+
+async def confirm_action(request: web.Request) -> web.StreamResponse:
+    """The confirmation page of an action (the status page links here; works without
+    JavaScript)."""
+    viewer = await asyncio.to_thread(require_page_permission, request, MANAGE_FORUM)
+    name = request.match_info["action"]
+    if name not in CONFIRMATIONS:
+        raise web.HTTPNotFound(text="No such action.")
+    question, explanation, label = CONFIRMATIONS[name]
+    context = {**base_context(request, viewer), "action": name, "question": question,
+               "explanation": explanation, "label": label,
+               "csrf_token": csrf_token(request),
+               "forum": request.app[SERVICES].queries.forum()}
+    return _no_store(aiohttp_jinja2.render_template("admin/confirm_action.html", request,
+                                                    context))
 
 
 async def action(request: web.Request) -> web.StreamResponse:
@@ -127,6 +160,15 @@ async def action(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"{urls.admin()}?{urlencode({'notice': notice})}")
 
 
+# The mod log in words: what each action did to its subject.
+ACTION_WORDS = {"ban": "banned", "unban": "lifted the ban on", "lock": "locked",
+                "unlock": "unlocked", "pin": "pinned", "unpin": "unpinned", "delete": "hid",
+                "undelete": "unhid"}
+ACTION_CHOICES = (("ban", "Ban"), ("unban", "Unban"), ("lock", "Lock"), ("unlock", "Unlock"),
+                  ("pin", "Pin"), ("unpin", "Unpin"), ("delete", "Hide"),
+                  ("undelete", "Unhide"))
+
+
 async def modlog(request: web.Request) -> web.StreamResponse:
     viewer = page_viewer(request)
     if viewer.did is None:
@@ -134,13 +176,26 @@ async def modlog(request: web.Request) -> web.StreamResponse:
     if not viewer.is_moderator:
         raise web.HTTPForbidden(text="The mod log is for moderators.")
     page = page_number(request)
+    filters = {name: (request.query.get(name) or "").strip()[:300] or None
+               for name in ("moderator", "action", "member")}
+    if filters["action"] not in (None, *ACTION_WORDS):
+        raise web.HTTPBadRequest(text="action must be one of " + ", ".join(ACTION_WORDS))
     queries = request.app[SERVICES].queries
+    for name in ("moderator", "member"):  # people type handles; the log holds DIDs
+        value = filters[name]
+        if value is not None and not value.startswith("did:"):
+            filters[name] = await asyncio.to_thread(queries.did_for_handle, value) or value
     entries = await asyncio.to_thread(queries.modlog, offset=(page - 1) * MODLOG_PAGE,
-                                      limit=MODLOG_PAGE)
+                                      limit=MODLOG_PAGE, **filters)
     last_page = pages_for(entries.total, MODLOG_PAGE)
     if page > last_page:
         raise web.HTTPNotFound(text="No such page.")
+
+    def page_url(number: int) -> str:
+        return urls.admin_modlog_filtered(number, **filters)
+
     context = {**base_context(request, viewer), "entries": entries, "page": page,
-               "last_page": last_page, "forum": queries.forum(),
-               "modlog_page_url": urls.admin_modlog}
+               "last_page": last_page, "forum": queries.forum(), "filters": filters,
+               "words": ACTION_WORDS, "action_choices": ACTION_CHOICES,
+               "modlog_page_url": page_url}
     return _no_store(aiohttp_jinja2.render_template("admin/modlog.html", request, context))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,9 +53,11 @@ async def health(request: web.Request) -> web.Response:
     problems: list[str] = []
 
     try:
+        started = time.perf_counter()
         head = await asyncio.to_thread(services.event_log.head)
+        latency_ms = round((time.perf_counter() - started) * 1000, 1)
         positions = {p.name: await asyncio.to_thread(p.position) for p in services.projections}
-        body["services"]["database"] = {"status": "up"}
+        body["services"]["database"] = {"status": "up", "latency_ms": latency_ms}
         body["services"]["projections"] = {
             name: {"position": pos, "lag_events": max(0, head - pos)}
             for name, pos in positions.items()
@@ -119,10 +122,12 @@ async def health(request: web.Request) -> web.Response:
                     "+00:00", "Z"),
                 "retry_in_seconds": projector.retry_in,
             }
-    body["services"]["forumAgent"] = {
-        "status": "configured" if services.settings.forum_did else "not_configured",
-        "forumDid": services.settings.forum_did or None,
-    }
+    agent = services.forum_agent.health()
+    if "error" in agent:
+        agent["error"] = public_error(agent["error"])
+    body["services"]["forumAgent"] = agent
+    if agent["status"] in ("retrying", "failed"):
+        problems.append("forumAgent")  # read-only: nothing the forum decides is written
     if "database" in problems:
         body["status"] = "unhealthy"
     elif problems:

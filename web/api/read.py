@@ -10,13 +10,16 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from events.collections import FORUM
+from events.model import at_uri
+from projections.ids import post_id, split_uri
 from projections.queries import Queries
-from projections.views import Page, Viewer
+from projections.views import Page, Post, Viewer
 from web import urls
 from web.api.jsonview import to_json
 from web.errors import bad_request, not_found
 from web.keys import SERVICES
-from web.params import BadParameter, query_int
+from web.params import MAX_INT, BadParameter, query_int
 
 T = TypeVar("T")
 
@@ -51,10 +54,31 @@ def _viewer(request: web.Request) -> Viewer:
 
 
 def _int_param(request: web.Request, name: str) -> int | None:
+    """A paging parameter; an offset below 0 is taken as 0, as the original does."""
     try:
+        if name == "offset":
+            value = query_int(request.query, name, minimum=-MAX_INT)
+            return None if value is None else max(0, value)
         return query_int(request.query, name)
     except BadParameter as exc:
         raise bad_request(str(exc)) from None
+
+
+def _forum_uri(request: web.Request) -> str:
+    return at_uri(request.app[SERVICES].settings.forum_did, FORUM, "self")
+
+
+def _original_post(post: Post, forum_uri: str) -> dict[str, Any]:
+    """A post's JSON with the original's names beside ours: ``did``, ``rkey``,
+    ``forumUri``, and a reply's ``parentPostId``."""
+    body: dict[str, Any] = to_json(post)
+    parts = split_uri(post.uri)
+    body["did"] = post.author.did
+    body["rkey"] = None if parts is None else parts[2]
+    body["forumUri"] = forum_uri
+    if post.kind != "topic":
+        body["parentPostId"] = None if post.parent_uri is None else post_id(post.parent_uri)
+    return body
 
 
 async def _read(func: Callable[[], T]) -> T:
@@ -102,11 +126,14 @@ async def board(request: web.Request) -> web.Response:
 
 
 async def board_topics(request: web.Request) -> web.Response:
-    return await _listing(request, "topics", "board", _queries(request).board_topics)
+    forum_uri = _forum_uri(request)
+    return await _listing(request, "topics", "board", _queries(request).board_topics,
+                          extra={"forumUri": forum_uri})  # the original's field
 
 
 async def _listing(
-    request: web.Request, key: str, parent: str, query: Callable[..., Page[Any] | None]
+    request: web.Request, key: str, parent: str, query: Callable[..., Page[Any] | None],
+    extra: dict[str, Any] | None = None,
 ) -> web.Response:
     """One page of a parent's children (a category's boards, a board's topics) for this
     viewer; 404 when the parent is not listed."""
@@ -117,7 +144,10 @@ async def _listing(
                                      limit=limit))
     if page is None:
         raise not_found(f"No {parent} {parent_id!r}.")
-    return web.json_response(_paged(key, page))
+    body = _paged(key, page)
+    for item in body[key]:
+        item.update(extra or {})
+    return web.json_response(body)
 
 
 async def topic(request: web.Request) -> web.Response:
@@ -136,8 +166,9 @@ async def topic(request: web.Request) -> web.Response:
         "total": result.replies.total,
         "offset": result.replies.offset,
         "limit": result.replies.limit,
-        "post": to_json(result.topic),
-        "replies": [to_json(reply) for reply in result.replies.items],
+        "post": _original_post(result.topic, _forum_uri(request)),
+        "replies": [_original_post(reply, _forum_uri(request))
+                    for reply in result.replies.items],
     })
 
 
@@ -160,7 +191,11 @@ async def theme_policy(request: web.Request) -> web.Response:
     result = await _read(_queries(request).theme_policy)
     if result is None:
         raise not_found("The theme policy has not been indexed yet.")
-    return _cached(request, to_json(result), result.cid)
+    body = to_json(result)
+    # the original's names for the defaults, beside ours
+    body["defaultLightThemeUri"] = result.default_light_theme
+    body["defaultDarkThemeUri"] = result.default_dark_theme
+    return _cached(request, body, result.cid)
 
 
 def _cached(request: web.Request, body: Any, cid: str | None) -> web.Response:

@@ -19,6 +19,9 @@ from web.markdown import MarkdownRenderer
 from web.pages import feeds
 from web.pages import forum as pages_forum
 from web.pages import member as pages_member
+from web.pages import moderation as pages_moderation
+from web.pages import reports as pages_reports
+from web.pages import settings as pages_settings
 from web.pages import site as pages_site
 from web.pages import topic as pages_topic
 from web.pages import writing as pages_writing
@@ -58,6 +61,7 @@ def setup_templates(app: web.Application) -> None:
     )
     env = aiohttp_jinja2.get_env(app)
     env.globals["urls"] = urls
+    env.globals["viewer_admin_url"] = urls.admin_url_for
     env.filters["when"] = when
     env.filters["markdown"] = renderer.render
     app[MARKDOWN] = renderer
@@ -73,3 +77,6 @@ def add_routes(router: web.UrlDispatcher) -> None:
     pages_member.add_routes(router)
     feeds.add_routes(router)
     pages_writing.add_routes(router)
+    pages_settings.add_routes(router)
+    pages_reports.add_routes(router)  # before /mod/{action}
+    pages_moderation.add_routes(router)

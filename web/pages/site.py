@@ -12,7 +12,15 @@ from web import urls
 from web.pages import conditional
 from web.pages.common import not_modified as not_modified_response
 from web.pages.common import now, read, read_form, services, unchanged, validators
-from web.themes import CHOICES, THEME_COOKIE, default_themes, theme_css
+from web.themes import (
+    CHOICES,
+    DARK_COOKIE,
+    LIGHT_COOKIE,
+    THEME_COOKIE,
+    chosen_themes,
+    default_themes,
+    theme_css,
+)
 
 STATIC_DIR = Path(__file__).parent.parent / "static"
 ONE_YEAR = 365 * 24 * 3600
@@ -36,6 +44,14 @@ async def robots(request: web.Request) -> web.Response:
 
 
 async def theme_stylesheet(request: web.Request) -> web.Response:
+    light, dark = request.cookies.get(LIGHT_COOKIE), request.cookies.get(DARK_COOKIE)
+    if light or dark:
+        # a member's own choice: their stylesheet, never stored by a shared cache
+        queries = services(request).queries
+        css = await read(lambda: theme_css(chosen_themes(queries, light, dark)))
+        response = web.Response(text=css, content_type="text/css")
+        response.headers["Cache-Control"] = "private, no-cache"
+        return response
     viewer = Viewer.anonymous()
     found = await validators(request, viewer, now(request))
     if unchanged(request, found):

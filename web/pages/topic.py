@@ -7,7 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from projections import queries_posts, queries_structure, queries_writes
+from appview.writes.forum_actions import ACTIONS, may_act_on
+from projections import queries_members, queries_posts, queries_structure, queries_writes
 from projections.queries_common import TOPIC_REPLIES
 from web import urls
 from web.pages.common import (
@@ -56,7 +57,17 @@ async def topic(request: web.Request) -> web.Response:
             forum = queries_structure.forum(ctx)
             posts = [result.topic, *result.replies.items]
             reactions = queries_writes.reactions(ctx, [p.uri for p in posts])
-        return {"forum": forum, "board": board, "result": result, "reactions": reactions}
+            # whose posts this moderator may act on (the priority rule): no link is
+            # offered that the action would refuse
+            outranked: frozenset[str] = frozenset()
+            if viewer.is_moderator and viewer.did is not None:
+                mine = queries_members.member_permissions(ctx, viewer.did)
+                outranked = frozenset(
+                    did for did in {p.author.did for p in posts}
+                    if may_act_on(mine, queries_members.member_permissions(ctx, did),
+                                  ACTIONS["ban"]))
+        return {"forum": forum, "board": board, "result": result, "reactions": reactions,
+                "outranked": outranked}
 
     context = await read(load)
     if context is None:

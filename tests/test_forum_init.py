@@ -60,6 +60,8 @@ async def test_init_on_a_fresh_forum_account_then_again(backend: Backend,
     assert second.exit_code == 0, second.output
     assert "0 record(s) written" in second.stdout and repo.count() == 6
 
+    status = await _run(["forum", "status"], env)
+    assert status.exit_code == 0 and "status: authenticated" in status.stdout
     services = bootstrap(settings)
     try:
         found = services.queries.forum()
@@ -72,3 +74,7 @@ async def test_init_on_a_fresh_forum_account_then_again(backend: Backend,
         assert services.queries.member_permissions(net.bob.did).authority == 30
     finally:
         services.close()
+    logged_out = await _run(["forum", "logout"], env)
+    assert logged_out.exit_code == 0 and "forgotten" in logged_out.stdout
+    status = await _run(["forum", "status"], env)
+    assert "status: unavailable" in status.stdout

@@ -13,7 +13,7 @@ another log's), so running it twice writes nothing the second time."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 from appview.auth.pds_session import XrpcFailure
 from appview.clock import Clock
@@ -21,20 +21,7 @@ from appview.writes.forum import record_time
 from appview.writes.writer import RecordWriter, RepoSession
 from events.collections import FORUM, ROLE, ROLE_ASSIGNMENT
 from events.records import StrongRef, forum_record, role_assignment_record, role_record
-
-PERMISSION: Final = "space.atbb.permission."
-_POSTING: Final = ("createTopics", "createPosts", "react")
-_MODERATION: Final = ("banUsers", "lockTopics", "pinTopics", "moderatePosts")
-_MANAGE: Final = ("manageForum", "manageCategories", "manageRoles", "manageMembers",
-                  "manageThemes")
-
-# (name, description, permissions, priority): lower priority is more authority.
-DEFAULT_ROLES: Final[tuple[tuple[str, str, tuple[str, ...], int], ...]] = (
-    ("Owner", "Holds every permission.", ("*",), 0),
-    ("Admin", "Runs the forum day to day.", _MANAGE + _MODERATION + _POSTING, 10),
-    ("Moderator", "Keeps the boards friendly.", _MODERATION + _POSTING, 20),
-    ("Member", "Posts and reacts.", _POSTING, 30),
-)
+from events.roles import DEFAULT_ROLES, PERMISSION
 
 
 @dataclass

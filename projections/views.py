@@ -12,9 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
+from events.roles import PERMISSION
+
 T = TypeVar("T")
 
-PERMISSION_PREFIX: Final = "space.atbb.permission."
+PERMISSION_PREFIX: Final = PERMISSION
 WILDCARD: Final = "*"
 DELETED_TEXT: Final = "[deleted by author]"
 

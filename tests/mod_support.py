@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 
 from appview.bootstrap import Services
-from appview.forum_init import DEFAULT_ROLES, init_forum
+from appview.forum_init import init_forum
 from appview.writes.writer import Written
 from events.collections import BOARD, CATEGORY, MEMBERSHIP, POST, ROLE_ASSIGNMENT
 from events.model import IdentityChanged
@@ -26,6 +26,7 @@ from events.records import (
     role_assignment_record,
     topic_record,
 )
+from events.roles import DEFAULT_ROLES
 from projections.ids import post_id
 from tests.conftest import Backend
 from tests.writes_support import CREATED, OWNER, FakeRepoSession, write_services

@@ -18,7 +18,7 @@ from tests.conftest import Backend
 from tests.mod_support import ACTORS, PRIORITY, ModForum, mod_forum
 from web import urls
 
-# What each default role grants (appview.forum_init.DEFAULT_ROLES).
+# What each default role grants (events.roles.DEFAULT_ROLES).
 GRANTS = {
     "Owner": {"banUsers", "lockTopics", "pinTopics", "moderatePosts"},
     "Admin": {"banUsers", "lockTopics", "pinTopics", "moderatePosts"},

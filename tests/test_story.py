@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from appview.devnet.scenario import build_scenario
-from appview.devnet.scenario_model import DEFAULT_ROLES, ScenarioSize, iso
+from appview.devnet.scenario_model import ScenarioSize, iso
 from events.collections import MOD_ACTION, POST, REACTION, ROLE, ROLE_ASSIGNMENT
 from events.lexicon import LexiconValidator
+from events.roles import DEFAULT_ROLES
 
 
 @pytest.fixture(scope="module")

@@ -15,17 +15,8 @@ import libipld
 
 from events.model import at_uri
 
-PERMISSION = "space.atbb.permission."
 MOD_ACTION_PREFIX = "space.atbb.modAction."
-_MODERATION = ("banUsers", "lockTopics", "pinTopics", "moderatePosts")
-_POSTING = ("createTopics", "createPosts", "react")
-_MANAGE = ("manageForum", "manageCategories", "manageRoles", "manageMembers", "manageThemes")
-DEFAULT_ROLES: tuple[tuple[str, str, tuple[str, ...], int], ...] = (
-    ("Owner", "Holds every permission.", ("*",), 0),
-    ("Admin", "Runs the forum day to day.", _MANAGE + _MODERATION + _POSTING, 10),
-    ("Moderator", "Keeps the boards friendly.", _MODERATION + _POSTING, 20),
-    ("Member", "Posts and reacts.", _POSTING, 30),
-)
+
 
 Write: TypeAlias = Literal["create", "put", "delete"]
 

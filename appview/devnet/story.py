@@ -31,9 +31,7 @@ from appview.devnet.prose import (
     Prose,
 )
 from appview.devnet.scenario_model import (
-    DEFAULT_ROLES,
     MOD_ACTION_PREFIX,
-    PERMISSION,
     Operation,
     ScenarioAccount,
     ScenarioSize,
@@ -74,6 +72,7 @@ from events.records import (
     theme_record,
     topic_record,
 )
+from events.roles import DEFAULT_ROLES, PERMISSION
 
 MIN_GAP_US = 1_000
 

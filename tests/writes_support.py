@@ -21,6 +21,7 @@ from appview.devnet.repo import Repo, RepoError
 from appview.devnet.tid import TidClock
 from appview.writes.ratelimit import WriteLimiter
 from appview.writes.writer import RecordWriter, RepoSession, Written
+from events import roles
 from events.collections import BOARD, CATEGORY, FORUM, ROLE, ROLE_ASSIGNMENT
 from events.model import RecordEvent
 from events.records import (
@@ -36,10 +37,9 @@ from tests.recording_sink import RecordingSink
 from tests.web_forum import settings_for
 
 CREATED = "2025-01-01T00:00:00.000Z"
-POSTING = ("space.atbb.permission.createTopics", "space.atbb.permission.createPosts",
-           "space.atbb.permission.react")
-MODERATING = ("space.atbb.permission.moderatePosts", "space.atbb.permission.lockTopics",
-              "space.atbb.permission.banUsers")
+# the default roles' permissions (events.roles), as role records name them
+POSTING = tuple(roles.PERMISSION + name for name in roles.POSTING)
+MODERATING = tuple(roles.PERMISSION + name for name in roles.MODERATION)
 
 
 def did_for(name: str) -> str:

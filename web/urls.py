@@ -315,3 +315,16 @@ def api_post(post_id: str) -> str:
 def api_post_reactions(post_id: str, reaction: str | None = None) -> str:
     query = f"?{urlencode({'reaction': reaction})}" if reaction else ""
     return API_POST_REACTIONS.format(id=_q(post_id)) + query
+
+
+# --- live updates (web/pages/live.py) -----------------------------------------------------
+TOPIC_LIVE = "/t/{id}/live"
+BOARD_LIVE = "/b/{id}/live"
+
+
+def topic_live(topic_id: str) -> str:
+    return TOPIC_LIVE.format(id=_q(topic_id))
+
+
+def board_live(board_id: str) -> str:
+    return BOARD_LIVE.format(id=_q(board_id))

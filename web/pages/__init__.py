@@ -18,6 +18,7 @@ from web.keys import SERVICES
 from web.markdown import MarkdownRenderer
 from web.pages import feeds
 from web.pages import forum as pages_forum
+from web.pages import live as pages_live
 from web.pages import member as pages_member
 from web.pages import site as pages_site
 from web.pages import topic as pages_topic
@@ -64,6 +65,7 @@ def setup_templates(app: web.Application) -> None:
     app[FRESHNESS] = Freshness(app[SERVICES].clock, code_digest(_rendering_files()))
     app[PAGE_CACHE] = PageCache()
     app[PAGE_STATE] = PageState(app[SERVICES].settings.page_state_seconds)
+    pages_live.setup(app)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -73,3 +75,4 @@ def add_routes(router: web.UrlDispatcher) -> None:
     pages_member.add_routes(router)
     feeds.add_routes(router)
     pages_writing.add_routes(router)
+    pages_live.add_routes(router)

@@ -21,6 +21,7 @@ from web.pages.common import (
     validators,
     writing_context,
 )
+from web.pages.live import stream_context
 
 TOPICS_PER_PAGE = BOARD_TOPICS.default
 
@@ -57,6 +58,7 @@ async def board(request: web.Request) -> web.Response:
     if (early := answer_early(request, found, viewer)) is not None:
         return early
     queries = services(request).queries
+    live = stream_context(request, urls.board_live(board_id))
 
     def load() -> dict[str, Any] | None:
         with queries.snapshot(viewer=viewer, now=moment) as ctx:
@@ -80,6 +82,7 @@ async def board(request: web.Request) -> web.Response:
     board_id_found = context["board"].id
     context.update(page=page, last_page=last_page,
                    board_page_url=lambda number: urls.board(board_id_found, number),
+                   **live,
                    **writing_context(request, viewer))
     context["compose"] = {"kind": "topic", "action": urls.new_topic(board_id_found),
                           "title": "", "text": "", "error": None, "preview": False,

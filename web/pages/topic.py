@@ -22,6 +22,7 @@ from web.pages.common import (
     validators,
     writing_context,
 )
+from web.pages.live import stream_context
 
 REPLIES_PER_PAGE = TOPIC_REPLIES.default
 
@@ -41,6 +42,7 @@ async def topic(request: web.Request) -> web.Response:
     if (early := answer_early(request, found, viewer)) is not None:
         return early
     queries = services(request).queries
+    live = stream_context(request, urls.topic_live(topic_id))
 
     def load() -> dict[str, Any] | None:
         with queries.snapshot(viewer=viewer, now=moment) as ctx:
@@ -67,6 +69,7 @@ async def topic(request: web.Request) -> web.Response:
     topic_id_found = context["result"].topic.id
     context.update(page=page, last_page=last_page,
                    topic_page_url=lambda number: urls.topic(topic_id_found, number),
+                   **live,
                    **writing_context(request, viewer))
     context["compose"] = {"kind": "reply", "action": urls.reply(topic_id_found), "title": "",
                           "text": "", "error": None, "preview": False, "parent": ""}

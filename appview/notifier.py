@@ -3,7 +3,7 @@ streams (``web.pages.live``): one notifier per process, whatever the number of s
 
 Two things advance it: the process's own projector, at the end of each run
 (``SharedProjector.subscribe``: at once, from the projector's thread), and a watch that
-reads the projections' position every ``poll_seconds`` (one cheap read per process, not
+reads the projections' position every ``poll_seconds`` (0.25 s) (one cheap read per process, not
 per stream), for the processes that serve what another process projects (`atbb serve
 --workers N`, or beside `atbb ingest`). Streams wait on it; none reads the database
 while nothing moved."""
@@ -17,7 +17,9 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-WATCH_SECONDS = 0.5
+WATCH_SECONDS = 0.25
+# how often every waiter is woken though nothing moved (the streams' keepalives)
+TICK_SECONDS = 15.0
 
 
 class PositionNotifier:
@@ -25,9 +27,11 @@ class PositionNotifier:
     applied, as far as this process knows, and a way to wait for it to move."""
 
     def __init__(self, read_position: Callable[[], int], *,
-                 poll_seconds: float = WATCH_SECONDS) -> None:
+                 poll_seconds: float = WATCH_SECONDS,
+                 tick_seconds: float = TICK_SECONDS) -> None:
         self._read_position = read_position
         self._poll_seconds = poll_seconds
+        self._tick_seconds = tick_seconds
         self.position = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._moved: asyncio.Future[None] | None = None
@@ -45,6 +49,9 @@ class PositionNotifier:
         if position <= self.position:
             return
         self.position = position
+        self._wake()
+
+    def _wake(self) -> None:
         moved, self._moved = self._moved, None
         if moved is not None and not moved.done():
             moved.set_result(None)
@@ -52,9 +59,7 @@ class PositionNotifier:
     def close(self) -> None:
         """On the loop: wake every waiter for good (the server is stopping)."""
         self.closed = True
-        moved, self._moved = self._moved, None
-        if moved is not None and not moved.done():
-            moved.set_result(None)
+        self._wake()
 
     def advance_threadsafe(self, position: int) -> None:
         """``advance`` from any thread (the projector's)."""
@@ -63,21 +68,28 @@ class PositionNotifier:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(self.advance, position)
 
-    async def wait_past(self, position: int, timeout: float) -> int:
-        """The position once it is past ``position``, or after ``timeout`` seconds
-        whatever it is."""
+    async def wait_past(self, position: int) -> int:
+        """The position once it is past ``position``, or at the next tick of the
+        watch (every ``tick_seconds``) whatever it is. One future for every waiter, and
+        no timer each: 1,000 streams wake for the price of one (a timeout per waiter
+        doubled the cost of a wake)."""
         if self.position > position or self.closed:
             return self.position
         if self._moved is None:
             self._moved = asyncio.get_running_loop().create_future()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._moved), timeout)
+        await asyncio.shield(self._moved)
         return self.position
 
     async def watch(self, stop: asyncio.Event) -> None:
         """Read the position every ``poll_seconds`` until ``stop``: what other
-        processes project reaches this one's streams within that time."""
+        processes project reaches this one's streams within that time. Wakes every
+        waiter every ``tick_seconds`` too."""
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time() + self._tick_seconds
         while not stop.is_set():
+            if loop.time() >= next_tick:
+                next_tick = loop.time() + self._tick_seconds
+                self._wake()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._poll_seconds)
             if stop.is_set():

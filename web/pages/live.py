@@ -11,7 +11,6 @@ was rendered at (``?after=``). Streams wait on the process's one notifier
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,13 +20,12 @@ from appview.notifier import PositionNotifier
 from projections import queries_posts, queries_structure
 from web import urls
 from web.keys import SERVICES
-from web.live_events import CATCH_UP_SPAN, LiveEvent, LiveEvents, Scope
+from web.live_events import CATCH_UP_SPAN, LiveEvents, Scope
 from web.pages.common import now, page_viewer, read, services
 
 NOTIFIER = web.AppKey("live_notifier", PositionNotifier)
 LIVE_EVENTS = web.AppKey("live_events", LiveEvents)
 
-KEEPALIVE_SECONDS = 15.0
 RETRY_MS = 3000
 # positions read from the log in one step (a client catching up takes several)
 STEP_SPAN = 5000
@@ -117,11 +115,6 @@ def _start(request: web.Request, current: int) -> int:
     return start
 
 
-def frame(event: LiveEvent) -> bytes:
-    data = json.dumps(event.data, separators=(",", ":"))
-    return f"id: {event.position}\nevent: {event.kind}\ndata: {data}\n\n".encode()
-
-
 async def _stream(request: web.Request, scope: Scope) -> web.StreamResponse:
     notifier = request.app[NOTIFIER]
     live = request.app[LIVE_EVENTS]
@@ -136,7 +129,7 @@ async def _stream(request: web.Request, scope: Scope) -> web.StreamResponse:
     try:
         await response.write(f"retry: {RETRY_MS}\n\n".encode())
         while not notifier.closed:
-            head = await notifier.wait_past(position, KEEPALIVE_SECONDS)
+            head = await notifier.wait_past(position)
             if notifier.closed:
                 break
             if head <= position:
@@ -148,11 +141,7 @@ async def _stream(request: web.Request, scope: Scope) -> web.StreamResponse:
                 position = head
                 continue
             until = min(head, position + STEP_SPAN)
-            events = await live.events(scope, viewer, position, until)
-            chunk = b"".join(frame(event) for event in events)
-            if not events or events[-1].position != until:
-                chunk += f"id: {until}\n\n".encode()  # covered, though nothing to show
-            await response.write(chunk)
+            await response.write(await live.chunk(scope, viewer, position, until))
             position = until
     except ConnectionResetError:  # the client went away
         return response

@@ -20,6 +20,7 @@ from appview.backfill.manager import BackfillManager
 from appview.clock import Clock, SystemClock
 from appview.ingest.appender import LineAppender, LineError
 from appview.projector import SharedProjector
+from appview.reader_state import ReaderState
 from appview.rebuilds import ProjectionStatus, RebuildManager
 from appview.settings import Settings
 from appview.writes.forum import ForumWrites
@@ -28,7 +29,7 @@ from appview.writes.writer import RecordWriter
 from events.lexicon import LexiconValidator
 from events.log import EventLog
 from events.store import open_event_log
-from projections.forum import ForumProjection, all_projections
+from projections.forum import AppviewProjection, all_projections
 from projections.generations import GenerationalReadModels, open_generations
 from projections.log_match import claim_read_models
 from projections.prepare_process import LogOpener
@@ -60,6 +61,8 @@ class Services:
     writer: RecordWriter
     # what members may write, decided on the read models, then through the writer
     forum_writes: ForumWrites
+    # what each member has read (notifications, topics, boards): beside the log
+    reader_state: ReaderState
     projections: list[Projection] = field(default_factory=list)
     # None when the caller passed read models of its own (no generations to switch)
     rebuilds: RebuildManager | None = None
@@ -154,7 +157,7 @@ def _log_schema(settings: Settings) -> str | None:
 
 
 def open_replay_target(settings: Settings, location: str,
-                       ) -> tuple[EventLog, ReadModelStore, list[ForumProjection]]:
+                       ) -> tuple[EventLog, ReadModelStore, list[AppviewProjection]]:
     """What a rebuild's replay worker (``appview.rebuild_worker``, a process of its own)
     needs: the event log, the store of the generation being built at ``location``, and
     fresh projections attached to it."""
@@ -201,7 +204,7 @@ def bootstrap(
                           limiter=WriteLimiter(settings.writes_per_minute, clock))
     rebuilds = None
     if isinstance(models, GenerationalReadModels):
-        def fresh_projections() -> list[ForumProjection]:
+        def fresh_projections() -> list[AppviewProjection]:
             return all_projections(settings.forum_did)
 
         rebuilds = RebuildManager(settings, log, models, fresh_projections, clock)
@@ -217,6 +220,7 @@ def bootstrap(
         projector=projector,
         writer=writer,
         forum_writes=ForumWrites(writer, queries, log, clock),
+        reader_state=ReaderState(settings),
         projections=projections,
         rebuilds=rebuilds,
         open_log=open_log,

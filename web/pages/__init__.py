@@ -20,8 +20,10 @@ from web.pages import feeds
 from web.pages import forum as pages_forum
 from web.pages import live as pages_live
 from web.pages import member as pages_member
+from web.pages import notifications as pages_notifications
 from web.pages import site as pages_site
 from web.pages import topic as pages_topic
+from web.pages import unread as pages_unread
 from web.pages import writing as pages_writing
 from web.pages.cache import PageCache
 from web.pages.common import FRESHNESS, MARKDOWN, PAGE_CACHE, PAGE_STATE
@@ -76,3 +78,5 @@ def add_routes(router: web.UrlDispatcher) -> None:
     feeds.add_routes(router)
     pages_writing.add_routes(router)
     pages_live.add_routes(router)
+    pages_notifications.add_routes(router)
+    pages_unread.add_routes(router)

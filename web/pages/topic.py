@@ -23,6 +23,7 @@ from web.pages.common import (
     writing_context,
 )
 from web.pages.live import stream_context
+from web.pages.unread import mark_topic_seen
 
 REPLIES_PER_PAGE = TOPIC_REPLIES.default
 
@@ -63,6 +64,10 @@ async def topic(request: web.Request) -> web.Response:
     context = await read(load)
     if context is None:
         raise web.HTTPNotFound(text="No such topic.")
+    if viewer.did is not None:
+        did, shown, held = viewer.did, context["result"], services(request)
+        times = [p.created_at for p in [shown.topic, *shown.replies.items]]
+        await read(lambda: mark_topic_seen(held, did, shown.topic.uri, times))
     last_page = pages_for(context["result"].replies.total, REPLIES_PER_PAGE)
     if page > last_page:
         raise web.HTTPNotFound(text="No such page.")

@@ -1,7 +1,8 @@
 """What each signed-in member has read: the appview's own data, beside the event log
 (``appview.side_db``), so it survives every rebuild of the read models.
 
-- notifications: the log position the member has read through (``notification_reads``);
+- notifications: the time (of the posts) the member has read through
+  (``notification_reads``);
 - topics: per topic, the time of the newest post the member has seen (``topic_reads``);
 - boards and the whole forum: "read up to" times (``board_reads``; the forum is the
   board ``''``), which mark every topic whose last activity is not after them read.
@@ -23,7 +24,7 @@ FORUM_KEY = ""  # the board_reads key of "the whole forum"
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS notification_reads ("
-    " did TEXT PRIMARY KEY, read_through BIGINT NOT NULL)",
+    " did TEXT PRIMARY KEY, read_through TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS topic_reads ("
     " did TEXT NOT NULL, topic_uri TEXT NOT NULL, read_at TEXT NOT NULL,"
     " PRIMARY KEY (did, topic_uri))",
@@ -77,19 +78,20 @@ class ReaderState:
 
     # -- notifications ------------------------------------------------------------------
 
-    def notifications_read_through(self, did: str) -> int:
+    def notifications_read_through(self, did: str) -> str:
         with self._connection() as execute:
             rows = execute("SELECT read_through FROM notification_reads WHERE did = ?",
                            (did,))
-        return int(rows[0][0]) if rows else 0
+        return str(rows[0][0]) if rows else ""
 
-    def read_notifications_through(self, did: str, position: int) -> None:
-        """Mark read every notification up to ``position`` (never backwards)."""
+    def read_notifications_through(self, did: str, read_at: str) -> None:
+        """Mark read every notification of a post created up to ``read_at`` (never
+        backwards)."""
         with self._connection() as execute:
             execute("INSERT INTO notification_reads (did, read_through) VALUES (?, ?)"
                     " ON CONFLICT (did) DO UPDATE SET read_through = excluded.read_through"
                     " WHERE excluded.read_through > notification_reads.read_through",
-                    (did, position))
+                    (did, read_at))
             self._bump(execute, did)
 
     # -- topics, boards, the forum ------------------------------------------------------

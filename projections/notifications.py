@@ -78,14 +78,11 @@ def recipients(author: str, record: dict[str, Any]) -> list[tuple[str, str]]:
     return list(found.items())[:MAX_RECIPIENTS]
 
 
-def touched_posts(batch: Sequence[Logged]) -> dict[str, int]:
-    """The post uris the batch's events touched, each with its last position there."""
-    touched: dict[str, int] = {}
-    for logged in batch:
-        event = logged.event
-        if isinstance(event, RecordEvent) and event.collection == c.POST:
-            touched[event.uri] = logged.position
-    return touched
+def touched_posts(batch: Sequence[Logged]) -> list[str]:
+    """The post uris the batch's events touched."""
+    return sorted({logged.event.uri for logged in batch
+                   if isinstance(logged.event, RecordEvent)
+                   and logged.event.collection == c.POST})
 
 
 def _post_rows(session: Session, uris: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -134,12 +131,10 @@ class NotificationsProjection:
         return self.store.position(self.name)
 
     @staticmethod
-    def _refresh(session: Session, touched: dict[str, int]) -> None:
+    def _refresh(session: Session, uris: list[str]) -> None:
         """Make the rows of the touched posts those of their current version: a
-        recipient it no longer names loses the row, a new one gets it at the position
-        of the event that named it, one it still names keeps its row (an edit tells
-        nobody twice)."""
-        uris = sorted(touched)
+        recipient it no longer names loses the row, a new one gets one, one it still
+        names keeps its row."""
         rows = _post_rows(session, uris)
         wanted = {uri: dict(_current_recipients(rows.get(uri))) for uri in uris}
         held: dict[str, set[str]] = {uri: set() for uri in uris}
@@ -154,9 +149,9 @@ class NotificationsProjection:
         session.executemany("DELETE FROM notifications WHERE post_uri = ? AND recipient = ?",
                             gone)
         session.execute_values(
-            "INSERT INTO notifications (position, recipient, post_uri, reason, author_did)"
+            "INSERT INTO notifications (recipient, post_uri, reason, author_did)"
             " VALUES {values} ON CONFLICT (recipient, post_uri) DO NOTHING",
-            [(touched[uri], recipient, uri, reason, rows[uri]["did"])
+            [(recipient, uri, reason, rows[uri]["did"])
              for uri in uris for recipient, reason in wanted[uri].items()
              if recipient not in held[uri]])
 

@@ -18,14 +18,14 @@ EXCERPT = 200
 
 @dataclass(frozen=True, slots=True)
 class Notification:
-    position: int  # the log position that notified: read state compares with it
+    # the post's time: what the read state compares with (``appview.reader_state``)
+    created_at: str
     reason: str  # reply-post, reply-topic, quote, mention
     post_id: str
     post_uri: str
     author: Author
     topic_id: str
     topic_title: str | None
-    created_at: str | None
     excerpt: str
 
 
@@ -45,26 +45,28 @@ def notifications(ctx: Context, did: str, limit: int = 50) -> list[Notification]
     """``did``'s newest ``limit`` notifications."""
     where, params = _where(ctx, did)
     rows = ctx.session.query_dicts(
-        "SELECT n.position, n.reason, p.uri, p.id, p.did, p.text, p.created_at,"
+        "SELECT n.reason, p.uri, p.id, p.did, p.text, COALESCE(p.created_at, '')"
+        " AS created_at,"
         " p.thread_uri, t.title AS topic_title FROM notifications n"
         " JOIN posts p ON p.uri = n.post_uri LEFT JOIN posts t ON t.uri = p.thread_uri"
-        f" WHERE {where} ORDER BY n.position DESC, n.reason LIMIT ?",
+        f" WHERE {where} ORDER BY COALESCE(p.created_at, '') DESC,"
+        f" {ctx.text_order('p.uri')} DESC LIMIT ?",
         [*params, limit * 2])
     handles = ctx.handles([row["did"] for row in rows])
     seen: set[str] = set()
     found = []
-    for row in sorted(rows, key=lambda r: (-int(r["position"]),
-                                           _rank(r["reason"]))):
+    for row in sorted(rows, key=lambda r: _rank(r["reason"])):
         if row["uri"] in seen:
             continue
         seen.add(row["uri"])
         text = " ".join((row["text"] or "").split())
         found.append(Notification(
-            position=int(row["position"]), reason=row["reason"], post_id=row["id"],
+            reason=row["reason"], post_id=row["id"],
             post_uri=row["uri"], author=Author(row["did"], handles.get(row["did"])),
             topic_id=post_id(row["thread_uri"] or row["uri"]),
-            topic_title=row["topic_title"], created_at=row["created_at"],
+            topic_title=row["topic_title"], created_at=str(row["created_at"]),
             excerpt=text[:EXCERPT] + ("…" if len(text) > EXCERPT else "")))
+    found.sort(key=lambda n: (n.created_at, n.post_uri), reverse=True)
     return found[:limit]
 
 
@@ -73,10 +75,12 @@ def _rank(reason: str) -> int:
     return order.index(reason) if reason in order else len(order)
 
 
-def unread_count(ctx: Context, did: str, read_through: int) -> int:
-    """How many of ``did``'s notifications (one per post) are past ``read_through``."""
+def unread_count(ctx: Context, did: str, read_through: str) -> int:
+    """How many of ``did``'s notifications (one per post) are of posts created after
+    ``read_through``."""
     where, params = _where(ctx, did)
     return int(ctx.session.scalar(
         "SELECT COUNT(DISTINCT n.post_uri) FROM notifications n"
-        f" JOIN posts p ON p.uri = n.post_uri WHERE {where} AND n.position > ?",
+        f" JOIN posts p ON p.uri = n.post_uri WHERE {where}"
+        " AND COALESCE(p.created_at, '') > ?",
         [*params, read_through]))

@@ -472,17 +472,17 @@ of ``{"uri": ..., "cid": ...?}`` as in the record."""
 
 NOTIFICATIONS: Final = """
 CREATE TABLE IF NOT EXISTS notifications (
-    position BIGINT NOT NULL,
     recipient TEXT NOT NULL,
     post_uri TEXT NOT NULL,
     reason TEXT NOT NULL,
     author_did TEXT NOT NULL,
     PRIMARY KEY (recipient, post_uri)
 )"""
-"""*The notifications projection's* (``projections.notifications``): one row per post and
-member it concerns. ``recipient`` is a DID, or ``@handle`` (lower case) for a mention;
-``position`` the log position of the first version of the post that notified;
-``reason`` one of reply-post, reply-topic, quote, mention."""
+"""*The notifications projection's* (``projections.notifications``): one row per post
+and member it concerns. ``recipient`` is a DID, or ``@handle`` (lower case) for a
+mention; ``reason`` one of reply-post, reply-topic, quote, mention. A function of the
+posts as they are (no log position: two logs of one forum build the same rows); shown in
+the order of the posts' times."""
 
 TABLES: Final[dict[str, str]] = {
     "projection_versions": PROJECTION_VERSIONS,
@@ -548,7 +548,7 @@ INDEXES: Final[tuple[str, ...]] = (
     "CREATE INDEX IF NOT EXISTS reactions_did ON reactions (did)",
     "CREATE UNIQUE INDEX IF NOT EXISTS themes_id ON themes (id)",
     # a member's notifications, newest first
-    "CREATE INDEX IF NOT EXISTS notifications_recipient ON notifications (recipient, position)",
+    "CREATE INDEX IF NOT EXISTS notifications_post ON notifications (post_uri)",
 )
 """Secondary indexes, created with the tables."""
 

@@ -33,8 +33,9 @@ async def served_as_member(tmp_path: Path) -> AsyncIterator[tuple[str, Services,
     with seeded_services(backend) as services:
         writer = ForumWriter.after(services, story)
         reader = Viewer(story.members[0].did, frozenset())
+        # what the scenario told the member is read
         services.reader_state.read_notifications_through(reader.did or "",
-                                                         services.event_log.head())
+                                                         writer.writer.now())
         app = create_app(services)
 
         def resolve(request: web.Request) -> Viewer:

@@ -65,7 +65,7 @@ async def notifications_page(request: web.Request) -> web.Response:
     checked = await validators(request, viewer, moment)
     items: list[Notification] = context["items"]
     context.update(writing_context(request, viewer), reason_text=REASON_TEXT,
-                   newest=max((n.position for n in items), default=0),
+                   newest=max((n.created_at for n in items), default=""),
                    feed_url=urls.notifications_feed(did, feed_token(found, did)))
     return await render(request, "notifications.html", context, checked, viewer)
 
@@ -76,10 +76,9 @@ async def mark_read(request: web.Request) -> web.Response:
         raise web.HTTPSeeOther(urls.signin(next_path=urls.notifications()))
     form = await read_form(request)
     check_csrf(request, form)
-    try:
-        through = int(form.get("through", ""))
-    except ValueError:
-        raise web.HTTPBadRequest(text="through is the position read up to.") from None
+    through = form.get("through", "")
+    if not through or len(through) > 64:
+        raise web.HTTPBadRequest(text="through is the time read up to.")
     did = viewer.did
     await read(lambda: services(request).reader_state.read_notifications_through(did, through))
     raise web.HTTPSeeOther(urls.notifications())

@@ -1,5 +1,6 @@
-"""Reading in a real browser (Debian's Chromium, headless, Playwright): a live reply
-appears on an open topic page and loads in place; a board's unread mark leads to the
+"""Reading in a real browser (Debian's Chromium, headless, Playwright): times shown
+relative with the exact local time on hover; a live reply appears on an open topic page
+and loads in place; a board's unread mark leads to the
 topic and is gone after reading it; the header's notification count, the notifications
 page and "mark all read". The app reads as a signed-in member through its PAGE_VIEWER
 resolver (sign-in itself is test_browser.py's). SQLite: storage is not under test."""
@@ -66,6 +67,12 @@ async def test_a_live_reply_appears_and_loads_in_place(tmp_path: Path) -> None:
         page: Any = await chromium.new_page()
         await page.goto(base + urls.topic(post_id(topic[0])))
         assert await page.locator("#live-notice").is_hidden()
+        when = page.locator("article time[datetime]").first
+        await page.wait_for_function(
+            "() => document.querySelector('article time[data-exact]') !== null")
+        exact = await when.get_attribute("data-exact")
+        assert exact and exact.endswith("UTC") and await when.get_attribute("title")
+        assert (await when.inner_text()) != exact  # "2 months ago", "in 3 hours"...
         await page.wait_for_timeout(500)  # the stream is open
         reply = writer.reply(other, topic, "Arrived while you were reading.")
         await _project(services)

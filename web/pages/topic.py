@@ -56,10 +56,14 @@ async def topic(request: web.Request) -> web.Response:
                 queries_structure.board(ctx, result.topic.board_id)
                 if result.topic.board_id else None
             )
+            category = (queries_structure.category(ctx, board.category_id)
+                        if board is not None else None)
             forum = queries_structure.forum(ctx)
             posts = [result.topic, *result.replies.items]
+            parents = _parent_numbers(ctx, result.topic.uri, posts)
             reactions = queries_writes.reactions(ctx, [p.uri for p in posts])
-        return {"forum": forum, "board": board, "result": result, "reactions": reactions}
+        return {"forum": forum, "board": board, "category": category, "result": result,
+                "reactions": reactions, "parents": parents}
 
     context = await read(load)
     if context is None:
@@ -79,6 +83,25 @@ async def topic(request: web.Request) -> web.Response:
     context["compose"] = {"kind": "reply", "action": urls.reply(topic_id_found), "title": "",
                           "text": "", "error": None, "preview": False, "parent": ""}
     return await render(request, "topic.html", context, found, viewer)
+
+
+def _parent_numbers(ctx: Any, topic_uri: str, posts: list[Any]) -> dict[str, tuple[int, str]]:
+    """For each nested reply shown (its parent is another reply), the parent's number in
+    the thread and id: "in reply to #N". Parents on the page are known; the others are
+    looked up (as the viewer may see them: a hidden parent is not named)."""
+    on_page = {p.uri: (p.position, p.id) for p in posts}
+    found: dict[str, tuple[int, str]] = {}
+    for post in posts:
+        parent = post.parent_uri
+        if post.kind != "reply" or not parent or parent == topic_uri:
+            continue
+        if parent not in on_page:
+            shown = queries_posts.post(ctx, parent)
+            on_page[parent] = (shown.position, shown.id) if shown is not None else (0, "")
+        number, parent_id = on_page[parent]
+        if parent_id:
+            found[post.uri] = (number, parent_id)
+    return found
 
 
 async def post_permalink(request: web.Request) -> web.Response:

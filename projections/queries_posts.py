@@ -332,3 +332,14 @@ def recent_posts(ctx: Context, did: str, limit: int = RECENT) -> list[Post]:
         [did, *params, limit],
     )
     return _posts(ctx, rows)
+
+
+def newest_topics(ctx: Context, limit: int = RECENT) -> list[TopicSummary]:
+    """The forum's newest topics the viewer gets, in every board (the forum's feed)."""
+    cond, params = visible(ctx, "t")
+    rows = ctx.session.query_dicts(
+        f"SELECT t.* FROM posts t WHERE t.kind = 'topic' AND t.deleted = 0 AND {cond}"
+        f" ORDER BY COALESCE(t.created_at, '') DESC, {ctx.text_order('t.uri')} DESC LIMIT ?",
+        [*params, limit],
+    )
+    return _summaries(ctx, rows)

@@ -363,3 +363,10 @@ def board_read(board_id: str) -> str:
 
 def forum_read() -> str:
     return FORUM_READ
+
+
+FORUM_FEED = "/feed.atom"
+
+
+def forum_feed() -> str:
+    return FORUM_FEED

@@ -343,3 +343,19 @@ def newest_topics(ctx: Context, limit: int = RECENT) -> list[TopicSummary]:
         [*params, limit],
     )
     return _summaries(ctx, rows)
+
+
+def topic_titles(ctx: Context, topic_uris: Iterable[str]) -> dict[str, str]:
+    """The titles of the topics the viewer gets among ``topic_uris`` (a member page names
+    each recent reply's topic)."""
+    wanted = sorted(set(topic_uris))
+    cond, params = visible(ctx, "t")
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        for uri, title in ctx.session.query(
+                f"SELECT t.uri, t.title FROM posts t WHERE t.uri IN ({placeholders(len(chunk))})"
+                f" AND t.kind = 'topic' AND t.deleted = 0 AND {cond}", [*chunk, *params]):
+            if title:
+                found[str(uri)] = str(title)
+    return found

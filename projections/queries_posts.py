@@ -359,3 +359,20 @@ def topic_titles(ctx: Context, topic_uris: Iterable[str]) -> dict[str, str]:
             if title:
                 found[str(uri)] = str(title)
     return found
+
+
+def last_replies(ctx: Context, topic_uris: Iterable[str]) -> dict[str, tuple[str, Author]]:
+    """Per topic, the id and author of its newest reply the viewer gets (a board row's
+    "last reply by ..." and its link); topics without one are absent."""
+    cond, params = visible(ctx, "r")
+    found: dict[str, tuple[str, str]] = {}
+    for uri in sorted(set(topic_uris)):
+        rows = ctx.session.query(
+            "SELECT r.id, r.did FROM posts r WHERE r.thread_uri = ? AND r.kind = 'reply'"
+            f" AND {cond} ORDER BY COALESCE(r.created_at, '') DESC,"
+            f" {ctx.text_order('r.uri')} DESC LIMIT 1", [uri, *params])
+        if rows:
+            found[uri] = (str(rows[0][0]), str(rows[0][1]))
+    handles = ctx.handles([did for _, did in found.values()])
+    return {uri: (reply_id, Author(did, handles.get(did)))
+            for uri, (reply_id, did) in found.items()}

@@ -77,7 +77,9 @@ async def board(request: web.Request) -> web.Response:
             )
             category = queries_structure.category(ctx, found_board.category_id)
             forum = queries_structure.forum(ctx)
-        return {"forum": forum, "board": found_board, "category": category, "topics": topics}
+            last = queries_posts.last_replies(ctx, [t.uri for t in topics.items])
+        return {"forum": forum, "board": found_board, "category": category, "topics": topics,
+                "last_replies": last}
 
     context = await read(load)
     if context is None:

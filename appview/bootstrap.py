@@ -20,6 +20,7 @@ from appview.backfill.manager import BackfillManager
 from appview.clock import Clock, SystemClock
 from appview.ingest.appender import LineAppender, LineError
 from appview.projector import SharedProjector
+from appview.reader_state import ReaderState
 from appview.rebuilds import ProjectionStatus, RebuildManager
 from appview.reports import Reports
 from appview.settings import Settings
@@ -32,7 +33,7 @@ from appview.writes.writer import RecordWriter
 from events.lexicon import LexiconValidator
 from events.log import EventLog
 from events.store import open_event_log
-from projections.forum import ForumProjection, all_projections
+from projections.forum import AppviewProjection, all_projections
 from projections.generations import GenerationalReadModels, open_generations
 from projections.log_match import claim_read_models
 from projections.prepare_process import LogOpener
@@ -72,6 +73,8 @@ class Services:
     forum_admin: ForumAdmin
     # members' reports of posts (the appview's own table beside the log)
     reports: Reports
+    # what each member has read (notifications, topics, boards): beside the log
+    reader_state: ReaderState
     projections: list[Projection] = field(default_factory=list)
     # None when the caller passed read models of its own (no generations to switch)
     rebuilds: RebuildManager | None = None
@@ -166,7 +169,7 @@ def _log_schema(settings: Settings) -> str | None:
 
 
 def open_replay_target(settings: Settings, location: str,
-                       ) -> tuple[EventLog, ReadModelStore, list[ForumProjection]]:
+                       ) -> tuple[EventLog, ReadModelStore, list[AppviewProjection]]:
     """What a rebuild's replay worker (``appview.rebuild_worker``, a process of its own)
     needs: the event log, the store of the generation being built at ``location``, and
     fresh projections attached to it."""
@@ -216,7 +219,7 @@ def bootstrap(
                              ForumCredentials(settings, lambda: member_auth.store.box))
     rebuilds = None
     if isinstance(models, GenerationalReadModels):
-        def fresh_projections() -> list[ForumProjection]:
+        def fresh_projections() -> list[AppviewProjection]:
             return all_projections(settings.forum_did)
 
         rebuilds = RebuildManager(settings, log, models, fresh_projections, clock)
@@ -236,6 +239,7 @@ def bootstrap(
         forum_actions=ForumActions(writer, queries, forum_agent, clock),
         forum_admin=ForumAdmin(writer, queries, log, clock, forum_agent),
         reports=Reports(settings, clock),
+        reader_state=ReaderState(settings),
         projections=projections,
         rebuilds=rebuilds,
         open_log=open_log,

@@ -28,7 +28,7 @@ from events.log import EventLog
 from events.model import LogEvent, Logged, RecordEvent
 from events.moments import from_micros, parse_moment, position_at, to_micros
 from events.store import open_event_log
-from projections.forum import ForumProjection, all_projections
+from projections.forum import AppviewProjection, all_projections
 from projections.queries import Queries
 from projections.readmodel import ReadModelStore, open_memory_read_models
 
@@ -172,7 +172,7 @@ class LogBook:
 
     def project(self, *, upto: int | None = None, at: Moment | None = None,
                 forum_did: str | None = None,
-                projections: Iterable[ForumProjection] | None = None) -> Projected:
+                projections: Iterable[AppviewProjection] | None = None) -> Projected:
         """Project the log (up to position ``upto``, or as it stood at moment ``at``)
         into fresh read models in an in-memory SQLite database; ``projections``: your
         own (a changed projection under test), else the appview's."""
@@ -213,7 +213,7 @@ class LogBook:
         self.close()
 
 
-def _apply(projections: Sequence[ForumProjection], batch: list[Logged]) -> None:
+def _apply(projections: Sequence[AppviewProjection], batch: list[Logged]) -> None:
     for projection in projections:
         projection.apply(batch)
 

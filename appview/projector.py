@@ -6,11 +6,14 @@ fail (the tracking table refuses a position that does not advance)."""
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from events.log import EventLog
 from projections.runner import Projection, project_to_head
+
+log = logging.getLogger(__name__)
 
 
 class SharedProjector:
@@ -25,6 +28,16 @@ class SharedProjector:
         self._reached = 0
         # events this process applied to the read models, by their source (metrics)
         self.projected: dict[str, int] = {}
+        # told the position every projection reached at the end of each run (the live
+        # streams' notifier, appview.notifier), from the thread that ran it
+        self._listeners: list[Callable[[int], None]] = []
+
+    def subscribe(self, listener: Callable[[int], None]) -> None:
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[int], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     def project(self) -> int:
         """Apply every event the log holds past each projection's position (blocking:
@@ -47,6 +60,11 @@ class SharedProjector:
                                   batch_size=self._batch_size, until=head,
                                   sources=self.projected)
         self._reached = max(self._reached, head)
+        for listener in list(self._listeners):
+            try:
+                listener(head)
+            except Exception:  # a listener's fault is not the projection's
+                log.exception("a projector listener failed")
         return applied
 
     def position(self) -> int:

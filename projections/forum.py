@@ -34,6 +34,7 @@ from projections.apply_posts import (
 )
 from projections.apply_records import TABLES, MergedTable, merge_table, write_rows
 from projections.db import Session
+from projections.notifications import NotificationsProjection
 from projections.prepare import FreshRecords, prepare
 from projections.readmodel import ReadModels
 from projections.schema import BULK_RECOUNTS
@@ -256,6 +257,9 @@ class ForumProjection:
         )
 
 
-def all_projections(forum_did: str) -> list[ForumProjection]:
+AppviewProjection = ForumProjection | NotificationsProjection
+
+
+def all_projections(forum_did: str) -> list[AppviewProjection]:
     """Every projection of the appview, for ``forum_did``'s forum."""
-    return [ForumProjection(forum_did)]
+    return [ForumProjection(forum_did), NotificationsProjection()]

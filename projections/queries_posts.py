@@ -332,3 +332,47 @@ def recent_posts(ctx: Context, did: str, limit: int = RECENT) -> list[Post]:
         [did, *params, limit],
     )
     return _posts(ctx, rows)
+
+
+def newest_topics(ctx: Context, limit: int = RECENT) -> list[TopicSummary]:
+    """The forum's newest topics the viewer gets, in every board (the forum's feed)."""
+    cond, params = visible(ctx, "t")
+    rows = ctx.session.query_dicts(
+        f"SELECT t.* FROM posts t WHERE t.kind = 'topic' AND t.deleted = 0 AND {cond}"
+        f" ORDER BY COALESCE(t.created_at, '') DESC, {ctx.text_order('t.uri')} DESC LIMIT ?",
+        [*params, limit],
+    )
+    return _summaries(ctx, rows)
+
+
+def topic_titles(ctx: Context, topic_uris: Iterable[str]) -> dict[str, str]:
+    """The titles of the topics the viewer gets among ``topic_uris`` (a member page names
+    each recent reply's topic)."""
+    wanted = sorted(set(topic_uris))
+    cond, params = visible(ctx, "t")
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        for uri, title in ctx.session.query(
+                f"SELECT t.uri, t.title FROM posts t WHERE t.uri IN ({placeholders(len(chunk))})"
+                f" AND t.kind = 'topic' AND t.deleted = 0 AND {cond}", [*chunk, *params]):
+            if title:
+                found[str(uri)] = str(title)
+    return found
+
+
+def last_replies(ctx: Context, topic_uris: Iterable[str]) -> dict[str, tuple[str, Author]]:
+    """Per topic, the id and author of its newest reply the viewer gets (a board row's
+    "last reply by ..." and its link); topics without one are absent."""
+    cond, params = visible(ctx, "r")
+    found: dict[str, tuple[str, str]] = {}
+    for uri in sorted(set(topic_uris)):
+        rows = ctx.session.query(
+            "SELECT r.id, r.did FROM posts r WHERE r.thread_uri = ? AND r.kind = 'reply'"
+            f" AND {cond} ORDER BY COALESCE(r.created_at, '') DESC,"
+            f" {ctx.text_order('r.uri')} DESC LIMIT 1", [uri, *params])
+        if rows:
+            found[uri] = (str(rows[0][0]), str(rows[0][1]))
+    handles = ctx.handles([did for _, did in found.values()])
+    return {uri: (reply_id, Author(did, handles.get(did)))
+            for uri, (reply_id, did) in found.items()}

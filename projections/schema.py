@@ -470,6 +470,20 @@ CREATE TABLE IF NOT EXISTS theme_policy (
 """The themePolicy singleton (rkey self, forum-owned). ``available_themes`` JSON array
 of ``{"uri": ..., "cid": ...?}`` as in the record."""
 
+NOTIFICATIONS: Final = """
+CREATE TABLE IF NOT EXISTS notifications (
+    recipient TEXT NOT NULL,
+    post_uri TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    author_did TEXT NOT NULL,
+    PRIMARY KEY (recipient, post_uri)
+)"""
+"""*The notifications projection's* (``projections.notifications``): one row per post
+and member it concerns. ``recipient`` is a DID, or ``@handle`` (lower case) for a
+mention; ``reason`` one of reply-post, reply-topic, quote, mention. A function of the
+posts as they are (no log position: two logs of one forum build the same rows); shown in
+the order of the posts' times."""
+
 TABLES: Final[dict[str, str]] = {
     "projection_versions": PROJECTION_VERSIONS,
     "rejected": REJECTED,
@@ -494,6 +508,7 @@ TABLES: Final[dict[str, str]] = {
     "themes": THEMES,
     "theme_versions": THEME_VERSIONS,
     "theme_policy": THEME_POLICY,
+    "notifications": NOTIFICATIONS,
 }
 """Every read-model table by name, in creation order."""
 
@@ -532,6 +547,8 @@ INDEXES: Final[tuple[str, ...]] = (
     "CREATE INDEX IF NOT EXISTS reactions_subject ON reactions (subject_uri, reaction, did)",
     "CREATE INDEX IF NOT EXISTS reactions_did ON reactions (did)",
     "CREATE UNIQUE INDEX IF NOT EXISTS themes_id ON themes (id)",
+    # a member's notifications, newest first
+    "CREATE INDEX IF NOT EXISTS notifications_post ON notifications (post_uri)",
 )
 """Secondary indexes, created with the tables."""
 

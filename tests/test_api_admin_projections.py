@@ -16,7 +16,8 @@ async def test_the_status_lists_each_projection_and_its_generation(backend: Back
         response = await app.client.get(urls.api_admin_projections(),
                                         headers=app.bearer(app.operator))
         body = await response.json()
-        [forum] = body["projections"]
+        forum, notifications = body["projections"]
+        assert notifications["name"] == "notifications" and notifications["lag"] == 0
         head = app.services.event_log.head()
         version = ForumProjection.VERSION
         assert forum == {"name": "forum", "version": version, "builtVersion": version,

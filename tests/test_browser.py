@@ -132,7 +132,9 @@ async def test_load_more_appends_with_htmx_and_is_a_link_without_javascript(
                 break
             await with_js.wait_for_timeout(50)
         assert await with_js.locator("#topic-rows tr").count() > rows
-        assert with_js.url == board  # appended in place
+        # appended in place; the address and the pager say how far the reader got
+        assert with_js.url == board + "?page=2"
+        assert await with_js.locator("#pager-top [aria-current=page]").inner_text() == "2"
         appended = await with_js.locator("#topic-rows a.title").all_inner_texts()
 
         context = await chromium.new_context(java_script_enabled=False)

@@ -10,7 +10,9 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from appview.bootstrap import Services
+from projections import queries_posts, queries_structure
 from projections.ids import post_id, record_id
+from projections.views import TopicSummary
 from tests.conftest import Backend
 from tests.web_forum import (
     Extended,
@@ -96,3 +98,26 @@ async def test_topic_feed_newest_first_without_hidden_posts(
         small = check_atom(await (await client.get(f"/t/{hidden_topic}/feed.atom")).read())
         assert [e.findtext(f"{A}id") for e in small.findall(f"{A}entry")] == [
             extended.xss_topic_uris[-1]]
+
+
+async def test_the_forum_feed_lists_the_newest_topics_of_every_board(
+        forum: tuple[Services, Extended]) -> None:
+    services, extended = forum
+    async with page_client(services) as client:
+        response = await client.get("/feed.atom")
+        assert response.status == 200 and response.content_type == "application/atom+xml"
+        feed = check_atom(await response.read())
+        index = await (await client.get("/")).text()
+        assert 'href="/feed.atom"' in index
+    published = [e.findtext(f"{A}published") or "" for e in feed.findall(f"{A}entry")]
+    assert len(published) == 25 and published == sorted(published, reverse=True)
+    topics: list[TopicSummary] = []
+    with services.queries.snapshot(now=NOW) as ctx:
+        for category in queries_structure.categories(ctx, 0, 500).items:
+            listed = queries_structure.category_boards(ctx, category.id, 0, 500)
+            for board in (listed.items if listed else ()):
+                topics += queries_posts.board_topics(ctx, board.uri, 0, 1000).items
+    newest = sorted(topics, key=lambda t: (t.created_at or "", t.uri), reverse=True)[:25]
+    assert [e.findtext(f"{A}id") for e in feed.findall(f"{A}entry")] == [
+        t.uri for t in newest]
+    assert feed.findtext(f"{A}title") and extended.board_uri

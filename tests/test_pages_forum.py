@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 
 from appview.bootstrap import Services
-from projections.ids import record_id
+from projections.ids import post_id, record_id
 from projections.runner import project_to_head
 from projections.views import Viewer
 from tests.conftest import Backend
@@ -134,3 +134,25 @@ async def test_unchanged_pages_cost_a_304(forum: tuple[Services, Extended]) -> N
         project_to_head(services.event_log, services.projections)
         changed = await client.get("/", headers={"If-None-Match": etag})
         assert changed.status == 200 and "Renamed forum" in await changed.text()
+
+
+async def test_board_rows_name_the_last_replier_and_link_the_last_reply(
+        backend: Backend) -> None:
+    from tests.live_support import ForumWriter
+
+    story = scenario()
+    with seeded_services(backend) as services:
+        writer = ForumWriter.after(services, story)
+        first, second = story.members[0], story.members[1]
+        topic = writer.topic(first.did, "Who replied last")
+        writer.reply(first.did, topic, "Early.")
+        last = writer.reply(second.did, topic, "Latest.")
+        hidden = writer.reply(first.did, topic, "Hidden, so not the last one shown.")
+        writer.moderate("delete", {"post": {"uri": hidden[0], "cid": hidden[1]}})
+        services.projector.project()
+        async with page_client(services) as client:
+            html = await get_text(client, f"/b/{record_id(writer.board_uri())}")
+    row = html[html.index("Who replied last"):]
+    row = row[:row.index("</tr>")]
+    assert f'<a class="last-reply" href="/p/{post_id(last[0])}">Last reply</a> by' in row
+    assert f'href="/u/{quote(second.did, safe="")}"' in row

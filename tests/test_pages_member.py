@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 import pytest
+from markupsafe import escape
 
 from appview.bootstrap import Services
 from events.jetstream import to_line
@@ -41,6 +42,14 @@ async def test_profile_shows_the_member_and_their_posts(services: Services) -> N
         assert f'href="/t/{topic.id}"' in html
     for post in profile.recent_posts:
         assert f'href="/p/{post.id}"' in html
+    # replies are named by their topic's title, with a short excerpt, not whole bodies
+    assert "Reply #" not in html and "Re: " in html
+    replies = [p for p in profile.recent_posts if p.kind == "reply"]
+    assert replies
+    for reply in replies:
+        page = services.queries.topic(reply.topic_id, now=NOW, limit=1)
+        assert page is not None and page.topic.title
+        assert f"Re: {escape(page.topic.title)}</a>" in html
 
 
 async def test_author_links_reach_the_profile(services: Services) -> None:

@@ -180,3 +180,27 @@ async def test_every_post_is_on_exactly_one_page_and_its_permalink_finds_it(
                 page = int(location.split("page=", 1)[1].split("#", 1)[0]) \
                     if "page=" in location else 1
                 assert page == pages[post.id] and location.endswith(f"#p-{post.id}")
+
+
+async def test_nested_replies_name_their_parent_and_the_breadcrumb_its_category(
+        backend: Backend) -> None:
+    from tests.live_support import ForumWriter
+
+    story = scenario()
+    with seeded_services(backend) as services:
+        writer = ForumWriter.after(services, story)
+        author = story.members[0].did
+        topic = writer.topic(author, "Nested")
+        first = writer.reply(author, topic, "First.")
+        writer.reply(author, topic, "Second, to the topic.")
+        nested = writer.reply(author, topic, "Third, to the first.", parent=first)
+        services.projector.project()
+        async with page_client(services) as client:
+            html = await get_text(client, f"/t/{post_id(topic[0])}")
+    article = html[html.index(f'id="p-{post_id(nested[0])}"'):]
+    link = f'<a class="in-reply-to" href="/p/{post_id(first[0])}">in reply to #1</a>'
+    assert link in article[:3000]
+    assert html.count('class="in-reply-to"') == 1  # replies to the topic name no parent
+    start = html.index('class="breadcrumbs"')
+    breadcrumbs = html[start:html.index("</nav>", start)]
+    assert breadcrumbs.count("<li>") == 4 and "#cat-" in breadcrumbs

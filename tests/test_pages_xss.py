@@ -48,7 +48,8 @@ def assert_inert(path: str, html: str) -> None:
     findings, scripts = executable_markup(html)
     assert findings == [], (path, findings)
     assert set(scripts) <= {"/static/vendor/htmx.min.js", "/static/theme.js",
-                            "/static/compose.js", "/static/mod.js"}, path
+                            "/static/compose.js", "/static/mod.js", "/static/live.js",
+                            "/static/time.js"}, path
     assert "<script>alert" not in html.lower()
     assert "<svg" not in html.lower() and "<iframe" not in html.lower()
 

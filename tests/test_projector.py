@@ -80,3 +80,23 @@ def test_runs_never_overlap_and_waiters_behind_a_run_that_did_theirs_skip() -> N
     [later] = log.append(post_events(21)[-1:]).positions
     projector.project()
     assert projector.position() == later
+
+
+def test_listeners_hear_the_position_each_run_reached() -> None:
+    log = CountingLog()
+    events = post_events(4)
+    log.append(events[:3])
+    projector = SharedProjector(log, [CountingProjection()], batch_size=2)
+    heard: list[int] = []
+
+    def failing(_position: int) -> None:
+        raise RuntimeError("a listener's fault")
+
+    projector.subscribe(failing)
+    projector.subscribe(heard.append)
+    projector.project()
+    log.append(events[3:])
+    projector.project()
+    projector.unsubscribe(heard.append)
+    projector.project()
+    assert heard == [3, 4]

@@ -605,3 +605,56 @@ def mod_confirm(action: str, subject: str, *, next_path: str | None = None,
 
 def mod_reports_close() -> str:
     return MOD_REPORTS_CLOSE
+# --- live updates (web/pages/live.py) -----------------------------------------------------
+TOPIC_LIVE = "/t/{id}/live"
+BOARD_LIVE = "/b/{id}/live"
+
+
+def topic_live(topic_id: str) -> str:
+    return TOPIC_LIVE.format(id=_q(topic_id))
+
+
+def board_live(board_id: str) -> str:
+    return BOARD_LIVE.format(id=_q(board_id))
+
+
+# --- notifications and read state (web/pages/notifications.py, web/pages/unread.py) -------
+NOTIFICATIONS = "/notifications"
+NOTIFICATIONS_READ = "/notifications/read"
+NOTIFICATIONS_FEED = "/notifications/{did}/{token}/feed.atom"
+
+
+def notifications() -> str:
+    return NOTIFICATIONS
+
+
+def notifications_read() -> str:
+    return NOTIFICATIONS_READ
+
+
+def notifications_feed(did: str, token: str) -> str:
+    return NOTIFICATIONS_FEED.format(did=_q(did), token=_q(token))
+
+
+TOPIC_UNREAD = "/t/{id}/unread"
+BOARD_READ = "/b/{id}/read"
+FORUM_READ = "/read"
+
+
+def topic_unread(topic_id: str) -> str:
+    return TOPIC_UNREAD.format(id=_q(topic_id))
+
+
+def board_read(board_id: str) -> str:
+    return BOARD_READ.format(id=_q(board_id))
+
+
+def forum_read() -> str:
+    return FORUM_READ
+
+
+FORUM_FEED = "/feed.atom"
+
+
+def forum_feed() -> str:
+    return FORUM_FEED

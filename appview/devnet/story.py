@@ -264,9 +264,12 @@ class _Story:
             category = index % size.categories
             names = BOARD_NAMES[category % len(BOARD_NAMES)]
             position = index // size.categories
-            name = names[position] if position < len(names) else f"Board {index + 1}"
-            if position >= len(names) or category >= len(BOARD_NAMES):
-                name = f"{name} {index + 1}"
+            if position >= len(names):
+                name = f"Board {index + 1}"
+            elif category >= len(BOARD_NAMES):  # a named board again: number it
+                name = f"{names[position]} {index + 1}"
+            else:
+                name = names[position]
             record = board_record(
                 name, categories[category], created_at=iso(self.t),
                 description=rng.choice(BOARD_BLURBS), slug=slug(name), sort_order=position,

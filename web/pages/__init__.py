@@ -18,12 +18,15 @@ from web.keys import SERVICES
 from web.markdown import MarkdownRenderer
 from web.pages import feeds
 from web.pages import forum as pages_forum
+from web.pages import live as pages_live
 from web.pages import member as pages_member
 from web.pages import moderation as pages_moderation
+from web.pages import notifications as pages_notifications
 from web.pages import reports as pages_reports
 from web.pages import settings as pages_settings
 from web.pages import site as pages_site
 from web.pages import topic as pages_topic
+from web.pages import unread as pages_unread
 from web.pages import writing as pages_writing
 from web.pages.cache import PageCache
 from web.pages.common import FRESHNESS, MARKDOWN, PAGE_CACHE, PAGE_STATE
@@ -68,6 +71,7 @@ def setup_templates(app: web.Application) -> None:
     app[FRESHNESS] = Freshness(app[SERVICES].clock, code_digest(_rendering_files()))
     app[PAGE_CACHE] = PageCache()
     app[PAGE_STATE] = PageState(app[SERVICES].settings.page_state_seconds)
+    pages_live.setup(app)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -80,3 +84,6 @@ def add_routes(router: web.UrlDispatcher) -> None:
     pages_settings.add_routes(router)
     pages_reports.add_routes(router)  # before /mod/{action}
     pages_moderation.add_routes(router)
+    pages_live.add_routes(router)
+    pages_notifications.add_routes(router)
+    pages_unread.add_routes(router)

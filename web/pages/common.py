@@ -12,6 +12,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from appview.bootstrap import Services
+from projections import queries_notifications
 from projections.views import Viewer
 from web.auth import access as auth
 from web.keys import SERVICES
@@ -25,6 +26,15 @@ from web.past import banner
 from web.themes import THEME_COOKIE, theme_choice
 
 T = TypeVar("T")
+
+
+def notification_count(found: Services, viewer: Viewer, moment: datetime) -> int:
+    """The header's count of unread notifications (blocking: from a worker thread)."""
+    if viewer.did is None:
+        return 0
+    through = found.reader_state.notifications_read_through(viewer.did)
+    with found.queries.snapshot(viewer=viewer, now=moment) as ctx:
+        return queries_notifications.unread_count(ctx, viewer.did, through)
 
 
 class ViewerResolver(Protocol):
@@ -104,6 +114,10 @@ async def validators(request: web.Request, viewer: Viewer, moment: datetime) -> 
     parts = await request.app[PAGE_STATE].parts(
         found.read_models.change_mark(), moment,
         lambda: read(lambda: _state(found, viewer, moment)))
+    if viewer.did is not None:
+        # what the member has read (notifications, topics) shows on every page
+        did = viewer.did
+        parts.append(f"read:{await read(lambda: found.reader_state.version(did))}")
     parts += [
         viewer.did or "-",
         # a signed-in reader's pages carry forms with the session's CSRF token
@@ -148,6 +162,10 @@ async def render(
     forms) takes milliseconds of Python, which on the event loop would hold up every other
     request's I/O meanwhile (a member's write waiting behind readers' pages)."""
     full = {**base_context(request, viewer), **context}
+    if viewer.did is not None and "unread_notifications" not in full:
+        held, moment = services(request), now(request)
+        full["unread_notifications"] = await read(
+            lambda: notification_count(held, viewer, moment))
     text = await asyncio.to_thread(aiohttp_jinja2.render_string, template, request, full)
     response = web.Response(text=text, status=status, content_type="text/html",
                             charset="utf-8")

@@ -36,6 +36,7 @@ _EPOCH = "1970-01-01T00:00:00Z"
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(urls.BOARD_FEED, board_feed)
     router.add_get(urls.TOPIC_FEED, topic_feed)
+    router.add_get(urls.FORUM_FEED, forum_feed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +147,29 @@ async def board_feed(request: web.Request) -> web.StreamResponse:
             author=(forum.name if forum and forum.name else "atBB forum"),
             entries=entries, base=base, fallback_updated=board.created_at or _EPOCH,
         )
+
+    return await _respond(request, build)
+
+
+async def forum_feed(request: web.Request) -> web.StreamResponse:
+    """The forum's newest topics, in every board."""
+    queries = services(request).queries
+    base = _base(request)
+
+    def build(viewer: Viewer, moment: Any) -> bytes:
+        with queries.snapshot(viewer=viewer, now=moment) as ctx:
+            topics = queries_posts.newest_topics(ctx, ENTRIES)
+            forum = queries_structure.forum(ctx)
+        name = forum.name if forum and forum.name else "atBB forum"
+        entries = [
+            Entry(id=t.uri, title=t.title or "(untitled)",
+                  updated=t.created_at or _EPOCH, published=t.created_at, author=t.author,
+                  link=urls.topic(t.id), html=_body(request, t.text, t.deleted_by_author))
+            for t in topics
+        ]
+        return atom(feed_id=base + urls.forum_feed(), title=name, alternate=urls.index(),
+                    self_link=urls.forum_feed(), author=name, entries=entries, base=base,
+                    fallback_updated=_EPOCH)
 
     return await _respond(request, build)
 

@@ -21,6 +21,8 @@ from web.pages.common import (
     validators,
     writing_context,
 )
+from web.pages.live import stream_context
+from web.pages.unread import unread_label, unread_topics
 
 TOPICS_PER_PAGE = BOARD_TOPICS.default
 
@@ -46,7 +48,13 @@ async def index(request: web.Request) -> web.Response:
                 sections.append((category, [] if boards is None else list(boards.items)))
         return {"forum": forum, "sections": sections}
 
-    return await render(request, "index.html", await read(load), found, viewer)
+    context = await read(load)
+    held = services(request)
+    boards = [b.uri for _category, listed in context["sections"] for b in listed]
+    unread = await read(lambda: unread_topics(held, viewer, moment, boards))
+    context.update(unread={board: len(uris) for board, uris in unread.items()},
+                   unread_label=unread_label, **writing_context(request, viewer))
+    return await render(request, "index.html", context, found, viewer)
 
 
 async def board(request: web.Request) -> web.Response:
@@ -57,6 +65,7 @@ async def board(request: web.Request) -> web.Response:
     if (early := answer_early(request, found, viewer)) is not None:
         return early
     queries = services(request).queries
+    live = stream_context(request, urls.board_live(board_id))
 
     def load() -> dict[str, Any] | None:
         with queries.snapshot(viewer=viewer, now=moment) as ctx:
@@ -68,7 +77,9 @@ async def board(request: web.Request) -> web.Response:
             )
             category = queries_structure.category(ctx, found_board.category_id)
             forum = queries_structure.forum(ctx)
-        return {"forum": forum, "board": found_board, "category": category, "topics": topics}
+            last = queries_posts.last_replies(ctx, [t.uri for t in topics.items])
+        return {"forum": forum, "board": found_board, "category": category, "topics": topics,
+                "last_replies": last}
 
     context = await read(load)
     if context is None:
@@ -78,8 +89,12 @@ async def board(request: web.Request) -> web.Response:
     if page > last_page:
         raise web.HTTPNotFound(text="No such page.")
     board_id_found = context["board"].id
+    held, board_uri = services(request), context["board"].uri
+    unread = await read(lambda: unread_topics(held, viewer, moment, [board_uri]))
+    context["unread"] = set(unread.get(board_uri, ()))
     context.update(page=page, last_page=last_page,
                    board_page_url=lambda number: urls.board(board_id_found, number),
+                   **live,
                    **writing_context(request, viewer))
     context["compose"] = {"kind": "topic", "action": urls.new_topic(board_id_found),
                           "title": "", "text": "", "error": None, "preview": False,

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from projections import queries_members, queries_structure
+from projections import queries_members, queries_posts, queries_structure
 from web import urls
 from web.pages.common import (
     answer_early,
@@ -35,7 +35,10 @@ async def member(request: web.Request) -> web.Response:
         with queries.snapshot(viewer=viewer, now=moment) as ctx:
             profile = queries_members.member_profile(ctx, did)
             forum = queries_structure.forum(ctx)
-        return None if profile is None else {"forum": forum, "profile": profile}
+            titles = {} if profile is None else queries_posts.topic_titles(
+                ctx, [p.topic_uri for p in profile.recent_posts])
+        return None if profile is None else {"forum": forum, "profile": profile,
+                                             "titles": titles}
 
     context = await read(load)
     if context is None:

@@ -23,6 +23,8 @@ from web.pages.common import (
     validators,
     writing_context,
 )
+from web.pages.live import stream_context
+from web.pages.unread import mark_topic_seen
 
 REPLIES_PER_PAGE = TOPIC_REPLIES.default
 
@@ -42,6 +44,7 @@ async def topic(request: web.Request) -> web.Response:
     if (early := answer_early(request, found, viewer)) is not None:
         return early
     queries = services(request).queries
+    live = stream_context(request, urls.topic_live(topic_id))
 
     def load() -> dict[str, Any] | None:
         with queries.snapshot(viewer=viewer, now=moment) as ctx:
@@ -54,8 +57,11 @@ async def topic(request: web.Request) -> web.Response:
                 queries_structure.board(ctx, result.topic.board_id)
                 if result.topic.board_id else None
             )
+            category = (queries_structure.category(ctx, board.category_id)
+                        if board is not None else None)
             forum = queries_structure.forum(ctx)
             posts = [result.topic, *result.replies.items]
+            parents = _parent_numbers(ctx, result.topic.uri, posts)
             reactions = queries_writes.reactions(ctx, [p.uri for p in posts])
             # whose posts this moderator may act on (the priority rule): no link is
             # offered that the action would refuse
@@ -66,22 +72,46 @@ async def topic(request: web.Request) -> web.Response:
                     did for did in {p.author.did for p in posts}
                     if may_act_on(mine, queries_members.member_permissions(ctx, did),
                                   ACTIONS["ban"]))
-        return {"forum": forum, "board": board, "result": result, "reactions": reactions,
-                "outranked": outranked}
+        return {"forum": forum, "board": board, "category": category, "result": result,
+                "reactions": reactions, "parents": parents, "outranked": outranked}
 
     context = await read(load)
     if context is None:
         raise web.HTTPNotFound(text="No such topic.")
+    if viewer.did is not None:
+        did, shown, held = viewer.did, context["result"], services(request)
+        times = [p.created_at for p in [shown.topic, *shown.replies.items]]
+        await read(lambda: mark_topic_seen(held, did, shown.topic.uri, times))
     last_page = pages_for(context["result"].replies.total, REPLIES_PER_PAGE)
     if page > last_page:
         raise web.HTTPNotFound(text="No such page.")
     topic_id_found = context["result"].topic.id
     context.update(page=page, last_page=last_page,
                    topic_page_url=lambda number: urls.topic(topic_id_found, number),
+                   **live,
                    **writing_context(request, viewer))
     context["compose"] = {"kind": "reply", "action": urls.reply(topic_id_found), "title": "",
                           "text": "", "error": None, "preview": False, "parent": ""}
     return await render(request, "topic.html", context, found, viewer)
+
+
+def _parent_numbers(ctx: Any, topic_uri: str, posts: list[Any]) -> dict[str, tuple[int, str]]:
+    """For each nested reply shown (its parent is another reply), the parent's number in
+    the thread and id: "in reply to #N". Parents on the page are known; the others are
+    looked up (as the viewer may see them: a hidden parent is not named)."""
+    on_page = {p.uri: (p.position, p.id) for p in posts}
+    found: dict[str, tuple[int, str]] = {}
+    for post in posts:
+        parent = post.parent_uri
+        if post.kind != "reply" or not parent or parent == topic_uri:
+            continue
+        if parent not in on_page:
+            shown = queries_posts.post(ctx, parent)
+            on_page[parent] = (shown.position, shown.id) if shown is not None else (0, "")
+        number, parent_id = on_page[parent]
+        if parent_id:
+            found[post.uri] = (number, parent_id)
+    return found
 
 
 async def post_permalink(request: web.Request) -> web.Response:

@@ -35,6 +35,7 @@ from projections.prepare_process import LogOpener
 from projections.queries import Queries
 from projections.readmodel import ReadModels, ReadModelStore, open_read_models
 from projections.runner import Projection, project_to_head
+from projections.search import SearchProjection
 
 logger = logging.getLogger(__name__)
 
@@ -153,8 +154,9 @@ def _log_schema(settings: Settings) -> str | None:
     return settings.database_schema if settings.is_postgres else None
 
 
-def open_replay_target(settings: Settings, location: str,
-                       ) -> tuple[EventLog, ReadModelStore, list[ForumProjection]]:
+def open_replay_target(
+    settings: Settings, location: str,
+) -> tuple[EventLog, ReadModelStore, list[ForumProjection | SearchProjection]]:
     """What a rebuild's replay worker (``appview.rebuild_worker``, a process of its own)
     needs: the event log, the store of the generation being built at ``location``, and
     fresh projections attached to it."""
@@ -201,7 +203,7 @@ def bootstrap(
                           limiter=WriteLimiter(settings.writes_per_minute, clock))
     rebuilds = None
     if isinstance(models, GenerationalReadModels):
-        def fresh_projections() -> list[ForumProjection]:
+        def fresh_projections() -> list[ForumProjection | SearchProjection]:
             return all_projections(settings.forum_did)
 
         rebuilds = RebuildManager(settings, log, models, fresh_projections, clock)

@@ -37,6 +37,7 @@ from projections.db import Session
 from projections.prepare import FreshRecords, prepare
 from projections.readmodel import ReadModels
 from projections.schema import BULK_RECOUNTS
+from projections.search import SearchProjection
 
 # events applied before the first refresh of the planner's statistics (then doubling)
 _FIRST_STATISTICS = 3000
@@ -256,6 +257,7 @@ class ForumProjection:
         )
 
 
-def all_projections(forum_did: str) -> list[ForumProjection]:
-    """Every projection of the appview, for ``forum_did``'s forum."""
-    return [ForumProjection(forum_did)]
+def all_projections(forum_did: str) -> list[ForumProjection | SearchProjection]:
+    """Every projection of the appview, for ``forum_did``'s forum, in the order they are
+    applied: ``search`` indexes the posts ``forum`` wrote (``projections.search``)."""
+    return [ForumProjection(forum_did), SearchProjection()]

@@ -8,6 +8,7 @@ from appview.bootstrap import bootstrap
 from appview.cli import cli
 from appview.settings import Settings
 from projections.forum import ForumProjection
+from projections.search import SearchProjection
 from tests.conftest import Backend
 from tests.rebuild_support import seeded
 
@@ -65,7 +66,8 @@ def test_project_rebuilds_a_generation_of_another_version_first(backend: Backend
     assert result.exit_code == 0
     after = bootstrap(settings)
     try:
-        assert after.read_models.versions() == {"forum": ForumProjection.VERSION}
+        assert after.read_models.versions() == {"forum": ForumProjection.VERSION,
+            "search": SearchProjection.VERSION}
         assert after.projection_status()[0].generation == 2
     finally:
         after.close()

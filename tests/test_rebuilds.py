@@ -17,6 +17,7 @@ from appview.leader import LeaderLock
 from appview.rebuilds import RebuildInProgress, RebuildManager, UnknownProjection
 from projections.forum import ForumProjection
 from projections.generations import GenerationalReadModels
+from projections.search import SearchProjection
 from tests.conftest import Backend
 from tests.rebuild_support import seeded
 from tests.test_consumer import dump, settings_for
@@ -43,8 +44,8 @@ def test_a_started_rebuild_runs_in_the_background_and_reports(backend: Backend) 
         assert finished.finished_at is not None
         assert rebuilds.current() is None and rebuilds.recent()[0] is run
         assert dump(services) == before
-        [status] = services.projection_status()
-        assert (status.name, status.generation, status.lag) == ("forum", 2, 0)
+        assert [(s.name, s.generation, s.lag) for s in services.projection_status()] == [
+            ("forum", 2, 0), ("search", 2, 0)]
     finally:
         services.close()
 
@@ -83,7 +84,7 @@ def test_a_changed_projection_version_is_rebuilt_at_startup(backend: Backend) ->
         before = dump(services)
         # the live generation as an older version of the projection code built it
         with services.read_models.transaction() as session:
-            session.execute("UPDATE projection_versions SET version = 0")
+            session.execute("UPDATE projection_versions SET version = 0 WHERE name = 'forum'")
     finally:
         services.close()
     restarted = bootstrap(settings)
@@ -93,7 +94,8 @@ def test_a_changed_projection_version_is_rebuilt_at_startup(backend: Backend) ->
         run = rebuilds.rebuild_outdated(background=False)
         assert run is not None and run.status == "completed" and run.generation == 2
         assert run.reason == "version changed"
-        assert restarted.read_models.versions() == {"forum": ForumProjection.VERSION}
+        assert restarted.read_models.versions() == {"forum": ForumProjection.VERSION,
+            "search": SearchProjection.VERSION}
         assert dump(restarted) == before
         assert rebuilds.outdated() == []
         assert rebuilds.rebuild_outdated() is None  # nothing more to do

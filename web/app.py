@@ -20,6 +20,7 @@ from web.admin import pages as admin_pages
 from web.api import admin_backfill as api_admin_backfill
 from web.api import admin_projections as api_admin_projections
 from web.api import read as api_read
+from web.api import search as api_search
 from web.api import write as api_write
 from web.api.health import health
 from web.auth import signin
@@ -51,6 +52,7 @@ def create_app(services: Services, *, live: LiveIngest | None = None,
     app.router.add_get(urls.API_HEALTH, health)
     api_read.add_routes(app.router)
     api_write.add_routes(app.router)
+    api_search.add_routes(app.router)
     pages.add_routes(app.router)
     signin.add_routes(app)
     api_admin_projections.add_routes(app)

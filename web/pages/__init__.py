@@ -18,7 +18,9 @@ from web.keys import SERVICES
 from web.markdown import MarkdownRenderer
 from web.pages import feeds
 from web.pages import forum as pages_forum
+from web.pages import history as pages_history
 from web.pages import member as pages_member
+from web.pages import search as pages_search
 from web.pages import site as pages_site
 from web.pages import topic as pages_topic
 from web.pages import writing as pages_writing
@@ -73,3 +75,5 @@ def add_routes(router: web.UrlDispatcher) -> None:
     pages_member.add_routes(router)
     feeds.add_routes(router)
     pages_writing.add_routes(router)
+    pages_search.add_routes(router)
+    pages_history.add_routes(router)

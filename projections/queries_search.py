@@ -166,13 +166,17 @@ def _sqlite_page(ctx: Context, plan: _Plan, sort: str, start: int,
         f"SELECT rowid, {_BM25.format(table=table)} AS rank FROM {table}"
         f" WHERE {table} MATCH ?" for table, _test in _FTS_TABLES)
     rest, params = _visibility(ctx, plan)
-    base = f"FROM ({union}) m JOIN search_docs d ON d.rowid = m.rowid {rest}"
+    # the matches first, once (MATERIALIZED), then each one's rows by key (CROSS JOIN
+    # keeps SQLite's planner from running the match once per post it scans)
+    head = f"WITH m AS MATERIALIZED ({union}) "
+    base = (f"FROM m CROSS JOIN search_docs d ON d.rowid = m.rowid"
+            f" {rest.replace('JOIN posts', 'CROSS JOIN posts')}")
     every = [match, match, *params]
     rows = ctx.session.query(
-        f"SELECT d.uri {base} ORDER BY {_order(sort, ctx, 'm.rank')} LIMIT ? OFFSET ?",
+        f"{head}SELECT d.uri {base} ORDER BY {_order(sort, ctx, 'm.rank')} LIMIT ? OFFSET ?",
         [*every, size, start])
     count = int(ctx.session.scalar(
-        f"SELECT COUNT(*) FROM (SELECT 1 {base} LIMIT ?) x", [*every, TOTAL_LIMIT + 1]))
+        f"{head}SELECT COUNT(*) FROM (SELECT 1 {base} LIMIT ?) x", [*every, TOTAL_LIMIT + 1]))
     return [str(r[0]) for r in rows], count
 
 

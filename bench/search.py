@@ -36,8 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from appview.bootstrap import Services, bootstrap
-from bench.ingest import _drop_schemas, generate
-from bench.rebuild import settings_for
+from appview.settings import Settings
+from bench.ingest import PG_URL, _drop_schemas, generate
 from projections.queries import Queries
 from projections.queries_search import SearchRequest, bare_search
 from projections.readmodel import ReadModelStore, open_read_models
@@ -46,6 +46,13 @@ from projections.search_text import words_of
 
 P99_TARGET_MS = 50.0
 SHARE_TARGET = 0.25
+
+
+def settings_for(backend: str, workdir: Path, schema: str, forum_did: str) -> Settings:
+    if backend == "sqlite":
+        return Settings(data_dir=workdir / schema, forum_did=forum_did)
+    return Settings(data_dir=workdir / schema, database_url=PG_URL, database_schema=schema,
+                    forum_did=forum_did)
 
 
 def load(services: Services, lines: list[str]) -> tuple[float, float, int]:

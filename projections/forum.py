@@ -38,6 +38,7 @@ from projections.notifications import NotificationsProjection
 from projections.prepare import FreshRecords, prepare
 from projections.readmodel import ReadModels
 from projections.schema import BULK_RECOUNTS
+from projections.search import SearchProjection
 
 # events applied before the first refresh of the planner's statistics (then doubling)
 _FIRST_STATISTICS = 3000
@@ -257,9 +258,11 @@ class ForumProjection:
         )
 
 
-AppviewProjection = ForumProjection | NotificationsProjection
+AppviewProjection = ForumProjection | NotificationsProjection | SearchProjection
 
 
 def all_projections(forum_did: str) -> list[AppviewProjection]:
-    """Every projection of the appview, for ``forum_did``'s forum."""
-    return [ForumProjection(forum_did), NotificationsProjection()]
+    """Every projection of the appview, for ``forum_did``'s forum, in the order they are
+    applied: ``notifications`` and ``search`` read the posts ``forum`` wrote
+    (``projections.notifications``, ``projections.search``)."""
+    return [ForumProjection(forum_did), NotificationsProjection(), SearchProjection()]

@@ -24,6 +24,7 @@ from projections import (
     queries_members,
     queries_moderation,
     queries_posts,
+    queries_search,
     queries_structure,
     queries_writes,
 )
@@ -47,6 +48,7 @@ from projections.views import (
     ReactionCount,
     Reactions,
     Role,
+    SearchResults,
     Theme,
     ThemePolicy,
     TopicPage,
@@ -150,6 +152,13 @@ class Queries:
     def reaction_counts(self, post_uris: Iterable[str]) -> dict[str, tuple[ReactionCount, ...]]:
         with self._undated() as ctx:
             return queries_posts.reaction_counts(ctx, post_uris)
+
+    def search(self, request: queries_search.SearchRequest, *, viewer: Viewer = _ANONYMOUS,
+               now: datetime) -> SearchResults:
+        """The viewer's hits (``queries_search.search``); QueryProblem when the query or
+        a filter cannot be searched."""
+        with self.snapshot(viewer=viewer, now=now) as ctx:
+            return queries_search.search(ctx, request)
 
     # --- members and roles ---------------------------------------------------------------
 

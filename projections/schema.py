@@ -35,6 +35,8 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
+from projections import search_schema
+
 PROJECTION_VERSIONS: Final = """
 CREATE TABLE IF NOT EXISTS projection_versions (
     name TEXT PRIMARY KEY,
@@ -509,8 +511,9 @@ TABLES: Final[dict[str, str]] = {
     "theme_versions": THEME_VERSIONS,
     "theme_policy": THEME_POLICY,
     "notifications": NOTIFICATIONS,
+    **search_schema.TABLES,
 }
-"""Every read-model table by name, in creation order."""
+"""Every read-model table by name, in creation order (the search projection's last)."""
 
 INDEXES: Final[tuple[str, ...]] = (
     "CREATE UNIQUE INDEX IF NOT EXISTS categories_id ON categories (id)",
@@ -852,4 +855,5 @@ def table_statement(ddl: str, dialect: str) -> str:
 def all_statements(dialect: str = "sqlite") -> list[str]:
     """The DDL of a fresh location in ``dialect``, tables first, then indexes."""
     return [*(table_statement(ddl, dialect) for ddl in TABLES.values()),
-            table_statement(LOG_SOURCE, dialect), *INDEXES]
+            table_statement(LOG_SOURCE, dialect), *INDEXES,
+            *search_schema.statements(dialect)]

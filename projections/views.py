@@ -394,3 +394,66 @@ class ModSubject:
     hidden: bool
     locked: bool
     pinned: bool
+# --- search and edit history (projections.queries_search, projections.history) -------
+
+Highlighted = tuple[tuple[str, bool], ...]
+"""Text as (run, matched) pairs: the matched runs are what the search found."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """A post a search found, as the viewer may see it. ``title`` and ``excerpt`` are
+    highlighted runs of plain text (never markup); ``topic_title`` is None when the
+    topic was deleted by its author. The moderation marks are as on ``Post``."""
+
+    id: str
+    uri: str
+    kind: str
+    author: Author
+    board_id: str | None
+    topic_id: str
+    topic_uri: str
+    topic_title: str | None
+    title: Highlighted
+    excerpt: Highlighted
+    created_at: str | None
+    hidden_by_moderator: bool
+    author_banned: bool
+    author_suspended: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResults:
+    """One page of a search's hits in the order asked for. ``total`` counts the hits up
+    to ``total_limit``; ``total_capped`` says there may be more."""
+
+    query: str
+    sort: str
+    hits: tuple[SearchHit, ...]
+    total: int
+    total_capped: bool
+    offset: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class PostVersion:
+    """One version of a post the log holds: its rev, its record's fields, when it was
+    observed (unix µs). ``number`` counts from 1, oldest rev first."""
+
+    number: int
+    rev: str
+    cid: str | None
+    title: str | None
+    text: str
+    created_at: str | None
+    updated_at: str | None
+    observed_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class PostHistory:
+    """Every valid version of a post the viewer may see, oldest first."""
+
+    post: Post
+    versions: tuple[PostVersion, ...]

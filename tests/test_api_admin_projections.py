@@ -16,13 +16,15 @@ async def test_the_status_lists_each_projection_and_its_generation(backend: Back
         response = await app.client.get(urls.api_admin_projections(),
                                         headers=app.bearer(app.operator))
         body = await response.json()
-        forum, notifications = body["projections"]
+        forum, notifications, search = body["projections"]
         assert notifications["name"] == "notifications" and notifications["lag"] == 0
+        assert search["name"] == "search" and search["lag"] == 0
         head = app.services.event_log.head()
         version = ForumProjection.VERSION
         assert forum == {"name": "forum", "version": version, "builtVersion": version,
                          "generation": 1,
                          "position": head, "head": head, "lag": 0}
+        assert search["name"] == "search" and search["lag"] == 0
         assert body["rebuild"] is None and body["recentRebuilds"] == []
 
 

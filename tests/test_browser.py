@@ -426,3 +426,44 @@ async def test_a_member_signs_in_with_an_app_password_without_javascript(
         await page.locator("article").first.get_by_role("button", name="🎉").click()
         assert "🎉 1" in await page.locator("article").first.inner_text()
         await context.close()
+
+
+async def test_searching_from_the_header_with_and_without_javascript(tmp_path: Path) -> None:
+    async with served(tmp_path) as (base, _forum), browser() as chromium:
+        axe_source = AXE.read_text()
+        for javascript in (True, False):
+            context = await chromium.new_context(java_script_enabled=javascript,
+                                                 viewport={"width": 360, "height": 900},
+                                                 bypass_csp=True)
+            page = await context.new_page()
+            await page.goto(base + urls.index())
+            await page.get_by_role("link", name="Search", exact=True).click()
+            assert page.url.endswith(urls.search())
+            await page.fill("#search-q", "plain topic")
+            await page.select_option("#search-sort", "date")
+            await page.get_by_role("button", name="Search", exact=True).click()
+            await page.wait_for_url(re.compile(r".*/search\?q=plain\+topic.*sort=date.*"))
+            assert await page.locator(".search-hit").count() == 20
+            assert await page.locator(".search-hit mark").count() >= 20
+            assert await page.input_value("#search-q") == "plain topic"
+            overflow = await page.evaluate(
+                "document.documentElement.scrollWidth > window.innerWidth + 1")
+            assert not overflow
+            if javascript:
+                await page.evaluate(axe_source)
+                result = await page.evaluate(
+                    "axe.run(document, {resultTypes: ['violations']})")
+                serious = [(v["id"], v["nodes"][0].get("failureSummary"))
+                           for v in result["violations"]
+                           if v["impact"] in ("serious", "critical")]
+                assert serious == []
+                SHOTS.mkdir(parents=True, exist_ok=True)
+                await page.screenshot(path=str(SHOTS / "search-mobile.png"), full_page=True)
+            await page.locator(".search-hit a").first.click()
+            await page.wait_for_url(re.compile(r".*/t/[^#]+#p-.*"))
+            anchor = page.url.rsplit("#", 1)[1]
+            assert await page.locator(f"#{anchor}").is_visible()
+            # a query that cannot be searched: the message, on the same page
+            await page.goto(base + urls.search("-"))
+            assert "Nothing to search for" in await page.locator("[role=alert]").inner_text()
+            await context.close()

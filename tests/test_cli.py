@@ -142,7 +142,7 @@ def test_project_then_status_reports_positions_and_rows(backend: Backend) -> Non
     _run(backend, "events", "append", "-", input="\n".join(lines))
     code, out, _ = _run(backend, "project")
     assert code == 0
-    assert "applied 14 events" in out  # 7 by each of the two projections
+    assert "applied 21 events" in out  # 7 by each of the three projections
     code, out, _ = _run(backend, "status", "--json")
     status = json.loads(out)
     assert status["event_log"]["head"] >= 7

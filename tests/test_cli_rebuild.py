@@ -9,6 +9,7 @@ from appview.cli import cli
 from appview.settings import Settings
 from projections.forum import ForumProjection
 from projections.notifications import NotificationsProjection
+from projections.search import SearchProjection
 from tests.conftest import Backend
 from tests.rebuild_support import seeded
 
@@ -67,7 +68,8 @@ def test_project_rebuilds_a_generation_of_another_version_first(backend: Backend
     after = bootstrap(settings)
     try:
         assert after.read_models.versions() == {"forum": ForumProjection.VERSION,
-                                                 "notifications": NotificationsProjection.VERSION}
+                                                 "notifications": NotificationsProjection.VERSION,
+                                                 "search": SearchProjection.VERSION}
         assert after.projection_status()[0].generation == 2
     finally:
         after.close()

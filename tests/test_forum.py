@@ -28,6 +28,7 @@ from projections.apply_fold import VerdictReview
 from projections.forum import ForumProjection, all_projections
 from projections.ids import post_id, record_id
 from projections.runner import project_to_head
+from projections.search import SearchProjection
 from tests import original_atbb
 from tests.conftest import Backend
 from tests.fakes import (
@@ -590,7 +591,8 @@ def test_rows_and_position_commit_together(forum: Forum) -> None:
 
 def test_all_projections_are_named_and_versioned() -> None:
     projections = all_projections(F)
-    assert [(p.name, p.version) for p in projections] == [("forum", ForumProjection.VERSION)]
+    assert [(p.name, p.version) for p in projections] == [
+        ("forum", ForumProjection.VERSION), ("search", SearchProjection.VERSION)]
 
 
 def _interleave(events: list[LogEvent], rng: random.Random, duplicates: float) -> list[LogEvent]:

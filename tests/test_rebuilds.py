@@ -18,6 +18,7 @@ from appview.rebuilds import RebuildInProgress, RebuildManager, UnknownProjectio
 from projections.forum import ForumProjection
 from projections.generations import GenerationalReadModels
 from projections.notifications import NotificationsProjection
+from projections.search import SearchProjection
 from tests.conftest import Backend
 from tests.rebuild_support import seeded
 from tests.test_consumer import dump, settings_for
@@ -44,8 +45,8 @@ def test_a_started_rebuild_runs_in_the_background_and_reports(backend: Backend) 
         assert finished.finished_at is not None
         assert rebuilds.current() is None and rebuilds.recent()[0] is run
         assert dump(services) == before
-        status = services.projection_status()[0]
-        assert (status.name, status.generation, status.lag) == ("forum", 2, 0)
+        assert [(s.name, s.generation, s.lag) for s in services.projection_status()] == [
+            ("forum", 2, 0), ("notifications", 2, 0), ("search", 2, 0)]
     finally:
         services.close()
 
@@ -90,12 +91,13 @@ def test_a_changed_projection_version_is_rebuilt_at_startup(backend: Backend) ->
     restarted = bootstrap(settings)
     try:
         rebuilds = manager(restarted)
-        assert rebuilds.outdated() == ["forum", "notifications"]
+        assert rebuilds.outdated() == ["forum", "notifications", "search"]
         run = rebuilds.rebuild_outdated(background=False)
         assert run is not None and run.status == "completed" and run.generation == 2
         assert run.reason == "version changed"
         assert restarted.read_models.versions() == {
-            "forum": ForumProjection.VERSION, "notifications": NotificationsProjection.VERSION}
+            "forum": ForumProjection.VERSION, "notifications": NotificationsProjection.VERSION,
+            "search": SearchProjection.VERSION}
         assert dump(restarted) == before
         assert rebuilds.outdated() == []
         assert rebuilds.rebuild_outdated() is None  # nothing more to do

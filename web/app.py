@@ -25,6 +25,7 @@ from web.api import admin_events as api_admin_events
 from web.api import admin_projections as api_admin_projections
 from web.api import mod as api_mod
 from web.api import read as api_read
+from web.api import search as api_search
 from web.api import write as api_write
 from web.api.health import health
 from web.auth import signin
@@ -65,6 +66,7 @@ def create_app(services: Services, *, live: LiveIngest | None = None,
     api_read.add_routes(app.router)
     api_write.add_routes(app.router)
     api_mod.add_routes(app.router)
+    api_search.add_routes(app.router)
     pages.add_routes(app.router)
     signin.add_routes(app)
     api_admin_projections.add_routes(app)

@@ -658,3 +658,38 @@ FORUM_FEED = "/feed.atom"
 
 def forum_feed() -> str:
     return FORUM_FEED
+# --- search and edit history ----------------------------------------------------------------
+SEARCH = "/search"
+API_SEARCH = "/api/search"
+POST_VERSIONS = "/p/{id}/versions"
+API_POST_VERSIONS = "/api/posts/{id}/versions"
+SEARCH_FILTERS = ("board", "author", "since", "until", "sort", "type")
+"""The search's query parameters besides ``q`` (and ``page`` or ``offset``/``limit``)."""
+
+
+def _search_query(q: str | None, filters: dict[str, str | None],
+                  extra: dict[str, str]) -> str:
+    params = {"q": q} if q else {}
+    params.update({k: v for k, v in filters.items() if k in SEARCH_FILTERS and v})
+    params.update(extra)
+    return f"?{urlencode(params)}" if params else ""
+
+
+def search(q: str | None = None, page: int | None = None, **filters: str | None) -> str:
+    """The search page; ``filters`` are those of ``SEARCH_FILTERS`` (empty ones left out)."""
+    extra = {"page": str(page)} if page is not None and page > 1 else {}
+    return SEARCH + _search_query(q, filters, extra)
+
+
+def api_search(q: str | None = None, offset: int | None = None, limit: int | None = None,
+               **filters: str | None) -> str:
+    extra = {k: str(v) for k, v in (("offset", offset), ("limit", limit)) if v is not None}
+    return API_SEARCH + _search_query(q, filters, extra)
+
+
+def post_versions(post_id: str) -> str:
+    return POST_VERSIONS.format(id=_q(post_id))
+
+
+def api_post_versions(post_id: str) -> str:
+    return API_POST_VERSIONS.format(id=_q(post_id))

@@ -18,11 +18,13 @@ from web.keys import SERVICES
 from web.markdown import MarkdownRenderer
 from web.pages import feeds
 from web.pages import forum as pages_forum
+from web.pages import history as pages_history
 from web.pages import live as pages_live
 from web.pages import member as pages_member
 from web.pages import moderation as pages_moderation
 from web.pages import notifications as pages_notifications
 from web.pages import reports as pages_reports
+from web.pages import search as pages_search
 from web.pages import settings as pages_settings
 from web.pages import site as pages_site
 from web.pages import topic as pages_topic
@@ -87,3 +89,5 @@ def add_routes(router: web.UrlDispatcher) -> None:
     pages_live.add_routes(router)
     pages_notifications.add_routes(router)
     pages_unread.add_routes(router)
+    pages_search.add_routes(router)
+    pages_history.add_routes(router)

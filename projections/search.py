@@ -1,0 +1,175 @@
+"""The search projection: the words of every post, in a full-text index.
+
+It indexes what the ``forum`` projection made of the posts, never the raw records: the
+``posts`` row of a post (in the same location) holds the text and title of its greatest
+live version and whether it is a tombstone, the rules of ``docs/data-model.md`` applied
+once, in one place. So ``search`` comes after ``forum`` in ``all_projections``, and a
+batch re-reads the ``posts`` rows of the posts its events touched, which the ``forum``
+projection has already applied (it is at or past this batch's positions: the runner
+applies the projections in order, to the same head). Who may find a post is not stored
+here either: the queries join ``posts`` and apply the read side's visibility rules
+(``projections.queries_search``).
+
+Its first batch at position 0 (a rebuild's new generation, an appview that has just
+gained this projection) indexes every post the ``posts`` table holds in one pass, and
+records the ``forum`` projection's position: what the events up to there would have
+indexed one batch at a time (the runner then resumes from there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from events import collections as c
+from events.model import Logged, RecordEvent
+from projections.db import Session
+from projections.readmodel import ReadModels
+from projections.search_schema import DOCUMENT_SQL
+from projections.search_text import config_for, indexed_text
+
+FORUM_PROJECTION = "forum"
+"""The projection whose ``posts`` rows this one indexes."""
+
+_SEED_PAGE = 5000
+_COLUMNS = "uri, config, title, body"
+
+
+class SearchProjection:
+    """Keeps ``search_docs`` (and its full-text index) equal to the live posts' words."""
+
+    NAME = "search"
+    VERSION = 1
+    skips_ahead = True
+    """The runner reads on from the position it records, which may be past its batch."""
+
+    def __init__(self) -> None:
+        self.name = self.NAME
+        self.version = self.VERSION
+        self._store: ReadModels | None = None
+        self._version_recorded = False
+
+    def attach(self, store: ReadModels) -> None:
+        self._store = store
+        self._version_recorded = False
+
+    @property
+    def store(self) -> ReadModels:
+        if self._store is None:
+            raise RuntimeError(f"projection {self.name!r} is not attached to a read-model store")
+        return self._store
+
+    def position(self) -> int:
+        return self.store.position(self.name)
+
+    def apply(self, batch: Sequence[Logged]) -> None:
+        """Index the posts ``batch`` touched past the tracked position (all of them, the
+        first time), and the position, in one transaction."""
+        if not batch:
+            return
+        store = self.store
+        with store.transaction() as session:
+            start = store.position_in(session, self.name)
+            last = batch[-1].position
+            if last <= start:
+                return
+            forum = store.position_in(session, FORUM_PROJECTION)
+            if forum < last:
+                # it would index rows older than its own position says, and never
+                # come back to them
+                raise RuntimeError(
+                    f"the search projection cannot pass the {FORUM_PROJECTION} projection"
+                    f" ({last} > {forum}): apply {FORUM_PROJECTION} first")
+            if start == 0:
+                seed(session)
+                position = forum
+            else:
+                reindex(session, touched_posts(b for b in batch if b.position > start))
+                position = last
+            if not self._version_recorded:
+                store.set_version(session, self.name, self.version)
+            store.track(session, self.name, position)
+        self._version_recorded = True
+
+
+def touched_posts(batch: Iterable[Logged]) -> set[str]:
+    """The at-uris of the posts whose records the events of ``batch`` are versions of."""
+    return {logged.event.uri for logged in batch
+            if isinstance(logged.event, RecordEvent) and logged.event.collection == c.POST}
+
+
+def _document(row: Sequence[Any]) -> tuple[str, str, str, str] | None:
+    """A ``search_docs`` row from a posts row (uri, deleted, title, text, langs); None
+    for a post without words to find (a tombstone, an empty one)."""
+    uri, deleted, title, text, langs = row
+    if deleted or (not title and not text):
+        return None
+    return (str(uri), config_for(langs), indexed_text(title), indexed_text(text))
+
+
+def _write(session: Session, documents: list[tuple[str, str, str, str]]) -> None:
+    if not documents:
+        return
+    if session.dialect == "postgresql":
+        document = DOCUMENT_SQL.format(config="v.column2", title="v.column3",
+                                       body="v.column4")
+        session.execute_values(
+            f"INSERT INTO search_docs ({_COLUMNS}, document) SELECT v.column1, v.column2,"
+            f" v.column3, v.column4, {document} FROM (VALUES {{values}}) v"
+            " ON CONFLICT (uri) DO UPDATE SET config = excluded.config,"
+            " title = excluded.title, body = excluded.body, document = excluded.document",
+            documents)
+    else:
+        session.execute_values(
+            f"INSERT INTO search_docs ({_COLUMNS}) VALUES {{values}}"
+            " ON CONFLICT (uri) DO UPDATE SET config = excluded.config,"
+            " title = excluded.title, body = excluded.body",
+            documents)
+    session.execute_values(
+        "INSERT INTO search_languages (config) VALUES {values} ON CONFLICT (config) DO NOTHING",
+        sorted({(d[1],) for d in documents}))
+
+
+def reindex(session: Session, uris: Iterable[str]) -> None:
+    """Make the ``search_docs`` rows of ``uris`` what their ``posts`` rows say now."""
+    wanted = sorted(set(uris))
+    if not wanted:
+        return
+    rows = session.query_in(
+        "SELECT uri, deleted, title, text, langs FROM posts WHERE uri {in}", wanted)
+    before = {str(r[0]) for r in session.query_in(
+        "SELECT DISTINCT config FROM search_docs WHERE uri {in}", wanted)}
+    documents = [d for d in map(_document, rows) if d is not None]
+    kept = {d[0] for d in documents}
+    gone = [uri for uri in wanted if uri not in kept]
+    for start in range(0, len(gone), 500):
+        part = gone[start:start + 500]
+        session.execute(
+            f"DELETE FROM search_docs WHERE uri IN ({', '.join('?' * len(part))})", part)
+    _write(session, documents)
+    # a configuration no document uses any more leaves the list, as a rebuild would
+    for config in sorted(before - {d[1] for d in documents}):
+        session.execute(
+            "DELETE FROM search_languages WHERE config = ?"
+            " AND NOT EXISTS (SELECT 1 FROM search_docs WHERE config = ?)", (config, config))
+
+
+def seed(session: Session) -> None:
+    """Index every post of ``posts`` into an empty ``search_docs``, a page at a time in
+    uri order. On PostgreSQL the GIN index is built once, after the rows."""
+    postgres = session.dialect == "postgresql"
+    if postgres:
+        session.execute("DROP INDEX IF EXISTS search_docs_document")
+    after = ""
+    while True:
+        rows = session.query(
+            "SELECT uri, deleted, title, text, langs FROM posts WHERE uri > ?"
+            f" ORDER BY uri LIMIT {_SEED_PAGE}", (after,))
+        if not rows:
+            break
+        _write(session, [d for d in map(_document, rows) if d is not None])
+        after = str(rows[-1][0])
+    if postgres:
+        session.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        session.execute(
+            "CREATE INDEX IF NOT EXISTS search_docs_document ON search_docs USING gin (document)")

@@ -1,0 +1,100 @@
+"""The search projection's tables (``projections.search``).
+
+``search_docs`` and ``search_languages`` are ordinary read-model tables (in
+``schema.TABLES``: compared by ``atbb verify``, counted by ``atbb status``); the full-text
+index over ``search_docs`` is each database's own:
+
+- SQLite: two FTS5 tables with ``search_docs`` as their external content, kept by
+  triggers: ``search_stemmed`` (the ``porter`` tokenizer) for the posts whose
+  configuration is ``english``, ``search_plain`` (``unicode61``, diacritics removed) for
+  every other. A query asks both.
+- both: an index on ``config``, so that a configuration no document uses any more
+  leaves ``search_languages`` at once.
+- PostgreSQL: a ``tsvector`` column, ``document`` (the title weighted A, the body B, in
+  the post's configuration), written with the row, under a GIN index.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from projections.search_text import STEMMED_CONFIG
+
+SEARCH_DOCS: Final = """
+CREATE TABLE IF NOT EXISTS search_docs (
+    uri TEXT PRIMARY KEY,
+    config TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    body TEXT NOT NULL DEFAULT ''
+)"""
+"""One row per post that has words to find (not a tombstone): its at-uri (the ``posts``
+row it stands for, which decides who may find it), its text search ``config`` (from the
+post's ``langs``: ``search_text.config_for``), and its ``title`` and ``body`` as
+indexed (``search_text.indexed_text``). On PostgreSQL also ``document``, their
+``tsvector``."""
+
+SEARCH_LANGUAGES: Final = """
+CREATE TABLE IF NOT EXISTS search_languages (
+    config TEXT PRIMARY KEY
+)"""
+"""Every text search configuration some row of ``search_docs`` is indexed in: a query is
+written once per configuration listed here."""
+
+TABLES: Final[dict[str, str]] = {
+    "search_docs": SEARCH_DOCS,
+    "search_languages": SEARCH_LANGUAGES,
+}
+
+_FTS = ("CREATE VIRTUAL TABLE IF NOT EXISTS {name} USING fts5(title, body,"
+        " content='search_docs', content_rowid='rowid', tokenize='{tokenize}')")
+
+
+def _sqlite_trigger(event: str, body: str) -> str:
+    return (f"CREATE TRIGGER IF NOT EXISTS search_docs_{event.lower()} AFTER {event}"
+            f" ON search_docs BEGIN {body} END")
+
+
+def _fts_rows(row: str, *, delete: bool) -> str:
+    """The statements that add (or, with ``delete``, take out) ``row`` (new or old) to
+    the FTS5 table of its configuration."""
+    statements = []
+    for name, test in (("search_stemmed", "="), ("search_plain", "<>")):
+        if delete:
+            columns, values = f"{name}, rowid, title, body", "'delete', "
+        else:
+            columns, values = "rowid, title, body", ""
+        statements.append(
+            f"INSERT INTO {name} ({columns}) SELECT {values}{row}.rowid, {row}.title,"
+            f" {row}.body WHERE {row}.config {test} '{STEMMED_CONFIG}';")
+    return " ".join(statements)
+
+
+CONFIG_INDEX: Final = "CREATE INDEX IF NOT EXISTS search_docs_config ON search_docs (config)"
+"""Whether any document still uses a configuration (``search_languages``)."""
+
+SQLITE_STATEMENTS: Final[tuple[str, ...]] = (
+    CONFIG_INDEX,
+    _FTS.format(name="search_stemmed", tokenize="porter unicode61 remove_diacritics 2"),
+    _FTS.format(name="search_plain", tokenize="unicode61 remove_diacritics 2"),
+    _sqlite_trigger("INSERT", _fts_rows("new", delete=False)),
+    _sqlite_trigger("DELETE", _fts_rows("old", delete=True)),
+    _sqlite_trigger("UPDATE", _fts_rows("old", delete=True) + " "
+                    + _fts_rows("new", delete=False)),
+)
+
+POSTGRES_STATEMENTS: Final[tuple[str, ...]] = (
+    CONFIG_INDEX,
+    "ALTER TABLE search_docs ADD COLUMN IF NOT EXISTS document tsvector",
+    "CREATE INDEX IF NOT EXISTS search_docs_document ON search_docs USING gin (document)",
+)
+
+DOCUMENT_SQL: Final = (
+    "setweight(to_tsvector(CAST({config} AS regconfig), {title}), 'A')"
+    " || setweight(to_tsvector(CAST({config} AS regconfig), {body}), 'B')"
+)
+"""PostgreSQL: the ``document`` of a row from its config, title and body (SQL)."""
+
+
+def statements(dialect: str) -> tuple[str, ...]:
+    """The full-text index's DDL in ``dialect``, after the tables."""
+    return POSTGRES_STATEMENTS if dialect == "postgresql" else SQLITE_STATEMENTS

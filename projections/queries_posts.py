@@ -121,6 +121,9 @@ def _posts(
                 author_banned=ctx.is_banned(row["did"]),
                 author_suspended=row["suspended"] == 1,
                 deleted_by_author=deleted,
+                # absent from a location an earlier version built (it serves until
+                # rebuilt): the page renders the text then
+                html=None if deleted else row.get("html"),
             )
         )
     return posts

@@ -149,6 +149,7 @@ CREATE TABLE IF NOT EXISTS posts (
     kind TEXT,
     title TEXT,
     text TEXT,
+    html TEXT,
     board_uri TEXT,
     root_uri TEXT,
     parent_uri TEXT,
@@ -172,7 +173,9 @@ CREATE TABLE IF NOT EXISTS posts (
 """Posts: topics and replies, tombstones included. ``id`` = ``post_id(uri)``.
 
 Record fields: ``kind`` 'topic' (no ``reply``) or 'reply' (NULL on a tombstone whose
-live version was never seen), ``title``/``text`` (NULL on a tombstone), ``board_uri``
+live version was never seen), ``title``/``text`` (NULL on a tombstone), ``html``
+(``text`` rendered and sanitised by ``projections.post_html`` when the version was
+applied; NULL with no text), ``board_uri``
 (topic: the record's board; reply: derived, the root topic's board), ``root_uri`` /
 ``parent_uri`` (replies only), ``thread_uri`` (topic: its own uri; reply: root_uri),
 ``created_at`` (the record's, else the time of its TID rkey), ``updated_at``, ``langs``

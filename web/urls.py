@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
+from projections.post_html import POST_PERMALINK
+
 INDEX = "/"
 API_HEALTH = "/api/health"
 API_FORUM = "/api/forum"
@@ -85,7 +87,7 @@ BOARD = "/b/{id}"
 BOARD_FEED = "/b/{id}/feed.atom"
 TOPIC = "/t/{id}"
 TOPIC_FEED = "/t/{id}/feed.atom"
-POST = "/p/{id}"
+POST = POST_PERMALINK
 MEMBER = "/u/{did}"
 
 

@@ -441,6 +441,20 @@ async def measure_workers(settings: Settings, topic_id: str, args: argparse.Name
     return failures
 
 
+def seed(settings: Settings, seeded: Seeded) -> float:
+    """Append the forum's events to a fresh log and project them; the seconds taken."""
+    services = bootstrap(settings)
+    try:
+        started = time.perf_counter()
+        events = seeded.events
+        for start in range(0, len(events), 10_000):
+            services.event_log.append(events[start:start + 10_000])
+        project_to_head(services.event_log, services.projections, batch_size=10_000)
+        return time.perf_counter() - started
+    finally:
+        services.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--posts", type=int, default=1_000_000)
@@ -456,8 +470,8 @@ def main(argv: list[str] | None = None) -> int:
     forum = "did:plc:benchforumbenchforumbenc"
     started = time.perf_counter()
     seeded = forum_events(args.posts, args.topics, forum)
-    events, topic_id = seeded.events, seeded.topics[0][0]
-    print(f"generated {len(events):,} events ({args.posts:,} posts, {args.topics:,} topics) "
+    topic_id = seeded.topics[0][0]
+    print(f"generated {len(seeded.events):,} events ({args.posts:,} posts, {args.topics:,} topics) "
           f"in {time.perf_counter() - started:.0f}s")
     last_topic_page = -(-LONG_TOPIC_REPLIES // REPLIES_PER_PAGE)
     failures = 0
@@ -468,16 +482,8 @@ def main(argv: list[str] | None = None) -> int:
             if backend == "postgresql":
                 settings = settings.with_overrides(database_url=PG_URL, database_schema=schema)
             try:
-                services = bootstrap(settings)
-                try:
-                    started = time.perf_counter()
-                    for start in range(0, len(events), 10_000):
-                        services.event_log.append(events[start:start + 10_000])
-                    project_to_head(services.event_log, services.projections,
-                                    batch_size=10_000)
-                finally:
-                    services.close()
-                print(f"\n{backend}: seeded in {time.perf_counter() - started:.0f}s; "
+                seconds = seed(settings, seeded)
+                print(f"\n{backend}: seeded in {seconds:.0f}s; "
                       f"{args.connections} connections, {args.seconds:.0f}s per page")
                 if args.workers:
                     failures += asyncio.run(measure_workers(settings, topic_id, args))

@@ -507,8 +507,11 @@ INDEXES: Final[tuple[str, ...]] = (
     # not unique: the id's DID digest is short, and a crafted collision must not stop
     # the projection (a query by id then sees both rows and can tell them by uri)
     "CREATE INDEX IF NOT EXISTS posts_id ON posts (id)",
-    # thread page: replies of a thread in (created_at, uri) order; also rank in thread
-    "CREATE INDEX IF NOT EXISTS posts_thread ON posts (thread_uri, kind, created_at, uri)",
+    # thread page: replies of a thread in (created_at, uri) order; also rank in thread.
+    # Covering for a topic page's count and ranking (the visibility columns too), so a
+    # page reads the table's rows of its own replies only, not every reply's body
+    "CREATE INDEX IF NOT EXISTS posts_thread"
+    " ON posts (thread_uri, kind, created_at, uri, state, hidden, suspended, did)",
     # children by parent, for the replies whose parent is not their root (the others
     # are found through posts_thread): most replies never enter it
     "CREATE INDEX IF NOT EXISTS posts_parent ON posts (parent_uri) WHERE parent_uri <> root_uri",

@@ -11,14 +11,28 @@ from this one with an aiohttp client on loopback (``--connections`` at once, for
 first and last page. Baseline in the same run: an aiohttp handler in its own process
 returning a fixed page of the same size as the topic page.
 
-Targets (2 cores): p99 < 50 ms for every page at 50 connections; throughput at least a
-third of the fixed-page baseline.
+Then what readers do, in the same run: topic pages drawn uniformly from every topic of the
+forum (the cold case: nearly every request misses the page cache), a Zipf mix over
+topics, boards and their pages (the realistic case: 70 % topic pages, 25 % board pages,
+5 % the index; topics and boards by Zipf s=1 over a fixed popularity order, pages within
+them by Zipf over page numbers, the first most read), and the same mix while another
+process appends replies to Zipf-drawn topics at ``--append-rate`` a second and projects
+them (each projected post moves the projection's position, which every page's ETag names:
+the page cache is invalidated as in a live forum, seen by the server within
+PAGE_STATE_SECONDS).
+
+Targets (2 cores): p99 < 50 ms for every fixed page at 50 connections; throughput at least a
+third of the fixed-page baseline. Uniform random topics: p99 < 50 ms and at least 0.15 of
+the baseline; the Zipf mix at least 0.5 of it; the mix under appends p99 < 100 ms.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
+import itertools
+import multiprocessing
 import os
 import random
 import socket
@@ -28,6 +42,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -43,6 +59,10 @@ from web.pages.forum import TOPICS_PER_PAGE
 from web.pages.topic import REPLIES_PER_PAGE
 
 BOARDS = 20
+UNIFORM_P99_MS = 50.0
+UNIFORM_RATIO = 0.15
+ZIPF_RATIO = 0.5
+APPENDS_P99_MS = 100.0
 MEMBERS = 2000
 LONG_TOPIC_REPLIES = 2000
 P99_TARGET_MS = 50.0
@@ -77,8 +97,20 @@ def when(micros: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(micros / 1e6))
 
 
-def forum_events(posts: int, topics: int, forum: str) -> tuple[list[LogEvent], str, str]:
-    """The forum's events; returns them, a board id and the long topic's id."""
+@dataclass
+class Seeded:
+    """A generated forum: its events and what the loads draw from."""
+
+    events: list[LogEvent]
+    board_ids: list[str]
+    # every topic: id, reply count, its root and board strong refs (for appended replies)
+    topics: list[tuple[str, int, dict[str, str], dict[str, str]]]
+    members: list[str]
+    clock: int
+
+
+def forum_events(posts: int, topics: int, forum: str) -> Seeded:
+    """The forum's events and what the loads draw from (the long topic is the first)."""
     rng = random.Random(7)
     clock = [1_780_000_000_000_000]
     w = Writer(clock)
@@ -110,16 +142,19 @@ def forum_events(posts: int, topics: int, forum: str) -> tuple[list[LogEvent], s
             "title": f"Topic {index}: {' '.join(rng.choice(WORDS) for _ in range(5))}",
             "text": body(rng, 40), "board": board, "createdAt": when(clock[0])}), board))
     out += [topic for topic, _ in opened]
-    long_topic = opened[0][0]
+    replies = [0] * topics
     for index in range(posts - topics):
-        root, board = opened[0] if index < LONG_TOPIC_REPLIES else \
-            opened[rng.randrange(1, topics)]
+        which = 0 if index < LONG_TOPIC_REPLIES else rng.randrange(1, topics)
+        replies[which] += 1
+        root, board = opened[which]
         author = members[rng.randrange(MEMBERS)]
         out.append(w.event(author, c.POST, {
             "text": body(rng, 60), "board": board,
             "reply": {"root": ref(root), "parent": ref(root)},
             "createdAt": when(clock[0])}))
-    return out, record_id(boards[1].uri), post_id(long_topic.uri)
+    return Seeded(out, [record_id(b.uri) for b in boards],
+                  [(post_id(t.uri), replies[i], ref(t), board)
+                   for i, (t, board) in enumerate(opened)], members, clock[0])
 
 
 WORDS = ("forum", "thread", "reply", "protocol", "repo", "record", "cursor", "event",
@@ -152,6 +187,12 @@ async def wait_up(url: str) -> None:
 
 async def load(url: str, seconds: float, connections: int) -> tuple[float, float, float, int]:
     """p50 ms, p99 ms, requests/s, body bytes of ``url`` under ``connections`` clients."""
+    return await load_paths(url, lambda: "", seconds, connections)
+
+
+async def load_paths(base: str, next_path: Callable[[], str], seconds: float,
+                     connections: int) -> tuple[float, float, float, int]:
+    """As ``load``, each request for ``base + next_path()`` (bytes: the last body's)."""
     latencies: list[float] = []
     size = 0
     deadline = time.perf_counter() + seconds
@@ -160,6 +201,7 @@ async def load(url: str, seconds: float, connections: int) -> tuple[float, float
         async def client() -> None:
             nonlocal size
             while time.perf_counter() < deadline:
+                url = base + next_path()
                 started = time.perf_counter()
                 async with session.get(url) as response:
                     data = await response.read()
@@ -175,8 +217,100 @@ async def load(url: str, seconds: float, connections: int) -> tuple[float, float
     return cuts[49], cuts[98], len(latencies) / elapsed, size
 
 
-async def measure(settings: Settings, board_id: str, topic_id: str, args: argparse.Namespace,
+class Zipf:
+    """Ranks 0..n-1 drawn with probability proportional to 1 / (rank + 1) ** s."""
+
+    def __init__(self, n: int, rng: random.Random, s: float = 1.0) -> None:
+        self._cumulative = list(itertools.accumulate(1 / (k + 1) ** s for k in range(n)))
+        self._rng = rng
+
+    def __call__(self) -> int:
+        point = self._rng.random() * self._cumulative[-1]
+        return min(bisect.bisect_left(self._cumulative, point), len(self._cumulative) - 1)
+
+
+class Readers:
+    """The paths readers ask for: uniform over topics, or the Zipf mix."""
+
+    def __init__(self, seeded: Seeded, seed: int) -> None:
+        self._rng = random.Random(seed)
+        order = random.Random(11)  # the same popularity order in every run and process
+        self._topics = [(topic_id, pages_of(replies, REPLIES_PER_PAGE))
+                        for topic_id, replies, _root, _board in seeded.topics]
+        self.popular_topics = list(range(len(self._topics)))
+        order.shuffle(self.popular_topics)
+        self._boards = list(seeded.board_ids)
+        order.shuffle(self._boards)
+        board_pages = pages_of(len(seeded.topics) // len(seeded.board_ids), TOPICS_PER_PAGE)
+        self._topic_rank = Zipf(len(self._topics), self._rng)
+        self._board_rank = Zipf(len(self._boards), self._rng)
+        self._board_page = Zipf(board_pages, self._rng)
+        self._page_ranks: dict[int, Zipf] = {}
+
+    def uniform_topic(self) -> str:
+        return f"/t/{self._rng.choice(self._topics)[0]}"
+
+    def popular_topic(self) -> int:
+        """A topic's index in ``Seeded.topics``, by Zipf over the popularity order."""
+        return self.popular_topics[self._topic_rank()]
+
+    def mix(self) -> str:
+        roll = self._rng.random()
+        if roll < 0.70:
+            topic_id, pages = self._topics[self.popular_topic()]
+            return f"/t/{topic_id}" + self._page_query(pages)
+        if roll < 0.95:
+            board = self._boards[self._board_rank()]
+            return f"/b/{board}" + self._page_query(0)
+        return "/"
+
+    def _page_query(self, pages: int) -> str:
+        if pages == 0:  # a board's
+            page = self._board_page() + 1
+        elif pages == 1:
+            return ""
+        else:
+            page = self._page_ranks.setdefault(pages, Zipf(pages, self._rng))() + 1
+        return "" if page == 1 else f"?page={page}"
+
+
+def pages_of(items: int, per_page: int) -> int:
+    return max(1, -(-items // per_page))
+
+
+def append_posts(settings: Settings, seeded: Seeded, rate: float, stop: object,
+                 counter: object) -> None:
+    """In a process of its own: a reply to a Zipf-drawn topic every 1/``rate`` s, each
+    appended to the log and projected at once (what a live forum's ingest does), until
+    ``stop`` (a multiprocessing Event) is set; ``counter`` (a Value) counts them."""
+    readers = Readers(seeded, seed=99)
+    rng = random.Random(5)
+    clock = [seeded.clock]
+    writer = Writer(clock)
+    services = bootstrap(settings)
+    interval = 1 / rate
+    try:
+        due = time.perf_counter()
+        while not stop.is_set():  # type: ignore[attr-defined]
+            _topic_id, _replies, root, board = seeded.topics[readers.popular_topic()]
+            clock[0] = max(clock[0], int(time.time() * 1e6))
+            event = writer.event(seeded.members[rng.randrange(len(seeded.members))], c.POST,
+                                 {"text": body(rng, 60), "board": board,
+                                  "reply": {"root": root, "parent": root},
+                                  "createdAt": when(clock[0])})
+            services.event_log.append([event])
+            project_to_head(services.event_log, services.projections)
+            with counter.get_lock():  # type: ignore[attr-defined]
+                counter.value += 1  # type: ignore[attr-defined]
+            due += interval
+            time.sleep(max(0.0, due - time.perf_counter()))
+    finally:
+        services.close()
+
+
+async def measure(settings: Settings, seeded: Seeded, args: argparse.Namespace,
                   last_topic_page: int) -> int:
+    board_id, topic_id = seeded.board_ids[1], seeded.topics[0][0]
     port, fixed_port = free_port(), free_port()
     env = {**os.environ, "DATA_DIR": str(settings.data_dir), "FORUM_DID": settings.forum_did,
            "DATABASE_URL": settings.database_url, "DATABASE_SCHEMA": settings.database_schema,
@@ -213,6 +347,7 @@ async def measure(settings: Settings, board_id: str, topic_id: str, args: argpar
             failures += not ok
             print(f"  {name:<22} p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  {rate:8,.0f} req/s"
                   f"  ({rate / brate:.2f} of baseline, {size:,} B)  {'ok' if ok else 'MISSED'}")
+        failures += await measure_readers(settings, seeded, args, base, brate)
     finally:
         server.terminate()
         try:
@@ -220,6 +355,50 @@ async def measure(settings: Settings, board_id: str, topic_id: str, args: argpar
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(5)
+    return failures
+
+
+async def measure_readers(settings: Settings, seeded: Seeded, args: argparse.Namespace,
+                          base: str, brate: float) -> int:
+    """The uniform, Zipf and Zipf-under-appends loads against the running server."""
+    failures = 0
+    readers = Readers(seeded, seed=1)
+
+    def report(name: str, figures: tuple[float, float, float, int], p99_target: float | None,
+               ratio_target: float | None, note: str = "") -> None:
+        nonlocal failures
+        p50, p99, rate, _size = figures
+        ok = (p99_target is None or p99 < p99_target) and (
+            ratio_target is None or rate >= brate * ratio_target)
+        failures += not ok
+        wanted = " and ".join(
+            ([f"p99 < {p99_target:.0f} ms"] if p99_target else [])
+            + ([f">= {ratio_target} of baseline"] if ratio_target else []))
+        print(f"  {name:<22} p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  {rate:8,.0f} req/s"
+              f"  ({rate / brate:.2f} of baseline)  target {wanted}: "
+              f"{'ok' if ok else 'MISSED'}{note}")
+
+    report("uniform random topics",
+           await load_paths(base, readers.uniform_topic, args.seconds, args.connections),
+           UNIFORM_P99_MS, UNIFORM_RATIO)
+    await load_paths(base, readers.mix, 1.0, args.connections)  # the popular pages cached
+    report("Zipf mix", await load_paths(base, readers.mix, args.seconds, args.connections),
+           None, ZIPF_RATIO)
+    context = multiprocessing.get_context("fork")
+    stop, counter = context.Event(), context.Value("i", 0)
+    appender = context.Process(target=append_posts,
+                               args=(settings, seeded, args.append_rate, stop, counter))
+    appender.start()
+    try:
+        await asyncio.sleep(1.0)  # appending at its pace
+        before, started = counter.value, time.perf_counter()
+        figures = await load_paths(base, readers.mix, args.seconds, args.connections)
+        appended = (counter.value - before) / (time.perf_counter() - started)
+    finally:
+        stop.set()
+        appender.join(30)
+    report("Zipf mix, appending", figures, APPENDS_P99_MS, None,
+           f"  ({appended:.0f} posts/s appended)")
     return failures
 
 
@@ -262,6 +441,20 @@ async def measure_workers(settings: Settings, topic_id: str, args: argparse.Name
     return failures
 
 
+def seed(settings: Settings, seeded: Seeded) -> float:
+    """Append the forum's events to a fresh log and project them; the seconds taken."""
+    services = bootstrap(settings)
+    try:
+        started = time.perf_counter()
+        events = seeded.events
+        for start in range(0, len(events), 10_000):
+            services.event_log.append(events[start:start + 10_000])
+        project_to_head(services.event_log, services.projections, batch_size=10_000)
+        return time.perf_counter() - started
+    finally:
+        services.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--posts", type=int, default=1_000_000)
@@ -269,13 +462,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--append-rate", type=float, default=50.0,
+                        help="posts a second appended during the last load")
     parser.add_argument("--workers", default="",
                         help="e.g. 1,2: only the topic page, by `serve --workers N`")
     args = parser.parse_args(argv)
     forum = "did:plc:benchforumbenchforumbenc"
     started = time.perf_counter()
-    events, board_id, topic_id = forum_events(args.posts, args.topics, forum)
-    print(f"generated {len(events):,} events ({args.posts:,} posts, {args.topics:,} topics) "
+    seeded = forum_events(args.posts, args.topics, forum)
+    topic_id = seeded.topics[0][0]
+    print(f"generated {len(seeded.events):,} events ({args.posts:,} posts, {args.topics:,} topics) "
           f"in {time.perf_counter() - started:.0f}s")
     last_topic_page = -(-LONG_TOPIC_REPLIES // REPLIES_PER_PAGE)
     failures = 0
@@ -286,21 +482,13 @@ def main(argv: list[str] | None = None) -> int:
             if backend == "postgresql":
                 settings = settings.with_overrides(database_url=PG_URL, database_schema=schema)
             try:
-                services = bootstrap(settings)
-                try:
-                    started = time.perf_counter()
-                    for start in range(0, len(events), 10_000):
-                        services.event_log.append(events[start:start + 10_000])
-                    project_to_head(services.event_log, services.projections,
-                                    batch_size=10_000)
-                finally:
-                    services.close()
-                print(f"\n{backend}: seeded in {time.perf_counter() - started:.0f}s; "
+                seconds = seed(settings, seeded)
+                print(f"\n{backend}: seeded in {seconds:.0f}s; "
                       f"{args.connections} connections, {args.seconds:.0f}s per page")
                 if args.workers:
                     failures += asyncio.run(measure_workers(settings, topic_id, args))
                 else:
-                    failures += asyncio.run(measure(settings, board_id, topic_id, args,
+                    failures += asyncio.run(measure(settings, seeded, args,
                                                     last_topic_page))
             finally:
                 if backend == "postgresql":

@@ -20,6 +20,7 @@ from events.records import reference
 from projections.apply_fold import RecordFold, Version
 from projections.db import Session
 from projections.ids import post_id, record_id
+from projections.post_html import post_html
 from projections.timestamps import from_unix_micros, normalize_datetime
 
 Row = dict[str, Any]
@@ -130,8 +131,12 @@ def _post(uri: str, rkey: str, record: Mapping[str, Any] | None) -> Row:
     reply = record.get("reply")
     langs = record.get("langs")
     created = normalize_datetime(record.get("createdAt")) or rkey_time(rkey)
+    text = text_of(record.get("text"))
     common = {
-        "text": text_of(record.get("text")),
+        "text": text,
+        # rendered once here (in the preparing processes during a bulk load), not on
+        # every view of a page
+        "html": post_html(text),
         "created_at": created,
         "updated_at": normalize_datetime(record.get("updatedAt")),
         "langs": string_list_json([x for x in langs if isinstance(x, str)])
@@ -166,6 +171,7 @@ POST_FIELDS = (
     "kind",
     "title",
     "text",
+    "html",
     "board_uri",
     "root_uri",
     "parent_uri",
@@ -366,7 +372,7 @@ class RecordTable:
         if existing is None:
             row = self.new_row(top, live)
             if row["deleted"] and self.collection == c.POST:
-                row["title"] = row["text"] = None
+                row["title"] = row["text"] = row["html"] = None
             return row
         row = dict(existing)
         if top.rev > row["rev"]:
@@ -382,6 +388,7 @@ class RecordTable:
             # deleted by its author: the body and title are gone, the structure stays
             row["title"] = None
             row["text"] = None
+            row["html"] = None
         return row
 
 

@@ -48,7 +48,7 @@ class ForumProjection:
     """Folds the log into the forum's read models. ``attach`` it to a store first."""
 
     NAME = "forum"
-    VERSION = 3
+    VERSION = 4
 
     def __init__(self, forum_did: str, review: VerdictReview | None = None) -> None:
         """``review`` takes the log's superseded verdicts again (ADR 0012); by default

@@ -151,6 +151,7 @@ CREATE TABLE IF NOT EXISTS posts (
     kind TEXT,
     title TEXT,
     text TEXT,
+    html TEXT,
     board_uri TEXT,
     root_uri TEXT,
     parent_uri TEXT,
@@ -174,7 +175,9 @@ CREATE TABLE IF NOT EXISTS posts (
 """Posts: topics and replies, tombstones included. ``id`` = ``post_id(uri)``.
 
 Record fields: ``kind`` 'topic' (no ``reply``) or 'reply' (NULL on a tombstone whose
-live version was never seen), ``title``/``text`` (NULL on a tombstone), ``board_uri``
+live version was never seen), ``title``/``text`` (NULL on a tombstone), ``html``
+(``text`` rendered and sanitised by ``projections.post_html`` when the version was
+applied; NULL with no text), ``board_uri``
 (topic: the record's board; reply: derived, the root topic's board), ``root_uri`` /
 ``parent_uri`` (replies only), ``thread_uri`` (topic: its own uri; reply: root_uri),
 ``created_at`` (the record's, else the time of its TID rkey), ``updated_at``, ``langs``
@@ -522,8 +525,11 @@ INDEXES: Final[tuple[str, ...]] = (
     # not unique: the id's DID digest is short, and a crafted collision must not stop
     # the projection (a query by id then sees both rows and can tell them by uri)
     "CREATE INDEX IF NOT EXISTS posts_id ON posts (id)",
-    # thread page: replies of a thread in (created_at, uri) order; also rank in thread
-    "CREATE INDEX IF NOT EXISTS posts_thread ON posts (thread_uri, kind, created_at, uri)",
+    # thread page: replies of a thread in (created_at, uri) order; also rank in thread.
+    # Covering for a topic page's count and ranking (the visibility columns too), so a
+    # page reads the table's rows of its own replies only, not every reply's body
+    "CREATE INDEX IF NOT EXISTS posts_thread"
+    " ON posts (thread_uri, kind, created_at, uri, state, hidden, suspended, did)",
     # children by parent, for the replies whose parent is not their root (the others
     # are found through posts_thread): most replies never enter it
     "CREATE INDEX IF NOT EXISTS posts_parent ON posts (parent_uri) WHERE parent_uri <> root_uri",

@@ -9,7 +9,7 @@ ids (``projections.ids``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Generic, TypeVar
 
 from events.roles import PERMISSION
@@ -165,6 +165,9 @@ class Post:
     author_banned: bool
     author_suspended: bool
     deleted_by_author: bool
+    # ``text`` rendered and sanitised when the post was projected (``posts.html``); None
+    # for a placeholder. Pages only: the API gives the text.
+    html: str | None = field(default=None, metadata={"api": False})
 
 
 @dataclass(frozen=True, slots=True)

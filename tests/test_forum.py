@@ -27,6 +27,7 @@ from events.model import (
 from projections.apply_fold import VerdictReview
 from projections.forum import ForumProjection, all_projections
 from projections.ids import post_id, record_id
+from projections.post_html import MarkdownRenderer
 from projections.runner import project_to_head
 from projections.search import SearchProjection
 from tests import original_atbb
@@ -215,6 +216,26 @@ def test_a_late_create_never_resurrects_a_tombstone(forum: Forum) -> None:
     assert (row["deleted"], row["rev"], row["text"], row["title"]) == (1, delete.rev, None, None)
     assert row["counted"] == 0
     assert forum.board_counts(board) == (0, 0)
+
+
+def test_a_post_is_stored_rendered_and_an_edit_renders_it_again(forum: Forum) -> None:
+    board = forum.structure()
+    topic = forum.topic(forum.alice, board)
+    quote = (f"[@alice wrote]({topic.uri})\n\n> body <script>x</script>\n\n**mine**")
+    reply = forum.bob.create(POST, {"text": quote, "reply": {"root": ref(topic),
+                                                            "parent": ref(topic)},
+                                    "createdAt": forum.clock.iso()})
+    forum.apply(topic, reply)
+    renderer = MarkdownRenderer()
+    assert forum.post(topic)["html"] == "<p>body</p>\n"
+    stored = forum.post(reply)["html"]
+    assert stored == str(renderer.render_markdown(quote))
+    assert f'href="/p/{post_id(topic.uri)}"' in stored and "<script" not in stored
+    edit = forum.bob.update(POST, reply.rkey, {**(reply.record or {}), "text": "_edited_"})
+    forum.apply(edit)
+    assert forum.post(reply)["html"] == "<p><em>edited</em></p>\n"
+    forum.apply(forum.bob.delete(POST, reply.rkey))
+    assert (forum.post(reply)["text"], forum.post(reply)["html"]) == (None, None)
 
 
 def test_tombstone_is_the_same_whatever_order_and_keeps_its_place(backend) -> None:

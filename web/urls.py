@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from projections.post_html import POST_PERMALINK
+
 INDEX = "/"
 API_HEALTH = "/api/health"
 API_FORUM = "/api/forum"
@@ -86,7 +88,7 @@ BOARD = "/b/{id}"
 BOARD_FEED = "/b/{id}/feed.atom"
 TOPIC = "/t/{id}"
 TOPIC_FEED = "/t/{id}/feed.atom"
-POST = "/p/{id}"
+POST = POST_PERMALINK
 MEMBER = "/u/{did}"
 
 

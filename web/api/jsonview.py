@@ -17,6 +17,7 @@ def to_json(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
             camel(f.name): to_json(getattr(value, f.name)) for f in dataclasses.fields(value)
+            if f.metadata.get("api", True)
         }
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")

@@ -63,6 +63,10 @@ def setup_templates(app: web.Application) -> None:
         loader=jinja2.PackageLoader("web", "templates"),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         context_processors=[],
+        # compiled once per process and kept (the default cache holds 400): no stat of
+        # each template file on every render to see whether it changed, as the
+        # default auto_reload does; the ETag's code digest is of the files at startup
+        auto_reload=False,
     )
     env = aiohttp_jinja2.get_env(app)
     env.globals["urls"] = urls

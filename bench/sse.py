@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args(argv)
     raise_file_limit()
-    events, _board_id, _topic_id = forum_events(args.posts, args.topics, FORUM)
+    events = forum_events(args.posts, args.topics, FORUM).events
     topic = next(e for e in events if isinstance(e, RecordEvent) and e.collection == c.POST)
     clock = [max(e.observed_at for e in events if isinstance(e, RecordEvent)) + 1000]
     failures = 0

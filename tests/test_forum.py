@@ -27,6 +27,7 @@ from events.model import (
 from projections.apply_fold import VerdictReview
 from projections.forum import ForumProjection, all_projections
 from projections.ids import post_id, record_id
+from projections.notifications import NotificationsProjection
 from projections.post_html import MarkdownRenderer
 from projections.runner import project_to_head
 from projections.search import SearchProjection
@@ -613,7 +614,8 @@ def test_rows_and_position_commit_together(forum: Forum) -> None:
 def test_all_projections_are_named_and_versioned() -> None:
     projections = all_projections(F)
     assert [(p.name, p.version) for p in projections] == [
-        ("forum", ForumProjection.VERSION), ("search", SearchProjection.VERSION)]
+        ("forum", ForumProjection.VERSION), ("notifications", NotificationsProjection.VERSION),
+        ("search", SearchProjection.VERSION)]
 
 
 def _interleave(events: list[LogEvent], rng: random.Random, duplicates: float) -> list[LogEvent]:

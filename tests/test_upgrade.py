@@ -20,6 +20,7 @@ from appview.settings import Settings
 from appview.writer import WriterDuties
 from events.model import originator_of
 from projections.forum import ForumProjection
+from projections.notifications import NotificationsProjection
 from projections.runner import project_to_head
 from projections.search import SearchProjection
 from tests.conftest import Backend
@@ -115,7 +116,8 @@ def test_an_earlier_appviews_databases_open_migrate_and_lose_nothing(
         assert run_now is not None and run_now.reason == "version changed"
         wait_for_generation(services, 2)
         assert services.rebuilds.outdated() == []
-        assert services.read_models.versions() == {"forum": ForumProjection.VERSION,
+        assert services.read_models.versions() == {
+            "forum": ForumProjection.VERSION, "notifications": NotificationsProjection.VERSION,
             "search": SearchProjection.VERSION}
         assert dump(services, with_times=False) == dump(fresh, with_times=False)
     finally:

@@ -12,7 +12,6 @@ account is not signed in or its PDS fails. Nothing is written on any refusal."""
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ from events.collections import ROLE
 from projections.queries import Queries
 from projections.views import Role, Theme
 from web import urls
+from web.api.bodies import json_object
 from web.api.jsonview import to_json
 from web.auth.access import check_csrf, request_did, require_permission
 from web.errors import ApiError, bad_request, error_response
@@ -97,23 +97,6 @@ async def _read(func: Callable[[], T]) -> T:
 
 
 # -- bodies ----------------------------------------------------------------------------
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    seconds = request.app[SERVICES].settings.request_read_timeout
-    try:
-        async with asyncio.timeout(seconds):
-            raw = await request.read()
-    except TimeoutError:
-        raise ApiError(408, "RequestTimeout",
-                       f"The body did not arrive within {seconds:g} seconds.") from None
-    try:
-        body = json.loads(raw) if raw else {}
-    except (ValueError, UnicodeDecodeError):
-        raise bad_request("The body is not JSON.") from None
-    if not isinstance(body, dict):
-        raise bad_request("The body must be a JSON object.")
-    return body
-
 
 def _string(body: dict[str, Any], name: str, *, required: bool = False) -> str | None:
     value = body.get(name)
@@ -235,7 +218,7 @@ async def roles(request: web.Request) -> web.Response:
 
 async def assign_role(request: web.Request) -> web.Response:
     actor = _acting(request, MANAGE_ROLES)
-    body = await _body(request)
+    body = await json_object(request, empty_is_object=True)
     role_uri = _string(body, "roleUri", required=True)
     assert role_uri is not None
     if not role_uri.startswith("at://") or f"/{ROLE}/" not in role_uri:
@@ -260,7 +243,7 @@ async def assign_role(request: web.Request) -> web.Response:
 
 async def create_category(request: web.Request) -> web.Response:
     actor = _acting(request, MANAGE_CATEGORIES)
-    fields = _structure_fields(await _body(request), creating=True)
+    fields = _structure_fields(await json_object(request, empty_is_object=True), creating=True)
     try:
         written = await _admin(request).create_category(
             actor, name=fields["name"], description=fields["description"],
@@ -272,7 +255,7 @@ async def create_category(request: web.Request) -> web.Response:
 
 async def update_category(request: web.Request) -> web.Response:
     actor = _acting(request, MANAGE_CATEGORIES)
-    changes = _structure_fields(await _body(request), creating=False)
+    changes = _structure_fields(await json_object(request, empty_is_object=True), creating=False)
     try:
         written = await _admin(request).update_category(actor, request.match_info["id"],
                                                         changes=changes)
@@ -292,7 +275,7 @@ async def delete_category(request: web.Request) -> web.Response:
 
 async def create_board(request: web.Request) -> web.Response:
     actor = _acting(request, MANAGE_CATEGORIES)
-    body = await _body(request)
+    body = await json_object(request, empty_is_object=True)
     category = _string(body, "categoryUri", required=True)
     fields = _structure_fields(body, creating=True)
     assert category is not None
@@ -308,7 +291,7 @@ async def create_board(request: web.Request) -> web.Response:
 
 async def update_board(request: web.Request) -> web.Response:
     actor = _acting(request, MANAGE_CATEGORIES)
-    body = await _body(request)
+    body = await json_object(request, empty_is_object=True)
     if "categoryUri" in body:
         raise bad_request("A board stays in its category (categoryUri cannot change).")
     changes = _structure_fields(body, creating=False)
@@ -373,7 +356,7 @@ async def list_themes(request: web.Request) -> web.Response:
 
 async def create_theme(request: web.Request) -> web.Response:
     actor = _acting(request, MANAGE_THEMES)
-    fields = theme_fields(await _body(request))
+    fields = theme_fields(await json_object(request, empty_is_object=True))
     try:
         written = await _admin(request).create_theme(actor, **fields)
     except WriteError as exc:
@@ -383,7 +366,7 @@ async def create_theme(request: web.Request) -> web.Response:
 
 async def update_theme(request: web.Request) -> web.Response:
     actor = _acting(request, MANAGE_THEMES)
-    fields = theme_fields(await _body(request))
+    fields = theme_fields(await json_object(request, empty_is_object=True))
     try:
         written = await _admin(request).update_theme(actor, request.match_info["rkey"],
                                                      **fields)
@@ -435,7 +418,7 @@ def policy_fields(body: dict[str, Any]) -> dict[str, Any]:
 
 async def put_theme_policy(request: web.Request) -> web.Response:
     actor = _acting(request, MANAGE_THEMES)
-    fields = policy_fields(await _body(request))
+    fields = policy_fields(await json_object(request, empty_is_object=True))
     try:
         written = await _admin(request).put_theme_policy(actor, **fields)
     except WriteError as exc:

@@ -26,7 +26,8 @@ from appview.writes.errors import WriteError
 from appview.writes.forum_actions import ACTIONS, REASON_MAX, ModOutcome
 from events.ids import DID
 from web import urls
-from web.api.write import _body, _failed
+from web.api.bodies import json_object
+from web.api.write import _failed
 from web.auth.access import check_csrf, request_did, viewer_for
 from web.errors import ApiError, bad_request
 from web.keys import SERVICES
@@ -122,7 +123,7 @@ async def _act(request: web.Request, action: str, subject: str | None) -> web.Re
     kind = ACTIONS[action]
     actor = await asyncio.to_thread(_actor, request, kind.permission)
     field = _FIELD[kind.subject]
-    body = await _body(request)
+    body = await json_object(request)
     if subject is None:
         subject = _subject(body, field)
     elif kind.subject == "user":

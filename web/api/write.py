@@ -18,8 +18,6 @@ needs none and writes through ``pds_session_for_did`` (``web.auth.access``)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 from typing import Any
 
 from aiohttp import web
@@ -28,6 +26,7 @@ from appview.auth.pds_session import PdsSession
 from appview.writes.errors import RateLimited, WriteError
 from appview.writes.writer import Written
 from web import urls
+from web.api.bodies import json_object
 from web.auth.access import check_csrf, request_did, writing_session
 from web.errors import ApiError, bad_request, error_response
 from web.keys import SERVICES
@@ -40,23 +39,6 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_delete(urls.API_POST, delete_post)
     router.add_post(urls.API_POST_REACTIONS, add_reaction)
     router.add_delete(urls.API_POST_REACTIONS, remove_reaction)
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    seconds = request.app[SERVICES].settings.request_read_timeout
-    try:
-        async with asyncio.timeout(seconds):
-            raw = await request.read()
-    except TimeoutError:
-        raise ApiError(408, "RequestTimeout",
-                       f"The body did not arrive within {seconds:g} seconds.") from None
-    try:
-        body = json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError):
-        raise bad_request("The body is not JSON.") from None
-    if not isinstance(body, dict):
-        raise bad_request("The body must be a JSON object.")
-    return body
 
 
 def _text(body: dict[str, Any], name: str, *, required: bool = True) -> str | None:
@@ -100,7 +82,7 @@ def _answer(written: Written, status: int = 201, **extra: Any) -> web.Response:
 
 async def create_topic(request: web.Request) -> web.Response:
     session = await _session(request)
-    body = await _body(request)
+    body = await json_object(request)
     title, text, board = (_text(body, "title"), _text(body, "text"), _text(body, "boardUri"))
     assert title is not None and text is not None and board is not None
     if not board.startswith("at://"):
@@ -116,7 +98,7 @@ async def create_topic(request: web.Request) -> web.Response:
 
 async def create_reply(request: web.Request) -> web.Response:
     session = await _session(request)
-    body = await _body(request)
+    body = await json_object(request)
     if body.get("title") is not None:
         raise bad_request("A reply has no title (title is for POST /api/topics).")
     text, root = _text(body, "text"), _text(body, "rootPostId")
@@ -132,7 +114,7 @@ async def create_reply(request: web.Request) -> web.Response:
 
 async def edit_post(request: web.Request) -> web.Response:
     session = await _session(request)
-    body = await _body(request)
+    body = await json_object(request)
     text, title = _text(body, "text"), _text(body, "title", required=False)
     assert text is not None
     try:
@@ -155,7 +137,7 @@ async def delete_post(request: web.Request) -> web.Response:
 
 async def add_reaction(request: web.Request) -> web.Response:
     session = await _session(request)
-    body = await _body(request)
+    body = await json_object(request)
     reaction = _text(body, "reaction")
     assert reaction is not None
     writes = request.app[SERVICES].forum_writes

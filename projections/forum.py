@@ -36,7 +36,7 @@ from projections.apply_records import TABLES, MergedTable, merge_table, write_ro
 from projections.db import Session
 from projections.notifications import NotificationsProjection
 from projections.prepare import FreshRecords, prepare
-from projections.readmodel import ReadModels
+from projections.readmodel import AttachedToReadModels, ReadModels
 from projections.schema import BULK_RECOUNTS
 from projections.search import SearchProjection
 
@@ -44,7 +44,7 @@ from projections.search import SearchProjection
 _FIRST_STATISTICS = 3000
 
 
-class ForumProjection:
+class ForumProjection(AttachedToReadModels):
     """Folds the log into the forum's read models. ``attach`` it to a store first."""
 
     NAME = "forum"
@@ -78,15 +78,6 @@ class ForumProjection:
         self._statistics_every = _FIRST_STATISTICS
         self._members = set()
         self._fresh = None
-
-    @property
-    def store(self) -> ReadModels:
-        if self._store is None:
-            raise RuntimeError(f"projection {self.name!r} is not attached to a read-model store")
-        return self._store
-
-    def position(self) -> int:
-        return self.store.position(self.name)
 
     def apply(self, batch: Sequence[Logged]) -> None:
         """Apply the events of ``batch`` past the tracked position, and the position,

@@ -31,7 +31,7 @@ from typing import Any
 from events import collections as c
 from events.model import Logged, RecordEvent
 from projections.db import Session, placeholders
-from projections.readmodel import ReadModels
+from projections.readmodel import AttachedToReadModels, ReadModels
 
 QUOTED = re.compile(r"at://(did:[a-z0-9]+:[A-Za-z0-9._:%-]+)/space\.atbb\.post/[A-Za-z0-9._~:-]+")
 # @handle: a domain name (two labels at least), not inside a word, a URL or an e-mail
@@ -107,7 +107,7 @@ def _current_recipients(row: dict[str, Any] | None) -> list[tuple[str, str]]:
     return recipients(row["did"], record)
 
 
-class NotificationsProjection:
+class NotificationsProjection(AttachedToReadModels):
     """Folds the log's posts into ``notifications``. ``attach`` it to a store first."""
 
     NAME = "notifications"
@@ -120,15 +120,6 @@ class NotificationsProjection:
 
     def attach(self, store: ReadModels) -> None:
         self._store = store
-
-    @property
-    def store(self) -> ReadModels:
-        if self._store is None:
-            raise RuntimeError(f"projection {self.name!r} is not attached to a read-model store")
-        return self._store
-
-    def position(self) -> int:
-        return self.store.position(self.name)
 
     @staticmethod
     def _refresh(session: Session, uris: list[str]) -> None:

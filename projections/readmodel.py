@@ -399,3 +399,21 @@ def opened(url: str, *, location: str) -> Iterator[ReadModelStore]:
         yield store
     finally:
         store.close()
+
+
+class AttachedToReadModels:
+    """What every projection does with the read models it is attached to: its ``store``
+    (an error before ``attach``) and its tracked ``position`` there. A projection sets
+    ``name`` and ``_store``."""
+
+    name: str
+    _store: ReadModels | None
+
+    @property
+    def store(self) -> ReadModels:
+        if self._store is None:
+            raise RuntimeError(f"projection {self.name!r} is not attached to a read-model store")
+        return self._store
+
+    def position(self) -> int:
+        return self.store.position(self.name)

@@ -24,7 +24,7 @@ from typing import Any
 from events import collections as c
 from events.model import Logged, RecordEvent
 from projections.db import Session
-from projections.readmodel import ReadModels
+from projections.readmodel import AttachedToReadModels, ReadModels
 from projections.search_schema import DOCUMENT_SQL
 from projections.search_text import config_for, indexed_text
 
@@ -35,7 +35,7 @@ _SEED_PAGE = 5000
 _COLUMNS = "uri, config, title, body"
 
 
-class SearchProjection:
+class SearchProjection(AttachedToReadModels):
     """Keeps ``search_docs`` (and its full-text index) equal to the live posts' words."""
 
     NAME = "search"
@@ -52,15 +52,6 @@ class SearchProjection:
     def attach(self, store: ReadModels) -> None:
         self._store = store
         self._version_recorded = False
-
-    @property
-    def store(self) -> ReadModels:
-        if self._store is None:
-            raise RuntimeError(f"projection {self.name!r} is not attached to a read-model store")
-        return self._store
-
-    def position(self) -> int:
-        return self.store.position(self.name)
 
     def apply(self, batch: Sequence[Logged]) -> None:
         """Index the posts ``batch`` touched past the tracked position (all of them, the

@@ -289,8 +289,8 @@ class GenerationalReadModels:
 
     @contextmanager
     def _using(self, generation: int) -> Iterator[ReadModelStore]:
-        store = self.store(generation)
-        with self._lock:
+        with self._lock:  # taken and counted at once: a switch cannot close it between
+            store = self.store(generation)
             self._in_flight[generation] = self._in_flight.get(generation, 0) + 1
         try:
             yield store
@@ -335,8 +335,13 @@ class GenerationalReadModels:
         generation = self.live_generation()
         return generation, self.store(generation).change_mark()
 
+    # Reads that query the live store outside a session of ours count as in flight, so
+    # a switch by another process cannot close the store under them (closing a SQLite
+    # connection another thread is using crashes the process).
+
     def position(self, name: str) -> int:
-        return self.current().position(name)
+        with self._using(self.live_generation()) as store:
+            return store.position(name)
 
     def position_in(self, session: Session, name: str) -> int:
         return self.current().position_in(session, name)
@@ -345,19 +350,23 @@ class GenerationalReadModels:
         self.current().refresh_statistics(session)
 
     def versions(self) -> dict[str, int]:
-        return self.current().versions()
+        with self._using(self.live_generation()) as store:
+            return store.versions()
 
     def set_version(self, session: Session, name: str, version: int) -> None:
         self.current().set_version(session, name, version)
 
     def log_identity(self) -> str | None:
-        return self.current().log_identity()
+        with self._using(self.live_generation()) as store:
+            return store.log_identity()
 
     def stamp_log(self, identity: str) -> None:
-        self.current().stamp_log(identity)
+        with self._using(self.live_generation()) as store:
+            store.stamp_log(identity)
 
     def row_counts(self) -> dict[str, int]:
-        return self.current().row_counts()
+        with self._using(self.live_generation()) as store:
+            return store.row_counts()
 
     def bulk_load(self, *, private: bool = False) -> AbstractContextManager[None]:
         return self.current().bulk_load(private=private)

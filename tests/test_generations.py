@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -111,3 +112,38 @@ def test_a_generation_retired_later_is_dropped_after_its_grace(backend: Backend)
         assert models.registry.existing() == [2]
     finally:
         models.close()
+
+
+def test_reads_outside_a_session_are_never_closed_under_them_by_a_switch(
+        backend: Backend) -> None:
+    # the live streams' notifier reads positions from a thread while a rebuild switches
+    # generations: a store closed under a running query crashed the process (SQLite)
+    models = models_for(backend, refresh=0.0)
+    put_forum(models, 1, "one")
+    put_forum(models, 2, "two")
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                models.position("forum")
+                models.versions()
+                models.row_counts()
+                models.log_identity()
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    try:
+        for turn in range(150):
+            models.switch_to(2 if turn % 2 == 0 else 1)
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join(10)
+        models.close()
+    assert errors == []

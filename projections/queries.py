@@ -186,6 +186,10 @@ class Queries:
         with self._undated() as ctx:
             return queries_members.viewer(ctx, did)
 
+    def role_badges(self, dids: list[str]) -> dict[str, str]:
+        with self._undated() as ctx:
+            return queries_members.role_badges(ctx, dids)
+
     def is_banned(self, did: str, *, now: datetime) -> bool:
         with self.snapshot(now=now) as ctx:
             return queries_members.is_banned(ctx, did)

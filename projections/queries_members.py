@@ -111,6 +111,23 @@ def viewer(ctx: Context, did: str | None) -> Viewer:
     return Viewer(did, member_permissions(ctx, did).permissions)
 
 
+def role_badges(ctx: Context, dids: list[str]) -> dict[str, str]:
+    """The badge beside each of ``dids``' posts: the name of the live role assigned to
+    them (a default role's holders have none, as on classic forums, where the badge
+    marks the staff), "Forum" for FORUM_DID."""
+    wanted = sorted(set(dids))
+    badges = {did: "Forum" for did in wanted if did == ctx.forum_did}
+    for start in range(0, len(wanted), 500):
+        part = wanted[start:start + 500]
+        marks = ", ".join("?" * len(part))
+        for did, name in ctx.session.query(
+                "SELECT m.did, r.name FROM member_roles m JOIN roles r ON r.uri = m.role_uri"
+                f" WHERE m.did IN ({marks}) AND r.deleted = 0 AND r.is_default = 0", part):
+            if name:
+                badges[str(did)] = str(name)
+    return badges
+
+
 def is_banned(ctx: Context, did: str) -> bool:
     """Whether a ban on ``did`` is in force at the context's ``now``."""
     return ctx.is_banned(did)

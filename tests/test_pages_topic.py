@@ -204,3 +204,28 @@ async def test_nested_replies_name_their_parent_and_the_breadcrumb_its_category(
     start = html.index('class="breadcrumbs"')
     breadcrumbs = html[start:html.index("</nav>", start)]
     assert breadcrumbs.count("<li>") == 4 and "#cat-" in breadcrumbs
+
+
+async def test_each_post_header_names_its_author_first_with_a_role_badge(
+        backend: Backend) -> None:
+    from tests.live_support import ForumWriter
+
+    story = scenario()
+    with seeded_services(backend) as services:
+        writer = ForumWriter.after(services, story)
+        staff = services.settings.forum_did  # holds every permission: badge "Forum"
+        topic = writer.topic(staff, "From the staff")
+        writer.reply(story.members[0].did, topic, "Thanks.")
+        services.projector.project()
+        badges = services.queries.role_badges([staff, story.members[0].did])
+        async with page_client(services) as client:
+            html = await get_text(client, f"/t/{post_id(topic[0])}")
+    headers = [part.split("</header>", 1)[0] for part in html.split('class="post-header"')[1:]]
+    assert len(headers) == 2
+    for header in headers:  # the author before the post's number and time
+        assert header.index('class="post-author"') < header.index('class="post-heading"')
+        assert '<span class="avatar" aria-hidden="true">' in header
+    assert badges[staff] == "Forum"
+    assert '<span class="role-badge">Forum</span>' in headers[0]
+    member_badge = badges.get(story.members[0].did)
+    assert (member_badge is None) == ('class="role-badge"' not in headers[1])

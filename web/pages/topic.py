@@ -63,6 +63,7 @@ async def topic(request: web.Request) -> web.Response:
             posts = [result.topic, *result.replies.items]
             parents = _parent_numbers(ctx, result.topic.uri, posts)
             reactions = queries_writes.reactions(ctx, [p.uri for p in posts])
+            badges = queries_members.role_badges(ctx, [p.author.did for p in posts])
             # whose posts this moderator may act on (the priority rule): no link is
             # offered that the action would refuse
             outranked: frozenset[str] = frozenset()
@@ -73,7 +74,8 @@ async def topic(request: web.Request) -> web.Response:
                     if may_act_on(mine, queries_members.member_permissions(ctx, did),
                                   ACTIONS["ban"]))
         return {"forum": forum, "board": board, "category": category, "result": result,
-                "reactions": reactions, "parents": parents, "outranked": outranked}
+                "reactions": reactions, "parents": parents, "outranked": outranked,
+                "badges": badges}
 
     context = await read(load)
     if context is None:

@@ -88,6 +88,11 @@ POSTGRES_STATEMENTS: Final[tuple[str, ...]] = (
     "CREATE INDEX IF NOT EXISTS search_docs_document ON search_docs USING gin (document)",
 )
 
+DATABASE_OWN_COLUMNS: Final[dict[str, frozenset[str]]] = {"search_docs": frozenset({"document"})}
+"""Columns one database adds to a table as its own index of the row (PostgreSQL's
+``tsvector``), derived from the portable columns: left out wherever rows are compared
+across databases (``atbb diff`` of a position projected in memory against a generation)."""
+
 DOCUMENT_SQL: Final = (
     "setweight(to_tsvector(CAST({config} AS regconfig), {title}), 'A')"
     " || setweight(to_tsvector(CAST({config} AS regconfig), {body}), 'B')"

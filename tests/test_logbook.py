@@ -16,6 +16,7 @@ from appview.replay import export_log
 from events.model import RecordEvent
 from projections.runner import project_to_head
 from projections.schema import TABLES
+from projections.search_schema import DATABASE_OWN_COLUMNS
 from tests.conftest import Backend
 from tests.rebuild_support import seeded
 
@@ -35,9 +36,9 @@ def forum(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Services, 
 def rows(query: object, exclude: tuple[str, ...] = (), *,
          with_times: bool = True) -> dict[str, list[str]]:
     """Every table's rows, sorted; ``with_times=False`` leaves out ``indexed_at`` (when
-    the event was observed: a log appended anew has times of its own). PostgreSQL's
-    ``search_docs.document`` (its tsvector: the database's own index of the row) is left
-    out, so rows projected in memory (SQLite) compare with either backend's."""
+    the event was observed: a log appended anew has times of its own). A database's own
+    index columns are left out, so rows projected in memory (SQLite) compare with either
+    backend's."""
     out: dict[str, list[str]] = {}
     for table in TABLES:
         if table in exclude:
@@ -45,7 +46,7 @@ def rows(query: object, exclude: tuple[str, ...] = (), *,
         found = query(f"SELECT * FROM {table}")  # type: ignore[operator]
         out[table] = sorted(repr(sorted((k, v) for k, v in row.items()
                                         if (with_times or k != "indexed_at")
-                                        and k != "document"))
+                                        and k not in DATABASE_OWN_COLUMNS.get(table, ())))
                             for row in found)
     return out
 

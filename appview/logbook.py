@@ -20,7 +20,7 @@ from datetime import datetime
 from itertools import islice
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from events.codec import topic_of
 from events.export import ExportError, parse_header, parse_line
@@ -224,14 +224,12 @@ def _set_of(value: str | Collection[str] | None) -> set[str] | None:
     return {value} if isinstance(value, str) else set(value)
 
 
-class _Source:
+class _Source(Protocol):
     """What the book reads: a stored log (SQLite, PostgreSQL) or an export file."""
 
-    def head(self) -> int:
-        raise NotImplementedError
+    def head(self) -> int: ...
 
-    def iter_from(self, after: int, until: int | None) -> Iterator[Logged]:
-        raise NotImplementedError
+    def iter_from(self, after: int, until: int | None) -> Iterator[Logged]: ...
 
     def close(self) -> None:
         """Nothing to close unless a stored log is open."""

@@ -233,6 +233,7 @@ class _Source(Protocol):
 
     def close(self) -> None:
         """Nothing to close unless a stored log is open."""
+        return None
 
 
 class _StoredLog(_Source):

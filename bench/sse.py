@@ -31,16 +31,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import aiohttp
 
 from appview.bootstrap import Services, bootstrap
 from appview.settings import Settings
-from bench.ingest import PG_URL, _drop_schemas
-from bench.web import Writer, forum_events, free_port, wait_up
+from bench.web import Writer, backend_settings, forum_events, free_port, wait_up
 from events import collections as c
 from events.model import RecordEvent
 from projections.ids import post_id
@@ -239,11 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     failures = 0
     with tempfile.TemporaryDirectory(prefix="atbb-bench-sse-") as tmp:
         for backend in args.backends.split(","):
-            schema = f"bench_{uuid.uuid4().hex[:10]}"
-            settings = Settings(data_dir=Path(tmp) / schema, forum_did=FORUM)
-            if backend == "postgresql":
-                settings = settings.with_overrides(database_url=PG_URL, database_schema=schema)
-            try:
+            with backend_settings(tmp, backend, FORUM) as settings:
                 services = bootstrap(settings)
                 try:
                     for start in range(0, len(events), 10_000):
@@ -255,9 +248,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\n{backend}: {len(events):,} events; {args.clients} clients,"
                       f" {args.replies} replies")
                 failures += asyncio.run(run_backend(settings, topic, args, clock))
-            finally:
-                if backend == "postgresql":
-                    _drop_schemas(schema)
     return 1 if failures else 0
 
 

@@ -42,7 +42,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,6 +108,21 @@ class Seeded:
     topics: list[tuple[str, int, dict[str, str], dict[str, str]]]
     members: list[str]
     clock: int
+
+
+@contextmanager
+def backend_settings(tmp: str, backend: str, forum: str) -> Iterator[Settings]:
+    """Settings for one backend: a fresh data folder, on PostgreSQL a fresh schema, dropped
+    afterwards."""
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    settings = Settings(data_dir=Path(tmp) / schema, forum_did=forum)
+    if backend == "postgresql":
+        settings = settings.with_overrides(database_url=PG_URL, database_schema=schema)
+    try:
+        yield settings
+    finally:
+        if backend == "postgresql":
+            _drop_schemas(schema)
 
 
 def forum_events(posts: int, topics: int, forum: str) -> Seeded:
@@ -477,11 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     failures = 0
     with tempfile.TemporaryDirectory(prefix="atbb-bench-web-") as tmp:
         for backend in args.backends.split(","):
-            schema = f"bench_{uuid.uuid4().hex[:10]}"
-            settings = Settings(data_dir=Path(tmp) / schema, forum_did=forum)
-            if backend == "postgresql":
-                settings = settings.with_overrides(database_url=PG_URL, database_schema=schema)
-            try:
+            with backend_settings(tmp, backend, forum) as settings:
                 seconds = seed(settings, seeded)
                 print(f"\n{backend}: seeded in {seconds:.0f}s; "
                       f"{args.connections} connections, {args.seconds:.0f}s per page")
@@ -490,9 +502,6 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     failures += asyncio.run(measure(settings, seeded, args,
                                                     last_topic_page))
-            finally:
-                if backend == "postgresql":
-                    _drop_schemas(schema)
     return 1 if failures else 0
 
 

@@ -23,25 +23,20 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from appview.bootstrap import Services, bootstrap
-from appview.settings import Settings
-from bench.ingest import PG_URL, _drop_schemas
-from bench.web import Seeded, forum_events, seed
-from projections import queries_posts, queries_structure, queries_writes
+from bench.web import Seeded, backend_settings, forum_events, seed
 from projections.post_html import MarkdownRenderer, _rewrite_post_links, post_renderer
 from projections.views import Viewer
 from web.app import create_app
 from web.pages.common import REACTIONS, _state, base_context
-from web.pages.topic import REPLIES_PER_PAGE
+from web.pages.topic import topic_context
 
 
 def timed(func: Callable[..., Any], *args: Any) -> tuple[float, Any]:
@@ -60,18 +55,8 @@ def unsanitised(renderer: MarkdownRenderer, text: str) -> str:
 
 def page_context(services: Services, topic_id: str, page: int, viewer: Viewer,
                  moment: datetime) -> dict[str, Any] | None:
-    """What the topic handler's ``load()`` reads (the same queries)."""
-    with services.queries.snapshot(viewer=viewer, now=moment) as ctx:
-        result = queries_posts.topic(ctx, topic_id, (page - 1) * REPLIES_PER_PAGE,
-                                     REPLIES_PER_PAGE)
-        if result is None:
-            return None
-        board = (queries_structure.board(ctx, result.topic.board_id)
-                 if result.topic.board_id else None)
-        forum = queries_structure.forum(ctx)
-        posts = [result.topic, *result.replies.items]
-        reactions = queries_writes.reactions(ctx, [p.uri for p in posts])
-    return {"forum": forum, "board": board, "result": result, "reactions": reactions}
+    """What the topic handler's ``load()`` reads (the same function)."""
+    return topic_context(services.queries, topic_id, page, viewer, moment)
 
 
 async def profile(services: Services, seeded: Seeded, samples: int) -> None:
@@ -160,11 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     seeded = forum_events(args.posts, args.topics, forum)
     with tempfile.TemporaryDirectory(prefix="atbb-bench-profile-") as tmp:
         for backend in args.backends.split(","):
-            schema = f"bench_{uuid.uuid4().hex[:10]}"
-            settings = Settings(data_dir=Path(tmp) / schema, forum_did=forum)
-            if backend == "postgresql":
-                settings = settings.with_overrides(database_url=PG_URL, database_schema=schema)
-            try:
+            with backend_settings(tmp, backend, forum) as settings:
                 seconds = seed(settings, seeded)
                 print(f"\n{backend}: {args.posts:,} posts in {args.topics:,} topics, "
                       f"seeded in {seconds:.0f}s")
@@ -173,9 +154,6 @@ def main(argv: list[str] | None = None) -> int:
                     asyncio.run(profile(services, seeded, args.samples))
                 finally:
                     services.close()
-            finally:
-                if backend == "postgresql":
-                    _drop_schemas(schema)
     return 0
 
 

@@ -3,13 +3,16 @@ and post permalinks, which redirect to the page holding the post."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from appview.writes.forum_actions import ACTIONS, may_act_on
 from projections import queries_members, queries_posts, queries_structure, queries_writes
+from projections.queries import Queries
 from projections.queries_common import TOPIC_REPLIES
+from projections.views import Viewer
 from web import urls
 from web.pages.common import (
     answer_early,
@@ -47,35 +50,7 @@ async def topic(request: web.Request) -> web.Response:
     live = stream_context(request, urls.topic_live(topic_id))
 
     def load() -> dict[str, Any] | None:
-        with queries.snapshot(viewer=viewer, now=moment) as ctx:
-            result = queries_posts.topic(
-                ctx, topic_id, (page - 1) * REPLIES_PER_PAGE, REPLIES_PER_PAGE
-            )
-            if result is None:
-                return None
-            board = (
-                queries_structure.board(ctx, result.topic.board_id)
-                if result.topic.board_id else None
-            )
-            category = (queries_structure.category(ctx, board.category_id)
-                        if board is not None else None)
-            forum = queries_structure.forum(ctx)
-            posts = [result.topic, *result.replies.items]
-            parents = _parent_numbers(ctx, result.topic.uri, posts)
-            reactions = queries_writes.reactions(ctx, [p.uri for p in posts])
-            badges = queries_members.role_badges(ctx, [p.author.did for p in posts])
-            # whose posts this moderator may act on (the priority rule): no link is
-            # offered that the action would refuse
-            outranked: frozenset[str] = frozenset()
-            if viewer.is_moderator and viewer.did is not None:
-                mine = queries_members.member_permissions(ctx, viewer.did)
-                outranked = frozenset(
-                    did for did in {p.author.did for p in posts}
-                    if may_act_on(mine, queries_members.member_permissions(ctx, did),
-                                  ACTIONS["ban"]))
-        return {"forum": forum, "board": board, "category": category, "result": result,
-                "reactions": reactions, "parents": parents, "outranked": outranked,
-                "badges": badges}
+        return topic_context(queries, topic_id, page, viewer, moment)
 
     context = await read(load)
     if context is None:
@@ -95,6 +70,41 @@ async def topic(request: web.Request) -> web.Response:
     context["compose"] = {"kind": "reply", "action": urls.reply(topic_id_found), "title": "",
                           "text": "", "error": None, "preview": False, "parent": ""}
     return await render(request, "topic.html", context, found, viewer)
+
+
+
+def topic_context(queries: Queries, topic_id: str, page: int, viewer: Viewer,
+                  moment: datetime) -> dict[str, Any] | None:
+    """What a topic page shows, read in one snapshot (blocking); None for no such topic."""
+    with queries.snapshot(viewer=viewer, now=moment) as ctx:
+        result = queries_posts.topic(
+            ctx, topic_id, (page - 1) * REPLIES_PER_PAGE, REPLIES_PER_PAGE
+        )
+        if result is None:
+            return None
+        board = (
+            queries_structure.board(ctx, result.topic.board_id)
+            if result.topic.board_id else None
+        )
+        category = (queries_structure.category(ctx, board.category_id)
+                    if board is not None else None)
+        forum = queries_structure.forum(ctx)
+        posts = [result.topic, *result.replies.items]
+        parents = _parent_numbers(ctx, result.topic.uri, posts)
+        reactions = queries_writes.reactions(ctx, [p.uri for p in posts])
+        badges = queries_members.role_badges(ctx, [p.author.did for p in posts])
+        # whose posts this moderator may act on (the priority rule): no link is
+        # offered that the action would refuse
+        outranked: frozenset[str] = frozenset()
+        if viewer.is_moderator and viewer.did is not None:
+            mine = queries_members.member_permissions(ctx, viewer.did)
+            outranked = frozenset(
+                did for did in {p.author.did for p in posts}
+                if may_act_on(mine, queries_members.member_permissions(ctx, did),
+                              ACTIONS["ban"]))
+    return {"forum": forum, "board": board, "category": category, "result": result,
+            "reactions": reactions, "parents": parents, "outranked": outranked,
+            "badges": badges}
 
 
 def _parent_numbers(ctx: Any, topic_uri: str, posts: list[Any]) -> dict[str, tuple[int, str]]:

@@ -33,7 +33,7 @@ from appview.writes.writer import RecordWriter
 from events.lexicon import LexiconValidator
 from events.log import EventLog
 from events.store import open_event_log
-from projections.forum import AppviewProjection, all_projections
+from projections.forum import AppviewProjection, ForumProjection, all_projections
 from projections.generations import GenerationalReadModels, open_generations
 from projections.log_match import claim_read_models
 from projections.prepare_process import LogOpener
@@ -168,11 +168,13 @@ def _log_schema(settings: Settings) -> str | None:
     return settings.database_schema if settings.is_postgres else None
 
 
-def open_replay_target(settings: Settings, location: str,
+def open_replay_target(settings: Settings, location: str, *,
+                       carry_html_from: str | None = None,
                        ) -> tuple[EventLog, ReadModelStore, list[AppviewProjection]]:
     """What a rebuild's replay worker (``appview.rebuild_worker``, a process of its own)
     needs: the event log, the store of the generation being built at ``location``, and
-    fresh projections attached to it."""
+    fresh projections attached to it; the forum projection takes posts' HTML from the
+    generation at ``carry_html_from`` where it can (``projections.carried_html``)."""
     log = log_opener(settings)()
     try:
         store = open_read_models(settings.read_model_url, location=location)
@@ -182,6 +184,10 @@ def open_replay_target(settings: Settings, location: str,
     projections = all_projections(settings.forum_did)
     for projection in projections:
         projection.attach(store)
+        if isinstance(projection, ForumProjection) and carry_html_from is not None:
+            projection.carry_html_from(partial(
+                open_read_models, settings.read_model_url, location=carry_html_from,
+                create=False))
     return log, store, projections
 
 

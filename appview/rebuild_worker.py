@@ -54,6 +54,9 @@ class ReplayJob:
     location: str
     batch_size: int
     hold: bool
+    carry_html_from: str | None = None
+    """The location of the generation being replaced, whose posts' HTML the replay
+    takes where the text is the same (``projections.carried_html``)."""
 
     def settings(self) -> Settings:
         return Settings(data_dir=Path(self.data_dir), database_url=self.database_url,
@@ -67,10 +70,12 @@ class ChildReplay:
     :meth:`release` is called; :meth:`abandon` stops it (the rebuild then fails and
     discards its generation)."""
 
-    def __init__(self, settings: Settings, *, batch_size: int, hold: bool = False) -> None:
+    def __init__(self, settings: Settings, *, batch_size: int, hold: bool = False,
+                 carry_html_from: str | None = None) -> None:
         self._settings = settings
         self._batch_size = batch_size
         self._hold = hold
+        self._carry_html_from = carry_html_from
         self._released = threading.Event()
         self._abandoned = threading.Event()
         self.returncode: int | None = None
@@ -86,7 +91,7 @@ class ChildReplay:
         settings = self._settings
         job = ReplayJob(str(settings.data_dir), settings.database_url,
                         settings.database_schema, settings.forum_did, store.location,
-                        self._batch_size, self._hold)
+                        self._batch_size, self._hold, self._carry_html_from)
         # the worker writes the new generation without a journal only if it has the file
         # to itself (projections.db.SQLiteReadModelRecorder.unjournaled)
         store.close_connections()
@@ -176,7 +181,8 @@ def replay(job: ReplayJob, released: threading.Event,
     from projections.runner import loading_in_bulk, project_to_head
 
     settings = job.settings()
-    event_log, store, projections = open_replay_target(settings, job.location)
+    event_log, store, projections = open_replay_target(
+        settings, job.location, carry_html_from=job.carry_html_from)
     open_log = log_opener(settings)
     try:
         with loading_in_bulk(store, private=True):

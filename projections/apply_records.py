@@ -20,7 +20,6 @@ from events.records import reference
 from projections.apply_fold import RecordFold, Version
 from projections.db import Session
 from projections.ids import post_id, record_id
-from projections.post_html import post_html
 from projections.timestamps import from_unix_micros, normalize_datetime
 
 Row = dict[str, Any]
@@ -134,9 +133,10 @@ def _post(uri: str, rkey: str, record: Mapping[str, Any] | None) -> Row:
     text = text_of(record.get("text"))
     common = {
         "text": text,
-        # rendered once here (in the preparing processes during a bulk load), not on
-        # every view of a page
-        "html": post_html(text),
+        # rendered once per batch by ``projections.prepare`` (in the preparing processes
+        # during a bulk load, or carried over from the generation a rebuild replaces),
+        # not on every view of a page
+        "html": None,
         "created_at": created,
         "updated_at": normalize_datetime(record.get("updatedAt")),
         "langs": string_list_json([x for x in langs if isinstance(x, str)])

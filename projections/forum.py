@@ -33,8 +33,10 @@ from projections.apply_posts import (
     project_posts,
 )
 from projections.apply_records import TABLES, MergedTable, merge_table, write_rows
+from projections.carried_html import CarriedHtml, StoreOpener
 from projections.db import Session
 from projections.notifications import NotificationsProjection
+from projections.post_html import RENDERER_STAMP_NAME, renderer_stamp
 from projections.prepare import FreshRecords, prepare
 from projections.readmodel import AttachedToReadModels, ReadModels
 from projections.schema import BULK_RECOUNTS
@@ -69,6 +71,7 @@ class ForumProjection(AttachedToReadModels):
         self._members: set[str] = set()
         # the records a bulk load from the location's beginning has had so far
         self._fresh: FreshRecords | None = None
+        self._carried: CarriedHtml | None = None
 
     def attach(self, store: ReadModels) -> None:
         self._store = store
@@ -79,6 +82,12 @@ class ForumProjection(AttachedToReadModels):
         self._members = set()
         self._fresh = None
 
+    def carry_html_from(self, open_store: StoreOpener | None) -> None:
+        """Take posts' HTML from the generation ``open_store`` opens when the texts and
+        the renderer match (a rebuild's replay: ``projections.carried_html``); None
+        renders every post."""
+        self._carried = None if open_store is None else CarriedHtml(open_store)
+
     def apply(self, batch: Sequence[Logged]) -> None:
         """Apply the events of ``batch`` past the tracked position, and the position,
         in one transaction. A batch entirely at or below the position changes nothing."""
@@ -87,7 +96,7 @@ class ForumProjection(AttachedToReadModels):
         self._fresh = None
         self._apply(lambda start: prepare(
             [logged for logged in batch if logged.position > start], self.forum_did,
-            self._review))
+            self._review, self._carried))
 
     def preparer(self) -> Callable[[Sequence[Logged]], FoldedBatch]:
         """The first half of ``apply``, for the processes that prepare the batches from
@@ -95,7 +104,8 @@ class ForumProjection(AttachedToReadModels):
         position 0 the location holds no record rows, so the batches that follow, while
         they load in bulk, name the records no earlier batch had (``FreshRecords``)."""
         self._fresh = FreshRecords() if self.position() == 0 else None
-        return partial(prepare, forum_did=self.forum_did, review=self._review)
+        return partial(prepare, forum_did=self.forum_did, review=self._review,
+                       carried=self._carried)
 
     def apply_prepared(self, folded: FoldedBatch) -> None:
         """``apply`` of a batch the ``preparer`` prepared elsewhere. A batch at or below
@@ -130,6 +140,7 @@ class ForumProjection(AttachedToReadModels):
             ensured = self._apply_folded(session, folded)
             if not self._version_recorded:
                 store.set_version(session, self.name, self.version)
+                store.set_version(session, RENDERER_STAMP_NAME, renderer_stamp())
             store.track(session, self.name, folded.last_position)
             self._applied_since_statistics += folded.count
             if self._applied_since_statistics >= self._statistics_every:

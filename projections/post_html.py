@@ -16,8 +16,10 @@ no third-party images, and a tracking pixel in a post should not load for every 
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Sequence
 from functools import cache
+from importlib.metadata import version as package_version
 from typing import Any
 from urllib.parse import quote
 
@@ -118,6 +120,24 @@ def _plain_unicode(line: str) -> bool:
 
 
 _PLAIN_PUNCTUATION = frozenset(" .,;:?!'\"/%$@()+=-")
+
+
+RENDERER_STAMP_NAME = "forum.post_html"
+"""Under this name, ``projection_versions`` records which renderer made a location's
+posts' HTML (:func:`renderer_stamp`): a rebuild carries HTML over from the generation it
+replaces only when that generation's stamp is this code's (``projections.carried_html``)."""
+
+
+@cache
+def renderer_stamp() -> int:
+    """This code's renderer, as a number: the forum projection's version (which a change
+    to this module's output bumps) and the versions of the two libraries doing the work,
+    whose upgrade may change the output without a change here."""
+    from projections.forum import ForumProjection  # the version lives with the projection
+
+    identity = (f"forum {ForumProjection.VERSION}; markdown-it-py"
+                f" {package_version('markdown-it-py')}; nh3 {package_version('nh3')}")
+    return zlib.crc32(identity.encode())
 
 
 @cache

@@ -8,14 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from events import collections as c
 from events.model import Logged
 from projections.apply_fold import FoldedBatch, RecordFold, VerdictReview, fold
 from projections.apply_records import TABLES, theme_fields
+from projections.carried_html import CarriedHtml
+from projections.post_html import post_html
 
 
 def prepare(
-    batch: Sequence[Logged], forum_did: str, review: VerdictReview | None = None
+    batch: Sequence[Logged], forum_did: str, review: VerdictReview | None = None,
+    carried: CarriedHtml | None = None,
 ) -> FoldedBatch:
+    """The batch folded, with each deciding version's fields; posts' HTML taken from
+    ``carried`` where it has the same text, rendered otherwise."""
     folded = fold(batch, forum_did, review)
     records: dict[str, dict[str, RecordFold]] = {}
     for collection, folds in folded.records.items():
@@ -29,6 +35,7 @@ def prepare(
             assert top_version is not None
             prepared[uri] = RecordFold(top_version, live_version)
         records[collection] = prepared
+    _fill_html(records.get(c.POST, {}), carried)
     return FoldedBatch(
         records=records,
         identities=folded.identities,
@@ -40,6 +47,18 @@ def prepare(
         last_position=folded.last_position,
         count=folded.count,
     )
+
+
+def _fill_html(posts: dict[str, RecordFold], carried: CarriedHtml | None) -> None:
+    # only the live version's fields reach a row (a top that is not live is a delete)
+    texts = {uri: fields for uri, deciding in posts.items()
+             if deciding.live is not None and (fields := deciding.live.fields) is not None
+             and fields["text"] is not None}
+    known = {} if carried is None else carried.html_of(
+        (uri, fields["text"]) for uri, fields in texts.items())
+    for uri, fields in texts.items():
+        html = known.get(uri)
+        fields["html"] = post_html(fields["text"]) if html is None else html
 
 
 class FreshRecords:

@@ -350,9 +350,11 @@ def sqlite_path(url: str, location: str) -> Path:
     return base / path
 
 
-def open_read_models(url: str, *, location: str) -> ReadModelStore:
-    """Open (creating tables if needed) the read models at ``location``: a SQLite file
-    path for a ``sqlite:///`` url, a schema name for a ``postgresql://`` url."""
+def open_read_models(url: str, *, location: str, create: bool = True) -> ReadModelStore:
+    """Open (creating tables if needed, unless ``create`` is false) the read models at
+    ``location``: a SQLite file path for a ``sqlite:///`` url, a schema name for a
+    ``postgresql://`` url. Processes that open an existing location at once pass
+    ``create=False``: concurrent DDL on PostgreSQL's catalog fails."""
     recorder: ReadModelRecorder
     if url.startswith("sqlite:"):
         path = sqlite_path(url, location)
@@ -377,7 +379,8 @@ def open_read_models(url: str, *, location: str) -> ReadModelStore:
         )
     else:
         raise ValueError(f"unsupported read-model url {url!r}: use sqlite:/// or postgresql://")
-    recorder.create_table()
+    if create:
+        recorder.create_table()
     return ReadModelStore(recorder, location)
 
 

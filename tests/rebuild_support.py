@@ -6,11 +6,23 @@ from __future__ import annotations
 from appview.bootstrap import Services, bootstrap
 from appview.devnet.scenario import build_scenario, scenario_to_jetstream_lines
 from appview.devnet.scenario_model import ScenarioSize
+from projections.forum import ForumProjection
+from projections.notifications import NotificationsProjection
+from projections.post_html import RENDERER_STAMP_NAME, renderer_stamp
 from projections.runner import project_to_head
+from projections.search import SearchProjection
 from tests.conftest import Backend
 from tests.test_consumer import settings_for
 
 START_US = 1_790_000_000_000_000
+
+
+def current_versions() -> dict[str, int]:
+    """What ``versions()`` says of a location this code built: each projection's
+    version, and the posts' renderer (``projections.carried_html``)."""
+    return {"forum": ForumProjection.VERSION,
+            "notifications": NotificationsProjection.VERSION,
+            "search": SearchProjection.VERSION, RENDERER_STAMP_NAME: renderer_stamp()}
 
 
 def forum_lines(seed: int = 3, topics: int = 40) -> tuple[str, list[str]]:

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -400,3 +401,44 @@ async def test_pages_queue_what_they_lack_once_and_the_worker_fetches_it(
         assert view.cids == {did: cid} and view.stale == []
         stop.set()
         await worker
+
+
+# --- the AT Protocol's own PDS --------------------------------------------------------------
+
+
+async def test_an_avatar_is_fetched_from_the_reference_pds(
+        reference_plc: Any, reference_pds: Any, tmp_path: Any) -> None:
+    """The real uploadBlob / putRecord / getBlob, and the real PLC directory. SQLite only:
+    the storage is the same as above (both backends); the PDS is what is under test."""
+    from tests.reference_network import PdsClient
+
+    backend = Backend("sqlite", f"sqlite:///{tmp_path / 'events.sqlite3'}", None, tmp_path)
+    settings = avatar_settings(backend, reference_plc.url)
+    image = png(11)
+    async with aiohttp.ClientSession() as http:
+        pds = PdsClient(http, reference_pds)
+        alice = await pds.create_account("alice.test")
+        liar = await pds.create_account("liar.test")
+
+        async def upload(account: Any, data: bytes, mime: str) -> dict[str, Any]:
+            async with http.post(
+                    f"{reference_pds.url}/xrpc/com.atproto.repo.uploadBlob", data=data,
+                    headers={"Content-Type": mime,
+                             "Authorization": f"Bearer {account.access_jwt}"}) as answer:
+                assert answer.status == 200, await answer.text()
+                blob: dict[str, Any] = (await answer.json())["blob"]
+                return blob
+
+        blob = await upload(alice, image, "image/png")
+        await pds.put_record(alice, PROFILE, "self", {"$type": PROFILE, "avatar": blob})
+        # HTML uploaded as a PNG: the PDS keeps what it was told
+        html = await upload(liar, HTML, "image/png")
+        await pds.put_record(liar, PROFILE, "self", {"$type": PROFILE, "avatar": html})
+        async with appview(backend, settings, DevClock()) as services:
+            row = await _verdict(services, alice.did)
+            assert (row.status, row.cid, row.mime) == ("ok", blob["ref"]["$link"],
+                                                       "image/png")
+            cached = await asyncio.to_thread(services.avatars.image, alice.did)
+            assert cached is not None and cached.data == image
+            row = await _verdict(services, liar.did)
+            assert (row.status, row.cid) == ("not_image", None), row

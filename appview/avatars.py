@@ -51,7 +51,8 @@ Status = Literal["ok", "no_profile", "no_avatar", "bad_profile", "not_image",
                  "too_large", "bad_blob", "unresolved", "unavailable"]
 # the network failed, not the member: asked again soon, and a cached image stays
 TRANSIENT: Final = frozenset({"unresolved", "unavailable"})
-IMAGE_TYPES: Final = ("image/jpeg", "image/png", "image/webp", "image/gif")
+# verdicts logged at INFO; the others (bad content, failures) at WARNING
+ORDINARY: Final = frozenset({"ok", "no_profile", "no_avatar"})
 
 
 def sniff_image(data: bytes) -> str | None:
@@ -444,7 +445,8 @@ class Avatars:
         rows = await asyncio.to_thread(self.rows, [did])
         cached = rows[did].cid if did in rows else None
         verdict = await self._source.fetch(did, cached)
-        level = logging.INFO if verdict.status == "ok" else logging.WARNING
+        # most members have no avatar or no profile at all: that is no news
+        level = logging.INFO if verdict.status in ORDINARY else logging.WARNING
         log.log(level, "avatar of %s: %s (%s)", did, verdict.status, verdict.detail)
         return await asyncio.to_thread(self.record, did, verdict)
 

@@ -16,7 +16,7 @@ ONE_YEAR = 365 * 24 * 3600
 # an image that is not the version the URL names (or none named): a member's avatar may
 # change at any moment, so it is checked again soon
 SHORT_SECONDS = 300
-IMAGE_POLICY = "default-src 'none'; sandbox"
+IMAGE_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

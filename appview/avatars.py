@@ -341,9 +341,26 @@ class Avatars:
                     float(row[6]), int(row[7]))
         return found
 
+    def page_mark(self) -> str:
+        """What pages showing avatars add to their ETag: the version, and the hour, so a
+        page served from the page cache is rendered again at least hourly (rendering is
+        what asks for the avatars that are due)."""
+        return f"{self.version}.{int(self._now() // 3600)}"
+
+    def view_from_memory(self, dids: Iterable[str]) -> AvatarView | None:
+        """:meth:`view` when it needs no read of the table (on the event loop: no thread
+        hop for a page whose authors were all looked up lately); None otherwise."""
+        now = self._now()
+        wanted = {d for d in dids if is_did(d)}
+        if any(d not in self._known or now - self._known[d].read_at >= REREAD_SECONDS
+               for d in wanted):
+            return None
+        return self._view(wanted, now)
+
     def view(self, dids: Iterable[str]) -> AvatarView:
         """The cached avatars of ``dids`` and those to fetch, from memory, reading the
-        table only for members this process has not looked up for REREAD_SECONDS."""
+        table only for members this process has not looked up for REREAD_SECONDS
+        (blocking: from a worker thread)."""
         now = self._now()
         wanted = {d for d in dids if is_did(d)}
         unread = [d for d in wanted
@@ -358,6 +375,9 @@ class Avatars:
                 if before is not None and before.cid != known.cid:
                     self.version += 1  # another process fetched it
                 self._known[did] = known
+        return self._view(wanted, now)
+
+    def _view(self, wanted: set[str], now: float) -> AvatarView:
         cids = {d: k.cid for d in wanted if (k := self._known[d]).cid is not None}
         stale = sorted(d for d in wanted if self._known[d].next_at <= now)
         return AvatarView(cids, stale)

@@ -229,12 +229,18 @@ async def test_the_avatar_is_refreshed_after_the_refresh_time(backend: Backend) 
         settings = avatar_settings(backend, network.plc_url, avatar_refresh_hours=6.0)
         async with appview(backend, settings, clock) as services:
             avatars = services.avatars
+            # never looked up: the table must be read (in a thread) first
+            assert avatars.view_from_memory([alice.did]) is None
             assert (await asyncio.to_thread(avatars.view, [alice.did])).stale == [alice.did]
             assert (await avatars.fetch_now(alice.did)).cid == first
             view = await asyncio.to_thread(avatars.view, [alice.did])
             assert view.cids == {alice.did: first} and view.stale == []
+            assert avatars.view_from_memory([alice.did]) == view
             second = with_avatar(pds, alice.did, png(8), "image/png")
+            mark = avatars.page_mark()
             clock.advance(5 * HOUR)
+            # pages from the page cache are rendered again (and ask for what is due)
+            assert avatars.page_mark() != mark
             assert (await asyncio.to_thread(avatars.view, [alice.did])).stale == []
             clock.advance(2 * HOUR)
             view = await asyncio.to_thread(avatars.view, [alice.did])

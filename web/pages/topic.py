@@ -45,7 +45,8 @@ async def topic(request: web.Request) -> web.Response:
     viewer, moment = page_viewer(request), now(request)
     avatars = services(request).avatars
     # an avatar fetched since the page was rendered changes it
-    found = await validators(request, viewer, moment, extra=[f"avatars:{avatars.version}"])
+    found = await validators(request, viewer, moment,
+                             extra=[f"avatars:{avatars.page_mark()}"])
     if (early := answer_early(request, found, viewer)) is not None:
         return early
     queries = services(request).queries
@@ -66,7 +67,9 @@ async def topic(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="No such page.")
     result = context["result"]
     authors = [p.author.did for p in [result.topic, *result.replies.items]]
-    faces = await read(lambda: avatars.view(authors))
+    faces = avatars.view_from_memory(authors)
+    if faces is None:  # some authors were not looked up lately: a read of the table
+        faces = await read(lambda: avatars.view(authors))
     # the members without a cached avatar show their initials now, and theirs next time
     avatars.want(faces.stale)
     context["avatars"] = {did: urls.avatar(did, cid) for did, cid in faces.cids.items()}

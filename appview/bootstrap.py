@@ -16,6 +16,7 @@ from pathlib import Path
 
 from appview.admin_tokens import AdminTokens
 from appview.auth.member_auth import MemberAuth
+from appview.avatars import Avatars, AvatarSource, PdsAvatarSource
 from appview.backfill.manager import BackfillManager
 from appview.clock import Clock, SystemClock
 from appview.ingest.appender import LineAppender, LineError
@@ -75,6 +76,9 @@ class Services:
     reports: Reports
     # what each member has read (notifications, topics, boards): beside the log
     reader_state: ReaderState
+    # members' avatars from their PDS: a cache beside the log, fetched by a worker the
+    # web app runs (appview/avatars.py)
+    avatars: Avatars
     projections: list[Projection] = field(default_factory=list)
     # None when the caller passed read models of its own (no generations to switch)
     rebuilds: RebuildManager | None = None
@@ -198,6 +202,7 @@ def bootstrap(
     event_log: EventLog | None = None,
     read_models: ReadModels | None = None,
     validator: LexiconValidator | None = None,
+    avatar_source: AvatarSource | None = None,
 ) -> Services:
     """Build the services from ``settings``; any port passed in is used as given."""
     if not settings.is_postgres:
@@ -246,6 +251,7 @@ def bootstrap(
         forum_admin=ForumAdmin(writer, queries, log, clock, forum_agent),
         reports=Reports(settings, clock),
         reader_state=ReaderState(settings),
+        avatars=Avatars(settings, clock, avatar_source or PdsAvatarSource(settings)),
         projections=projections,
         rebuilds=rebuilds,
         open_log=open_log,

@@ -76,6 +76,8 @@ class Settings:
     writes_per_minute: int = 30
     # -- the log handed out (web/api/admin_events.py, docs/replay.md) --
     events_api_public: bool = False
+    avatar_refresh_hours: float = 24.0
+    avatar_max_bytes: int = 1_000_000
 
     @property
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
@@ -271,6 +273,17 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "Serve only the public view of the log at /api/admin/events (as ?public=1):"
         " no invalid records' reasons, source cursors or rejected commits.",
     ),
+    "AVATAR_REFRESH_HOURS": (
+        "avatar_refresh_hours",
+        "Hours a member's cached avatar (or the verdict that they have none) is kept"
+        " before their PDS is asked again (default 24); network failures are retried"
+        " sooner.",
+    ),
+    "AVATAR_MAX_BYTES": (
+        "avatar_max_bytes",
+        "Largest avatar image fetched and cached, in bytes (default 1000000); larger"
+        " ones show the initials.",
+    ),
 }
 
 REBUILD_WORKERS = ("auto", "process", "thread")
@@ -334,6 +347,7 @@ def _check(settings: Settings) -> None:
         ("PROJECTION_BATCH_SIZE", settings.projection_batch_size),
         ("BACKFILL_CONCURRENCY", settings.backfill_concurrency),
         ("WRITES_PER_MINUTE", settings.writes_per_minute),
+        ("AVATAR_MAX_BYTES", settings.avatar_max_bytes),
     ):
         if value < 1:
             raise SettingsError(f"{name}={value}: must be at least 1")
@@ -363,6 +377,10 @@ def _check(settings: Settings) -> None:
             f"MEMBER_SESSION_DAYS={settings.member_session_days}: must be more than 0")
     if settings.public_url and not settings.public_url.startswith(("https://", "http://")):
         raise SettingsError(f"PUBLIC_URL={settings.public_url!r}: expected https://host")
+    if not (settings.avatar_refresh_hours > 0
+            and math.isfinite(settings.avatar_refresh_hours)):
+        raise SettingsError(
+            f"AVATAR_REFRESH_HOURS={settings.avatar_refresh_hours}: must be hours above 0")
     if not settings.page_state_seconds >= 0:  # also refuses NaN
         raise SettingsError(
             f"PAGE_STATE_SECONDS={settings.page_state_seconds}: must be 0 or more"

@@ -16,10 +16,13 @@ from typing import Any
 from aiohttp import web
 
 from appview.bootstrap import Services
+from appview.devnet.clock import DevClock
+from appview.devnet.network import DevNetwork
 from projections.ids import post_id, record_id
 from projections.views import Viewer
 from tests.conftest import Backend
 from tests.live_support import ForumWriter
+from tests.test_avatars import appview, avatar_settings, png, with_avatar
 from tests.test_browser import browser
 from tests.web_forum import scenario, seeded_services
 from web import urls
@@ -116,3 +119,43 @@ async def test_unread_marks_and_notifications(tmp_path: Path) -> None:
         await page.wait_for_url(f"**{urls.notifications()}")
         assert await page.locator("li.notification.is-unread").count() == 0
         assert await page.locator(".notifications-link .count").count() == 0
+
+
+async def test_an_avatar_renders_in_the_post_header_after_it_is_fetched(
+        tmp_path: Path) -> None:
+    backend = Backend("sqlite", f"sqlite:///{tmp_path / 'events.sqlite3'}", None, tmp_path)
+    async with DevNetwork() as network:
+        pds = network.pds["pds1"]
+        alice = pds.create_account("alice.test", "password-123")
+        with_avatar(pds, alice.did, png(3, width=8), "image/png")
+        async with appview(backend, avatar_settings(backend, network.plc_url),
+                           DevClock()) as services, browser() as chromium:
+            writer = ForumWriter.after(services, scenario())
+            topic = writer.topic(alice.did, "With a face")
+            await _project(services)
+            runner = web.AppRunner(create_app(services))
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            try:
+                page: Any = await chromium.new_page()
+                url = f"http://127.0.0.1:{port}{urls.topic(post_id(topic[0]))}"
+                await page.goto(url)
+                header = page.locator("article .post-author").first
+                assert await header.locator("span.avatar").count() == 1
+                await services.avatars.settled()
+                await page.reload()
+                image = header.locator("img.avatar")
+                await image.wait_for(state="visible")
+                loaded = await image.evaluate(
+                    "img => img.complete && img.naturalWidth === 8")
+                assert loaded, "the browser decoded the image the appview served"
+                box = await image.bounding_box()
+                initials_size = 32  # 2rem at the default 16px: the circle of the initials
+                assert box is not None and round(box["width"]) == initials_size
+                assert round(box["height"]) == initials_size
+                radius = await image.evaluate("img => getComputedStyle(img).borderRadius")
+                assert radius == "50%"
+            finally:
+                await runner.cleanup()

@@ -74,12 +74,17 @@ def test_demo_serves_the_seeded_forum_within_30_seconds(tmp_path: Path) -> None:
 
         # Each visible topic's replies as a reader sees them.
         replies = {t.uri: t.visible_replies for t in expected.topics if t.visible}
+        topic_pages = []
         for board_uri in expected.board_topics:
             page = _get(f"{base}/api/boards/{board_uri.rsplit('/', 1)[1]}/topics?limit=100")
             for topic in page["topics"]:
                 assert topic["replyCount"] == replies[topic["uri"]], topic["uri"]
+                topic_pages.append(f"{base}/t/{post_id(topic['uri'])}")
         with urllib.request.urlopen(f"{base}/", timeout=5) as response:
             assert expected.forum_name in response.read().decode()
+        # half the members have an avatar: viewing the topics fetches theirs, and a later
+        # view shows one
+        assert _an_avatar_shows(base, topic_pages, within=20), "an avatar within 20 s"
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -89,6 +94,21 @@ def test_demo_serves_the_seeded_forum_within_30_seconds(tmp_path: Path) -> None:
             output, _ = process.communicate()
     assert process.returncode == 0, output
     assert "open http://127.0.0.1:" in output
+
+
+def _an_avatar_shows(base: str, pages: list[str], *, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        for url in pages:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                found = re.search(r'<img class="avatar" src="([^"]+)"',
+                                  response.read().decode())
+            if found is not None:
+                with urllib.request.urlopen(base + found[1].replace("&amp;", "&"),
+                                            timeout=5) as image:
+                    return bool(image.headers["Content-Type"] == "image/png")
+        time.sleep(0.5)
+    return False
 
 
 def _topic_totals(base: str) -> dict[str, int]:

@@ -427,3 +427,34 @@ def test_same_seed_same_dids_keys_records_and_cars() -> None:
     first, second = seeded_network(), seeded_network()
     assert first == second
     assert len(first[1]) == 15
+
+
+async def test_blobs_are_uploaded_named_by_a_profile_and_served_as_uploaded(
+        devnet, clients) -> None:
+    alice = await login(devnet, clients, devnet.alice)
+    image = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
+    uploaded = await alice.com.atproto.repo.upload_blob(image)
+    cid = str(uploaded.blob.cid)
+    assert cid == str(Cid.for_raw(image)) and uploaded.blob.size == len(image)
+    # from Python: any bytes under any declared type, as a PDS keeps what it was sent
+    html = b"<html><script>alert(1)</script></html>"
+    ref = devnet.pds.upload_blob(devnet.alice.did, html, "image/jpeg")
+    assert ref == {"$type": "blob", "ref": {"$link": str(Cid.for_raw(html))},
+                   "mimeType": "image/jpeg", "size": len(html)}
+    devnet.pds.repo(devnet.alice.did).put("app.bsky.actor.profile", "self", {
+        "$type": "app.bsky.actor.profile", "avatar": ref})
+    profile = await alice.com.atproto.repo.get_record({
+        "repo": devnet.alice.did, "collection": "app.bsky.actor.profile", "rkey": "self"})
+    assert str(profile.value.avatar.cid) == ref["ref"]["$link"]
+    async with aiohttp.ClientSession() as http:
+        url = f"{devnet.pds_url}/xrpc/com.atproto.sync.getBlob"
+        async with http.get(url, params={"did": devnet.alice.did, "cid": cid}) as answer:
+            assert answer.status == 200 and await answer.read() == image
+        async with http.get(url, params={"did": devnet.alice.did,
+                                         "cid": ref["ref"]["$link"]}) as answer:
+            assert answer.headers["Content-Type"] == "image/jpeg"
+            assert answer.headers["X-Content-Type-Options"] == "nosniff"
+            assert await answer.read() == html
+        async with http.get(url, params={"did": devnet.bob.did, "cid": cid}) as answer:
+            assert answer.status == 400
+            assert (await answer.json())["error"] == "BlobNotFound"

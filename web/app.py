@@ -59,6 +59,7 @@ def create_app(services: Services, *, live: LiveIngest | None = None,
     app.on_response_prepare.append(server.name_the_server)
     pages.setup_templates(app)
     app.cleanup_ctx.append(_run_forum_agent)
+    app.cleanup_ctx.append(_fetch_avatars)
     if live is not None:
         app[LIVE] = live
         app.cleanup_ctx.append(_run_live)
@@ -91,6 +92,21 @@ async def _run_forum_agent(app: web.Application) -> AsyncIterator[None]:
     except TimeoutError:
         task.cancel()
     await agent.aclose()
+
+
+async def _fetch_avatars(app: web.Application) -> AsyncIterator[None]:
+    """Members' avatars are fetched in the background while the app serves: pages only
+    queue the members they lack (appview/avatars.py)."""
+    avatars = app[SERVICES].avatars
+    stop = asyncio.Event()
+    task = asyncio.create_task(avatars.run(stop), name="avatars")
+    await asyncio.sleep(0)  # the queue exists before the first request
+    yield
+    stop.set()
+    try:
+        await asyncio.wait_for(task, timeout=10)
+    except TimeoutError:
+        task.cancel()
 
 
 async def _run_live(app: web.Application) -> AsyncIterator[None]:

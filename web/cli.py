@@ -119,6 +119,7 @@ def demo(settings: Settings, port: int, seed: int, size: str) -> None:
     demo_dir = settings.data_dir / "demo"
 
     # The devnet pulls in the SDK's XRPC client (seconds to import): only the demo pays.
+    from appview.devnet.avatars import give_avatars
     from appview.devnet.network import DevNetwork
 
     async def main() -> None:
@@ -131,6 +132,9 @@ def demo(settings: Settings, port: int, seed: int, size: str) -> None:
                 seed=seed, size="large" if size == "large" else "small",
                 via="direct" if size == "large" else "xrpc",
             )
+            # half the members have an avatar in their profile, which the appview
+            # fetches from their PDS as it would anyone's; the others show initials
+            give_avatars(network.pds, seeded.accounts[1:])
             demo_settings = settings.with_overrides(
                 data_dir=demo_dir, forum_did=seeded.forum_did, port=port,
                 jetstream_url=network.jetstream_url, plc_url=network.plc_url,

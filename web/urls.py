@@ -90,6 +90,7 @@ TOPIC = "/t/{id}"
 TOPIC_FEED = "/t/{id}/feed.atom"
 POST = POST_PERMALINK
 MEMBER = "/u/{did}"
+AVATAR = "/avatars/{did}"
 
 
 def _page_query(page: int | None) -> str:
@@ -140,6 +141,12 @@ def post_anchor(post_id: str) -> str:
 
 def member(did: str) -> str:
     return MEMBER.format(did=_q(did))
+
+
+def avatar(did: str, cid: str) -> str:
+    """A member's cached avatar; ``v`` (the image's CID) makes each image a URL of its
+    own, so browsers may keep it for good and a new avatar is a new URL."""
+    return f"{AVATAR.format(did=_q(did))}?{urlencode({'v': cid})}"
 
 
 # --- sign-in and administration ----------------------------------------------------------

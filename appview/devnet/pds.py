@@ -33,6 +33,7 @@ from appview.devnet.tokens import (
     TokenError,
     TokenIssuer,
 )
+from appview.repos.cbor import Cid
 
 AccountStatus: TypeAlias = Literal["active", "takendown", "suspended", "deactivated", "deleted"]
 ACCOUNT_STATUSES: frozenset[str] = frozenset(get_args(AccountStatus))
@@ -118,6 +119,9 @@ class PdsHost:
         self._by_handle: dict[str, str] = {}
         self._status: dict[str, AccountStatus] = {}
         self._repos: dict[str, Repo] = {}
+        # each account's blobs by CID: (mimeType as uploaded, bytes); served as uploaded,
+        # like the reference PDS, so a blob may claim to be what it is not
+        self._blobs: dict[str, dict[str, tuple[str, bytes]]] = {}
         # the host's com.atproto.sync.subscribeRepos; its frames' times come from
         # ``firehose_clock`` (the network's real-time clock while seeding freezes ours)
         self.firehose = FirehoseServer(firehose_clock or clock)
@@ -206,6 +210,17 @@ class PdsHost:
         self._sink.identity(did, handle)
         self.firehose.identity(did, handle)
 
+    def upload_blob(self, did: str, data: bytes, mime_type: str) -> dict[str, Any]:
+        """Keep ``data`` as one of ``did``'s blobs; returns the blob ref a record names
+        it by (``{"$type": "blob", "ref": {"$link": CID}, "mimeType", "size"}``)."""
+        cid = str(Cid.for_raw(data))
+        with self._lock:
+            if did not in self._accounts:
+                raise ValueError(f"no account {did} on {self.name}")
+            self._blobs.setdefault(did, {})[cid] = (mime_type, data)
+        return {"$type": "blob", "ref": {"$link": cid}, "mimeType": mime_type,
+                "size": len(data)}
+
     def repo(self, did: str) -> Repo:
         with self._lock:
             repo = self._repos.get(did)
@@ -230,6 +245,8 @@ class PdsHost:
             ("GET", "com.atproto.repo.describeRepo", self._describe_repo),
             ("GET", "com.atproto.sync.getRepo", self._get_repo),
             ("GET", "com.atproto.sync.getLatestCommit", self._get_latest_commit),
+            ("GET", "com.atproto.sync.getBlob", self._get_blob),
+            ("POST", "com.atproto.repo.uploadBlob", self._upload_blob),
             ("GET", "com.atproto.sync.getRepoStatus", self._get_repo_status),
             ("GET", "com.atproto.sync.listRepos", self._list_repos),
             ("GET", "com.atproto.identity.resolveHandle", self._resolve_handle),
@@ -450,6 +467,25 @@ class PdsHost:
         return web.Response(
             body=self.repo(account.did).export_car(), content_type="application/vnd.ipld.car"
         )
+
+    async def _get_blob(self, request: web.Request) -> web.Response:
+        account = self._readable_account(_param(request.query, "did"), dids_only=True)
+        cid = _param(request.query, "cid")
+        with self._lock:
+            blob = self._blobs.get(account.did, {}).get(cid)
+        if blob is None:
+            raise XrpcError(400, "BlobNotFound", "Blob not found")
+        mime_type, data = blob
+        # the reference PDS's headers: the uploaded type, no sniffing, nothing runs
+        return web.Response(body=data, headers={
+            "Content-Type": mime_type, "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox"})
+
+    async def _upload_blob(self, request: web.Request) -> web.Response:
+        account = self._account_for_session(self._claims(request, _WRITE_SCOPES))
+        data = await request.read()
+        mime_type = request.headers.get("Content-Type", "application/octet-stream")
+        return web.json_response({"blob": self.upload_blob(account.did, data, mime_type)})
 
     async def _get_latest_commit(self, request: web.Request) -> web.Response:
         account = self._readable_account(_param(request.query, "did"), dids_only=True)

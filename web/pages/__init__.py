@@ -16,6 +16,7 @@ from aiohttp import web
 from web import urls
 from web.keys import SERVICES
 from web.markdown import MarkdownRenderer
+from web.pages import avatars as pages_avatars
 from web.pages import feeds
 from web.pages import forum as pages_forum
 from web.pages import history as pages_history
@@ -85,6 +86,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     pages_forum.add_routes(router)
     pages_topic.add_routes(router)
     pages_member.add_routes(router)
+    pages_avatars.add_routes(router)
     feeds.add_routes(router)
     pages_writing.add_routes(router)
     pages_settings.add_routes(router)

@@ -4,7 +4,7 @@ behind the ETag, and rendering with the cache validators."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
@@ -109,7 +109,9 @@ def _state(services: Services, viewer: Viewer, moment: datetime) -> list[str]:
     return parts
 
 
-async def validators(request: web.Request, viewer: Viewer, moment: datetime) -> Validators:
+async def validators(request: web.Request, viewer: Viewer, moment: datetime, *,
+                     extra: Sequence[str] = ()) -> Validators:
+    """``extra``: what else the page shows that the read models do not hold."""
     found = services(request)
     parts = await request.app[PAGE_STATE].parts(
         found.read_models.change_mark(), moment,
@@ -125,6 +127,7 @@ async def validators(request: web.Request, viewer: Viewer, moment: datetime) -> 
         ",".join(sorted(viewer.permissions)),
         str(request.rel_url),
         theme_choice(request.cookies.get(THEME_COOKIE)),
+        *extra,
     ]
     return request.app[FRESHNESS].validators(parts)
 

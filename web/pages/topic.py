@@ -43,7 +43,10 @@ async def topic(request: web.Request) -> web.Response:
         return await _redirect_to_post(request, request.query["post"])
     page = page_number(request)
     viewer, moment = page_viewer(request), now(request)
-    found = await validators(request, viewer, moment)
+    avatars = services(request).avatars
+    # an avatar fetched since the page was rendered changes it
+    found = await validators(request, viewer, moment,
+                             extra=[f"avatars:{avatars.page_mark()}"])
     if (early := answer_early(request, found, viewer)) is not None:
         return early
     queries = services(request).queries
@@ -62,6 +65,14 @@ async def topic(request: web.Request) -> web.Response:
     last_page = pages_for(context["result"].replies.total, REPLIES_PER_PAGE)
     if page > last_page:
         raise web.HTTPNotFound(text="No such page.")
+    result = context["result"]
+    authors = [p.author.did for p in [result.topic, *result.replies.items]]
+    faces = avatars.view_from_memory(authors)
+    if faces is None:  # some authors were not looked up lately: a read of the table
+        faces = await read(lambda: avatars.view(authors))
+    # the members without a cached avatar show their initials now, and theirs next time
+    avatars.want(faces.stale)
+    context["avatars"] = {did: urls.avatar(did, cid) for did, cid in faces.cids.items()}
     topic_id_found = context["result"].topic.id
     context.update(page=page, last_page=last_page,
                    topic_page_url=lambda number: urls.topic(topic_id_found, number),
@@ -104,7 +115,9 @@ def topic_context(queries: Queries, topic_id: str, page: int, viewer: Viewer,
                               ACTIONS["ban"]))
     return {"forum": forum, "board": board, "category": category, "result": result,
             "reactions": reactions, "parents": parents, "outranked": outranked,
-            "badges": badges}
+            "badges": badges,
+            # filled in by the handler from the avatar cache (beside the log, not in it)
+            "avatars": {}}
 
 
 def _parent_numbers(ctx: Any, topic_uri: str, posts: list[Any]) -> dict[str, tuple[int, str]]:

@@ -61,7 +61,8 @@ def load(services: Services, lines: list[str]) -> tuple[float, float, int]:
     for number, line in enumerate(lines, start=1):
         appender.feed(line, number)
     appender.flush()
-    forum, search = services.projections
+    named = {projection.name: projection for projection in services.projections}
+    forum, search = named["forum"], named["search"]
     log, models = services.event_log, services.read_models
     started = time.perf_counter()
     with loading_in_bulk(models):

@@ -19,8 +19,10 @@ of their own posts. The rows say nothing of visibility: the queries
 (``projections.queries_notifications``) show a notification only while its post is one
 the recipient's pages would show (not hidden, not of a banned or suspended author, not
 deleted). Rows depend only on the post events, so any order of batches builds the same
-table. Whether a notification was read is the appview's own data (``appview.reader_state``),
-kept across rebuilds."""
+table, and a first batch (a rebuild's, or an appview's that has just gained the
+projection) builds it from every post of ``posts`` at once (``seed``) instead of from
+the log's events. Whether a notification was read is the appview's own data
+(``appview.reader_state``), kept across rebuilds."""
 
 from __future__ import annotations
 
@@ -112,6 +114,9 @@ class NotificationsProjection(AttachedToReadModels):
 
     NAME = "notifications"
     VERSION = 1
+    skips_ahead = True
+    """The runner reads on from the position it records, which may be past its batch
+    (the first batch records the forum projection's: ``seed``)."""
 
     def __init__(self) -> None:
         self.name = self.NAME
@@ -159,8 +164,37 @@ class NotificationsProjection(AttachedToReadModels):
             fresh = [logged for logged in batch if start < logged.position <= ready]
             if not fresh:
                 return
-            touched = touched_posts(fresh)
-            if touched:
-                self._refresh(session, touched)
+            if start == 0:
+                # the rows depend only on the posts as they are now: every post at
+                # once is what the events up to the forum projection's position would
+                # have made one batch at a time, without reading those events
+                seed(session)
+                position = ready
+            else:
+                touched = touched_posts(fresh)
+                if touched:
+                    self._refresh(session, touched)
+                position = fresh[-1].position
             store.set_version(session, self.name, self.version)
-            store.track(session, self.name, fresh[-1].position)
+            store.track(session, self.name, position)
+
+
+_SEED_PAGE = 5000
+
+
+def seed(session: Session) -> None:
+    """The notifications of every post of ``posts``, into an empty table, a page of
+    posts at a time in uri order."""
+    after = ""
+    while True:
+        rows = session.query_dicts(
+            "SELECT uri, did, text, root_uri, parent_uri, deleted FROM posts WHERE uri > ?"
+            f" ORDER BY uri LIMIT {_SEED_PAGE}", (after,))
+        if not rows:
+            return
+        session.execute_values(
+            "INSERT INTO notifications (recipient, post_uri, reason, author_did)"
+            " VALUES {values} ON CONFLICT (recipient, post_uri) DO NOTHING",
+            [(recipient, row["uri"], reason, row["did"])
+             for row in rows for recipient, reason in _current_recipients(row)])
+        after = str(rows[-1]["uri"])

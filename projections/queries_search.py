@@ -35,6 +35,14 @@ SEARCH: Final = Limits(20, 50)
 TOTAL_LIMIT: Final = 1000
 """Hits counted at most: a count of every match of a common word would cost as much as
 the search, for a figure nobody pages through."""
+CANDIDATES: Final = 2000
+"""The newest matches a search ranks first (the index's insertion order: oldest post
+first, ``search.seed``). Ranking every match of a word half the posts hold would read
+and score half the index for each query; the newest few thousand are what a forum's
+reader looks for. When fewer of them than the page needs are visible to the viewer,
+the search asks again for four times as many, up to ``MAX_CANDIDATES``; a result cut
+this way says its total may be more (``total_capped``)."""
+MAX_CANDIDATES: Final = 128_000
 
 SORTS: Final = ("relevance", "date")
 TYPES: Final = ("all", "topics")
@@ -137,21 +145,26 @@ def _visibility(ctx: Context, plan: _Plan) -> tuple[str, list[Any]]:
     return f"{joins} WHERE {where}", [*post_params, *topic_params, *plan.params]
 
 
-def search(ctx: Context, request: SearchRequest) -> SearchResults:
-    """The viewer's hits for ``request``, one page of them; QueryProblem when the query
-    or a filter cannot be searched."""
+def search(ctx: Context, request: SearchRequest, *, candidates: int = CANDIDATES,
+           max_candidates: int = MAX_CANDIDATES) -> SearchResults:
+    """The viewer's hits for ``request``, one page of them, ranked among the newest
+    ``candidates`` matches (more, up to ``max_candidates``, when too few of those are
+    visible); QueryProblem when the query or a filter cannot be searched."""
     start, size = clamp(request.offset, request.limit, SEARCH)
     text = parse_query(request.text).text()
     plan = _plan(ctx, request)
     if plan is None:
         return SearchResults(text, request.sort, (), 0, False, start, size)
-    if ctx.session.dialect == "postgresql":
-        matches, count = _postgres_page(ctx, plan, request.sort, start, size)
-    else:
-        matches, count = _sqlite_page(ctx, plan, request.sort, start, size)
+    page = _postgres_page if ctx.session.dialect == "postgresql" else _sqlite_page
+    while True:
+        matches, count, cut = page(ctx, plan, request.sort, start, size, candidates)
+        # enough for this page and its count, or nothing more to ask for
+        if not cut or count > min(TOTAL_LIMIT, start + size) or candidates >= max_candidates:
+            break
+        candidates = min(candidates * 4, max_candidates)
     hits = _hits(ctx, plan, matches)
     return SearchResults(text, request.sort, tuple(hits), min(count, TOTAL_LIMIT),
-                         count > TOTAL_LIMIT, start, size)
+                         count > TOTAL_LIMIT or cut, start, size)
 
 
 def _order(sort: str, ctx: Context, rank: str) -> str:
@@ -159,25 +172,34 @@ def _order(sort: str, ctx: Context, rank: str) -> str:
     return by_date if sort == "date" else f"{rank}, {by_date}"
 
 
-def _sqlite_page(ctx: Context, plan: _Plan, sort: str, start: int,
-                 size: int) -> tuple[list[str], int]:
+def _sqlite_page(ctx: Context, plan: _Plan, sort: str, start: int, size: int,
+                 candidates: int) -> tuple[list[str], int, bool]:
+    """A page of the hits among the newest ``candidates`` matches of each FTS table, the
+    count of those hits (up to ``TOTAL_LIMIT`` + 1), and whether the matches were cut
+    (a table had ``candidates`` of them: there may be more)."""
     match = fts5_query(plan.query)
+    # each table's newest matches by rowid, scored (bm25) only for those: FTS5 walks a
+    # word's rows in rowid order and stops at the limit
     union = " UNION ALL ".join(
-        f"SELECT rowid, {_BM25.format(table=table)} AS rank FROM {table}"
-        f" WHERE {table} MATCH ?" for table, _test in _FTS_TABLES)
+        f"SELECT * FROM (SELECT rowid, {_BM25.format(table=table)} AS rank, {number} AS fts"
+        f" FROM {table} WHERE {table} MATCH ? ORDER BY rowid DESC LIMIT ?)"
+        for number, (table, _test) in enumerate(_FTS_TABLES))
     rest, params = _visibility(ctx, plan)
     # the matches first, once (MATERIALIZED), then each one's rows by key (CROSS JOIN
     # keeps SQLite's planner from running the match once per post it scans)
     head = f"WITH m AS MATERIALIZED ({union}) "
     base = (f"FROM m CROSS JOIN search_docs d ON d.rowid = m.rowid"
             f" {rest.replace('JOIN posts', 'CROSS JOIN posts')}")
-    every = [match, match, *params]
+    every = [match, candidates, match, candidates, *params]
     rows = ctx.session.query(
         f"{head}SELECT d.uri {base} ORDER BY {_order(sort, ctx, 'm.rank')} LIMIT ? OFFSET ?",
         [*every, size, start])
-    count = int(ctx.session.scalar(
-        f"{head}SELECT COUNT(*) FROM (SELECT 1 {base} LIMIT ?) x", [*every, TOTAL_LIMIT + 1]))
-    return [str(r[0]) for r in rows], count
+    counted = ctx.session.query_one(
+        f"{head}SELECT (SELECT COUNT(*) FROM (SELECT 1 {base} LIMIT ?) x),"
+        " (SELECT MAX(n) FROM (SELECT COUNT(*) AS n FROM m GROUP BY fts) y)",
+        [*every, TOTAL_LIMIT + 1])
+    count, most = (int(counted[0]), int(counted[1] or 0)) if counted else (0, 0)
+    return [str(r[0]) for r in rows], count, most >= candidates
 
 
 def _tsqueries(ctx: Context, query: ParsedQuery) -> dict[str, str]:
@@ -202,30 +224,36 @@ def _tsqueries(ctx: Context, query: ParsedQuery) -> dict[str, str]:
     return found
 
 
-def _postgres_page(ctx: Context, plan: _Plan, sort: str, start: int,
-                   size: int) -> tuple[list[str], int]:
+def _postgres_page(ctx: Context, plan: _Plan, sort: str, start: int, size: int,
+                   candidates: int) -> tuple[list[str], int, bool]:
+    """As ``_sqlite_page``: the newest matches by ``seq``, the planner walking its index
+    backwards for a common word, or taking a rare word's few matches from the GIN."""
     queries = _tsqueries(ctx, plan.query)
     if not queries:
-        return [], 0
+        return [], 0, False
     matches, match_params = [], []
     ranks, rank_params = [], []
     for config, tsquery in queries.items():
-        matches.append("(d.config = ? AND d.document @@ CAST(? AS tsquery))")
+        matches.append("(config = ? AND document @@ CAST(? AS tsquery))")
         match_params += [config, tsquery]
         ranks.append("WHEN ? THEN CAST(? AS tsquery)")
         rank_params += [config, tsquery]
     rest, params = _visibility(ctx, plan)
-    base = f"FROM search_docs d {rest} AND (" + " OR ".join(matches) + ")"
+    head = ("WITH m AS MATERIALIZED (SELECT uri, config, document FROM search_docs WHERE "
+            + " OR ".join(matches) + " ORDER BY seq DESC LIMIT ?) ")
+    base = f"FROM m d {rest}"
     # ts_rank_cd grows with relevance: negated, so that ascending order is best first
     rank = f"-ts_rank_cd(d.document, CASE d.config {' '.join(ranks)} END, 1)"
     order = _order(sort, ctx, rank)
+    every = [*match_params, candidates, *params]
     rows = ctx.session.query(
-        f"SELECT d.uri {base} ORDER BY {order} LIMIT ? OFFSET ?",
-        [*params, *match_params, *(rank_params if sort != "date" else []), size, start])
-    count = int(ctx.session.scalar(
-        f"SELECT COUNT(*) FROM (SELECT 1 {base} LIMIT ?) x",
-        [*params, *match_params, TOTAL_LIMIT + 1]))
-    return [str(r[0]) for r in rows], count
+        f"{head}SELECT d.uri {base} ORDER BY {order} LIMIT ? OFFSET ?",
+        [*every, *(rank_params if sort != "date" else []), size, start])
+    counted = ctx.session.query_one(
+        f"{head}SELECT (SELECT COUNT(*) FROM (SELECT 1 {base} LIMIT ?) x),"
+        " (SELECT COUNT(*) FROM m)", [*every, TOTAL_LIMIT + 1])
+    count, found = (int(counted[0]), int(counted[1])) if counted else (0, 0)
+    return [str(r[0]) for r in rows], count, found >= candidates
 
 
 def _highlights(ctx: Context, plan: _Plan, uris: list[str]) -> dict[str, tuple[str, str]]:

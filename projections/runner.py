@@ -94,8 +94,9 @@ def _apply_batches(log: EventLog, projection: Projection, position: int, batch_s
                 sources[source] = sources.get(source, 0) + 1
         position = batch[-1].position
         if getattr(projection, "skips_ahead", False):
-            # it may record a position past its batch (the search projection's first
-            # batch indexes what the forum projection holds): read on from there
+            # it may record a position past its batch (the first batch of the search
+            # and notifications projections builds from what the forum projection
+            # holds): read on from there
             position = min(head, max(position, projection.position()))
         yield len(batch), position
 

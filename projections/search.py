@@ -39,7 +39,7 @@ class SearchProjection(AttachedToReadModels):
     """Keeps ``search_docs`` (and its full-text index) equal to the live posts' words."""
 
     NAME = "search"
-    VERSION = 1
+    VERSION = 2
     skips_ahead = True
     """The runner reads on from the position it records, which may be past its batch."""
 
@@ -146,21 +146,29 @@ def reindex(session: Session, uris: Iterable[str]) -> None:
 
 
 def seed(session: Session) -> None:
-    """Index every post of ``posts`` into an empty ``search_docs``, a page at a time in
-    uri order. On PostgreSQL the GIN index is built once, after the rows."""
+    """Index every post of ``posts`` into an empty ``search_docs``, oldest first (the
+    rows' insertion order is what a search takes as their age:
+    ``queries_search.CANDIDATES``), a page at a time. On PostgreSQL the GIN index is
+    built once, after the rows."""
     postgres = session.dialect == "postgresql"
     if postgres:
         session.execute("DROP INDEX IF EXISTS search_docs_document")
-    after = ""
-    while True:
-        rows = session.query(
-            "SELECT uri, deleted, title, text, langs FROM posts WHERE uri > ?"
-            f" ORDER BY uri LIMIT {_SEED_PAGE}", (after,))
-        if not rows:
-            break
-        _write(session, [d for d in map(_document, rows) if d is not None])
-        after = str(rows[-1][0])
+    # the order first (uris only), then the rows a page at a time by key: sorting whole
+    # rows would sort every body
+    order = [str(r[0]) for r in session.query(
+        f"SELECT uri FROM posts ORDER BY created_at, {_uri_order(session)}")]
+    for start in range(0, len(order), _SEED_PAGE):
+        page = order[start:start + _SEED_PAGE]
+        rows = {str(r[0]): r for r in session.query_in(
+            "SELECT uri, deleted, title, text, langs FROM posts WHERE uri {in}", page)}
+        _write(session, [d for d in (_document(rows[uri]) for uri in page if uri in rows)
+                         if d is not None])
     if postgres:
         session.execute("SET LOCAL maintenance_work_mem = '256MB'")
         session.execute(
             "CREATE INDEX IF NOT EXISTS search_docs_document ON search_docs USING gin (document)")
+
+
+def _uri_order(session: Session) -> str:
+    # byte order on both databases, whatever PostgreSQL's collation
+    return 'uri COLLATE "C"' if session.dialect == "postgresql" else "uri"

@@ -11,7 +11,13 @@ index over ``search_docs`` is each database's own:
 - both: an index on ``config``, so that a configuration no document uses any more
   leaves ``search_languages`` at once.
 - PostgreSQL: a ``tsvector`` column, ``document`` (the title weighted A, the body B, in
-  the post's configuration), written with the row, under a GIN index.
+  the post's configuration), written with the row, under a GIN index; and ``seq``, the
+  order rows were first written in (an identity column under a B-tree index), which
+  SQLite's ``rowid`` is already.
+
+A search ranks only the newest matches (``queries_search.CANDIDATES``): the rows'
+insertion order stands for their age, the first batch (``search.seed``) writing every
+post oldest first, and later batches adding new posts after them.
 """
 
 from __future__ import annotations
@@ -86,12 +92,16 @@ POSTGRES_STATEMENTS: Final[tuple[str, ...]] = (
     CONFIG_INDEX,
     "ALTER TABLE search_docs ADD COLUMN IF NOT EXISTS document tsvector",
     "CREATE INDEX IF NOT EXISTS search_docs_document ON search_docs USING gin (document)",
+    "ALTER TABLE search_docs ADD COLUMN IF NOT EXISTS seq bigint GENERATED ALWAYS AS IDENTITY",
+    "CREATE INDEX IF NOT EXISTS search_docs_seq ON search_docs (seq)",
 )
 
-DATABASE_OWN_COLUMNS: Final[dict[str, frozenset[str]]] = {"search_docs": frozenset({"document"})}
+DATABASE_OWN_COLUMNS: Final[dict[str, frozenset[str]]] = {
+    "search_docs": frozenset({"document", "seq"})}
 """Columns one database adds to a table as its own index of the row (PostgreSQL's
-``tsvector``), derived from the portable columns: left out wherever rows are compared
-across databases (``atbb diff`` of a position projected in memory against a generation)."""
+``tsvector`` and insertion order), derived from the portable columns or from how the
+rows were written: left out wherever rows are compared (``atbb diff`` of a position
+projected in memory against a generation, ``atbb rebuild --verify``)."""
 
 DOCUMENT_SQL: Final = (
     "setweight(to_tsvector(CAST({config} AS regconfig), {title}), 'A')"

@@ -3,7 +3,19 @@ concerns, and the rows it folds, the same whatever the batches."""
 
 from __future__ import annotations
 
-from projections.notifications import recipients
+from collections.abc import Iterator
+
+import pytest
+
+from events.model import Logged
+from projections.notifications import NotificationsProjection, recipients
+from projections.readmodel import ReadModelStore, open_read_models
+from projections.rebuild import compare
+from tests.test_queries import ALICE as MEMBER_A
+from tests.test_queries import BOB as MEMBER_B
+from tests.test_queries import CAROL as MEMBER_C
+from tests.test_queries import POST as POST_NSID
+from tests.test_queries import World, at, ref
 
 ALICE, BOB, CAROL = "did:plc:alice", "did:plc:bob", "did:plc:carol"
 TOPIC = f"at://{ALICE}/space.atbb.post/3topic"
@@ -32,3 +44,63 @@ def test_nobody_is_told_of_their_own_post_and_a_topic_reply_is_one_reason() -> N
 def test_recipients_are_capped() -> None:
     text = " ".join(f"@m{n}.test" for n in range(200))
     assert len(recipients(ALICE, {"text": text})) == 50
+
+
+class NotifiedWorld(World):
+    """The queries' test forum, projected by the forum and notifications projections,
+    keeping the log it applied."""
+
+    def __init__(self, store: ReadModelStore) -> None:
+        super().__init__(store)
+        self.notifications = NotificationsProjection()
+        self.notifications.attach(store)
+        self.log: list[Logged] = []
+
+    def apply(self):  # type: ignore[no-untyped-def]
+        batch = [Logged(self.position + i + 1, e) for i, e in enumerate(self.pending)]
+        q = super().apply()
+        if batch:
+            self.log += batch
+            self.notifications.apply(batch)
+        return q
+
+
+@pytest.fixture
+def world(backend) -> Iterator[NotifiedWorld]:  # type: ignore[no-untyped-def]
+    location = (str(backend.tmp / "gen1.sqlite3") if backend.name == "sqlite"
+                else f"{backend.schema}_g1")
+    store = open_read_models(backend.url, location=location)
+    try:
+        yield NotifiedWorld(store)
+    finally:
+        store.close()
+
+
+def test_a_first_batch_builds_every_notification_as_batches_would(world, backend):  # type: ignore[no-untyped-def]
+    board = world.board(world.category("General"), "Cats")
+    topic = world.topic(MEMBER_A, board, "Cats", minute=1)
+    reply = world.reply(MEMBER_B, topic, minute=2)
+    world.apply()
+    world.reply(MEMBER_C, topic, minute=3, parent=reply)
+    world.add(world.members[MEMBER_C].create(POST_NSID, {
+        "$type": POST_NSID, "createdAt": at(4),
+        "text": f"As [@a wrote]({topic.uri}) and @someone.example said",
+        "reply": {"root": ref(topic), "parent": ref(topic)}}))
+    world.apply()
+    world.delete(reply)
+    world.apply()
+    notified = world.notifications.store
+    with notified.read() as session:
+        assert session.scalar("SELECT COUNT(*) FROM notifications") > 0
+    location = (str(backend.tmp / "gen2.sqlite3") if backend.name == "sqlite"
+                else f"{backend.schema}_g2")
+    rebuilt = open_read_models(backend.url, location=location)
+    try:
+        again = NotifiedWorld(rebuilt)
+        again.projection.apply(world.log)
+        # the first batch is a single event: it builds from every post
+        again.notifications.apply(world.log[:1])
+        assert again.notifications.position() == world.log[-1].position
+        assert compare(notified, rebuilt, tables=("notifications",)) == []
+    finally:
+        rebuilt.close()

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from events.model import Logged, RecordEvent
 from projections.queries import Queries
-from projections.queries_search import SearchRequest
+from projections.queries_search import SearchRequest, search
 from projections.readmodel import ReadModelStore, open_read_models
 from projections.rebuild import compare
 from projections.search import SearchProjection
@@ -225,6 +225,55 @@ def test_paging_and_the_capped_total(world):
     assert [len(p.hits) for p in pages] == [3, 3, 1]
     assert [u for p in pages for u in ids(p)] == [e.uri for e in reversed(made)]
     assert all(p.total == 7 for p in pages)
+
+
+def test_the_newest_matches_are_ranked_and_more_are_asked_for_when_too_few_show(world):
+    cats, _dogs = board_world(world)
+    made = [world.post(ALICE, f"common word {i}", board=cats, title=f"T{i}", minute=i)
+            for i in range(7)]
+    q = world.apply()
+
+    def cut_at(candidates: int, most: int, **filters: Any) -> SearchResults:
+        with q.snapshot(viewer=ANON, now=NOW) as ctx:
+            return search(ctx, SearchRequest("common", sort="date", **filters),
+                          candidates=candidates, max_candidates=most)
+
+    # two candidates and no more: the two newest, and a total that may be more
+    newest = cut_at(2, 2)
+    assert ids(newest) == [e.uri for e in reversed(made[-2:])]
+    assert newest.total == 2 and newest.total_capped
+    # asked again with more: every match, and an exact total
+    widened = cut_at(2, 128)
+    assert ids(widened) == [e.uri for e in reversed(made)] and widened.total == 7
+    assert not widened.total_capped
+    # a page past the first candidates widens too
+    assert ids(cut_at(2, 128, offset=6, limit=3)) == [made[0].uri]
+    # hidden candidates do not count towards the page: more are asked for
+    for event in made[-3:]:
+        world.action("delete", post=event)
+    q = world.apply()
+    assert ids(cut_at(2, 128)) == [e.uri for e in reversed(made[:-3])]
+
+
+def test_a_first_batch_writes_the_posts_oldest_first(world, backend):
+    cats, _dogs = board_world(world)
+    # in the log, the newest post comes first (a late-delivered older post after it)
+    late = world.post(ALICE, "common late", board=cats, title="Late", minute=30)
+    early = world.post(BOB, "common early", board=cats, title="Early", minute=1)
+    world.apply()
+    location = (str(backend.tmp / "gen2.sqlite3") if backend.name == "sqlite"
+                else f"{backend.schema}_g2")
+    rebuilt = open_read_models(backend.url, location=location)
+    try:
+        again = SearchWorld(rebuilt)
+        again.projection.apply(world.log)
+        again.search.apply(world.log[:1])
+        with again.q.snapshot(viewer=ANON, now=NOW) as ctx:
+            newest = search(ctx, SearchRequest("common"), candidates=1, max_candidates=1)
+        assert ids(newest) == [late.uri] and newest.total_capped
+        assert early.uri not in ids(newest)
+    finally:
+        rebuilt.close()
 
 
 @pytest.mark.parametrize("text", [

@@ -25,7 +25,12 @@ from events import collections as c
 from events.model import Logged, RecordEvent
 from projections.db import Session
 from projections.readmodel import AttachedToReadModels, ReadModels
-from projections.search_schema import DOCUMENT_SQL
+from projections.search_schema import (
+    DOCUMENT_SQL,
+    FTS_FILL,
+    INSERT_TRIGGER,
+    INSERT_TRIGGER_NAME,
+)
 from projections.search_text import config_for, indexed_text
 
 FORUM_PROJECTION = "forum"
@@ -146,13 +151,17 @@ def reindex(session: Session, uris: Iterable[str]) -> None:
 
 
 def seed(session: Session) -> None:
-    """Index every post of ``posts`` into an empty ``search_docs``, oldest first (the
+    """Index every post of ``posts`` into an empty ``search_docs`` (and, on SQLite, its
+    empty FTS5 tables), oldest first (the
     rows' insertion order is what a search takes as their age:
     ``queries_search.CANDIDATES``), a page at a time. On PostgreSQL the GIN index is
     built once, after the rows."""
     postgres = session.dialect == "postgresql"
     if postgres:
         session.execute("DROP INDEX IF EXISTS search_docs_document")
+    else:
+        # the FTS5 tables are filled once after the rows (search_schema.INSERT_TRIGGER)
+        session.execute(f"DROP TRIGGER IF EXISTS {INSERT_TRIGGER_NAME}")
     # the order first (uris only), then the rows a page at a time by key: sorting whole
     # rows would sort every body
     order = [str(r[0]) for r in session.query(
@@ -167,6 +176,10 @@ def seed(session: Session) -> None:
         session.execute("SET LOCAL maintenance_work_mem = '256MB'")
         session.execute(
             "CREATE INDEX IF NOT EXISTS search_docs_document ON search_docs USING gin (document)")
+    else:
+        for statement in FTS_FILL:
+            session.execute(statement)
+        session.execute(INSERT_TRIGGER)
 
 
 def _uri_order(session: Session) -> str:

@@ -78,11 +78,25 @@ def _fts_rows(row: str, *, delete: bool) -> str:
 CONFIG_INDEX: Final = "CREATE INDEX IF NOT EXISTS search_docs_config ON search_docs (config)"
 """Whether any document still uses a configuration (``search_languages``)."""
 
+INSERT_TRIGGER: Final = _sqlite_trigger("INSERT", _fts_rows("new", delete=False))
+"""SQLite: what adds a new row of ``search_docs`` to its FTS5 table. A first batch
+(``search.seed``) drops it, writes every row, fills both FTS5 tables with one statement
+each (``FTS_FILL``) and creates it again: a trigger run per row cost four times as much
+(100,000 rows: 7.5 s against 2.0 s)."""
+
+INSERT_TRIGGER_NAME: Final = "search_docs_insert"
+
+FTS_FILL: Final[tuple[str, ...]] = tuple(
+    f"INSERT INTO {name} (rowid, title, body) SELECT rowid, title, body FROM search_docs"
+    f" WHERE config {test} '{STEMMED_CONFIG}'"
+    for name, test in (("search_stemmed", "="), ("search_plain", "<>")))
+"""SQLite: every row of ``search_docs`` into the FTS5 table of its configuration."""
+
 SQLITE_STATEMENTS: Final[tuple[str, ...]] = (
     CONFIG_INDEX,
     _FTS.format(name="search_stemmed", tokenize="porter unicode61 remove_diacritics 2"),
     _FTS.format(name="search_plain", tokenize="unicode61 remove_diacritics 2"),
-    _sqlite_trigger("INSERT", _fts_rows("new", delete=False)),
+    INSERT_TRIGGER,
     _sqlite_trigger("DELETE", _fts_rows("old", delete=True)),
     _sqlite_trigger("UPDATE", _fts_rows("old", delete=True) + " "
                     + _fts_rows("new", delete=False)),

@@ -29,10 +29,10 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from appview.auth.errors import IdentityError
-from appview.auth.identity import Identity, NetworkIdentity, is_did
+from appview.auth.http_clients import PooledClient
+from appview.auth.identity import Identity, is_did
 from appview.backfill.fetcher import HostLimiter
 from appview.clock import Clock
-from appview.handles import HandleResolver
 from appview.repos.cbor import CborError, Cid
 from appview.settings import Settings
 from appview.side_db import make_side_tables, side_transaction
@@ -120,30 +120,14 @@ class PdsAvatarSource:
     def __init__(self, settings: Settings, *, identity: Identity | None = None,
                  timeout: float = 10.0) -> None:
         self._settings = settings
-        self._identity = identity
+        self._net = PooledClient(settings, identity)
         self._timeout = timeout
         self._max_bytes = settings.avatar_max_bytes
         self._rate = settings.backfill_rate_limit
         self._limiters: dict[str, HostLimiter] = {}
-        self._http: aiohttp.ClientSession | None = None
-
-    def _session(self) -> aiohttp.ClientSession:
-        # made on first use: a session belongs to the running event loop
-        if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession()
-        return self._http
-
-    def _identity_port(self) -> Identity:
-        if self._identity is None:
-            http = self._session()
-            self._identity = NetworkIdentity(self._settings, http,
-                                             HandleResolver(self._settings, http))
-        return self._identity
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        await self._net.aclose()
 
     async def fetch(self, did: str, cached_cid: str | None) -> Verdict:
         try:
@@ -153,7 +137,7 @@ class PdsAvatarSource:
 
     async def _fetch(self, did: str, cached_cid: str | None) -> Verdict:
         try:
-            pds = (await self._identity_port().resolve_did(did, fresh=False)).pds_url
+            pds = (await self._net.identity().resolve_did(did, fresh=False)).pds_url
         except IdentityError as exc:
             return Verdict("unresolved", str(exc))
         if not pds.startswith(("https://", "http://")):
@@ -212,7 +196,7 @@ class PdsAvatarSource:
         await limiter.acquire()
         url = f"{base.rstrip('/')}/xrpc/{nsid}"
         try:
-            async with self._session().get(
+            async with self._net.session().get(
                     url, params=params, allow_redirects=False,
                     timeout=aiohttp.ClientTimeout(total=self._timeout)) as response:
                 if response.status == 429 or response.status >= 500:

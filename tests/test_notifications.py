@@ -15,7 +15,7 @@ from tests.test_queries import ALICE as MEMBER_A
 from tests.test_queries import BOB as MEMBER_B
 from tests.test_queries import CAROL as MEMBER_C
 from tests.test_queries import POST as POST_NSID
-from tests.test_queries import World, at, ref
+from tests.test_queries import World, at, location_of, ref
 
 ALICE, BOB, CAROL = "did:plc:alice", "did:plc:bob", "did:plc:carol"
 TOPIC = f"at://{ALICE}/space.atbb.post/3topic"
@@ -67,8 +67,7 @@ class NotifiedWorld(World):
 
 @pytest.fixture
 def world(backend) -> Iterator[NotifiedWorld]:  # type: ignore[no-untyped-def]
-    location = (str(backend.tmp / "gen1.sqlite3") if backend.name == "sqlite"
-                else f"{backend.schema}_g1")
+    location = location_of(backend, 1)
     store = open_read_models(backend.url, location=location)
     try:
         yield NotifiedWorld(store)
@@ -92,8 +91,7 @@ def test_a_first_batch_builds_every_notification_as_batches_would(world, backend
     notified = world.notifications.store
     with notified.read() as session:
         assert session.scalar("SELECT COUNT(*) FROM notifications") > 0
-    location = (str(backend.tmp / "gen2.sqlite3") if backend.name == "sqlite"
-                else f"{backend.schema}_g2")
+    location = location_of(backend, 2)
     rebuilt = open_read_models(backend.url, location=location)
     try:
         again = NotifiedWorld(rebuilt)

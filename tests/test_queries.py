@@ -19,6 +19,7 @@ from projections.ids import post_id
 from projections.queries import Queries
 from projections.readmodel import ReadModelStore, open_read_models
 from projections.views import DELETED_TEXT, Viewer
+from tests.conftest import Backend
 from tests.fakes import Repo, TidClock
 
 FORUM = "did:plc:forumforumforumforum2345"
@@ -170,13 +171,16 @@ class World:
         self.add(AccountStatusChanged(did, active, status, self.seq, None, "local", None, 0))
 
 
+def location_of(backend: Backend, generation: int) -> str:
+    """A read-model location of the test's own: a SQLite file, a PostgreSQL schema."""
+    if backend.name == "sqlite":
+        return str(backend.tmp / f"gen{generation}.sqlite3")
+    return f"{backend.schema}_g{generation}"
+
+
 @pytest.fixture
 def world(backend) -> Iterator[World]:
-    if backend.name == "sqlite":
-        location = str(backend.tmp / "gen1.sqlite3")
-    else:
-        location = f"{backend.schema}_g1"
-    store = open_read_models(backend.url, location=location)
+    store = open_read_models(backend.url, location=location_of(backend, 1))
     try:
         yield World(store)
     finally:

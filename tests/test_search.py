@@ -20,7 +20,7 @@ from projections.rebuild import compare
 from projections.search import SearchProjection
 from projections.search_text import QueryProblem
 from projections.views import SearchResults, Viewer
-from tests.test_queries import ALICE, BOB, MOD, NOW, POST, World, at, ref
+from tests.test_queries import ALICE, BOB, MOD, NOW, POST, World, at, location_of, ref
 
 ANON = Viewer.anonymous()
 
@@ -64,8 +64,7 @@ class SearchWorld(World):
 
 @pytest.fixture
 def world(backend) -> Iterator[SearchWorld]:
-    location = (str(backend.tmp / "gen1.sqlite3") if backend.name == "sqlite"
-                else f"{backend.schema}_g1")
+    location = location_of(backend, 1)
     store = open_read_models(backend.url, location=location)
     try:
         yield SearchWorld(store)
@@ -261,8 +260,7 @@ def test_a_first_batch_writes_the_posts_oldest_first(world, backend):
     late = world.post(ALICE, "common late", board=cats, title="Late", minute=30)
     early = world.post(BOB, "common early", board=cats, title="Early", minute=1)
     world.apply()
-    location = (str(backend.tmp / "gen2.sqlite3") if backend.name == "sqlite"
-                else f"{backend.schema}_g2")
+    location = location_of(backend, 2)
     rebuilt = open_read_models(backend.url, location=location)
     try:
         again = SearchWorld(rebuilt)
@@ -331,8 +329,7 @@ def test_a_first_batch_indexes_everything_as_batches_would(world, backend):
     world.apply()
     world.delete(topic)
     world.apply()
-    location = (str(backend.tmp / "gen2.sqlite3") if backend.name == "sqlite"
-                else f"{backend.schema}_g2")
+    location = location_of(backend, 2)
     rebuilt = open_read_models(backend.url, location=location)
     try:
         again = SearchWorld(rebuilt)

@@ -8,8 +8,10 @@ for the app's lifetime (a ``cleanup_ctx`` starts them and stops them cleanly).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 from aiohttp import web
 
@@ -80,43 +82,40 @@ def create_app(services: Services, *, live: LiveIngest | None = None,
     return app
 
 
+@contextlib.asynccontextmanager
+async def _running(run: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
+                   name: str) -> AsyncIterator[None]:
+    """``run(stop)`` as a task while the app serves; at cleanup ``stop`` is set and the
+    task has 10 s to end before it is cancelled."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(stop), name=name)
+    await asyncio.sleep(0)  # started before the first request (a queue it makes exists)
+    try:
+        yield
+    finally:
+        stop.set()
+        try:
+            await asyncio.wait_for(task, timeout=10)
+        except TimeoutError:
+            log.warning("%s did not stop within 10s; cancelling", name)
+            task.cancel()
+
+
 async def _run_forum_agent(app: web.Application) -> AsyncIterator[None]:
     """The Forum account's agent signs in and keeps trying while the PDS is away."""
     agent = app[SERVICES].forum_agent
-    stop = asyncio.Event()
-    task = asyncio.create_task(agent.run(stop), name="forum-agent")
-    yield
-    stop.set()
-    try:
-        await asyncio.wait_for(task, timeout=10)
-    except TimeoutError:
-        task.cancel()
+    async with _running(agent.run, "forum-agent"):
+        yield
     await agent.aclose()
 
 
 async def _fetch_avatars(app: web.Application) -> AsyncIterator[None]:
     """Members' avatars are fetched in the background while the app serves: pages only
     queue the members they lack (appview/avatars.py)."""
-    avatars = app[SERVICES].avatars
-    stop = asyncio.Event()
-    task = asyncio.create_task(avatars.run(stop), name="avatars")
-    await asyncio.sleep(0)  # the queue exists before the first request
-    yield
-    stop.set()
-    try:
-        await asyncio.wait_for(task, timeout=10)
-    except TimeoutError:
-        task.cancel()
+    async with _running(app[SERVICES].avatars.run, "avatars"):
+        yield
 
 
 async def _run_live(app: web.Application) -> AsyncIterator[None]:
-    live = app[LIVE]
-    stop = asyncio.Event()
-    task = asyncio.create_task(live.run(stop), name="live-ingest")
-    yield
-    stop.set()
-    try:
-        await asyncio.wait_for(task, timeout=10)
-    except TimeoutError:
-        log.warning("live ingest did not stop within 10s; cancelling")
-        task.cancel()
+    async with _running(app[LIVE].run, "live-ingest"):
+        yield

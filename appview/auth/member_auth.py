@@ -30,7 +30,8 @@ from appview.auth.errors import (
     ServerRefused,
     SessionExpired,
 )
-from appview.auth.identity import Identity, NetworkIdentity, is_did, normalise_handle
+from appview.auth.http_clients import PooledClient
+from appview.auth.identity import Identity, is_did, normalise_handle
 from appview.auth.jose_keys import KeyProblem, parse_client_keys
 from appview.auth.oauth_client import OAuthClient, TokenSet
 from appview.auth.oauth_metadata import (
@@ -51,7 +52,6 @@ from appview.auth.session_store import (
 )
 from appview.auth.transport import DpopNonces
 from appview.clock import Clock
-from appview.handles import HandleResolver
 from appview.settings import Settings, SettingsError
 
 # A session read from the store serves this process's requests for a few seconds (every
@@ -101,9 +101,9 @@ class MemberAuth:
         self.client = client if client is not None else client_config(settings)
         self._store = store
         self._store_lock = threading.Lock()
-        self._identity = identity
-        self._http: aiohttp.ClientSession | None = None
+        self._net = PooledClient(settings, identity)
         self._oauth: OAuthClient | None = None
+        self._oauth_http: aiohttp.ClientSession | None = None
         self._nonces = DpopNonces()
         self._locks: dict[str, asyncio.Lock] = {}
         self._recent: OrderedDict[str, tuple[float, StoredSession]] = OrderedDict()
@@ -134,31 +134,23 @@ class MemberAuth:
     # -- plumbing -----------------------------------------------------------------------
 
     def _session(self) -> aiohttp.ClientSession:
-        if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession()
-            self._oauth = None
-        return self._http
+        return self._net.session()
 
     def _oauth_client(self) -> OAuthClient:
-        http = self._session()
-        if self._oauth is None:
-            self._oauth = OAuthClient(self.client, http, self._identity_port(), self._clock,
+        http = self._net.session()
+        if self._oauth is None or self._oauth_http is not http:  # made with a closed pool
+            self._oauth = OAuthClient(self.client, http, self._net.identity(), self._clock,
                                       self._nonces)
+            self._oauth_http = http
         return self._oauth
 
     def _identity_port(self) -> Identity:
-        if self._identity is None:
-            http = self._session()
-            self._identity = NetworkIdentity(self._settings, http,
-                                             HandleResolver(self._settings, http))
-        return self._identity
+        return self._net.identity()
 
     async def aclose(self) -> None:
         """Close the HTTP client pool (the web app's cleanup)."""
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
-            self._oauth = None
+        await self._net.aclose()
+        self._oauth = self._oauth_http = None
 
     # -- OAuth sign-in ------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from aiohttp import web
 from events.model import RecordEvent
 from tests.conftest import Backend
 from tests.web_forum import extended_forum, scenario, seeded_services
+from tests.web_support import serving
 from web import urls
 from web.app import create_app
 
@@ -59,15 +60,8 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[str, Any]]:
     story = scenario()
     extra = extended_forum(story)
     with seeded_services(backend, extra.lines) as services:
-        runner = web.AppRunner(create_app(services))
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        try:
-            yield f"http://127.0.0.1:{port}", (services, extra)
-        finally:
-            await runner.cleanup()
+        async with serving(create_app(services)) as base:
+            yield base, (services, extra)
 
 
 @asynccontextmanager

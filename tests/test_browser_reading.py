@@ -25,6 +25,7 @@ from tests.live_support import ForumWriter
 from tests.test_avatars import appview, avatar_settings, png, with_avatar
 from tests.test_browser import browser
 from tests.web_forum import scenario, seeded_services
+from tests.web_support import serving
 from web import urls
 from web.app import create_app
 from web.pages.common import PAGE_VIEWER
@@ -133,14 +134,9 @@ async def test_an_avatar_renders_in_the_post_header_after_it_is_fetched(
             writer = ForumWriter.after(services, scenario())
             topic = writer.topic(alice.did, "With a face")
             await _project(services)
-            runner = web.AppRunner(create_app(services))
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            try:
+            async with serving(create_app(services)) as base:
                 page: Any = await chromium.new_page()
-                url = f"http://127.0.0.1:{port}{urls.topic(post_id(topic[0]))}"
+                url = base + urls.topic(post_id(topic[0]))
                 await page.goto(url)
                 header = page.locator("article .post-author").first
                 assert await header.locator("span.avatar").count() == 1
@@ -157,5 +153,3 @@ async def test_an_avatar_renders_in_the_post_header_after_it_is_fetched(
                 assert round(box["height"]) == initials_size
                 radius = await image.evaluate("img => getComputedStyle(img).borderRadius")
                 assert radius == "50%"
-            finally:
-                await runner.cleanup()

@@ -9,8 +9,10 @@ import pytest
 
 from events.model import Logged
 from projections.notifications import NotificationsProjection, recipients
+from projections.queries import Queries
 from projections.readmodel import ReadModelStore, open_read_models
 from projections.rebuild import compare
+from tests.conftest import Backend
 from tests.test_queries import ALICE as MEMBER_A
 from tests.test_queries import BOB as MEMBER_B
 from tests.test_queries import CAROL as MEMBER_C
@@ -56,7 +58,7 @@ class NotifiedWorld(World):
         self.notifications.attach(store)
         self.log: list[Logged] = []
 
-    def apply(self):  # type: ignore[no-untyped-def]
+    def apply(self) -> Queries:
         batch = [Logged(self.position + i + 1, e) for i, e in enumerate(self.pending)]
         q = super().apply()
         if batch:
@@ -66,7 +68,7 @@ class NotifiedWorld(World):
 
 
 @pytest.fixture
-def world(backend) -> Iterator[NotifiedWorld]:  # type: ignore[no-untyped-def]
+def world(backend: Backend) -> Iterator[NotifiedWorld]:
     location = location_of(backend, 1)
     store = open_read_models(backend.url, location=location)
     try:
@@ -75,7 +77,8 @@ def world(backend) -> Iterator[NotifiedWorld]:  # type: ignore[no-untyped-def]
         store.close()
 
 
-def test_a_first_batch_builds_every_notification_as_batches_would(world, backend):  # type: ignore[no-untyped-def]
+def test_a_first_batch_builds_every_notification_as_batches_would(
+        world: NotifiedWorld, backend: Backend) -> None:
     board = world.board(world.category("General"), "Cats")
     topic = world.topic(MEMBER_A, board, "Cats", minute=1)
     reply = world.reply(MEMBER_B, topic, minute=2)

@@ -212,15 +212,26 @@ def board_topics(
         ctx.session.scalar(f"SELECT COUNT(*) FROM posts t WHERE {where}", [board_uri, *params])
     )
     last_sql, last_params = _effective_last_reply(ctx)
-    rows = ctx.session.query_dicts(
-        "SELECT x.*, CASE WHEN x.eff_last_reply_at IS NOT NULL"
+    # The page's topics are ordered from the few columns the order needs, then only
+    # their own rows are read: ordering whole rows read every topic's body of the board
+    # (5,000 topics a board at 1M posts) for each cold page.
+    ordered = ctx.session.query(
+        "SELECT x.uri, x.eff_last_reply_at FROM ("
+        f" SELECT t.uri, t.pinned, t.created_at, {last_sql} AS eff_last_reply_at"
+        f" FROM posts t LEFT JOIN posts lr ON lr.uri = t.last_reply_uri WHERE {where}) x"
+        " ORDER BY x.pinned DESC, CASE WHEN x.eff_last_reply_at IS NOT NULL"
         " AND x.eff_last_reply_at > COALESCE(x.created_at, '') THEN x.eff_last_reply_at"
-        " ELSE COALESCE(x.created_at, '') END AS activity FROM ("
-        f" SELECT t.*, {last_sql} AS eff_last_reply_at FROM posts t"
-        f" LEFT JOIN posts lr ON lr.uri = t.last_reply_uri WHERE {where}) x"
-        f" ORDER BY x.pinned DESC, activity DESC, {ctx.text_order('x.uri')} LIMIT ? OFFSET ?",
+        " ELSE COALESCE(x.created_at, '') END DESC,"
+        f" {ctx.text_order('x.uri')} LIMIT ? OFFSET ?",
         [*last_params, board_uri, *params, size, start],
     )
+    order = {str(uri): rank for rank, (uri, _last) in enumerate(ordered)}
+    effective = {str(uri): last for uri, last in ordered}
+    rows = sorted(
+        ({**r, "eff_last_reply_at": effective[r["uri"]]} for r in ctx.session.query_dicts(
+            f"SELECT t.* FROM posts t WHERE t.uri IN ({placeholders(len(order))})",
+            list(order))) if order else [],
+        key=lambda r: order[r["uri"]])
     return Page(tuple(_summaries(ctx, rows)), total, start, size)
 
 

@@ -17,6 +17,7 @@ from projections.ids import post_id, record_id
 from projections.queries_common import Context, Limits, clamp
 from projections.queries_posts import visible
 from projections.queries_structure import board_uri
+from projections.search_schema import FTS_TABLES
 from projections.search_text import (
     CONFIGS,
     MARK_END,
@@ -47,7 +48,6 @@ MAX_CANDIDATES: Final = 128_000
 SORTS: Final = ("relevance", "date")
 TYPES: Final = ("all", "topics")
 _EXCERPT_WORDS: Final = 30
-_FTS_TABLES: Final = (("search_stemmed", "="), ("search_plain", "<>"))
 # title words weigh more than body words (FTS5 bm25 column weights)
 _BM25: Final = "bm25({table}, 4.0, 1.0)"
 
@@ -183,7 +183,7 @@ def _sqlite_page(ctx: Context, plan: _Plan, sort: str, start: int, size: int,
     union = " UNION ALL ".join(
         f"SELECT * FROM (SELECT rowid, {_BM25.format(table=table)} AS rank, {number} AS fts"
         f" FROM {table} WHERE {table} MATCH ? ORDER BY rowid DESC LIMIT ?)"
-        for number, (table, _test) in enumerate(_FTS_TABLES))
+        for number, (table, _test) in enumerate(FTS_TABLES))
     rest, params = _visibility(ctx, plan)
     # the matches first, once (MATERIALIZED), then each one's rows by key (CROSS JOIN
     # keeps SQLite's planner from running the match once per post it scans)
@@ -281,10 +281,9 @@ def _highlights(ctx: Context, plan: _Plan, uris: list[str]) -> dict[str, tuple[s
     docs = ctx.session.query(
         f"SELECT rowid, uri, config FROM search_docs WHERE uri IN ({placeholders(len(uris))})",
         uris)
-    for table, _test in _FTS_TABLES:
-        stemmed = table == _FTS_TABLES[0][0]
+    for table, test in FTS_TABLES:
         rowids = {int(rowid): str(uri) for rowid, uri, config in docs
-                  if (config == STEMMED_CONFIG) == stemmed}
+                  if (config == STEMMED_CONFIG) == (test == "=")}
         if not rowids:
             continue
         rows = ctx.session.query(
@@ -347,7 +346,7 @@ def bare_search(ctx: Context, text: str, limit: int = SEARCH.default) -> list[st
             " ORDER BY ts_rank_cd(document, CAST(? AS tsquery), 1) DESC LIMIT ?",
             [config, tsquery, tsquery, limit])
     else:
-        table = _FTS_TABLES[1][0]
+        table = FTS_TABLES[1][0]
         rows = ctx.session.query(
             f"SELECT d.uri FROM {table} JOIN search_docs d ON d.rowid = {table}.rowid"
             f" WHERE {table} MATCH ? ORDER BY {_BM25.format(table=table)} LIMIT ?",

@@ -152,10 +152,9 @@ def reindex(session: Session, uris: Iterable[str]) -> None:
 
 def seed(session: Session) -> None:
     """Index every post of ``posts`` into an empty ``search_docs`` (and, on SQLite, its
-    empty FTS5 tables), oldest first (the
-    rows' insertion order is what a search takes as their age:
-    ``queries_search.CANDIDATES``), a page at a time. On PostgreSQL the GIN index is
-    built once, after the rows."""
+    empty FTS5 tables), oldest first (the rows' insertion order is what a search takes as
+    their age: ``queries_search.CANDIDATES``), a page at a time. On PostgreSQL the GIN
+    index is built once, after the rows."""
     postgres = session.dialect == "postgresql"
     if postgres:
         session.execute("DROP INDEX IF EXISTS search_docs_document")
@@ -164,8 +163,8 @@ def seed(session: Session) -> None:
         session.execute(f"DROP TRIGGER IF EXISTS {INSERT_TRIGGER_NAME}")
     # the order first (uris only), then the rows a page at a time by key: sorting whole
     # rows would sort every body
-    order = [str(r[0]) for r in session.query(
-        f"SELECT uri FROM posts ORDER BY created_at, {_uri_order(session)}")]
+    # (PostgreSQL's text columns compare byte-wise too: schema.table_statement)
+    order = [str(r[0]) for r in session.query("SELECT uri FROM posts ORDER BY created_at, uri")]
     for start in range(0, len(order), _SEED_PAGE):
         page = order[start:start + _SEED_PAGE]
         rows = {str(r[0]): r for r in session.query_in(
@@ -180,8 +179,3 @@ def seed(session: Session) -> None:
         for statement in FTS_FILL:
             session.execute(statement)
         session.execute(INSERT_TRIGGER)
-
-
-def _uri_order(session: Session) -> str:
-    # byte order on both databases, whatever PostgreSQL's collation
-    return 'uri COLLATE "C"' if session.dialect == "postgresql" else "uri"

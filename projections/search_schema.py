@@ -60,11 +60,16 @@ def _sqlite_trigger(event: str, body: str) -> str:
             f" ON search_docs BEGIN {body} END")
 
 
+FTS_TABLES: Final = (("search_stemmed", "="), ("search_plain", "<>"))
+"""SQLite: each FTS5 table, and how a row's ``config`` compares with STEMMED_CONFIG for
+the row to be in it."""
+
+
 def _fts_rows(row: str, *, delete: bool) -> str:
     """The statements that add (or, with ``delete``, take out) ``row`` (new or old) to
     the FTS5 table of its configuration."""
     statements = []
-    for name, test in (("search_stemmed", "="), ("search_plain", "<>")):
+    for name, test in FTS_TABLES:
         if delete:
             columns, values = f"{name}, rowid, title, body", "'delete', "
         else:
@@ -89,7 +94,7 @@ INSERT_TRIGGER_NAME: Final = "search_docs_insert"
 FTS_FILL: Final[tuple[str, ...]] = tuple(
     f"INSERT INTO {name} (rowid, title, body) SELECT rowid, title, body FROM search_docs"
     f" WHERE config {test} '{STEMMED_CONFIG}'"
-    for name, test in (("search_stemmed", "="), ("search_plain", "<>")))
+    for name, test in FTS_TABLES)
 """SQLite: every row of ``search_docs`` into the FTS5 table of its configuration."""
 
 SQLITE_STATEMENTS: Final[tuple[str, ...]] = (

@@ -32,7 +32,7 @@ from typing import Any
 
 from events import collections as c
 from events.model import Logged, RecordEvent
-from projections.db import Session, placeholders
+from projections.db import Session
 from projections.readmodel import AttachedToReadModels, ReadModels
 
 QUOTED = re.compile(r"at://(did:[a-z0-9]+:[A-Za-z0-9._:%-]+)/space\.atbb\.post/[A-Za-z0-9._~:-]+")
@@ -91,15 +91,14 @@ def touched_posts(batch: Sequence[Logged]) -> list[str]:
                    and logged.event.collection == c.POST})
 
 
+_POST_COLUMNS = ("uri", "did", "text", "root_uri", "parent_uri", "deleted")
+"""What of a ``posts`` row decides its notifications (``_current_recipients``)."""
+_SELECT_POSTS = f"SELECT {', '.join(_POST_COLUMNS)} FROM posts"
+
+
 def _post_rows(session: Session, uris: Sequence[str]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(uris), 500):
-        chunk = uris[start:start + 500]
-        for row in session.query_dicts(
-                "SELECT uri, did, text, root_uri, parent_uri, deleted FROM posts"
-                f" WHERE uri IN ({placeholders(len(chunk))})", chunk):
-            found[row["uri"]] = row
-    return found
+    return {str(row[0]): dict(zip(_POST_COLUMNS, row, strict=True))
+            for row in session.query_in(f"{_SELECT_POSTS} WHERE uri {{in}}", uris)}
 
 
 def _current_recipients(row: dict[str, Any] | None) -> list[tuple[str, str]]:
@@ -138,12 +137,9 @@ class NotificationsProjection(AttachedToReadModels):
         rows = _post_rows(session, uris)
         wanted = {uri: dict(_current_recipients(rows.get(uri))) for uri in uris}
         held: dict[str, set[str]] = {uri: set() for uri in uris}
-        for start in range(0, len(uris), 500):
-            chunk = uris[start:start + 500]
-            for recipient, uri in session.query(
-                    "SELECT recipient, post_uri FROM notifications"
-                    f" WHERE post_uri IN ({placeholders(len(chunk))})", chunk):
-                held[uri].add(recipient)
+        for recipient, uri in session.query_in(
+                "SELECT recipient, post_uri FROM notifications WHERE post_uri {in}", uris):
+            held[uri].add(recipient)
         gone = [(uri, recipient) for uri in uris for recipient in held[uri]
                 if recipient not in wanted[uri]]
         session.executemany("DELETE FROM notifications WHERE post_uri = ? AND recipient = ?",
@@ -191,9 +187,8 @@ def seed(session: Session) -> None:
     posts at a time in uri order."""
     after = ""
     while True:
-        rows = session.query_dicts(
-            "SELECT uri, did, text, root_uri, parent_uri, deleted FROM posts WHERE uri > ?"
-            f" ORDER BY uri LIMIT {_SEED_PAGE}", (after,))
+        rows = [dict(zip(_POST_COLUMNS, row, strict=True)) for row in session.query(
+            f"{_SELECT_POSTS} WHERE uri > ? ORDER BY uri LIMIT {_SEED_PAGE}", (after,))]
         if not rows:
             return
         session.execute_values(

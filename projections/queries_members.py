@@ -117,14 +117,11 @@ def role_badges(ctx: Context, dids: list[str]) -> dict[str, str]:
     marks the staff), "Forum" for FORUM_DID."""
     wanted = sorted(set(dids))
     badges = {did: "Forum" for did in wanted if did == ctx.forum_did}
-    for start in range(0, len(wanted), 500):
-        part = wanted[start:start + 500]
-        marks = ", ".join("?" * len(part))
-        for did, name in ctx.session.query(
-                "SELECT m.did, r.name FROM member_roles m JOIN roles r ON r.uri = m.role_uri"
-                f" WHERE m.did IN ({marks}) AND r.deleted = 0 AND r.is_default = 0", part):
-            if name:
-                badges[str(did)] = str(name)
+    for did, name in ctx.session.query_in(
+            "SELECT m.did, r.name FROM member_roles m JOIN roles r ON r.uri = m.role_uri"
+            " WHERE m.did {in} AND r.deleted = 0 AND r.is_default = 0", wanted):
+        if name:
+            badges[str(did)] = str(name)
     return badges
 
 

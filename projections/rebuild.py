@@ -18,7 +18,7 @@ from projections.generations import GenerationalReadModels
 from projections.readmodel import ReadModels, ReadModelStore
 from projections.runner import Projection, loading_in_bulk, project_to_head
 from projections.schema import TABLES
-from projections.search_schema import DATABASE_OWN_COLUMNS
+from projections.search_schema import portable
 
 # A rebuild that is this close to the head stops bulk replay and catches up normally.
 SWITCH_LAG = 500
@@ -173,11 +173,9 @@ class TableDifference:
 def table_rows(store: ReadModels, table: str) -> list[tuple[Any, ...]]:
     """The rows of ``table``, sorted, without the database's own columns (which say how
     the rows were written, not what they hold)."""
-    own = DATABASE_OWN_COLUMNS.get(table, frozenset())
     with store.read() as session:
         rows = session.query_dicts(f"SELECT * FROM {table}")
-    return sorted((tuple(v for k, v in row.items() if k not in own) for row in rows),
-                  key=repr)
+    return sorted((tuple(portable(table, row).values()) for row in rows), key=repr)
 
 
 def compare(live: ReadModels, rebuilt: ReadModels, *,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from projections.schema import TABLES
-from projections.search_schema import DATABASE_OWN_COLUMNS
+from projections.search_schema import portable
 
 Row = dict[str, Any]
 Snapshot = dict[str, list[Row]]
@@ -43,14 +43,8 @@ def primary_keys() -> dict[str, tuple[str, ...]]:
 def snapshot(query: Callable[[str], list[Row]]) -> Snapshot:
     """Every row of every table through ``query`` (a session's ``query_dicts``), without
     the columns a database adds as its own index (so either backend's rows compare)."""
-    found: Snapshot = {}
-    for table in TABLES:
-        if table in SKIPPED:
-            continue
-        own = DATABASE_OWN_COLUMNS.get(table, frozenset())
-        found[table] = [{k: v for k, v in row.items() if k not in own}
-                        for row in query(f"SELECT * FROM {table}")]
-    return found
+    return {table: [portable(table, row) for row in query(f"SELECT * FROM {table}")]
+            for table in TABLES if table not in SKIPPED}
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ post oldest first, and later batches adding new posts after them.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 from projections.search_text import STEMMED_CONFIG
 
@@ -120,7 +121,13 @@ DATABASE_OWN_COLUMNS: Final[dict[str, frozenset[str]]] = {
 """Columns one database adds to a table as its own index of the row (PostgreSQL's
 ``tsvector`` and insertion order), derived from the portable columns or from how the
 rows were written: left out wherever rows are compared (``atbb diff`` of a position
-projected in memory against a generation, ``atbb rebuild --verify``)."""
+projected in memory against a generation, ``atbb rebuild --verify``): ``portable``."""
+
+
+def portable(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """``row`` of ``table`` without the database's own columns (DATABASE_OWN_COLUMNS)."""
+    own = DATABASE_OWN_COLUMNS.get(table, frozenset())
+    return {k: v for k, v in row.items() if k not in own}
 
 DOCUMENT_SQL: Final = (
     "setweight(to_tsvector(CAST({config} AS regconfig), {title}), 'A')"

@@ -16,7 +16,7 @@ from appview.replay import export_log
 from events.model import RecordEvent
 from projections.runner import project_to_head
 from projections.schema import TABLES
-from projections.search_schema import DATABASE_OWN_COLUMNS
+from projections.search_schema import portable
 from tests.conftest import Backend
 from tests.rebuild_support import seeded
 
@@ -44,9 +44,8 @@ def rows(query: object, exclude: tuple[str, ...] = (), *,
         if table in exclude:
             continue
         found = query(f"SELECT * FROM {table}")  # type: ignore[operator]
-        out[table] = sorted(repr(sorted((k, v) for k, v in row.items()
-                                        if (with_times or k != "indexed_at")
-                                        and k not in DATABASE_OWN_COLUMNS.get(table, ())))
+        out[table] = sorted(repr(sorted((k, v) for k, v in portable(table, row).items()
+                                        if with_times or k != "indexed_at"))
                             for row in found)
     return out
 

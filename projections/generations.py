@@ -335,12 +335,14 @@ class GenerationalReadModels:
         generation = self.live_generation()
         return generation, self.store(generation).change_mark()
 
-    # Reads that query the live store outside a session of ours count as in flight, so
-    # a switch by another process cannot close the store under them (closing a SQLite
-    # connection another thread is using crashes the process).
+    def _live_in_flight(self) -> AbstractContextManager[ReadModelStore]:
+        """The live store for a read outside a session of ours, counted as in flight, so
+        a switch by another process cannot close the store under it (closing a SQLite
+        connection another thread is using crashes the process)."""
+        return self._using(self.live_generation())
 
     def position(self, name: str) -> int:
-        with self._using(self.live_generation()) as store:
+        with self._live_in_flight() as store:
             return store.position(name)
 
     def position_in(self, session: Session, name: str) -> int:
@@ -350,22 +352,22 @@ class GenerationalReadModels:
         self.current().refresh_statistics(session)
 
     def versions(self) -> dict[str, int]:
-        with self._using(self.live_generation()) as store:
+        with self._live_in_flight() as store:
             return store.versions()
 
     def set_version(self, session: Session, name: str, version: int) -> None:
         self.current().set_version(session, name, version)
 
     def log_identity(self) -> str | None:
-        with self._using(self.live_generation()) as store:
+        with self._live_in_flight() as store:
             return store.log_identity()
 
     def stamp_log(self, identity: str) -> None:
-        with self._using(self.live_generation()) as store:
+        with self._live_in_flight() as store:
             store.stamp_log(identity)
 
     def row_counts(self) -> dict[str, int]:
-        with self._using(self.live_generation()) as store:
+        with self._live_in_flight() as store:
             return store.row_counts()
 
     def bulk_load(self, *, private: bool = False) -> AbstractContextManager[None]:

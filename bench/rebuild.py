@@ -47,7 +47,7 @@ from appview.settings import Settings
 from bench.ingest import PG_URL, _drop_schemas, generate
 from bench.settle import settle, vacuum
 from projections.generations import GenerationalReadModels
-from projections.runner import loading_in_bulk, project_to_head
+from projections.runner import project_from_start
 
 TARGETS = {"sqlite": 20_000, "postgresql": 12_000}
 MEMORY_TARGET_MB = 500
@@ -71,9 +71,8 @@ def prepare(settings: Settings, lines: list[str]) -> int:
         appender.flush()
         # as `atbb project` projects a fresh appview's log: a bulk load, its batches
         # prepared by child processes
-        with loading_in_bulk(services.read_models):
-            project_to_head(services.event_log, services.projections, batch_size=10_000,
-                            open_log=services.open_log, prepare_from=0)
+        project_from_start(services.event_log, services.projections, services.read_models,
+                           batch_size=10_000, open_log=services.open_log)
         stored = services.event_log.count()
     finally:
         services.close()

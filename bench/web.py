@@ -58,7 +58,7 @@ from bench.ingest import PG_URL, _drop_schemas
 from events import collections as c
 from events.model import IdentityChanged, LogEvent, RecordEvent, int_to_tid
 from projections.ids import post_id, record_id
-from projections.runner import loading_in_bulk, project_to_head
+from projections.runner import project_from_start, project_to_head
 from web.pages.forum import TOPICS_PER_PAGE
 from web.pages.topic import REPLIES_PER_PAGE
 
@@ -527,9 +527,8 @@ def seed(settings: Settings, seeded: Seeded) -> float:
             services.event_log.append(events[start:start + 10_000])
         # as `atbb project` projects a fresh appview's log: a bulk load, its batches
         # prepared by child processes
-        with loading_in_bulk(services.read_models):
-            project_to_head(services.event_log, services.projections, batch_size=10_000,
-                            open_log=services.open_log, prepare_from=0)
+        project_from_start(services.event_log, services.projections, services.read_models,
+                           batch_size=10_000, open_log=services.open_log)
         return time.perf_counter() - started
     finally:
         services.close()

@@ -7,9 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from events.model import Logged
 from projections.notifications import NotificationsProjection, recipients
-from projections.queries import Queries
 from projections.readmodel import ReadModelStore, open_read_models
 from projections.rebuild import compare
 from tests.conftest import Backend
@@ -17,7 +15,7 @@ from tests.test_queries import ALICE as MEMBER_A
 from tests.test_queries import BOB as MEMBER_B
 from tests.test_queries import CAROL as MEMBER_C
 from tests.test_queries import POST as POST_NSID
-from tests.test_queries import World, at, location_of, ref
+from tests.test_queries import World, at, first_batch_elsewhere, location_of, ref
 
 ALICE, BOB, CAROL = "did:plc:alice", "did:plc:bob", "did:plc:carol"
 TOPIC = f"at://{ALICE}/space.atbb.post/3topic"
@@ -53,18 +51,8 @@ class NotifiedWorld(World):
     keeping the log it applied."""
 
     def __init__(self, store: ReadModelStore) -> None:
-        super().__init__(store)
         self.notifications = NotificationsProjection()
-        self.notifications.attach(store)
-        self.log: list[Logged] = []
-
-    def apply(self) -> Queries:
-        batch = [Logged(self.position + i + 1, e) for i, e in enumerate(self.pending)]
-        q = super().apply()
-        if batch:
-            self.log += batch
-            self.notifications.apply(batch)
-        return q
+        super().__init__(store, self.notifications)
 
 
 @pytest.fixture
@@ -94,14 +82,7 @@ def test_a_first_batch_builds_every_notification_as_batches_would(
     notified = world.notifications.store
     with notified.read() as session:
         assert session.scalar("SELECT COUNT(*) FROM notifications") > 0
-    location = location_of(backend, 2)
-    rebuilt = open_read_models(backend.url, location=location)
-    try:
-        again = NotifiedWorld(rebuilt)
-        again.projection.apply(world.log)
-        # the first batch is a single event: it builds from every post
-        again.notifications.apply(world.log[:1])
+    # the first batch is a single event: it builds from every post
+    with first_batch_elsewhere(backend, world, NotifiedWorld) as again:
         assert again.notifications.position() == world.log[-1].position
-        assert compare(notified, rebuilt, tables=("notifications",)) == []
-    finally:
-        rebuilt.close()
+        assert compare(notified, again.projection.store, tables=("notifications",)) == []

@@ -7,14 +7,15 @@ general case against a reference model.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
 
 from events.model import AccountStatusChanged, IdentityChanged, LogEvent, Logged, RecordEvent
-from projections.forum import ForumProjection
+from projections.forum import AppviewProjection, ForumProjection
 from projections.ids import post_id
 from projections.queries import Queries
 from projections.readmodel import ReadModelStore, open_read_models
@@ -53,14 +54,20 @@ def ref(event: RecordEvent) -> dict[str, Any]:
 class World:
     """A forum being written: repos append events; ``apply`` projects what is new."""
 
-    def __init__(self, store: ReadModelStore) -> None:
+    def __init__(self, store: ReadModelStore, *followers: AppviewProjection) -> None:
+        """``followers``: projections applied after the forum one (search,
+        notifications), each batch; the log applied is kept in ``log``."""
         self.clock = TidClock(start_micros=int((NOW - timedelta(days=1)).timestamp() * 1e6))
         self.forum = Repo(FORUM, self.clock)
         self.members = {did: Repo(did, self.clock) for did in (ALICE, BOB, CAROL)}
         self.projection = ForumProjection(FORUM)
         self.projection.attach(store)
+        self.followers = followers
+        for follower in followers:
+            follower.attach(store)
         self.q = Queries(store, FORUM)
         self.pending: list[LogEvent] = []
+        self.log: list[Logged] = []
         self.position = 0
         self.seq = 0
 
@@ -76,6 +83,9 @@ class World:
         self.pending.clear()
         if batch:
             self.projection.apply(batch)
+            for follower in self.followers:
+                follower.apply(batch)
+            self.log += batch
         return self.q
 
     # --- records -------------------------------------------------------------------------
@@ -176,6 +186,26 @@ def location_of(backend: Backend, generation: int) -> str:
     if backend.name == "sqlite":
         return str(backend.tmp / f"gen{generation}.sqlite3")
     return f"{backend.schema}_g{generation}"
+
+
+W = TypeVar("W", bound=World)
+
+
+@contextmanager
+def first_batch_elsewhere(backend: Backend, world: W,
+                          make: Callable[[ReadModelStore], W]) -> Iterator[W]:
+    """A second location, ``make``'s world on it: the forum projection applies
+    ``world``'s whole log, each follower only its first event (a first batch builds from
+    the forum projection's tables, as in a rebuild)."""
+    rebuilt = open_read_models(backend.url, location=location_of(backend, 2))
+    try:
+        again = make(rebuilt)
+        again.projection.apply(world.log)
+        for follower in again.followers:
+            follower.apply(world.log[:1])
+        yield again
+    finally:
+        rebuilt.close()
 
 
 @pytest.fixture

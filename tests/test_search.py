@@ -20,7 +20,18 @@ from projections.rebuild import compare
 from projections.search import SearchProjection
 from projections.search_text import QueryProblem
 from projections.views import SearchResults, Viewer
-from tests.test_queries import ALICE, BOB, MOD, NOW, POST, World, at, location_of, ref
+from tests.test_queries import (
+    ALICE,
+    BOB,
+    MOD,
+    NOW,
+    POST,
+    World,
+    at,
+    first_batch_elsewhere,
+    location_of,
+    ref,
+)
 
 ANON = Viewer.anonymous()
 
@@ -29,18 +40,8 @@ class SearchWorld(World):
     """The queries' test forum, projected by the forum and the search projections."""
 
     def __init__(self, store: ReadModelStore) -> None:
-        super().__init__(store)
         self.search = SearchProjection()
-        self.search.attach(store)
-        self.log: list[Logged] = []
-
-    def apply(self) -> Queries:
-        batch = [Logged(self.position + i + 1, e) for i, e in enumerate(self.pending)]
-        q = super().apply()
-        if batch:
-            self.log += batch
-            self.search.apply(batch)
-        return q
+        super().__init__(store, self.search)
 
     def post(self, did: str, text: str, *, board: RecordEvent | None = None,
              title: str | None = None, root: RecordEvent | None = None, minute: int = 1,
@@ -260,18 +261,11 @@ def test_a_first_batch_writes_the_posts_oldest_first(world, backend):
     late = world.post(ALICE, "common late", board=cats, title="Late", minute=30)
     early = world.post(BOB, "common early", board=cats, title="Early", minute=1)
     world.apply()
-    location = location_of(backend, 2)
-    rebuilt = open_read_models(backend.url, location=location)
-    try:
-        again = SearchWorld(rebuilt)
-        again.projection.apply(world.log)
-        again.search.apply(world.log[:1])
+    with first_batch_elsewhere(backend, world, SearchWorld) as again:
         with again.q.snapshot(viewer=ANON, now=NOW) as ctx:
             newest = search(ctx, SearchRequest("common"), candidates=1, max_candidates=1)
         assert ids(newest) == [late.uri] and newest.total_capped
         assert early.uri not in ids(newest)
-    finally:
-        rebuilt.close()
 
 
 @pytest.mark.parametrize("text", [
@@ -329,18 +323,11 @@ def test_a_first_batch_indexes_everything_as_batches_would(world, backend):
     world.apply()
     world.delete(topic)
     world.apply()
-    location = location_of(backend, 2)
-    rebuilt = open_read_models(backend.url, location=location)
-    try:
-        again = SearchWorld(rebuilt)
-        again.projection.apply(world.log)
-        # the search projection's first batch is a single event: it indexes every post
-        again.search.apply(world.log[:1])
+    # the search projection's first batch is a single event: it indexes every post
+    with first_batch_elsewhere(backend, world, SearchWorld) as again:
         assert again.search.position() == world.log[-1].position
-        assert compare(world.projection.store, rebuilt,
+        assert compare(world.projection.store, again.projection.store,
                        tables=("search_docs", "search_languages")) == []
-    finally:
-        rebuilt.close()
 
 
 def test_the_search_projection_never_passes_the_forum_one(world):

@@ -8,14 +8,14 @@ from collections.abc import Iterator
 import pytest
 
 from projections.notifications import NotificationsProjection, recipients
-from projections.readmodel import ReadModelStore, open_read_models
+from projections.readmodel import ReadModelStore
 from projections.rebuild import compare
 from tests.conftest import Backend
 from tests.test_queries import ALICE as MEMBER_A
 from tests.test_queries import BOB as MEMBER_B
 from tests.test_queries import CAROL as MEMBER_C
 from tests.test_queries import POST as POST_NSID
-from tests.test_queries import World, at, first_batch_elsewhere, location_of, ref
+from tests.test_queries import World, at, first_batch_elsewhere, ref, world_at
 
 ALICE, BOB, CAROL = "did:plc:alice", "did:plc:bob", "did:plc:carol"
 TOPIC = f"at://{ALICE}/space.atbb.post/3topic"
@@ -57,12 +57,8 @@ class NotifiedWorld(World):
 
 @pytest.fixture
 def world(backend: Backend) -> Iterator[NotifiedWorld]:
-    location = location_of(backend, 1)
-    store = open_read_models(backend.url, location=location)
-    try:
-        yield NotifiedWorld(store)
-    finally:
-        store.close()
+    with world_at(backend, NotifiedWorld) as made:
+        yield made
 
 
 def test_a_first_batch_builds_every_notification_as_batches_would(

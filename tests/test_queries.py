@@ -192,29 +192,33 @@ W = TypeVar("W", bound=World)
 
 
 @contextmanager
+def world_at(backend: Backend, make: Callable[[ReadModelStore], W],
+             generation: int = 1) -> Iterator[W]:
+    """``make``'s world on a location of the test's own (``location_of``)."""
+    store = open_read_models(backend.url, location=location_of(backend, generation))
+    try:
+        yield make(store)
+    finally:
+        store.close()
+
+
+@contextmanager
 def first_batch_elsewhere(backend: Backend, world: W,
                           make: Callable[[ReadModelStore], W]) -> Iterator[W]:
     """A second location, ``make``'s world on it: the forum projection applies
     ``world``'s whole log, each follower only its first event (a first batch builds from
     the forum projection's tables, as in a rebuild)."""
-    rebuilt = open_read_models(backend.url, location=location_of(backend, 2))
-    try:
-        again = make(rebuilt)
+    with world_at(backend, make, 2) as again:
         again.projection.apply(world.log)
         for follower in again.followers:
             follower.apply(world.log[:1])
         yield again
-    finally:
-        rebuilt.close()
 
 
 @pytest.fixture
 def world(backend) -> Iterator[World]:
-    store = open_read_models(backend.url, location=location_of(backend, 1))
-    try:
-        yield World(store)
-    finally:
-        store.close()
+    with world_at(backend, World) as made:
+        yield made
 
 
 def uris(page: Any) -> list[str]:

@@ -29,8 +29,8 @@ from tests.test_queries import (
     World,
     at,
     first_batch_elsewhere,
-    location_of,
     ref,
+    world_at,
 )
 
 ANON = Viewer.anonymous()
@@ -65,12 +65,8 @@ class SearchWorld(World):
 
 @pytest.fixture
 def world(backend) -> Iterator[SearchWorld]:
-    location = location_of(backend, 1)
-    store = open_read_models(backend.url, location=location)
-    try:
-        yield SearchWorld(store)
-    finally:
-        store.close()
+    with world_at(backend, SearchWorld) as made:
+        yield made
 
 
 def found(q: Queries, text: str, viewer: Viewer = ANON, **filters: Any) -> SearchResults:

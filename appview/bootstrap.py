@@ -29,6 +29,7 @@ from appview.writes.admin import ForumAdmin
 from appview.writes.forum import ForumWrites
 from appview.writes.forum_actions import ForumActions
 from appview.writes.forum_agent import ForumAgent, ForumCredentials
+from appview.writes.member_handle import MemberHandles
 from appview.writes.ratelimit import WriteLimiter
 from appview.writes.writer import RecordWriter
 from events.lexicon import LexiconValidator
@@ -79,6 +80,8 @@ class Services:
     # members' avatars from their PDS: a cache beside the log, fetched by a worker the
     # web app runs (appview/avatars.py)
     avatars: Avatars
+    # a member's handle, verified and logged when they sign in (local identity event)
+    member_handles: MemberHandles
     projections: list[Projection] = field(default_factory=list)
     # None when the caller passed read models of its own (no generations to switch)
     rebuilds: RebuildManager | None = None
@@ -252,6 +255,7 @@ def bootstrap(
         reports=Reports(settings, clock),
         reader_state=ReaderState(settings),
         avatars=Avatars(settings, clock, avatar_source or PdsAvatarSource(settings)),
+        member_handles=MemberHandles(writer, log, clock, member_auth.identity),
         projections=projections,
         rebuilds=rebuilds,
         open_log=open_log,

@@ -80,7 +80,8 @@ async def test_a_topic_from_the_board_page_and_a_reply_without_javascript(
     assert post is not None and post_id(post.parent_uri or "") == reply_id
     quote_form = await page(app, urls.reply(topic, quote=reply_id))
     box = unescape(quote_form.split('name="text"', 1)[1].split(">", 1)[1].split("</textarea>")[0])
-    assert box.startswith(f"[@{app.net.alice.did} wrote](at://{app.net.alice.did}/")
+    # the handle, logged when alice signed in (appview/writes/member_handle.py)
+    assert box.startswith(f"[@{app.net.alice.handle} wrote](at://{app.net.alice.did}/")
     assert "> First reply" in box
     quoted = await post_form(app, urls.reply(topic), quote_form, text=box + "Agreed.",
                              parent=reply_id, action="post")

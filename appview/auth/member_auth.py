@@ -144,7 +144,8 @@ class MemberAuth:
             self._oauth_http = http
         return self._oauth
 
-    def _identity_port(self) -> Identity:
+    def identity(self) -> Identity:
+        """The identity port sign-in resolves handles and DIDs through."""
         return self._net.identity()
 
     async def aclose(self) -> None:
@@ -174,7 +175,7 @@ class MemberAuth:
         handle = pending.handle
         if handle is None:
             try:
-                handle = (await self._identity_port().resolve_did(tokens.sub, fresh=False)).handle
+                handle = (await self.identity().resolve_did(tokens.sub, fresh=False)).handle
             except IdentityError:
                 handle = None
         session_id, record = await asyncio.to_thread(
@@ -196,8 +197,8 @@ class MemberAuth:
             handle = normalise_handle(value)
             if handle is None:
                 raise IdentityError(f"{value!r} is not a handle or a DID")
-            did = await self._identity_port().resolve_handle(handle)
-        resolved = await self._identity_port().resolve_did(did, fresh=False)
+            did = await self.identity().resolve_handle(handle)
+        resolved = await self.identity().resolve_did(did, fresh=False)
         tokens = await app_password.create_session(self._session(), resolved.pds_url, did,
                                                    password)
         if tokens.did != did:

@@ -29,6 +29,7 @@ from appview.backfill.fetcher import FetchError, PdsFetcher, RepoSnapshot, RepoU
 from appview.backfill.progress import BackfillStore
 from appview.backfill.resolver import DidResolver
 from appview.clock import Clock
+from appview.handle_claims import identity_to_log
 from appview.handles import HandleResolver
 from events import collections as c
 from events.lexicon import LexiconValidator
@@ -288,21 +289,8 @@ class FullSync:
             return None
         if verdict.outcome == "refuted":
             log.info("the handle of %s is not shown: %s", did, verdict.reason)
-        history = await asyncio.to_thread(self.event_log.history, f"identity:{did}")
-        latest = next((logged.event for logged in reversed(history)
-                       if isinstance(logged.event, IdentityChanged)), None)
-        if latest is None:
-            if verdict.handle is None:
-                return None
-            # seq 0: any handle the firehose reports later (a real seq) goes ahead of it
-            return IdentityChanged(did, verdict.handle, 0, None, "backfill", None, now)
-        if latest.handle == verdict.handle:
-            return None
-        # the handle changed while the appview was away: one past the newest the log
-        # holds, so it replaces that one, and anything the firehose says next (a greater
-        # seq) replaces it in turn
-        return IdentityChanged(did, verdict.handle, latest.seq + 1, None, "backfill", None,
-                               now)
+        return await asyncio.to_thread(identity_to_log, self.event_log, did, verdict.handle,
+                                       source="backfill", now=now)
 
     async def sync_repo(self, run_id: str, did: str, writer: RepoWriter) -> str | None:
         """Read one repo and write what the log lacks; returns why it failed (the error

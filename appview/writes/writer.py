@@ -55,7 +55,7 @@ from appview.writes.ratelimit import WriteLimiter
 from events.ids import TID
 from events.lexicon import LexiconValidator
 from events.log import EventLog
-from events.model import RecordEvent, RecordOperation, at_uri, tid_to_int
+from events.model import LogEvent, RecordEvent, RecordOperation, at_uri, tid_to_int
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +222,13 @@ class RecordWriter:
                                                        swap_record=swap_record))
         return await self._logged(session, "delete", collection, rkey, None, answer)
 
+    async def log_observed(self, event: LogEvent) -> tuple[int | None, bool]:
+        """Log what the appview saw for itself without a write (a signed-in member's
+        verified handle) as it logs a write: appended, then projected so the next page
+        shows it. The log position (None: the log held it already) and whether the read
+        models had applied it when this returned."""
+        return await asyncio.to_thread(self._append_and_project, event)
+
     # -- the PDS's answer -------------------------------------------------------------
 
     @staticmethod
@@ -276,7 +283,7 @@ class RecordWriter:
         position, shown = await asyncio.to_thread(self._append_and_project, event)
         return Written(operation, did, collection, rkey, cid, rev, record, position, shown)
 
-    def _append_and_project(self, event: RecordEvent) -> tuple[int | None, bool]:
+    def _append_and_project(self, event: LogEvent) -> tuple[int | None, bool]:
         result = self._log.append([event])
         position = result.positions[0] if result.positions else None
         return position, self._project_through(position)

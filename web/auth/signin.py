@@ -187,6 +187,8 @@ async def _signed_in(request: web.Request, signed: SignedIn, next_path: str) -> 
     """The redirect after a member signed in, carrying the cookie: to ``next_path``, or
     first to the offer to join when this forum holds no membership of theirs."""
     services = request.app[SERVICES]
+    # before the redirect: the member's first page names them by their handle
+    await services.member_handles.signed_in(signed.did)
     target = next_path
     forum = await asyncio.to_thread(services.queries.forum)
     if forum is not None and await services.forum_writes.membership(signed.did) is None:

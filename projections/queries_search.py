@@ -175,7 +175,7 @@ def _order(sort: str, ctx: Context, rank: str) -> str:
 def _sqlite_page(ctx: Context, plan: _Plan, sort: str, start: int, size: int,
                  candidates: int) -> tuple[list[str], int, bool]:
     """A page of the hits among the newest ``candidates`` matches of each FTS table, the
-    count of those hits (up to ``TOTAL_LIMIT`` + 1), and whether the matches were cut
+    count of those hits (any figure past ``TOTAL_LIMIT`` means more), and whether the matches were cut
     (a table had ``candidates`` of them: there may be more)."""
     match = fts5_query(plan.query)
     # each table's newest matches by rowid, scored (bm25) only for those: FTS5 walks a
@@ -191,15 +191,26 @@ def _sqlite_page(ctx: Context, plan: _Plan, sort: str, start: int, size: int,
     base = (f"FROM m CROSS JOIN search_docs d ON d.rowid = m.rowid"
             f" {rest.replace('JOIN posts', 'CROSS JOIN posts')}")
     every = [match, candidates, match, candidates, *params]
-    rows = ctx.session.query(
-        f"{head}SELECT d.uri {base} ORDER BY {_order(sort, ctx, 'm.rank')} LIMIT ? OFFSET ?",
-        [*every, size, start])
-    counted = ctx.session.query_one(
-        f"{head}SELECT (SELECT COUNT(*) FROM (SELECT 1 {base} LIMIT ?) x),"
-        " (SELECT MAX(n) FROM (SELECT COUNT(*) AS n FROM m GROUP BY fts) y)",
-        [*every, TOTAL_LIMIT + 1])
+    most = "(SELECT MAX(n) FROM (SELECT COUNT(*) AS n FROM m GROUP BY fts) y)"
+    return _page_and_count(
+        ctx, f"{head}SELECT d.uri, COUNT(*) OVER (), {most} {base}"
+        f" ORDER BY {_order(sort, ctx, 'm.rank')} LIMIT ? OFFSET ?", [*every, size, start],
+        f"{head}SELECT (SELECT COUNT(*) FROM (SELECT 1 {base} LIMIT ?) x), {most}",
+        [*every, TOTAL_LIMIT + 1], candidates)
+
+
+def _page_and_count(ctx: Context, page_sql: str, page_params: list[Any], count_sql: str,
+                    count_params: list[Any], candidates: int) -> tuple[list[str], int, bool]:
+    """The page's uris with the count of every hit and whether the matches were cut, in
+    one query: the ranking reads every visible candidate anyway, so a window counts
+    them for free (a second query joined them all to their posts again). A page past
+    the last hit has no row to carry the count: then the count's own query answers."""
+    rows = ctx.session.query(page_sql, page_params)
+    if rows:
+        return [str(r[0]) for r in rows], int(rows[0][1]), int(rows[0][2] or 0) >= candidates
+    counted = ctx.session.query_one(count_sql, count_params)
     count, most = (int(counted[0]), int(counted[1] or 0)) if counted else (0, 0)
-    return [str(r[0]) for r in rows], count, most >= candidates
+    return [], count, most >= candidates
 
 
 def _tsqueries(ctx: Context, query: ParsedQuery) -> dict[str, str]:
@@ -246,14 +257,13 @@ def _postgres_page(ctx: Context, plan: _Plan, sort: str, start: int, size: int,
     rank = f"-ts_rank_cd(d.document, CASE d.config {' '.join(ranks)} END, 1)"
     order = _order(sort, ctx, rank)
     every = [*match_params, candidates, *params]
-    rows = ctx.session.query(
-        f"{head}SELECT d.uri {base} ORDER BY {order} LIMIT ? OFFSET ?",
-        [*every, *(rank_params if sort != "date" else []), size, start])
-    counted = ctx.session.query_one(
-        f"{head}SELECT (SELECT COUNT(*) FROM (SELECT 1 {base} LIMIT ?) x),"
-        " (SELECT COUNT(*) FROM m)", [*every, TOTAL_LIMIT + 1])
-    count, found = (int(counted[0]), int(counted[1])) if counted else (0, 0)
-    return [str(r[0]) for r in rows], count, found >= candidates
+    found = "(SELECT COUNT(*) FROM m)"
+    return _page_and_count(
+        ctx, f"{head}SELECT d.uri, COUNT(*) OVER (), {found} {base}"
+        f" ORDER BY {order} LIMIT ? OFFSET ?",
+        [*every, *(rank_params if sort != "date" else []), size, start],
+        f"{head}SELECT (SELECT COUNT(*) FROM (SELECT 1 {base} LIMIT ?) x), {found}",
+        [*every, TOTAL_LIMIT + 1], candidates)
 
 
 def _highlights(ctx: Context, plan: _Plan, uris: list[str]) -> dict[str, tuple[str, str]]:

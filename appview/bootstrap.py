@@ -42,6 +42,7 @@ from projections.prepare_process import LogOpener
 from projections.queries import Queries
 from projections.readmodel import ReadModels, ReadModelStore, open_read_models
 from projections.runner import Projection, project_to_head
+from projections.search import SearchProjection
 
 logger = logging.getLogger(__name__)
 
@@ -176,12 +177,14 @@ def _log_schema(settings: Settings) -> str | None:
 
 
 def open_replay_target(settings: Settings, location: str, *,
-                       carry_html_from: str | None = None,
+                       carry_from: str | None = None,
                        ) -> tuple[EventLog, ReadModelStore, list[AppviewProjection]]:
     """What a rebuild's replay worker (``appview.rebuild_worker``, a process of its own)
     needs: the event log, the store of the generation being built at ``location``, and
-    fresh projections attached to it; the forum projection takes posts' HTML from the
-    generation at ``carry_html_from`` where it can (``projections.carried_html``)."""
+    fresh projections attached to it. From the generation at ``carry_from`` (the one
+    being replaced) the forum projection takes posts' HTML where it can
+    (``projections.carried_html``), and on PostgreSQL the search projection its
+    documents (``projections.search``)."""
     log = log_opener(settings)()
     try:
         store = open_read_models(settings.read_model_url, location=location)
@@ -191,10 +194,14 @@ def open_replay_target(settings: Settings, location: str, *,
     projections = all_projections(settings.forum_did)
     for projection in projections:
         projection.attach(store)
-        if isinstance(projection, ForumProjection) and carry_html_from is not None:
+        if carry_from is None:
+            continue
+        if isinstance(projection, ForumProjection):
             projection.carry_html_from(partial(
-                open_read_models, settings.read_model_url, location=carry_html_from,
+                open_read_models, settings.read_model_url, location=carry_from,
                 create=False))
+        elif isinstance(projection, SearchProjection) and settings.is_postgres:
+            projection.carry_documents_from(carry_from)
     return log, store, projections
 
 

@@ -54,9 +54,10 @@ class ReplayJob:
     location: str
     batch_size: int
     hold: bool
-    carry_html_from: str | None = None
-    """The location of the generation being replaced, whose posts' HTML the replay
-    takes where the text is the same (``projections.carried_html``)."""
+    carry_from: str | None = None
+    """The location of the generation being replaced, whose posts' HTML (and, on
+    PostgreSQL, search documents) the replay takes where the text is the same
+    (``projections.carried_html``, ``projections.search``)."""
 
     def settings(self) -> Settings:
         return Settings(data_dir=Path(self.data_dir), database_url=self.database_url,
@@ -71,11 +72,11 @@ class ChildReplay:
     discards its generation)."""
 
     def __init__(self, settings: Settings, *, batch_size: int, hold: bool = False,
-                 carry_html_from: str | None = None) -> None:
+                 carry_from: str | None = None) -> None:
         self._settings = settings
         self._batch_size = batch_size
         self._hold = hold
-        self._carry_html_from = carry_html_from
+        self._carry_from = carry_from
         self._released = threading.Event()
         self._abandoned = threading.Event()
         self.returncode: int | None = None
@@ -91,7 +92,7 @@ class ChildReplay:
         settings = self._settings
         job = ReplayJob(str(settings.data_dir), settings.database_url,
                         settings.database_schema, settings.forum_did, store.location,
-                        self._batch_size, self._hold, self._carry_html_from)
+                        self._batch_size, self._hold, self._carry_from)
         # the worker writes the new generation without a journal only if it has the file
         # to itself (projections.db.SQLiteReadModelRecorder.unjournaled)
         store.close_connections()
@@ -182,7 +183,7 @@ def replay(job: ReplayJob, released: threading.Event,
 
     settings = job.settings()
     event_log, store, projections = open_replay_target(
-        settings, job.location, carry_html_from=job.carry_html_from)
+        settings, job.location, carry_from=job.carry_from)
     open_log = log_opener(settings)
     try:
         with loading_in_bulk(store, private=True):

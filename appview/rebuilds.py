@@ -291,7 +291,7 @@ class RebuildManager:
             return None
         run, lock = self._claim(None, reason)
         replay = ChildReplay(self._settings, batch_size=self._batch_size, hold=True,
-                             carry_html_from=self._models.location)
+                             carry_from=self._models.location)
         return FollowingRebuild(run, replay, self._thread(run, lock, replay))
 
     def _thread(self, run: RebuildRun, lock: LeaderLock,
@@ -308,7 +308,7 @@ class RebuildManager:
         mode = self._settings.rebuild_worker
         if mode == "process" or (mode == "auto" and events >= BULK_FROM_EVENTS):
             return ChildReplay(self._settings, batch_size=self._batch_size,
-                               carry_html_from=self._models.location)
+                               carry_from=self._models.location)
         return None
 
     def run(self, projection: str | None = None, *, reason: str = "manual",

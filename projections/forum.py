@@ -140,6 +140,9 @@ class ForumProjection(AttachedToReadModels):
             ensured = self._apply_folded(session, folded)
             if not self._version_recorded:
                 store.set_version(session, self.name, self.version)
+            if start == 0:
+                # what made this location's HTML: only code that wrote it from the first
+                # event may say so (newer code following an older location must not)
                 store.set_version(session, RENDERER_STAMP_NAME, renderer_stamp())
             store.track(session, self.name, folded.last_position)
             self._applied_since_statistics += folded.count

@@ -14,6 +14,16 @@ Its first batch at position 0 (a rebuild's new generation, an appview that has j
 gained this projection) indexes every post the ``posts`` table holds in one pass, and
 records the ``forum`` projection's position: what the events up to there would have
 indexed one batch at a time (the runner then resumes from there).
+
+On PostgreSQL, a rebuild's first batch takes each row's ``document`` (its ``tsvector``)
+from the generation being replaced when that generation's row has the same uri,
+configuration, title and body, and computes only the others: ``to_tsvector`` on every
+post was nearly all of this projection's share of a rebuild, and the generation being
+replaced is a schema of the same database, so the row is read by the same statement
+that writes the new one. Only from a generation whose documents this code made with
+this server (its stamp, ``DOCUMENTS_STAMP_NAME``, is :func:`documents_stamp`);
+``atbb rebuild --verify`` never carries. (SQLite's generations are files of their own,
+and its FTS5 index is built from the rows anyway: nothing is carried there.)
 """
 
 from __future__ import annotations
@@ -39,6 +49,18 @@ FORUM_PROJECTION = "forum"
 _SEED_PAGE = 5000
 _COLUMNS = "uri, config, title, body"
 
+DOCUMENTS_STAMP_NAME = "search.documents"
+"""Under this name, ``projection_versions`` records what made a PostgreSQL location's
+search documents (:func:`documents_stamp`)."""
+
+
+def documents_stamp(session: Session) -> int:
+    """This code's documents on this server, as a number: the projection's version
+    (which a change to the indexed text or the configurations bumps) and the server's
+    version (whose text search dictionaries make the ``tsvector``)."""
+    server = int(session.scalar("SELECT current_setting('server_version_num')"))
+    return SearchProjection.VERSION * 1_000_000 + server
+
 
 class SearchProjection(AttachedToReadModels):
     """Keeps ``search_docs`` (and its full-text index) equal to the live posts' words."""
@@ -53,10 +75,17 @@ class SearchProjection(AttachedToReadModels):
         self.version = self.VERSION
         self._store: ReadModels | None = None
         self._version_recorded = False
+        self._carry_from: str | None = None
 
     def attach(self, store: ReadModels) -> None:
         self._store = store
         self._version_recorded = False
+
+    def carry_documents_from(self, schema: str | None) -> None:
+        """PostgreSQL: take search documents from the generation in ``schema`` (the one
+        a rebuild replaces) where its row is the same (module doc); None computes every
+        document."""
+        self._carry_from = schema
 
     def apply(self, batch: Sequence[Logged]) -> None:
         """Index the posts ``batch`` touched past the tracked position (all of them, the
@@ -77,8 +106,11 @@ class SearchProjection(AttachedToReadModels):
                     f"the search projection cannot pass the {FORUM_PROJECTION} projection"
                     f" ({last} > {forum}): apply {FORUM_PROJECTION} first")
             if start == 0:
-                seed(session)
+                seed(session, carry_from=self._carry_from)
                 position = forum
+                if session.dialect == "postgresql":
+                    # only the code that wrote every document says what made them
+                    store.set_version(session, DOCUMENTS_STAMP_NAME, documents_stamp(session))
             else:
                 reindex(session, touched_posts(b for b in batch if b.position > start))
                 position = last
@@ -103,15 +135,26 @@ def _document(row: Sequence[Any]) -> tuple[str, str, str, str] | None:
     return (str(uri), config_for(langs), indexed_text(title), indexed_text(text))
 
 
-def _write(session: Session, documents: list[tuple[str, str, str, str]]) -> None:
+def _write(session: Session, documents: list[tuple[str, str, str, str]], *,
+           carried: str | None = None) -> None:
+    """Write ``documents`` (uri, config, title, body); on PostgreSQL with ``carried``
+    (a schema whose documents are usable), each ``document`` the row there has when it
+    is the same row, else computed."""
     if not documents:
         return
     if session.dialect == "postgresql":
         document = DOCUMENT_SQL.format(config="v.column2", title="v.column3",
                                        body="v.column4")
+        source = "FROM (VALUES {values}) v"
+        if carried is not None:
+            # COALESCE evaluates its second argument only for rows the join missed
+            document = f"COALESCE(o.document, {document})"
+            source += (f" LEFT JOIN {_quoted(carried)}.search_docs o ON o.uri = v.column1"
+                       " AND o.config = v.column2 AND o.title = v.column3"
+                       " AND o.body = v.column4")
         session.execute_values(
             f"INSERT INTO search_docs ({_COLUMNS}, document) SELECT v.column1, v.column2,"
-            f" v.column3, v.column4, {document} FROM (VALUES {{values}}) v"
+            f" v.column3, v.column4, {document} {source}"
             " ON CONFLICT (uri) DO UPDATE SET config = excluded.config,"
             " title = excluded.title, body = excluded.body, document = excluded.document",
             documents)
@@ -150,12 +193,33 @@ def reindex(session: Session, uris: Iterable[str]) -> None:
             " AND NOT EXISTS (SELECT 1 FROM search_docs WHERE config = ?)", (config, config))
 
 
-def seed(session: Session) -> None:
+def _quoted(schema: str) -> str:
+    return '"' + schema.replace('"', '""') + '"'
+
+
+def _carried_schema(session: Session, schema: str | None) -> str | None:
+    """``schema`` when its search documents can be carried (module doc), else None."""
+    if schema is None or session.dialect != "postgresql":
+        return None
+    # looked up first: a missing table would abort this transaction
+    if session.scalar("SELECT to_regclass(?)", (f"{_quoted(schema)}.search_docs",)) is None \
+            or session.scalar("SELECT to_regclass(?)",
+                              (f"{_quoted(schema)}.projection_versions",)) is None:
+        return None
+    stamp = session.scalar(
+        f"SELECT version FROM {_quoted(schema)}.projection_versions WHERE name = ?",
+        (DOCUMENTS_STAMP_NAME,))
+    return schema if stamp is not None and int(stamp) == documents_stamp(session) else None
+
+
+def seed(session: Session, *, carry_from: str | None = None) -> None:
     """Index every post of ``posts`` into an empty ``search_docs`` (and, on SQLite, its
     empty FTS5 tables), oldest first (the rows' insertion order is what a search takes as
     their age: ``queries_search.CANDIDATES``), a page at a time. On PostgreSQL the GIN
-    index is built once, after the rows."""
+    index is built once, after the rows, and documents are carried from the schema
+    ``carry_from`` where its rows are the same (module doc)."""
     postgres = session.dialect == "postgresql"
+    carried = _carried_schema(session, carry_from)
     if postgres:
         session.execute("DROP INDEX IF EXISTS search_docs_document")
     else:
@@ -170,7 +234,7 @@ def seed(session: Session) -> None:
         rows = {str(r[0]): r for r in session.query_in(
             "SELECT uri, deleted, title, text, langs FROM posts WHERE uri {in}", page)}
         _write(session, [d for d in (_document(rows[uri]) for uri in page if uri in rows)
-                         if d is not None])
+                         if d is not None], carried=carried)
     if postgres:
         session.execute("SET LOCAL maintenance_work_mem = '256MB'")
         session.execute(

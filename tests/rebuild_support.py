@@ -3,6 +3,8 @@ moderation, duplicates) appended to a log of its own and projected."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from appview.bootstrap import Services, bootstrap
 from appview.devnet.scenario import build_scenario, scenario_to_jetstream_lines
 from appview.devnet.scenario_model import ScenarioSize
@@ -10,19 +12,24 @@ from projections.forum import ForumProjection
 from projections.notifications import NotificationsProjection
 from projections.post_html import RENDERER_STAMP_NAME, renderer_stamp
 from projections.runner import project_to_head
-from projections.search import SearchProjection
+from projections.search import DOCUMENTS_STAMP_NAME, SearchProjection, documents_stamp
 from tests.conftest import Backend
 from tests.test_consumer import settings_for
 
 START_US = 1_790_000_000_000_000
 
 
-def current_versions() -> dict[str, int]:
-    """What ``versions()`` says of a location this code built: each projection's
-    version, and the posts' renderer (``projections.carried_html``)."""
-    return {"forum": ForumProjection.VERSION,
-            "notifications": NotificationsProjection.VERSION,
-            "search": SearchProjection.VERSION, RENDERER_STAMP_NAME: renderer_stamp()}
+def current_versions(services: Services) -> dict[str, int]:
+    """What ``versions()`` says of a location this code built for ``services``: each
+    projection's version, the posts' renderer (``projections.carried_html``) and, on
+    PostgreSQL, what made the search documents (``projections.search``)."""
+    versions = {"forum": ForumProjection.VERSION,
+                "notifications": NotificationsProjection.VERSION,
+                "search": SearchProjection.VERSION, RENDERER_STAMP_NAME: renderer_stamp()}
+    if services.settings.is_postgres:
+        with services.read_models.read() as session:
+            versions[DOCUMENTS_STAMP_NAME] = documents_stamp(session)
+    return versions
 
 
 def forum_lines(seed: int = 3, topics: int = 40) -> tuple[str, list[str]]:
@@ -49,3 +56,12 @@ def seeded(backend: Backend, name: str = "app", *, seed: int = 3, topics: int = 
     if project:
         project_to_head(services.event_log, services.projections)
     return services, lines
+
+
+def with_child_replays(services: Services) -> Services:
+    """``services`` opened again with REBUILD_WORKER=process: what is carried over from
+    the generation a rebuild replaces is the child replay's (a rebuild of a large log),
+    and the seeded log is small."""
+    settings = dataclasses.replace(services.settings, rebuild_worker="process")
+    services.close()
+    return bootstrap(settings)

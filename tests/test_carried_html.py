@@ -5,7 +5,6 @@ rendered one."""
 
 from __future__ import annotations
 
-import dataclasses
 import pickle
 from functools import partial
 
@@ -13,17 +12,11 @@ from appview.bootstrap import Services, bootstrap
 from projections.carried_html import CarriedHtml
 from projections.post_html import RENDERER_STAMP_NAME, post_html
 from projections.readmodel import open_read_models
+from projections.runner import project_to_head
 from tests.conftest import Backend
-from tests.rebuild_support import seeded
+from tests.rebuild_support import current_versions, seeded, with_child_replays
 
 MARK = "<p>carried</p>\n"
-
-
-def in_process_mode(services: Services) -> Services:
-    # carrying is the child replay's (a rebuild of a large log); the seeded log is small
-    settings = dataclasses.replace(services.settings, rebuild_worker="process")
-    services.close()
-    return bootstrap(settings)
 
 
 def posts(services: Services) -> dict[str, tuple[str | None, str | None]]:
@@ -38,7 +31,7 @@ def mark_live_html(services: Services) -> None:
 
 
 def test_a_rebuild_carries_html_where_the_text_is_the_same(backend: Backend) -> None:
-    services = in_process_mode(seeded(backend)[0])
+    services = with_child_replays(seeded(backend)[0])
     try:
         mark_live_html(services)
         stale = sorted(uri for uri, (text, _) in posts(services).items() if text)[0]
@@ -58,7 +51,7 @@ def test_a_rebuild_carries_html_where_the_text_is_the_same(backend: Backend) -> 
 
 
 def test_nothing_is_carried_from_html_another_renderer_made(backend: Backend) -> None:
-    services = in_process_mode(seeded(backend)[0])
+    services = with_child_replays(seeded(backend)[0])
     try:
         mark_live_html(services)
         with services.read_models.transaction() as session:
@@ -112,5 +105,26 @@ def test_a_copy_for_another_process_opens_the_generation_anew(backend: Backend) 
         assert copy.html_of([(uri, text + " edited")]) == {}
         carried.close()
         copy.close()
+    finally:
+        services.close()
+
+
+def test_only_the_code_that_wrote_a_location_from_its_start_stamps_it(backend: Backend) -> None:
+    """Newer code following a location an older one built must not name its renderer as
+    the maker of HTML it did not make: a later rebuild would carry that HTML."""
+    services, _ = seeded(backend, topics=2, project=False)
+    try:
+        head = services.event_log.head()
+        project_to_head(services.event_log, services.projections, until=head // 2)
+        assert services.read_models.versions() == current_versions(services)
+        with services.read_models.transaction() as session:
+            # as a location built before the stamps existed
+            session.execute("DELETE FROM projection_versions WHERE name LIKE '%.%'")
+        # the newer code: another process, following the location
+        settings = services.settings
+        services.close()
+        services = bootstrap(settings)
+        project_to_head(services.event_log, services.projections)
+        assert services.read_models.versions().keys() == {"forum", "notifications", "search"}
     finally:
         services.close()

@@ -64,7 +64,7 @@ def test_project_rebuilds_a_generation_of_another_version_first(backend: Backend
     assert result.exit_code == 0
     after = bootstrap(settings)
     try:
-        assert after.read_models.versions() == current_versions()
+        assert after.read_models.versions() == current_versions(after)
         assert after.projection_status()[0].generation == 2
     finally:
         after.close()

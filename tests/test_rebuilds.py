@@ -92,7 +92,7 @@ def test_a_changed_projection_version_is_rebuilt_at_startup(backend: Backend) ->
         run = rebuilds.rebuild_outdated(background=False)
         assert run is not None and run.status == "completed" and run.generation == 2
         assert run.reason == "version changed"
-        assert restarted.read_models.versions() == current_versions()
+        assert restarted.read_models.versions() == current_versions(restarted)
         assert dump(restarted) == before
         assert rebuilds.outdated() == []
         assert rebuilds.rebuild_outdated() is None  # nothing more to do

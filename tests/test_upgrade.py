@@ -114,7 +114,7 @@ def test_an_earlier_appviews_databases_open_migrate_and_lose_nothing(
         assert run_now is not None and run_now.reason == "version changed"
         wait_for_generation(services, 2)
         assert services.rebuilds.outdated() == []
-        assert services.read_models.versions() == current_versions()
+        assert services.read_models.versions() == current_versions(services)
         assert dump(services, with_times=False) == dump(fresh, with_times=False)
     finally:
         fresh.close()

@@ -22,7 +22,7 @@ from typing import Any
 
 from appview.clock import Clock
 from appview.settings import Settings
-from appview.side_db import Execute, side_transaction
+from appview.side_db import Execute, SideDatabase
 
 TOKEN_PREFIX = "atbb_"
 # A resolved token is trusted this long before the table is asked again (revocation
@@ -93,8 +93,10 @@ class AdminTokens:
     """Issue, resolve, list and revoke admin tokens; hand out the session secret."""
 
     def __init__(self, settings: Settings, clock: Clock, *,
-                 cache_sizes: tuple[int, int] = (KNOWN_CACHE_SIZE, UNKNOWN_CACHE_SIZE)) -> None:
+                 cache_sizes: tuple[int, int] = (KNOWN_CACHE_SIZE, UNKNOWN_CACHE_SIZE),
+                 side: SideDatabase | None = None) -> None:
         self._settings = settings
+        self._side = side or SideDatabase(settings)
         self._clock = clock
         self._lock = threading.Lock()
         self._known = _Recent(cache_sizes[0])
@@ -107,7 +109,7 @@ class AdminTokens:
     # -- storage ------------------------------------------------------------------------
 
     def _connection(self) -> AbstractContextManager[Execute]:
-        return side_transaction(self._settings)
+        return self._side.transaction()
 
     def _now(self) -> str:
         when = datetime.fromtimestamp(self._clock.now_us() / 1e6, UTC)

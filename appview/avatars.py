@@ -35,7 +35,7 @@ from appview.backfill.fetcher import HostLimiter
 from appview.clock import Clock
 from appview.repos.cbor import CborError, Cid
 from appview.settings import Settings
-from appview.side_db import make_side_tables, side_transaction
+from appview.side_db import SideDatabase, make_side_tables
 
 log = logging.getLogger(__name__)
 
@@ -279,8 +279,9 @@ class Avatars:
     the fetching worker's queue."""
 
     def __init__(self, settings: Settings, clock: Clock, source: AvatarSource, *,
-                 concurrency: int = 2) -> None:
+                 concurrency: int = 2, side: SideDatabase | None = None) -> None:
         self._settings = settings
+        self._side = side or SideDatabase(settings)
         self._clock = clock
         self._source = source
         self._concurrency = concurrency
@@ -316,7 +317,7 @@ class Avatars:
         wanted = sorted(set(dids))
         for start in range(0, len(wanted), 500):
             part = wanted[start:start + 500]
-            with side_transaction(self._settings) as execute:
+            with self._side.transaction() as execute:
                 rows = execute(f"SELECT {_ROW} FROM avatar_members"
                                f" WHERE did IN ({', '.join('?' * len(part))})", part)
             for row in rows:
@@ -369,7 +370,7 @@ class Avatars:
     def image(self, did: str) -> AvatarImage | None:
         """The cached image of ``did``, if any."""
         self._tables()
-        with side_transaction(self._settings) as execute:
+        with self._side.transaction() as execute:
             rows = execute("SELECT b.cid, b.mime, b.data FROM avatar_members m JOIN"
                            " avatar_blobs b ON b.cid = m.cid WHERE m.did = ?", (did,))
         if not rows:
@@ -388,7 +389,7 @@ class Avatars:
             verdict = Verdict("not_image", f"refused: {_what_it_looks_like(verdict.data)}",
                               cid=verdict.cid)
         now = self._now()
-        with side_transaction(self._settings) as execute:
+        with self._side.transaction() as execute:
             rows = execute("SELECT cid, mime, failures FROM avatar_members WHERE did = ?",
                            (did,))
             old_cid, old_mime, failures = rows[0] if rows else (None, None, 0)

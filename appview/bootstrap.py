@@ -25,6 +25,7 @@ from appview.reader_state import ReaderState
 from appview.rebuilds import ProjectionStatus, RebuildManager
 from appview.reports import Reports
 from appview.settings import Settings
+from appview.side_db import SideDatabase
 from appview.writes.admin import ForumAdmin
 from appview.writes.forum import ForumWrites
 from appview.writes.forum_actions import ForumActions
@@ -83,6 +84,9 @@ class Services:
     avatars: Avatars
     # a member's handle, verified and logged when they sign in (local identity event)
     member_handles: MemberHandles
+    # the side tables' connections, kept (sessions, reader state, avatars, tokens,
+    # reports); closed with the services
+    side_db: SideDatabase
     projections: list[Projection] = field(default_factory=list)
     # None when the caller passed read models of its own (no generations to switch)
     rebuilds: RebuildManager | None = None
@@ -148,6 +152,7 @@ class Services:
             self.rebuilds.shutdown()
         self.read_models.close()
         self.event_log.close()
+        self.side_db.close()
 
 
 def generations_base(settings: Settings) -> str:
@@ -235,7 +240,8 @@ def bootstrap(
     writer = RecordWriter(event_log=log, validator=validator, forum_did=settings.forum_did,
                           clock=clock, projector=projector,
                           limiter=WriteLimiter(settings.writes_per_minute, clock))
-    member_auth = MemberAuth(settings, clock)
+    side_db = SideDatabase(settings)
+    member_auth = MemberAuth(settings, clock, side=side_db)
     forum_agent = ForumAgent(settings, clock,
                              ForumCredentials(settings, lambda: member_auth.store.box))
     rebuilds = None
@@ -251,7 +257,7 @@ def bootstrap(
         validator=validator,
         read_models=models,
         queries=queries,
-        admin_tokens=AdminTokens(settings, clock),
+        admin_tokens=AdminTokens(settings, clock, side=side_db),
         member_auth=member_auth,
         projector=projector,
         writer=writer,
@@ -259,10 +265,12 @@ def bootstrap(
         forum_agent=forum_agent,
         forum_actions=ForumActions(writer, queries, forum_agent, clock),
         forum_admin=ForumAdmin(writer, queries, log, clock, forum_agent),
-        reports=Reports(settings, clock),
-        reader_state=ReaderState(settings),
-        avatars=Avatars(settings, clock, avatar_source or PdsAvatarSource(settings)),
+        reports=Reports(settings, clock, side=side_db),
+        reader_state=ReaderState(settings, side=side_db),
+        avatars=Avatars(settings, clock, avatar_source or PdsAvatarSource(settings),
+                        side=side_db),
         member_handles=MemberHandles(writer, log, clock, member_auth.identity),
+        side_db=side_db,
         projections=projections,
         rebuilds=rebuilds,
         open_log=open_log,

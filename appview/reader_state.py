@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from appview.settings import Settings
-from appview.side_db import Execute, side_transaction
+from appview.side_db import Execute, SideDatabase
 
 FORUM_KEY = ""  # the board_reads key of "the whole forum"
 
@@ -56,14 +56,15 @@ class ReadMarks:
 
 
 class ReaderState:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, side: SideDatabase | None = None) -> None:
         self._settings = settings
+        self._side = side or SideDatabase(settings)
         with self._connection() as execute:
             for statement in _SCHEMA:
                 execute(statement, ())
 
     def _connection(self) -> AbstractContextManager[Execute]:
-        return side_transaction(self._settings)
+        return self._side.transaction()
 
     @staticmethod
     def _bump(execute: Execute, did: str) -> None:

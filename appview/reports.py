@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from appview.clock import Clock
 from appview.settings import Settings
-from appview.side_db import autoincrement_key, make_side_tables, side_transaction
+from appview.side_db import SideDatabase, autoincrement_key, make_side_tables
 
 REASON_MAX: Final = 1000
 OUTCOMES: Final = ("resolved", "dismissed")
@@ -48,8 +48,10 @@ class ReportError(ValueError):
 
 
 class Reports:
-    def __init__(self, settings: Settings, clock: Clock) -> None:
+    def __init__(self, settings: Settings, clock: Clock, *,
+                 side: SideDatabase | None = None) -> None:
         self._settings = settings
+        self._side = side or SideDatabase(settings)
         self._clock = clock
         self._ready = False
 
@@ -76,7 +78,7 @@ class Reports:
         if len(text) > REASON_MAX:
             raise ReportError(f"The reason is {len(text)} characters; at most {REASON_MAX}.")
         self._tables()
-        with side_transaction(self._settings) as execute:
+        with self._side.transaction() as execute:
             rows = execute(f"UPDATE post_reports SET reason = ? WHERE post_uri = ?"
                            f" AND reporter = ? AND status = 'open' RETURNING {_COLUMNS}",
                            (text, post_uri, reporter))
@@ -90,7 +92,7 @@ class Reports:
     def open_queue(self, limit: int = 50) -> list[ReportedPost]:
         """Posts with open reports, the longest waiting first."""
         self._tables()
-        with side_transaction(self._settings) as execute:
+        with self._side.transaction() as execute:
             rows = execute(f"SELECT {_COLUMNS} FROM post_reports WHERE status = 'open'"
                            " ORDER BY created_at, id", ())
         grouped: dict[str, list[Report]] = {}
@@ -101,7 +103,7 @@ class Reports:
 
     def open_count(self) -> int:
         self._tables()
-        with side_transaction(self._settings) as execute:
+        with self._side.transaction() as execute:
             rows = execute("SELECT COUNT(*) FROM post_reports WHERE status = 'open'", ())
         return int(rows[0][0])
 
@@ -110,7 +112,7 @@ class Reports:
         if outcome not in OUTCOMES:
             raise ReportError(f"outcome must be one of {', '.join(OUTCOMES)}")
         self._tables()
-        with side_transaction(self._settings) as execute:
+        with self._side.transaction() as execute:
             rows = execute("UPDATE post_reports SET status = ?, closed_by = ?, closed_at = ?"
                            " WHERE post_uri = ? AND status = 'open' RETURNING id",
                            (outcome, moderator, self._now(), post_uri))
@@ -118,7 +120,7 @@ class Reports:
 
     def of_post(self, post_uri: str) -> list[Report]:
         self._tables()
-        with side_transaction(self._settings) as execute:
+        with self._side.transaction() as execute:
             rows = execute(f"SELECT {_COLUMNS} FROM post_reports WHERE post_uri = ?"
                            " ORDER BY created_at, id", (post_uri,))
         return [_report(row) for row in rows]

@@ -53,6 +53,7 @@ from appview.auth.session_store import (
 from appview.auth.transport import DpopNonces
 from appview.clock import Clock
 from appview.settings import Settings, SettingsError
+from appview.side_db import SideDatabase
 
 # A session read from the store serves this process's requests for a few seconds (every
 # signed-in request names one: without this, each paid a database round trip, a new
@@ -95,8 +96,10 @@ def client_config(settings: Settings) -> ClientConfig:
 
 class MemberAuth:
     def __init__(self, settings: Settings, clock: Clock, *, client: ClientConfig | None = None,
-                 store: SessionStore | None = None, identity: Identity | None = None) -> None:
+                 store: SessionStore | None = None, identity: Identity | None = None,
+                 side: SideDatabase | None = None) -> None:
         self._settings = settings
+        self._side = side
         self._clock = clock
         self.client = client if client is not None else client_config(settings)
         self._store = store
@@ -117,7 +120,8 @@ class MemberAuth:
             if self._store is None:
                 self._store = SessionStore(
                     self._settings, self._clock,
-                    lifetime_seconds=self._settings.member_session_days * 86400)
+                    lifetime_seconds=self._settings.member_session_days * 86400,
+                    side=self._side)
             return self._store
 
     # -- documents served by the web ----------------------------------------------------

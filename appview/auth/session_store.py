@@ -23,7 +23,7 @@ from appview.auth.oauth_client import PendingAuthorization
 from appview.auth.secret_box import SecretBox, SecretBoxError, new_key_text, parse_keys
 from appview.clock import Clock
 from appview.settings import Settings
-from appview.side_db import Execute, side_transaction
+from appview.side_db import Execute, SideDatabase
 
 SessionKind = Literal["oauth", "password"]
 PENDING_SECONDS = 600.0
@@ -64,8 +64,10 @@ def _pending_key(state: str) -> str:
 
 
 class SessionStore:
-    def __init__(self, settings: Settings, clock: Clock, *, lifetime_seconds: float) -> None:
+    def __init__(self, settings: Settings, clock: Clock, *, lifetime_seconds: float,
+                 side: SideDatabase | None = None) -> None:
         self._settings = settings
+        self._side = side or SideDatabase(settings)
         self._clock = clock
         self.lifetime_seconds = lifetime_seconds
         with self._connection() as execute:
@@ -80,7 +82,7 @@ class SessionStore:
         return self._box
 
     def _connection(self) -> AbstractContextManager[Execute]:
-        return side_transaction(self._settings)
+        return self._side.transaction()
 
     def _now(self) -> float:
         return self._clock.now_us() / 1e6

@@ -8,7 +8,7 @@ words; ``posts`` decides, at the request's ``now`` (bans expire).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any, Final
 
@@ -74,6 +74,9 @@ class _Plan:
     query: ParsedQuery
     conditions: tuple[str, ...]
     params: tuple[Any, ...]
+    tsqueries: dict[str, str] | None = None
+    """PostgreSQL: the query in each configuration (``_tsqueries``), asked once a
+    search, for its page (each widening) and its excerpts."""
 
 
 def _day(name: str, value: str | None) -> date | None:
@@ -155,7 +158,11 @@ def search(ctx: Context, request: SearchRequest, *, candidates: int = CANDIDATES
     plan = _plan(ctx, request)
     if plan is None:
         return SearchResults(text, request.sort, (), 0, False, start, size)
-    page = _postgres_page if ctx.session.dialect == "postgresql" else _sqlite_page
+    if ctx.session.dialect == "postgresql":
+        plan = replace(plan, tsqueries=_tsqueries(ctx, plan.query))
+        page = _postgres_page
+    else:
+        page = _sqlite_page
     while True:
         matches, count, cut = page(ctx, plan, request.sort, start, size, candidates)
         # enough for this page and its count, or nothing more to ask for
@@ -175,8 +182,8 @@ def _order(sort: str, ctx: Context, rank: str) -> str:
 def _sqlite_page(ctx: Context, plan: _Plan, sort: str, start: int, size: int,
                  candidates: int) -> tuple[list[str], int, bool]:
     """A page of the hits among the newest ``candidates`` matches of each FTS table, the
-    count of those hits (any figure past ``TOTAL_LIMIT`` means more), and whether the matches were cut
-    (a table had ``candidates`` of them: there may be more)."""
+    count of those hits (any figure past ``TOTAL_LIMIT`` means more), and whether the
+    matches were cut (a table had ``candidates`` of them: there may be more)."""
     match = fts5_query(plan.query)
     # each table's newest matches by rowid, scored (bm25) only for those: FTS5 walks a
     # word's rows in rowid order and stops at the limit
@@ -239,7 +246,7 @@ def _postgres_page(ctx: Context, plan: _Plan, sort: str, start: int, size: int,
                    candidates: int) -> tuple[list[str], int, bool]:
     """As ``_sqlite_page``: the newest matches by ``seq``, the planner walking its index
     backwards for a common word, or taking a rare word's few matches from the GIN."""
-    queries = _tsqueries(ctx, plan.query)
+    queries = plan.tsqueries if plan.tsqueries is not None else _tsqueries(ctx, plan.query)
     if not queries:
         return [], 0, False
     matches, match_params = [], []
@@ -276,7 +283,8 @@ def _highlights(ctx: Context, plan: _Plan, uris: list[str]) -> dict[str, tuple[s
         options = f'StartSel="{MARK_START}", StopSel="{MARK_END}"'
         body_options = (f"{options}, MaxWords={_EXCERPT_WORDS}, MinWords=12,"
                         ' MaxFragments=2, FragmentDelimiter=" … "')
-        for config, tsquery in _tsqueries(ctx, plan.query).items():
+        queries = plan.tsqueries if plan.tsqueries is not None else _tsqueries(ctx, plan.query)
+        for config, tsquery in queries.items():
             rows = ctx.session.query(
                 "SELECT uri, ts_headline(CAST(config AS regconfig), title, CAST(? AS tsquery),"
                 f" ?), ts_headline(CAST(config AS regconfig), body, CAST(? AS tsquery), ?)"

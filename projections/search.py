@@ -15,12 +15,12 @@ gained this projection) indexes every post the ``posts`` table holds in one pass
 records the ``forum`` projection's position: what the events up to there would have
 indexed one batch at a time (the runner then resumes from there).
 
-On PostgreSQL, a rebuild's first batch takes each row's ``document`` (its ``tsvector``)
-from the generation being replaced when that generation's row has the same uri,
-configuration, title and body, and computes only the others: ``to_tsvector`` on every
-post was nearly all of this projection's share of a rebuild, and the generation being
-replaced is a schema of the same database, so the row is read by the same statement
-that writes the new one. Only from a generation whose documents this code made with
+On PostgreSQL, a rebuild's first batch copies each post's ``search_docs`` row (its
+``tsvector`` included) from the generation being replaced when that generation's
+``posts`` row is the same (title, text, languages, not deleted), and makes only the
+others: ``to_tsvector`` on every post, and every body's trip to this process and back,
+were nearly all of this projection's share of a rebuild. The generation being replaced
+is a schema of the same database, so the server copies the rows itself. Only from a generation whose documents this code made with
 this server (its stamp, ``DOCUMENTS_STAMP_NAME``, is :func:`documents_stamp`);
 ``atbb rebuild --verify`` never carries. (SQLite's generations are files of their own,
 and its FTS5 index is built from the rows anyway: nothing is carried there.)
@@ -136,31 +136,23 @@ def _document(row: Sequence[Any]) -> tuple[str, str, str, str] | None:
 
 
 def _write(session: Session, documents: list[tuple[str, str, str, str]], *,
-           carried: str | None = None) -> None:
-    """Write ``documents`` (uri, config, title, body); on PostgreSQL with ``carried``
-    (a schema whose documents are usable), each ``document`` the row there has when it
-    is the same row, else computed."""
+           table: str = "search_docs") -> None:
+    """Write ``documents`` (uri, config, title, body) into ``table`` (on PostgreSQL with
+    their ``document``) and their configurations into ``search_languages``."""
     if not documents:
         return
     if session.dialect == "postgresql":
         document = DOCUMENT_SQL.format(config="v.column2", title="v.column3",
                                        body="v.column4")
-        source = "FROM (VALUES {values}) v"
-        if carried is not None:
-            # COALESCE evaluates its second argument only for rows the join missed
-            document = f"COALESCE(o.document, {document})"
-            source += (f" LEFT JOIN {_quoted(carried)}.search_docs o ON o.uri = v.column1"
-                       " AND o.config = v.column2 AND o.title = v.column3"
-                       " AND o.body = v.column4")
         session.execute_values(
-            f"INSERT INTO search_docs ({_COLUMNS}, document) SELECT v.column1, v.column2,"
-            f" v.column3, v.column4, {document} {source}"
+            f"INSERT INTO {table} ({_COLUMNS}, document) SELECT v.column1, v.column2,"
+            f" v.column3, v.column4, {document} FROM (VALUES {{values}}) v"
             " ON CONFLICT (uri) DO UPDATE SET config = excluded.config,"
             " title = excluded.title, body = excluded.body, document = excluded.document",
             documents)
     else:
         session.execute_values(
-            f"INSERT INTO search_docs ({_COLUMNS}) VALUES {{values}}"
+            f"INSERT INTO {table} ({_COLUMNS}) VALUES {{values}}"
             " ON CONFLICT (uri) DO UPDATE SET config = excluded.config,"
             " title = excluded.title, body = excluded.body",
             documents)
@@ -217,7 +209,7 @@ def seed(session: Session, *, carry_from: str | None = None) -> None:
     empty FTS5 tables), oldest first (the rows' insertion order is what a search takes as
     their age: ``queries_search.CANDIDATES``), a page at a time. On PostgreSQL the GIN
     index is built once, after the rows, and documents are carried from the schema
-    ``carry_from`` where its rows are the same (module doc)."""
+    ``carry_from`` where the posts are the same (module doc)."""
     postgres = session.dialect == "postgresql"
     carried = _carried_schema(session, carry_from)
     if postgres:
@@ -225,16 +217,14 @@ def seed(session: Session, *, carry_from: str | None = None) -> None:
     else:
         # the FTS5 tables are filled once after the rows (search_schema.INSERT_TRIGGER)
         session.execute(f"DROP TRIGGER IF EXISTS {INSERT_TRIGGER_NAME}")
-    # the order first (uris only), then the rows a page at a time by key: sorting whole
-    # rows would sort every body
-    # (PostgreSQL's text columns compare byte-wise too: schema.table_statement)
-    order = [str(r[0]) for r in session.query("SELECT uri FROM posts ORDER BY created_at, uri")]
-    for start in range(0, len(order), _SEED_PAGE):
-        page = order[start:start + _SEED_PAGE]
-        rows = {str(r[0]): r for r in session.query_in(
-            "SELECT uri, deleted, title, text, langs FROM posts WHERE uri {in}", page)}
-        _write(session, [d for d in (_document(rows[uri]) for uri in page if uri in rows)
-                         if d is not None], carried=carried)
+    if carried is not None:
+        _seed_carrying(session, carried)
+    else:
+        # the order first (uris only), then the rows a page at a time by key: sorting
+        # whole rows would sort every body
+        # (PostgreSQL's text columns compare byte-wise too: schema.table_statement)
+        _write_posts(session, [str(r[0]) for r in session.query(
+            "SELECT uri FROM posts ORDER BY created_at, uri")])
     if postgres:
         session.execute("SET LOCAL maintenance_work_mem = '256MB'")
         session.execute(
@@ -243,3 +233,45 @@ def seed(session: Session, *, carry_from: str | None = None) -> None:
         for statement in FTS_FILL:
             session.execute(statement)
         session.execute(INSERT_TRIGGER)
+
+
+def _write_posts(session: Session, uris: list[str], table: str = "search_docs") -> None:
+    """The documents of the posts ``uris``, in that order, into ``table``."""
+    for start in range(0, len(uris), _SEED_PAGE):
+        page = uris[start:start + _SEED_PAGE]
+        rows = {str(r[0]): r for r in session.query_in(
+            "SELECT uri, deleted, title, text, langs FROM posts WHERE uri {in}", page)}
+        _write(session, [d for d in (_document(rows[uri]) for uri in page if uri in rows)
+                         if d is not None], table=table)
+
+
+def _seed_carrying(session: Session, schema: str) -> None:
+    """PostgreSQL: the first batch with the generation in ``schema`` to carry from. A post
+    whose row there is the same (title, text, languages; not deleted) has there the
+    document this code would make of it, or none (no words): that row is copied by the
+    server, its body never leaving it. The others are made here into a temporary table
+    first, then every row goes into ``search_docs`` in one statement, oldest first."""
+    old = _quoted(schema)
+    unchanged = ("op.uri = p.uri AND op.deleted = 0 AND op.title IS NOT DISTINCT FROM p.title"
+                 " AND op.text IS NOT DISTINCT FROM p.text"
+                 " AND op.langs IS NOT DISTINCT FROM p.langs")
+    same = f"JOIN {old}.posts op ON {unchanged}"
+    session.execute(
+        # byte-wise, as every read-model text column (schema.table_statement)
+        'CREATE TEMPORARY TABLE search_fresh (uri TEXT COLLATE "C" PRIMARY KEY,'
+        ' config TEXT COLLATE "C" NOT NULL, title TEXT COLLATE "C" NOT NULL,'
+        ' body TEXT COLLATE "C" NOT NULL, document tsvector) ON COMMIT DROP')
+    fresh = [str(r[0]) for r in session.query(
+        f"SELECT p.uri FROM posts p WHERE p.deleted = 0 AND NOT EXISTS"
+        f" (SELECT 1 FROM {old}.posts op WHERE {unchanged}) ORDER BY p.created_at, p.uri")]
+    _write_posts(session, fresh, table="search_fresh")
+    session.execute(
+        f"INSERT INTO search_docs ({_COLUMNS}, document)"
+        f" SELECT x.uri, x.config, x.title, x.body, x.document FROM ("
+        f"SELECT o.uri, o.config, o.title, o.body, o.document, p.created_at FROM posts p"
+        f" {same} JOIN {old}.search_docs o ON o.uri = p.uri WHERE p.deleted = 0"
+        " UNION ALL SELECT f.uri, f.config, f.title, f.body, f.document, p.created_at"
+        " FROM search_fresh f JOIN posts p ON p.uri = f.uri"
+        ") x ORDER BY x.created_at, x.uri")
+    session.execute("INSERT INTO search_languages (config) SELECT DISTINCT config"
+                    " FROM search_docs ON CONFLICT (config) DO NOTHING")

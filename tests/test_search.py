@@ -454,10 +454,24 @@ def search_rows(services: Services) -> dict[str, tuple[Any, ...]]:
     return {str(row[0]): tuple(row[1:]) for row in rows}
 
 
+def insertion_order(services: Services) -> list[str]:
+    order = "seq" if services.settings.is_postgres else "rowid"
+    with services.read_models.read() as session:
+        return [str(r[0]) for r in session.query(f"SELECT uri FROM search_docs ORDER BY {order}")]
+
+
+def oldest_first(services: Services) -> list[str]:
+    with services.read_models.read() as session:
+        return [str(r[0]) for r in session.query(
+            "SELECT p.uri FROM posts p JOIN search_docs d ON d.uri = p.uri"
+            " ORDER BY p.created_at, p.uri")]
+
+
 def test_a_rebuild_carries_documents_where_the_row_is_the_same(backend: Backend) -> None:
     """PostgreSQL: the live generation's documents are marked, so a carried one is told
-    from a computed one; a row whose body differs there, and every row once the stamp
-    is another's, is computed. SQLite carries nothing: its rows come out the same."""
+    from a computed one; the document of a post whose row differs there, and every
+    document once the stamp is another's, is computed. SQLite carries nothing: its rows
+    come out the same. Either way the rows keep their age order."""
     services = with_child_replays(seeded(backend)[0])
     try:
         before = search_rows(services)
@@ -466,12 +480,15 @@ def test_a_rebuild_carries_documents_where_the_row_is_the_same(backend: Backend)
             with services.read_models.transaction() as session:
                 session.execute("UPDATE search_docs SET document = to_tsvector('simple',"
                                 " 'carriedmark')")
-                session.execute("UPDATE search_docs SET body = 'another body' WHERE uri = ?",
+                # the live post's text differs from what the log says: its document is
+                # made anew
+                session.execute("UPDATE posts SET text = 'another text' WHERE uri = ?",
                                 (stale,))
         assert services.rebuilds is not None
         assert services.rebuilds.run().status == "completed"
         rebuilt = search_rows(services)
         assert rebuilt.keys() == before.keys() and len(rebuilt) > 10
+        assert insertion_order(services) == oldest_first(services)
         if backend.name == "sqlite":
             assert rebuilt == before
             return

@@ -377,6 +377,10 @@ class GenerationalReadModels:
     def bulk_loading(self) -> bool:
         return self.current().bulk_loading
 
+    @property
+    def loading_privately(self) -> bool:
+        return self.current().loading_privately
+
     def defer_recount(self, session: Session, table: str, argument: str | None = None) -> None:
         self.current().defer_recount(session, table, argument)
 

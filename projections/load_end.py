@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
+from projections import search_schema
 from projections.apply_posts import rederive_deferred
 from projections.db import Dialect, Session
 from projections.schema import (
@@ -115,15 +116,23 @@ def _key_step(table: str, after: set[str]) -> EndStep:
 
 def end_steps(before: Sequence[str], after: Sequence[str],
               pending: Mapping[str, str | None], *, dialect: Dialect,
-              shared: bool, keys: Sequence[str] = ()) -> list[EndStep]:
+              shared: bool, keys: Sequence[str] = (),
+              apart: Sequence[str] = ()) -> list[EndStep]:
     """Every step of the end of a bulk load: build the ``before`` indexes (those the
     re-derivation reads), re-derive and recount (:func:`recount_steps`, which adds back
     the primary keys of the tables ``keys`` names, ``schema.RECOUNTED_KEYS``), build the
     ``after`` indexes (the read side's: each once its table's recount has rewritten it,
-    from the final rows in one sort), refresh PostgreSQL's statistics."""
-    steps = [EndStep(f"index {index_name(s)}", _statements(s)) for s in before]
+    from the final rows in one sort), refresh PostgreSQL's statistics. The ``apart``
+    indexes (of tables nothing in the end writes: the search documents') follow nothing
+    and only the statistics follow them; they come first, the longest work, so that one
+    session builds them while the others do the rest."""
+    memory = ([f"SET LOCAL maintenance_work_mem = '{search_schema.INDEX_MEMORY}'"]
+              if dialect == "postgresql" else [])
+    steps = [EndStep(f"index {index_name(s)}", _statements(*memory, s)) for s in apart]
+    ahead = [EndStep(f"index {index_name(s)}", _statements(s)) for s in before]
+    steps += ahead
     steps += recount_steps(pending, dialect=dialect, shared=shared,
-                           after=[step.name for step in steps], keys=keys)
+                           after=[step.name for step in ahead], keys=keys)
     writers: dict[str, set[str]] = {}
     for name in BULK_RECOUNTS:
         if name in pending:

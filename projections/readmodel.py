@@ -15,6 +15,7 @@ from typing import Protocol
 from psycopg.conninfo import conninfo_to_dict
 
 from events.pools import PoolUse, pool_use
+from projections import search_schema
 from projections.db import (
     CACHE_SIZE_KIB,
     Dialect,
@@ -105,6 +106,11 @@ class ReadModels(Protocol):
         """True inside :meth:`bulk_load` (of this process)."""
         ...
 
+    @property
+    def loading_privately(self) -> bool:
+        """True inside :meth:`bulk_load` with ``private`` (of this process)."""
+        ...
+
     def defer_recount(self, session: Session, table: str, argument: str | None = None) -> None:
         """Leave ``table`` (one of ``BULK_RECOUNTS``) to the full recount at the end of
         the bulk load, instead of refreshing it in this batch; ``argument`` is bound to
@@ -136,6 +142,7 @@ class ReadModelStore:
         self._recorder = recorder
         self.location = location
         self._writes = 0
+        self._private_load = False
 
     @property
     def dialect(self) -> Dialect:
@@ -231,6 +238,10 @@ class ReadModelStore:
     def bulk_loading(self) -> bool:
         return self._recorder.bulk_loading
 
+    @property
+    def loading_privately(self) -> bool:
+        return self._private_load
+
     def defer_recount(self, session: Session, table: str, argument: str | None = None) -> None:
         if table not in BULK_RECOUNTS:
             raise ValueError(f"{table!r} has no full recount (BULK_RECOUNTS)")
@@ -270,6 +281,10 @@ class ReadModelStore:
         """
         with self._recorder.unjournaled() if private else nullcontext():
             dropped = load_dropped_index_statements(private=private)
+            if private and self.dialect == "postgresql":
+                # the search documents' GIN index, as a step of the end beside the
+                # others instead of after the search projection's first batch
+                dropped.append(search_schema.DOCUMENT_INDEX)
             keys = list(RECOUNTED_KEYS) if private and self.dialect == "postgresql" else []
             with self.transaction() as session:
                 for statement in dropped:
@@ -277,12 +292,14 @@ class ReadModelStore:
                 for table in keys:
                     session.execute(drop_key_statement(table))
             self._recorder.bulk_loading = True
+            self._private_load = private
             loaded = False
             try:
                 yield
                 loaded = True
             finally:
                 self._recorder.bulk_loading = False
+                self._private_load = False
                 if loaded or not private:  # a private location that failed is discarded
                     self._end_bulk_load(dropped, keys, private=private)
 
@@ -293,8 +310,9 @@ class ReadModelStore:
         # a copy of their table took 6.2 s with its indexes, 2.4 s without them and
         # 0.6 s more to build its key; the end of a load 50.6 s → 39.7 s, with the
         # members' sum below)
+        apart = [s for s in dropped if s == search_schema.DOCUMENT_INDEX]
         after = [s for s in dropped if index_name(s) in READ_SIDE_INDEXES]
-        before = [s for s in dropped if s not in after]
+        before = [s for s in dropped if s not in after and s not in apart]
         recorder = self._recorder
         if private and isinstance(recorder, PostgresReadModelRecorder):
             # nothing reads the location, which is discarded if this fails: its steps
@@ -302,7 +320,8 @@ class ReadModelStore:
             with recorder.write() as session:
                 pending = pending_recounts(session)
             run_in_parallel(recorder.unlocked_write, end_steps(
-                before, after, pending, dialect=self.dialect, shared=True, keys=keys))
+                before, after, pending, dialect=self.dialect, shared=True, keys=keys,
+                apart=apart))
             return
         with self.transaction() as session:
             sqlite = self.dialect == "sqlite"
@@ -321,7 +340,7 @@ class ReadModelStore:
             try:
                 run_in_order(session, end_steps(before, after, pending_recounts(session),
                                                 dialect=self.dialect, shared=False,
-                                                keys=keys))
+                                                keys=keys, apart=apart))
             finally:
                 if sqlite:  # the pooled connection goes back as it was
                     session.execute("PRAGMA threads = 0")

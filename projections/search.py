@@ -18,12 +18,14 @@ indexed one batch at a time (the runner then resumes from there).
 On PostgreSQL, a rebuild's first batch copies each post's ``search_docs`` row (its
 ``tsvector`` included) from the generation being replaced when that generation's
 ``posts`` row is the same (title, text, languages, not deleted), and makes only the
-others: ``to_tsvector`` on every post, and every body's trip to this process and back,
-were nearly all of this projection's share of a rebuild. The generation being replaced
-is a schema of the same database, so the server copies the rows itself. Only from a generation whose documents this code made with
-this server (its stamp, ``DOCUMENTS_STAMP_NAME``, is :func:`documents_stamp`);
-``atbb rebuild --verify`` never carries. (SQLite's generations are files of their own,
-and its FTS5 index is built from the rows anyway: nothing is carried there.)
+others: the generation being replaced is a schema of the same database, so the server
+copies the rows itself, and ``to_tsvector`` runs only for new or changed posts (on every
+post it was about a third of this projection's share of a rebuild). Only from a
+generation whose documents this code made with this server (its stamp,
+``DOCUMENTS_STAMP_NAME``, is :func:`documents_stamp`); ``atbb rebuild --verify`` never
+carries. (SQLite's generations are files of their own, and its FTS5 index is built from
+the rows anyway: nothing is carried there.) The GIN index, most of the rest, is built
+among the steps of the end of a rebuild's load (``search_schema.DOCUMENT_INDEX``).
 """
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ from events.model import Logged, RecordEvent
 from projections.db import Session
 from projections.readmodel import AttachedToReadModels, ReadModels
 from projections.search_schema import (
+    DOCUMENT_INDEX,
     DOCUMENT_SQL,
     FTS_FILL,
+    INDEX_MEMORY,
     INSERT_TRIGGER,
     INSERT_TRIGGER_NAME,
 )
@@ -106,7 +110,8 @@ class SearchProjection(AttachedToReadModels):
                     f"the search projection cannot pass the {FORUM_PROJECTION} projection"
                     f" ({last} > {forum}): apply {FORUM_PROJECTION} first")
             if start == 0:
-                seed(session, carry_from=self._carry_from)
+                seed(session, carry_from=self._carry_from,
+                     build_index=not store.loading_privately)
                 position = forum
                 if session.dialect == "postgresql":
                     # only the code that wrote every document says what made them
@@ -204,12 +209,15 @@ def _carried_schema(session: Session, schema: str | None) -> str | None:
     return schema if stamp is not None and int(stamp) == documents_stamp(session) else None
 
 
-def seed(session: Session, *, carry_from: str | None = None) -> None:
+def seed(session: Session, *, carry_from: str | None = None,
+         build_index: bool = True) -> None:
     """Index every post of ``posts`` into an empty ``search_docs`` (and, on SQLite, its
     empty FTS5 tables), oldest first (the rows' insertion order is what a search takes as
     their age: ``queries_search.CANDIDATES``), a page at a time. On PostgreSQL the GIN
-    index is built once, after the rows, and documents are carried from the schema
-    ``carry_from`` where the posts are the same (module doc)."""
+    index is built once, after the rows (not ``build_index``: left to the end of the
+    private bulk load this batch is part of, ``search_schema.DOCUMENT_INDEX``), and
+    documents are carried from the schema ``carry_from`` where the posts are the same
+    (module doc)."""
     postgres = session.dialect == "postgresql"
     carried = _carried_schema(session, carry_from)
     if postgres:
@@ -226,9 +234,9 @@ def seed(session: Session, *, carry_from: str | None = None) -> None:
         _write_posts(session, [str(r[0]) for r in session.query(
             "SELECT uri FROM posts ORDER BY created_at, uri")])
     if postgres:
-        session.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        session.execute(
-            "CREATE INDEX IF NOT EXISTS search_docs_document ON search_docs USING gin (document)")
+        if build_index:
+            session.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_MEMORY}'")
+            session.execute(DOCUMENT_INDEX)
     else:
         for statement in FTS_FILL:
             session.execute(statement)

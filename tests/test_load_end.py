@@ -22,6 +22,8 @@ from projections.schema import (
     load_dropped_index_statements,
     recount_source_statement,
 )
+from projections.search_schema import DOCUMENT_INDEX
+from tests.conftest import Backend
 from tests.fakes import open_test_store
 
 ALL_PENDING: dict[str, str | None] = {name: "at://forum" for name in BULK_RECOUNTS}
@@ -52,6 +54,42 @@ def test_every_step_follows_what_it_reads_and_comes_after_it_in_the_list() -> No
     assert {"index posts_thread", "index posts_author"} <= by_name["rederive"].after
     assert names[-2:] == ["statistics posts", "statistics"]
     assert by_name["statistics"].after == set(names[:-2])
+
+
+def test_the_search_documents_index_is_built_apart_first_and_only_statistics_wait() -> None:
+    """A private PostgreSQL load builds the GIN index of the search documents (most of
+    the search projection's share of a rebuild) in a session of its own while the other
+    session re-derives, recounts and builds the rest."""
+    dropped = load_dropped_index_statements(private=True)
+    after = [s for s in dropped if index_name(s) in READ_SIDE_INDEXES]
+    before = [s for s in dropped if s not in after]
+    steps = end_steps(before, after, ALL_PENDING, dialect="postgresql", shared=True,
+                      apart=[DOCUMENT_INDEX])
+    first, *rest = steps
+    assert first.name == "index search_docs_document" and first.after == set()
+    assert [step.name for step in rest if first.name in step.after] == [
+        "statistics posts", "statistics"]
+    # the rest as without it
+    assert [(step.name, step.after - {first.name}) for step in rest] == [
+        (step.name, step.after) for step in _steps_of_a_private_load()]
+
+
+def test_a_private_postgresql_load_ends_with_the_documents_index(backend: Backend) -> None:
+    store = open_test_store(backend)
+    try:
+        def documents_index() -> object:
+            with store.read() as session:
+                return session.scalar("SELECT to_regclass('search_docs_document')")
+
+        with store.bulk_load(private=True):
+            assert store.loading_privately
+            if backend.name == "postgresql":
+                assert documents_index() is None
+        assert not store.loading_privately
+        if backend.name == "postgresql":
+            assert documents_index() is not None
+    finally:
+        store.close()
 
 
 def test_a_dropped_primary_key_comes_back_after_its_recount_and_before_its_readers(

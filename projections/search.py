@@ -257,29 +257,46 @@ def _seed_carrying(session: Session, schema: str) -> None:
     """PostgreSQL: the first batch with the generation in ``schema`` to carry from. A post
     whose row there is the same (title, text, languages; not deleted) has there the
     document this code would make of it, or none (no words): that row is copied by the
-    server, its body never leaving it. The others are made here into a temporary table
-    first, then every row goes into ``search_docs`` in one statement, oldest first."""
+    server, its body never leaving it. The others are made here into a temporary table.
+    Each row's ``seq`` (its age) is numbered from a sort of the posts' keys alone, so no
+    row with its body and ``tsvector`` is sorted, and the rows are copied in any order."""
     old = _quoted(schema)
     unchanged = ("op.uri = p.uri AND op.deleted = 0 AND op.title IS NOT DISTINCT FROM p.title"
                  " AND op.text IS NOT DISTINCT FROM p.text"
                  " AND op.langs IS NOT DISTINCT FROM p.langs")
-    same = f"JOIN {old}.posts op ON {unchanged}"
+    # the one pass comparing the two generations' texts
+    session.execute(
+        f"CREATE TEMPORARY TABLE search_carried ON COMMIT DROP AS SELECT p.uri, p.created_at"
+        f" FROM posts p JOIN {old}.posts op ON {unchanged} WHERE p.deleted = 0")
+    session.execute("ALTER TABLE search_carried ADD PRIMARY KEY (uri)")
+    session.execute("ANALYZE search_carried")  # a temporary table has no statistics
     session.execute(
         # byte-wise, as every read-model text column (schema.table_statement)
         'CREATE TEMPORARY TABLE search_fresh (uri TEXT COLLATE "C" PRIMARY KEY,'
         ' config TEXT COLLATE "C" NOT NULL, title TEXT COLLATE "C" NOT NULL,'
         ' body TEXT COLLATE "C" NOT NULL, document tsvector) ON COMMIT DROP')
     fresh = [str(r[0]) for r in session.query(
-        f"SELECT p.uri FROM posts p WHERE p.deleted = 0 AND NOT EXISTS"
-        f" (SELECT 1 FROM {old}.posts op WHERE {unchanged}) ORDER BY p.created_at, p.uri")]
+        "SELECT p.uri FROM posts p WHERE p.deleted = 0 AND NOT EXISTS"
+        " (SELECT 1 FROM search_carried c WHERE c.uri = p.uri)"
+        " ORDER BY p.created_at, p.uri")]
     _write_posts(session, fresh, table="search_fresh")
     session.execute(
-        f"INSERT INTO search_docs ({_COLUMNS}, document)"
-        f" SELECT x.uri, x.config, x.title, x.body, x.document FROM ("
-        f"SELECT o.uri, o.config, o.title, o.body, o.document, p.created_at FROM posts p"
-        f" {same} JOIN {old}.search_docs o ON o.uri = p.uri WHERE p.deleted = 0"
-        " UNION ALL SELECT f.uri, f.config, f.title, f.body, f.document, p.created_at"
-        " FROM search_fresh f JOIN posts p ON p.uri = f.uri"
-        ") x ORDER BY x.created_at, x.uri")
+        f"CREATE TEMPORARY TABLE search_order ON COMMIT DROP AS SELECT k.uri,"
+        f" row_number() OVER (ORDER BY k.created_at, k.uri) AS seq FROM ("
+        f"SELECT c.uri, c.created_at FROM search_carried c"
+        f" JOIN {old}.search_docs o ON o.uri = c.uri"
+        " UNION ALL SELECT f.uri, p.created_at FROM search_fresh f JOIN posts p ON p.uri = f.uri"
+        ") k")
+    session.execute("ALTER TABLE search_order ADD PRIMARY KEY (uri)")
+    session.execute("ANALYZE search_order")
+    for rows in (f"search_carried c JOIN {old}.search_docs d ON d.uri = c.uri",
+                 "search_fresh d"):
+        session.execute(
+            f"INSERT INTO search_docs ({_COLUMNS}, document, seq) OVERRIDING SYSTEM VALUE"
+            f" SELECT d.uri, d.config, d.title, d.body, d.document, s.seq FROM {rows}"
+            " JOIN search_order s ON s.uri = d.uri")
+    # the rows written later are numbered after these
+    session.execute("SELECT setval(pg_get_serial_sequence('search_docs', 'seq'), MAX(seq))"
+                    " FROM search_docs")
     session.execute("INSERT INTO search_languages (config) SELECT DISTINCT config"
                     " FROM search_docs ON CONFLICT (config) DO NOTHING")

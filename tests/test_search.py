@@ -493,6 +493,11 @@ def test_a_rebuild_carries_documents_where_the_row_is_the_same(backend: Backend)
             assert rebuilt == before
             return
         assert rebuilt[stale] == before[stale] != (*rebuilt[stale][:3], CARRIED)
+        with services.read_models.transaction() as session:
+            # what is written next is numbered after the rows copied with their number
+            assert session.scalar(
+                "SELECT nextval(pg_get_serial_sequence('search_docs', 'seq'))"
+            ) > session.scalar("SELECT MAX(seq) FROM search_docs")
         assert all(row[3] == CARRIED for uri, row in rebuilt.items() if uri != stale)
         # documents another stamp made are not carried
         with services.read_models.transaction() as session:

@@ -31,10 +31,13 @@ class Directory:
         self.claims: dict[str, str | None] = {}
         self.handles: dict[str, str] = {}
         self.silent = False
+        self.broken = False
 
     async def _answer(self) -> None:
         if self.silent:
             await asyncio.sleep(3600)
+        if self.broken:
+            raise ConnectionResetError("the directory hung up")
 
     async def resolve_handle(self, handle: str) -> str:
         await self._answer()
@@ -112,7 +115,7 @@ async def test_the_networks_identity_events_still_win(services: Services) -> Non
 
 
 @pytest.mark.parametrize("case", ["resolves elsewhere", "does not resolve", "no claim",
-                                  "unknown DID", "silent directory"])
+                                  "unknown DID", "silent directory", "broken directory"])
 async def test_an_unverified_handle_logs_nothing(services: Services, case: str) -> None:
     directory = Directory()
     directory.claims[ALICE] = "alice.example.com"
@@ -125,6 +128,8 @@ async def test_an_unverified_handle_logs_nothing(services: Services, case: str) 
         directory.claims.clear()
     elif case == "silent directory":
         directory.silent = True
+    elif case == "broken directory":
+        directory.broken = True
     assert await handles_for(services, directory).signed_in(ALICE) is None
     assert identities(services, ALICE) == []
     assert shown_handle(services, ALICE) is None

@@ -48,6 +48,9 @@ class MemberHandles:
             log.info("the handle of %s was not checked at sign-in: %s", did, exc or
                      "no answer in time")
             return None
+        except Exception:  # a surprise from the network: the member is signed in anyway
+            log.exception("checking the handle of %s at sign-in failed", did)
+            return None
         if handle is None:
             return None
         try:

@@ -18,7 +18,7 @@ from projections.generations import GenerationalReadModels
 from projections.readmodel import ReadModels, ReadModelStore
 from projections.runner import Projection, loading_in_bulk, project_to_head
 from projections.schema import TABLES
-from projections.search_schema import portable
+from projections.search_schema import portable_rows
 
 # A rebuild that is this close to the head stops bulk replay and catches up normally.
 SWITCH_LAG = 500
@@ -175,7 +175,7 @@ def table_rows(store: ReadModels, table: str) -> list[tuple[Any, ...]]:
     the rows were written, not what they hold)."""
     with store.read() as session:
         rows = session.query_dicts(f"SELECT * FROM {table}")
-    return sorted((tuple(portable(table, row).values()) for row in rows), key=repr)
+    return sorted((tuple(row.values()) for row in portable_rows(table, rows)), key=repr)
 
 
 def compare(live: ReadModels, rebuilt: ReadModels, *,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from projections.schema import TABLES
-from projections.search_schema import portable
+from projections.search_schema import portable_rows
 
 Row = dict[str, Any]
 Snapshot = dict[str, list[Row]]
@@ -43,7 +43,7 @@ def primary_keys() -> dict[str, tuple[str, ...]]:
 def snapshot(query: Callable[[str], list[Row]]) -> Snapshot:
     """Every row of every table through ``query`` (a session's ``query_dicts``), without
     the columns a database adds as its own index (so either backend's rows compare)."""
-    return {table: [portable(table, row) for row in query(f"SELECT * FROM {table}")]
+    return {table: portable_rows(table, query(f"SELECT * FROM {table}"))
             for table in TABLES if table not in SKIPPED}
 
 

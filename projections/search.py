@@ -55,7 +55,8 @@ _COLUMNS = "uri, config, title, body"
 
 DOCUMENTS_STAMP_NAME = "search.documents"
 """Under this name, ``projection_versions`` records what made a PostgreSQL location's
-search documents (:func:`documents_stamp`)."""
+search documents (:func:`documents_stamp`); a row of that database's own
+(``search_schema.DATABASE_OWN_VERSIONS``)."""
 
 
 def documents_stamp(session: Session) -> int:

@@ -22,7 +22,7 @@ post oldest first, and later batches adding new posts after them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from projections.search_text import STEMMED_CONFIG
@@ -135,10 +135,23 @@ rows were written: left out wherever rows are compared (``atbb diff`` of a posit
 projected in memory against a generation, ``atbb rebuild --verify``): ``portable``."""
 
 
+DATABASE_OWN_VERSIONS: Final[frozenset[str]] = frozenset({"search.documents"})
+"""Rows of ``projection_versions`` one database alone writes (PostgreSQL's stamp of what
+made its ``tsvector`` documents, ``search.DOCUMENTS_STAMP_NAME``): left out where rows
+are compared, as the database's own columns are."""
+
+
 def portable(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
     """``row`` of ``table`` without the database's own columns (DATABASE_OWN_COLUMNS)."""
     own = DATABASE_OWN_COLUMNS.get(table, frozenset())
     return {k: v for k, v in row.items() if k not in own}
+
+
+def portable_rows(table: str, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of ``table`` as either database holds them: without the database's own
+    columns, nor its own rows (DATABASE_OWN_VERSIONS)."""
+    return [portable(table, row) for row in rows
+            if not (table == "projection_versions" and row.get("name") in DATABASE_OWN_VERSIONS)]
 
 DOCUMENT_SQL: Final = (
     "setweight(to_tsvector(CAST({config} AS regconfig), {title}), 'A')"

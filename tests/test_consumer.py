@@ -26,7 +26,7 @@ from appview.settings import Settings
 from events.log import AppendResult, CursorState, CursorUpdate, EventLog, RecordHead
 from events.model import LogEvent, Logged
 from projections.schema import TABLES
-from projections.search_schema import portable
+from projections.search_schema import portable_rows
 from tests.conftest import CAPTURE, Backend
 
 FIXED_NOW_US = 1_780_000_000_000_000
@@ -58,7 +58,7 @@ def dump(services: Services, *, with_times: bool = True) -> dict[str, list[str]]
     out: dict[str, list[str]] = {}
     with services.read_models.read() as session:
         for table in TABLES:
-            rows = [portable(table, row) for row in session.query_dicts(f"SELECT * FROM {table}")]
+            rows = portable_rows(table, session.query_dicts(f"SELECT * FROM {table}"))
             for row in rows:
                 if not with_times:
                     row.pop("indexed_at", None)

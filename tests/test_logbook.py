@@ -16,7 +16,7 @@ from appview.replay import export_log
 from events.model import RecordEvent
 from projections.runner import project_to_head
 from projections.schema import TABLES
-from projections.search_schema import portable
+from projections.search_schema import portable_rows
 from tests.conftest import Backend
 from tests.rebuild_support import seeded
 
@@ -44,9 +44,9 @@ def rows(query: object, exclude: tuple[str, ...] = (), *,
         if table in exclude:
             continue
         found = query(f"SELECT * FROM {table}")  # type: ignore[operator]
-        out[table] = sorted(repr(sorted((k, v) for k, v in portable(table, row).items()
+        out[table] = sorted(repr(sorted((k, v) for k, v in row.items()
                                         if with_times or k != "indexed_at"))
-                            for row in found)
+                            for row in portable_rows(table, found))
     return out
 
 

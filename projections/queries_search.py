@@ -8,7 +8,7 @@ words; ``posts`` decides, at the request's ``now`` (bans expire).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Final
 
@@ -74,9 +74,9 @@ class _Plan:
     query: ParsedQuery
     conditions: tuple[str, ...]
     params: tuple[Any, ...]
-    tsqueries: dict[str, str] | None = None
+    tsqueries: dict[str, str]
     """PostgreSQL: the query in each configuration (``_tsqueries``), asked once a
-    search, for its page (each widening) and its excerpts."""
+    search, for its page (each widening) and its excerpts; empty on SQLite."""
 
 
 def _day(name: str, value: str | None) -> date | None:
@@ -124,7 +124,8 @@ def _plan(ctx: Context, request: SearchRequest) -> _Plan | None:
     if until is not None:
         conditions.append("p.created_at < ?")
         params.append(f"{(until + timedelta(days=1)).isoformat()}T00:00:00.000000Z")
-    return _Plan(query, tuple(conditions), tuple(params))
+    tsqueries = _tsqueries(ctx, query) if ctx.session.dialect == "postgresql" else {}
+    return _Plan(query, tuple(conditions), tuple(params), tsqueries)
 
 
 def _author_did(ctx: Context, author: str) -> str | None:
@@ -158,11 +159,7 @@ def search(ctx: Context, request: SearchRequest, *, candidates: int = CANDIDATES
     plan = _plan(ctx, request)
     if plan is None:
         return SearchResults(text, request.sort, (), 0, False, start, size)
-    if ctx.session.dialect == "postgresql":
-        plan = replace(plan, tsqueries=_tsqueries(ctx, plan.query))
-        page = _postgres_page
-    else:
-        page = _sqlite_page
+    page = _postgres_page if ctx.session.dialect == "postgresql" else _sqlite_page
     while True:
         matches, count, cut = page(ctx, plan, request.sort, start, size, candidates)
         # enough for this page and its count, or nothing more to ask for
@@ -246,7 +243,7 @@ def _postgres_page(ctx: Context, plan: _Plan, sort: str, start: int, size: int,
                    candidates: int) -> tuple[list[str], int, bool]:
     """As ``_sqlite_page``: the newest matches by ``seq``, the planner walking its index
     backwards for a common word, or taking a rare word's few matches from the GIN."""
-    queries = plan.tsqueries if plan.tsqueries is not None else _tsqueries(ctx, plan.query)
+    queries = plan.tsqueries
     if not queries:
         return [], 0, False
     matches, match_params = [], []
@@ -283,8 +280,7 @@ def _highlights(ctx: Context, plan: _Plan, uris: list[str]) -> dict[str, tuple[s
         options = f'StartSel="{MARK_START}", StopSel="{MARK_END}"'
         body_options = (f"{options}, MaxWords={_EXCERPT_WORDS}, MinWords=12,"
                         ' MaxFragments=2, FragmentDelimiter=" … "')
-        queries = plan.tsqueries if plan.tsqueries is not None else _tsqueries(ctx, plan.query)
-        for config, tsquery in queries.items():
+        for config, tsquery in plan.tsqueries.items():
             rows = ctx.session.query(
                 "SELECT uri, ts_headline(CAST(config AS regconfig), title, CAST(? AS tsquery),"
                 f" ?), ts_headline(CAST(config AS regconfig), body, CAST(? AS tsquery), ?)"

@@ -205,7 +205,7 @@ def open_replay_target(settings: Settings, location: str, *,
             projection.carry_html_from(partial(
                 open_read_models, settings.read_model_url, location=carry_from,
                 create=False))
-        elif isinstance(projection, SearchProjection) and settings.is_postgres:
+        elif isinstance(projection, SearchProjection):  # PostgreSQL's alone (it says)
             projection.carry_documents_from(carry_from)
     return log, store, projections
 

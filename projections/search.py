@@ -87,9 +87,9 @@ class SearchProjection(AttachedToReadModels):
         self._version_recorded = False
 
     def carry_documents_from(self, schema: str | None) -> None:
-        """PostgreSQL: take search documents from the generation in ``schema`` (the one
-        a rebuild replaces) where its row is the same (module doc); None computes every
-        document."""
+        """Take search documents from the generation at ``schema`` (the one a rebuild
+        replaces) where its row is the same (module doc); None computes every document.
+        PostgreSQL's alone: on SQLite the location is a file, and nothing is carried."""
         self._carry_from = schema
 
     def apply(self, batch: Sequence[Logged]) -> None:

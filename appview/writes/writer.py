@@ -223,10 +223,11 @@ class RecordWriter:
         return await self._logged(session, "delete", collection, rkey, None, answer)
 
     async def log_observed(self, event: LogEvent) -> tuple[int | None, bool]:
-        """Log what the appview saw for itself without a write (a signed-in member's
-        verified handle) as it logs a write: appended, then projected so the next page
-        shows it. The log position (None: the log held it already) and whether the read
-        models had applied it when this returned."""
+        """Log ``event`` as every write is logged (steps 4 and 5): appended, then
+        projected so the next page shows it; also what the appview saw for itself
+        without a write (a signed-in member's verified handle). The log position (None:
+        the log held it already) and whether the read models had applied it when this
+        returned."""
         return await asyncio.to_thread(self._append_and_project, event)
 
     # -- the PDS's answer -------------------------------------------------------------
@@ -280,7 +281,7 @@ class RecordWriter:
             operation=operation, did=did, collection=collection, rkey=rkey, rev=rev,
             cid=cid, record=record, valid=True, reason=None, source="local",
             source_cursor=None, observed_at=self._clock.now_us())
-        position, shown = await asyncio.to_thread(self._append_and_project, event)
+        position, shown = await self.log_observed(event)
         return Written(operation, did, collection, rkey, cid, rev, record, position, shown)
 
     def _append_and_project(self, event: LogEvent) -> tuple[int | None, bool]:
